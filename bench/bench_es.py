@@ -1,0 +1,191 @@
+"""Benchmark: bulk indexing rate and search latency of ElasticsearchStore (prints figures).
+
+Generates N synthetic articles (default 100,000: English-like text from a fixed vocabulary,
+200 actors, 300 located places, 20 sources, 12 months of dates, 5% near-duplicates of
+earlier stories), indexes them through ``ElasticsearchStore.index`` (the product's write
+path: id lookups, streaming_bulk, representative updates, refresh), then runs Q searches
+combining an actor filter, a location filter and a text query with all facets and
+highlights, and prints docs/s and latency p50/p95 with the server's heap size.
+
+    .venv/bin/python bench/bench_es.py                  # starts the local server (integ-test zip)
+    .venv/bin/python bench/bench_es.py --url http://127.0.0.1:9200 --docs 20000
+
+Targets (issue 3): >= 3,000 docs/s, p95 < 50 ms on a 2-core machine with a 512 MiB heap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.stores.base import SearchQuery  # noqa: E402
+from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402
+
+SYLLABLES = ["ra", "qa", "mo", "sul", "da", "mas", "cus", "al", "ep", "po", "ki", "ev", "ba", "gh", "dad", "tor",
+             "lin", "ver", "an", "ter", "con", "vo", "ces", "fire", "strike", "aid", "front", "line"]  # fmt: skip
+_COMMON_TEXT = """the of and to in a is that for on was with he it as at by from his an were are which this be has
+fighting forces city troops government talks ceasefire attack residents officials said report
+militants army civilians aid convoy shelling offensive border refugees minister election"""
+COMMON = _COMMON_TEXT.split()
+
+
+def vocabulary(rng: random.Random, n: int = 3000) -> list[str]:
+    words = set()
+    while len(words) < n:
+        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+def generate(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    vocab = vocabulary(rng)
+    actors = [(f"actor:a{i}", f"Actor {vocab[i].title()}") for i in range(200)]
+    places = [
+        (f"geonames:{100000 + i}", vocab[200 + i].title(), rng.choice(["SY", "IQ", "UA", "KE", "FJ", "TR", "LB"]),
+         rng.uniform(-40, 60), rng.uniform(-170, 170))
+        for i in range(300)
+    ]  # fmt: skip
+    sources = [(f"Source {vocab[600 + i].title()}", f"{vocab[600 + i]}.example") for i in range(20)]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    recent: list[dict[str, Any]] = []
+
+    def sentence() -> str:
+        words = [rng.choice(COMMON) if rng.random() < 0.45 else rng.choice(vocab) for _ in range(rng.randint(8, 20))]
+        return " ".join(words).capitalize() + "."
+
+    for i in range(n):
+        name, domain = rng.choice(sources)
+        url = f"https://{domain}/story/{i}"
+        aid = uuid.uuid5(uuid.NAMESPACE_URL, url).hex
+        dup = recent and rng.random() < 0.05
+        if dup:
+            original = rng.choice(recent)
+            title, text = original["title"], original["text"]
+            story_actors, story_places = original["actors"], original["locations"]
+            cluster, duplicate_of = original["cluster_id"], original["id"]
+        else:
+            title = " ".join(rng.choice(vocab) for _ in range(rng.randint(5, 9))).capitalize()
+            text = " ".join(sentence() for _ in range(rng.randint(5, 12)))
+            story_actors = [
+                {"id": a[0], "name": a[1], "kind": "armed_group", "mentions": [a[1]], "count": 1}
+                for a in rng.sample(actors, rng.randint(0, 3))
+            ]
+            story_places = [
+                {"id": p[0], "name": p[1], "kind": "city", "country_code": p[2], "lat": p[3], "lon": p[4],
+                 "mentions": [p[1]], "count": 1}
+                for p in rng.sample(places, rng.randint(0, 3))
+            ]  # fmt: skip
+            cluster, duplicate_of = aid, None
+        published = start + timedelta(seconds=rng.randint(0, 365 * 86400))
+        doc = {
+            "id": aid, "url": url, "source": {"feed": f"https://{domain}/rss", "name": name, "domain": domain},
+            "title": title, "summary": text[:200], "text": text, "language": "en",
+            "published_at": published.isoformat(), "published_at_estimated": False,
+            "fetched_at": published.isoformat(), "authors": [], "feed_tags": ["world"],
+            "feed_entry_id": url, "content_hash": uuid.uuid5(uuid.NAMESPACE_OID, text).hex,
+            "minhash": [rng.getrandbits(32) for _ in range(64)],
+            "lsh_bands": [f"b{j}:{rng.getrandbits(40):x}" for j in range(16)],
+            "cluster_id": cluster, "duplicate_of": duplicate_of,
+            "actors": story_actors, "locations": story_places,
+        }  # fmt: skip
+        if not dup:
+            recent.append(doc)
+            if len(recent) > 500:
+                recent.pop(0)
+        yield doc
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="an Elasticsearch URL (default: start the local integ-test server)")
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    args = parser.parse_args()
+
+    server = None
+    url = args.url
+    if not url:
+        from pipeline.esserver import LocalElasticsearch
+
+        server = LocalElasticsearch().start()
+        url = server.url
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    store = ElasticsearchStore(url, prefix=prefix)
+    try:
+        store.setup()
+        nodes = store.client.nodes.info()["nodes"]
+        node = next(iter(nodes.values()))
+        heap_mb = node["jvm"]["mem"]["heap_max_in_bytes"] / 2**20
+        corpus = list(generate(args.docs))  # generated before timing: the figure is the store's
+        started = time.perf_counter()
+        report = store.index(corpus)
+        elapsed = time.perf_counter() - started
+        rate = report.indexed / elapsed
+
+        rng = random.Random(11)
+        sample = [d for d in corpus[:3000] if d["actors"] and d["locations"]]
+        latencies: list[float] = []
+        totals: list[int] = []
+        for i in range(args.queries + 20):
+            doc = rng.choice(sample)
+            words = [w for w in doc["title"].split() if len(w) > 3] or ["fighting"]
+            query = SearchQuery(
+                text=rng.choice(words) + (" | " + rng.choice(["ceasefire", "shelling", "talks"])),
+                actor_ids=[[doc["actors"][0]["id"]]],
+                location_ids=[[doc["locations"][0]["id"]]],
+                facets=True,
+                highlight=True,
+                limit=20,
+            )
+            t0 = time.perf_counter()
+            result = store.search(query)
+            if i >= 20:  # warm-up excluded
+                latencies.append((time.perf_counter() - t0) * 1000)
+                totals.append(result.total)
+        # also plain facet-only browsing (no text): the dashboard's first page
+        browse: list[float] = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            store.search(SearchQuery(limit=20, facets=True))
+            browse.append((time.perf_counter() - t0) * 1000)
+
+        print(f"Elasticsearch {node['version']} at {url}, heap {heap_mb:.0f} MiB, analysis={store.analysis_kind}")
+        print()
+        print("| measure | value |")
+        print("|---|---|")
+        print(f"| documents indexed | {report.indexed:,} ({len(report.errors)} errors, {report.created:,} created) |")
+        print(f"| bulk indexing time | {elapsed:.1f} s |")
+        print(f"| bulk indexing rate | {rate:,.0f} docs/s |")
+        print(f"| actor+location+text search, facets + highlights: p50 | {statistics.median(latencies):.1f} ms |")
+        print(f"| same, p95 | {percentile(latencies, 95):.1f} ms |")
+        print(f"| same, mean hits per query | {statistics.mean(totals):.1f} |")
+        print(f"| browse (no filter, all facets): p50 / p95 | {statistics.median(browse):.1f} / "
+              f"{percentile(browse, 95):.1f} ms |")  # fmt: skip
+        print(f"| queries timed | {len(latencies)} (after 20 warm-up) |")
+    finally:
+        try:
+            store.client.options(ignore_status=404).indices.delete(index=f"{prefix}*", expand_wildcards="all")
+            store.client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}*")
+        finally:
+            store.close()
+            if server is not None:
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()

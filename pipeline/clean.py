@@ -1,0 +1,597 @@
+"""Clean stage: HTML (a feed fragment or a whole web page) -> plain article text.
+
+Contract
+--------
+- :func:`clean_html` ``(html, *, url=None, title=None) -> str``: plain text, one paragraph per
+  block, paragraphs separated by one blank line. Scripts, styles, forms, navigation, share/
+  social/newsletter/advert boilerplate are removed; the headline repeated in the body is
+  removed (a paragraph equal to the title, the headline repeated at the top of the body, or
+  the title glued in front of the first paragraph); entities are unescaped (also the
+  double-escaped ``&amp;amp;`` kind feeds produce); text is NFC with no-break spaces turned
+  into spaces, zero-width characters and control characters dropped and whitespace collapsed.
+  When ``html`` is a whole web page the main article is extracted first (:func:`extract_article`).
+- :func:`extract_article` ``(page_html, url) -> dict`` with ``text``, ``title``, ``published_at``
+  (UTC ISO 8601 or None), ``authors`` (list), ``canonical_url`` (or None). The body comes from
+  trafilatura with ``favor_precision`` and tables, the configuration that scored best in
+  ``bench/bench_extract.py`` (F1 0.974 vs 0.959 for readability-lxml and 0.885 for our own
+  BeautifulSoup rules; see the README table); the others stay selectable (``extractor=``).
+  The date comes from htmldate over the page's metadata and markup with every ``<script>``
+  except JSON-LD removed first, so a date is never read from script code. The canonical URL
+  comes from ``<link rel=canonical>`` then ``og:url`` (resolved, then normalised by
+  :func:`pipeline.records.canonical_url`).
+- :func:`clean_records` maps records one to one, in order (the filter contract): it adds
+  ``text``, ``title`` (a given title is kept, otherwise the page's), and ``language`` (via
+  :mod:`pipeline.language` unless already set). When ``html`` is a whole page it also fills
+  what the feed lacked: ``published_at`` (when missing or estimated; then
+  ``published_at_estimated`` becomes false), ``authors`` (when empty), ``url`` (when missing,
+  from the page's canonical URL; an existing ``url`` and the ``id`` are never changed). When the
+  page yields less text than the feed's ``summary`` (paywall, consent wall), the summary is the
+  text. A record without ``html``, or whose page yields no text, comes back with an ``error``
+  field; it is never dropped. Records that arrive with an ``error`` pass through untouched.
+
+Why some of this is hand-written: BeautifulSoup/lxml parse, but no maintained library turns a
+*feed fragment* into paragraph text with the headline and share-button rules a newsroom needs
+(trafilatura and readability are tuned for whole pages and drop short fragments), so the
+block walker and the boilerplate/headline rules below are ours.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4.dammit import UnicodeDammit
+
+from pipeline.records import Record, canonical_url
+
+Extractor = Literal["trafilatura", "trafilatura-recall", "readability", "rules"]
+#: The extractor used by :func:`extract_article` (chosen by bench/bench_extract.py).
+DEFAULT_EXTRACTOR: Extractor = "trafilatura"
+
+# ---------------------------------------------------------------------------------------------
+# text normalisation
+
+_DROP_CHARS = dict.fromkeys(
+    [0x200B, 0x2060, 0xFEFF, 0x00AD, 0x180E, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E]
+)
+# ZWNJ (U+200C) and ZWJ (U+200D) are kept: they are spelling in Persian and Indic scripts and
+# inside emoji sequences.
+_SPACE_CHARS = {cp: " " for cp in [0x00A0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000, 0x0009]}
+_TRANSLATE: dict[int, Any] = {**_DROP_CHARS, **_SPACE_CHARS}
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACES_RE = re.compile(r"[^\S\n]+")
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFC, leftover entities unescaped, odd spaces -> space, zero-width/control dropped."""
+    if "&" in text and _ENTITY_RE.search(text):
+        text = _ENTITY_RE.sub(lambda m: htmllib.unescape(m.group(0)), text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", text).translate(_TRANSLATE)
+    text = _CONTROL_RE.sub("", text)
+    return _SPACES_RE.sub(" ", text)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML -> paragraphs
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_BLOCK_TAGS = _words(
+    "address article aside blockquote body caption center dd details dialog div dl dt fieldset "
+    "figcaption figure footer h1 h2 h3 h4 h5 h6 header hgroup hr html li main nav ol p pre section "
+    "summary table tbody thead tfoot tr ul"
+)
+_DROP_TAGS = _words(
+    "script style noscript template iframe object embed svg canvas form button input select "
+    "textarea nav menu head title meta link audio video source picture map area dialog"
+)
+_BOILERPLATE_TOKENS = _words(
+    "share shares sharing sharebar sharetools social socials social-links newsletter subscribe "
+    "subscription signup advert adverts advertisement advertising ad ads adslot adunit promo "
+    "promos sponsored sponsor breadcrumb breadcrumbs cookie cookies consent comments comment-list "
+    "nav navbar navigation menu sidebar popup modal toolbar recirc recirculation outbrain taboola "
+    "related related-articles related-stories more-stories read-more print-only skip-link "
+    "visually-hidden sr-only screen-reader-text"
+)
+_ROLE_DROP = frozenset({"navigation", "banner", "contentinfo", "complementary", "search", "dialog"})
+_TOKEN_SPLIT_RE = re.compile(r"[\s_]+|(?<=[a-z])-(?=[a-z])")
+
+_SOCIAL_WORDS = _words(
+    "share tweet email e-mail print pin facebook twitter x linkedin whatsapp reddit telegram "
+    "messenger copy link pinterest flipboard bluesky threads mastodon save comment comments on this "
+    "article story the via"
+)
+_BOILERPLATE_LINE_RES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^advertisement$",
+        r"^(sponsored|promoted|paid)( content| post)?$",
+        r"^the post .{1,300} appeared first on .{1,200}$",
+        r"^(continue reading|read more|read the full (story|article)|click here to read)\b.{0,80}$",
+        r"^(follow|like|join) us on\b.{0,80}$",
+        r"^(sign up|subscribe)\b.{0,40}\b(newsletter|updates|alerts)\b.{0,60}$",
+        r"^(related|more on this story|read also|see also|also read)"
+        r"( (articles|stories|coverage|content))?:?$",
+        r"^(share|share this|share this (article|story|page)|share on \w+)[:.!]?$",
+        r"^skip to (main )?content$",
+        r"^(image|photo|picture) (source|credit)s?:?.{0,80}$",
+    )
+]
+
+
+def _is_boilerplate_element(tag: Tag) -> bool:
+    attrs = tag.attrs or {}
+    role = attrs.get("role")
+    if isinstance(role, str) and role.lower() in _ROLE_DROP:
+        return True
+    if attrs.get("aria-hidden") == "true" or "hidden" in attrs:
+        return True
+    style = attrs.get("style")
+    if isinstance(style, str) and re.search(r"display\s*:\s*none", style, re.IGNORECASE):
+        return True
+    names: list[str] = []
+    classes = attrs.get("class")
+    if isinstance(classes, list):
+        names.extend(classes)
+    elif isinstance(classes, str):
+        names.append(classes)
+    ident = attrs.get("id")
+    if isinstance(ident, str):
+        names.append(ident)
+    for name in names:
+        low = name.lower()
+        if low in _BOILERPLATE_TOKENS:
+            return True
+        if any(tok in _BOILERPLATE_TOKENS for tok in _TOKEN_SPLIT_RE.split(low) if tok):
+            return True
+    return False
+
+
+def _is_boilerplate_line(line: str) -> bool:
+    if len(line) > 400:
+        return False
+    if any(rx.match(line) for rx in _BOILERPLATE_LINE_RES):
+        return True
+    words = re.findall(r"[\w-]+", line.lower())
+    # a row of share buttons: "Facebook Twitter Email", "Share on WhatsApp"
+    return (
+        0 < len(words) <= 10
+        and all(w in _SOCIAL_WORDS for w in words)
+        and (
+            {"share", "tweet", "facebook", "twitter", "whatsapp", "linkedin", "email", "pinterest"}
+            & set(words)
+        )
+        != set()
+    )
+
+
+_BLOCK_END = object()
+_NEWLINES_RE = re.compile(r"[\r\n]+")
+
+
+def _paragraphs_from_tag(root: Tag | BeautifulSoup, *, drop_boilerplate: bool = True) -> list[str]:
+    """Walk the tree (iteratively: deep pages must not hit the recursion limit) into paragraphs."""
+    blocks: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            blocks.append("".join(current))
+            current.clear()
+
+    stack: list[Any] = [root]
+    while stack:
+        item = stack.pop()
+        if item is _BLOCK_END:
+            flush()
+            continue
+        if isinstance(item, NavigableString):
+            if isinstance(item, (Comment, Declaration, Doctype, ProcessingInstruction)):
+                continue
+            current.append(_NEWLINES_RE.sub(" ", str(item)))  # source newlines are spaces in HTML
+            continue
+        if not isinstance(item, Tag):
+            continue
+        name = (item.name or "").lower()
+        if name in _DROP_TAGS:
+            continue
+        if drop_boilerplate and item is not root and _is_boilerplate_element(item):
+            continue
+        if name == "br":
+            current.append("\n")
+            continue
+        if name in ("td", "th"):
+            current.append(" ")
+        if name == "img":
+            continue
+        if name in _BLOCK_TAGS:
+            flush()
+            stack.append(_BLOCK_END)
+        stack.extend(reversed(item.contents))
+    flush()
+
+    paragraphs: list[str] = []
+    for block in blocks:
+        lines = [line.strip() for line in normalize_text(block).split("\n")]
+        group: list[str] = []
+        for line in [*lines, ""]:
+            if line:
+                if not (drop_boilerplate and _is_boilerplate_line(line)):
+                    group.append(line)
+            elif group:
+                paragraphs.append("\n".join(group))
+                group = []
+    return paragraphs
+
+
+def _plain_paragraphs(text: str) -> list[str]:
+    """Paragraphs of a plain-text body (blank lines separate paragraphs)."""
+    paragraphs = []
+    for chunk in re.split(r"\n\s*\n", normalize_text(text)):
+        lines = [line.strip() for line in chunk.split("\n") if line.strip()]
+        if lines:
+            paragraphs.append("\n".join(lines))
+    return paragraphs
+
+
+_TAG_RE = re.compile(r"<[A-Za-z!/][^>]*>")
+_PAGE_RE = re.compile(
+    r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>])", re.I | re.S
+)
+
+
+def is_whole_page(html: str) -> bool:
+    """True when ``html`` is a web page (doctype/<html> first, or a <head> and a <body>)."""
+    if _PAGE_RE.match(html[:4096]):
+        return True
+    head = html[:20000].lower()
+    return "<head" in head and "<body" in head
+
+
+def html_to_paragraphs(html: str, *, drop_boilerplate: bool = True) -> list[str]:
+    """Paragraphs of an HTML fragment (or of plain text, when it holds no tags)."""
+    if not _TAG_RE.search(html):
+        return [p for p in _plain_paragraphs(htmllib.unescape(html)) if not _is_boilerplate_line(p)]
+    soup = BeautifulSoup(html, "lxml")
+    return _paragraphs_from_tag(soup, drop_boilerplate=drop_boilerplate)
+
+
+def html_to_text(html: str) -> str:
+    """A feed fragment as plain text (no headline rules); used for titles and summaries."""
+    return "\n\n".join(html_to_paragraphs(html))
+
+
+# ---------------------------------------------------------------------------------------------
+# repeated headlines
+
+_WORD_RE = re.compile(r"\w+")
+
+
+def _key(text: str) -> str:
+    return " ".join(_WORD_RE.findall(text.casefold()))
+
+
+def _strip_prefix_words(paragraph: str, n_words: int) -> str:
+    matches = list(_WORD_RE.finditer(paragraph))
+    end = matches[n_words - 1].end()
+    return paragraph[end:].lstrip(" \t\n-–—:|.,;").strip()
+
+
+def remove_repeated_headlines(paragraphs: list[str], title: str | None = None) -> list[str]:
+    """Drop the headline where it repeats in the body; drop consecutive duplicate paragraphs.
+
+    Headlines: the ``title``; and, with or without a title, a short first paragraph that is
+    repeated right after it or glued in front of the next paragraph (wire copy does this).
+    A paragraph equal to a headline goes; a paragraph that starts with a headline of 3+ words
+    among the first paragraphs keeps only what follows the headline.
+    """
+    heads: set[str] = set()
+    if title and _key(title):
+        heads.add(_key(title))
+    if len(paragraphs) > 1:
+        first = _key(paragraphs[0])
+        # a headline is short and is not a sentence (no full stop at the end)
+        if first and len(first.split()) <= 30 and not paragraphs[0].rstrip().endswith("."):
+            nxt = _key(paragraphs[1])
+            if nxt == first or nxt.startswith(first + " "):
+                heads.add(first)
+    out: list[str] = []
+    last_key = None
+    for paragraph in paragraphs:
+        key = _key(paragraph)
+        if not key:
+            if paragraph.strip():
+                out.append(paragraph)
+            continue
+        if key in heads or key == last_key:
+            continue
+        if len(out) < 3:
+            for head in sorted(heads, key=len, reverse=True):
+                n = len(head.split())
+                if n >= 3 and key.startswith(head + " "):
+                    paragraph = _strip_prefix_words(paragraph, n)
+                    key = _key(paragraph)
+                    break
+        if paragraph:
+            out.append(paragraph)
+            last_key = key
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# whole pages
+
+
+def decode_page(body: bytes, content_type: str | None = None) -> str:
+    """Decode an HTML page: BOM, HTTP charset, <meta charset>, then detection (bs4's UnicodeDammit)."""
+    known: list[str] = []
+    if content_type:
+        m = re.search(r"charset=[\"']?([\w.:-]+)", content_type, re.IGNORECASE)
+        if m:
+            known.append(m.group(1))
+    dammit = UnicodeDammit(body, known_definite_encodings=known, is_html=True)
+    if dammit.unicode_markup is None:
+        return body.decode("utf-8", errors="replace")
+    return dammit.unicode_markup
+
+
+def _lxml_tree(page_html: str) -> Any:
+    import lxml.html
+
+    # lxml refuses str input carrying an XML encoding declaration
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", page_html, count=1)
+    try:
+        return lxml.html.document_fromstring(text)
+    except Exception:  # noqa: BLE001 - lxml raises several types on junk
+        return None
+
+
+def _page_date(tree: Any, url: str | None) -> str | None:
+    """Publication date from metadata/markup only: scripts other than JSON-LD are removed first."""
+    import copy
+
+    from htmldate import find_date
+
+    if tree is None:
+        return None
+    tree = copy.deepcopy(tree)
+    for script in tree.xpath("//script"):
+        if (script.get("type") or "").lower().strip() != "application/ld+json":
+            script.getparent().remove(script)
+    try:
+        found = find_date(
+            tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%dT%H:%M:%S%z", url=url
+        )
+    except Exception:  # noqa: BLE001 - htmldate is best effort
+        return None
+    if not found:
+        return None
+    try:
+        value = datetime.strptime(found, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        try:
+            value = datetime.strptime(found[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _page_canonical(tree: Any, url: str | None) -> str | None:
+    if tree is None:
+        return None
+    candidates = tree.xpath(
+        "//link[contains(concat(' ', normalize-space(translate(@rel, 'CANONICAL', "
+        "'canonical')), ' '), ' canonical ')]/@href"
+    )
+    candidates += tree.xpath("//meta[@property='og:url' or @name='og:url']/@content")
+    for href in candidates:
+        href = (href or "").strip()
+        if not href:
+            continue
+        try:
+            found = canonical_url(href, base=url)
+        except ValueError:
+            continue
+        if found.startswith(("http://", "https://")):
+            return found
+    return None
+
+
+def _page_metadata(tree: Any, url: str | None) -> tuple[str | None, list[str]]:
+    """(title, authors) from the page metadata via trafilatura's metadata extraction."""
+    from trafilatura import extract_metadata
+
+    if tree is None:
+        return None, []
+    try:
+        meta = extract_metadata(tree, default_url=url, extensive=False)
+    except Exception:  # noqa: BLE001 - metadata is best effort
+        return None, []
+    title = normalize_text(meta.title).strip() if meta and meta.title else None
+    authors: list[str] = []
+    if meta and meta.author:
+        for name in re.split(r";|\s+and\s+", meta.author):
+            name = normalize_text(name).strip()
+            if name and name not in authors:
+                authors.append(name)
+    return title or None, authors
+
+
+_CONTENT_HINT_RE = re.compile(
+    r"article[-_]?body|story[-_]?body|entry[-_]?content|post[-_]?content|article[-_]?content|"
+    r"article[-_]?text|story[-_]?content|main[-_]?content|body[-_]?text|content[-_]?body|articletext",
+    re.IGNORECASE,
+)
+
+
+def _rules_extract(page_html: str) -> str:
+    """Our own BeautifulSoup rules: a known article container, else the densest block of <p>."""
+    soup = BeautifulSoup(page_html, "lxml")
+    for tag in soup.find_all(["script", "style", "noscript", "template", "svg", "form", "nav", "footer"]):
+        tag.decompose()
+    candidates: list[Tag] = []
+    candidates += soup.find_all(itemprop="articleBody")
+    for tag in soup.find_all(True, attrs={"class": True}):
+        classes = " ".join(tag.get("class") or [])
+        if _CONTENT_HINT_RE.search(classes):
+            candidates.append(tag)
+    candidates += soup.find_all("article")
+    best: Tag | None = None
+    best_len = 0
+    for tag in candidates:
+        length = sum(len(p.get_text(" ", strip=True)) for p in tag.find_all("p"))
+        if length > best_len:
+            best, best_len = tag, length
+    if best is None or best_len < 200:
+        # densest parent of paragraphs
+        scores: dict[int, tuple[Tag, int]] = {}
+        for p in soup.find_all("p"):
+            text = p.get_text(" ", strip=True)
+            if len(text) < 40 or p.find_parent(["header", "aside"]):
+                continue
+            parent = p.parent
+            if isinstance(parent, Tag):
+                prev = scores.get(id(parent), (parent, 0))
+                scores[id(parent)] = (parent, prev[1] + len(text))
+        if scores:
+            best = max(scores.values(), key=lambda pair: pair[1])[0]
+    if best is None:
+        best = soup.body or soup
+    # link lists inside the article container (related links, tags) are boilerplate
+    for tag in best.find_all(["ul", "ol", "div", "section", "table"]):
+        if tag.decomposed:
+            continue
+        text_len = len(tag.get_text(" ", strip=True))
+        link_len = sum(len(a.get_text(" ", strip=True)) for a in tag.find_all("a"))
+        if text_len and link_len / text_len > 0.6:
+            tag.decompose()
+    return "\n\n".join(p for p in _paragraphs_from_tag(best) if len(p) > 1)
+
+
+def extract_body(page_html: str, url: str | None = None, *, extractor: Extractor = DEFAULT_EXTRACTOR) -> str:
+    """The main article text of a page with one extractor (paragraphs separated by blank lines)."""
+    if extractor in ("trafilatura", "trafilatura-recall"):
+        import trafilatura
+
+        precision = extractor == "trafilatura"  # favor_precision scored best (bench_extract.py)
+        text = trafilatura.extract(
+            page_html,
+            url=url,
+            include_comments=False,
+            include_tables=True,
+            favor_precision=precision,
+            favor_recall=not precision,
+            deduplicate=False,
+        )
+        return "\n\n".join(_plain_paragraphs((text or "").replace("\n", "\n\n")))
+    if extractor == "readability":
+        from readability import Document
+
+        summary = Document(page_html, url=url).summary(html_partial=True)
+        return "\n\n".join(html_to_paragraphs(summary))
+    if extractor == "rules":
+        return _rules_extract(page_html)
+    raise ValueError(f"unknown extractor {extractor!r}")
+
+
+def extract_article(page_html: str, url: str, *, extractor: Extractor = DEFAULT_EXTRACTOR) -> dict[str, Any]:
+    """Main article of a web page: {text, title, published_at, authors, canonical_url}."""
+    tree = _lxml_tree(page_html)
+    title, authors = _page_metadata(tree, url)
+    body = extract_body(page_html, url, extractor=extractor)
+    paragraphs = remove_repeated_headlines(_plain_paragraphs(body), title)
+    return {
+        "text": "\n\n".join(paragraphs),
+        "title": title,
+        "published_at": _page_date(tree, url),
+        "authors": authors,
+        "canonical_url": _page_canonical(tree, url),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# public stage
+
+
+def _page_paragraphs(page_html: str, url: str | None, title: str | None) -> tuple[list[str], dict[str, Any]]:
+    """Paragraphs of a whole page's article (falling back to the page's own blocks when the
+    extractor finds nothing, e.g. a feed item wrapped in <html><body>) and its metadata."""
+    article = extract_article(page_html, url or "")
+    paragraphs = _plain_paragraphs(article["text"])
+    if not paragraphs:
+        paragraphs = html_to_paragraphs(page_html)
+    return remove_repeated_headlines(paragraphs, title or article["title"]), article
+
+
+def clean_html(html: str, *, url: str | None = None, title: str | None = None) -> str:
+    """Plain text of ``html`` (a feed fragment or a whole page), paragraphs kept; see module doc."""
+    if not html or not html.strip():
+        return ""
+    if is_whole_page(html):
+        return "\n\n".join(_page_paragraphs(html, url, title)[0])
+    return "\n\n".join(remove_repeated_headlines(html_to_paragraphs(html), title))
+
+
+def _clean_one(record: Record) -> Record:
+    out = dict(record)
+    html = record.get("html")
+    if not isinstance(html, str) or not html.strip():
+        out["error"] = "clean: record has no html to clean"
+        out.setdefault("text", "")
+        return out
+    url = record.get("url") if isinstance(record.get("url"), str) else None
+    given_title = (
+        record.get("title") if isinstance(record.get("title"), str) and record.get("title") else None
+    )
+    if is_whole_page(html):
+        paragraphs, article = _page_paragraphs(html, url, given_title)
+        title = given_title or article["title"]
+        text = "\n\n".join(paragraphs)
+        summary = record.get("summary") if isinstance(record.get("summary"), str) else ""
+        if summary and len(text) < len(summary):  # paywall or consent page: the feed said more
+            text = "\n\n".join(remove_repeated_headlines(html_to_paragraphs(summary), title))
+        if not text:
+            out["error"] = "clean: no article text found in the page"
+        if article["published_at"] and (
+            not record.get("published_at") or record.get("published_at_estimated")
+        ):
+            out["published_at"] = article["published_at"]
+            out["published_at_estimated"] = False
+        if article["authors"] and not record.get("authors"):
+            out["authors"] = article["authors"]
+        if article["canonical_url"] and not url:
+            out["url"] = article["canonical_url"]
+    else:
+        title = given_title or None
+        text = "\n\n".join(remove_repeated_headlines(html_to_paragraphs(html), title))
+    out["text"] = text
+    out["title"] = normalize_text(title).strip() if title else (title or "")
+    if not out.get("language"):
+        from pipeline.language import detect_language
+
+        out["language"] = detect_language(f"{out['title']}\n\n{text}")
+    return out
+
+
+def clean_records(records: Iterable[Record]) -> Iterator[Record]:
+    """The clean stage over records (see module doc): one output per input, in order."""
+    for record in records:
+        if record.get("error"):
+            yield record
+            continue
+        try:
+            yield _clean_one(record)
+        except Exception as exc:  # noqa: BLE001 - one bad record never stops the others
+            out = dict(record)
+            out["error"] = f"clean: {type(exc).__name__}: {exc}"
+            yield out

@@ -1,0 +1,393 @@
+"""The ``newswire`` command line (also ``python -m pipeline``).
+
+Contract:
+- ``newswire run --once|--watch`` ingests the feeds of a config file into a store, with a
+  progress display and a per-feed table at the end.
+- ``newswire search`` queries a store by text, actor, location, date, source, language,
+  country and place; ``--json`` prints ``{"total", "hits", "facets"}``.
+- ``newswire parse|clean|dedupe|tag|index`` are JSON Lines filters (DESIGN.md's filter
+  contract, implemented once in :func:`pipeline.records.run_filter`).
+- ``newswire es start|stop|status|setup`` runs a local Elasticsearch without Docker.
+- ``newswire feeds status|check`` shows feed health and checks that feeds parse.
+
+Exit codes: 0 success; 1 some feeds or lines failed; 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from pipeline.settings import get_settings
+
+app = typer.Typer(
+    help="newswire: fetch, clean, deduplicate, tag and index news; search it by actor and location.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+es_app = typer.Typer(help="A local Elasticsearch server for people without Docker.", no_args_is_help=True)
+feeds_app = typer.Typer(help="Feed health and checks.", no_args_is_help=True)
+app.add_typer(es_app, name="es")
+app.add_typer(feeds_app, name="feeds")
+
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="store URL (sqlite:///path or http://host:port); default NEWSWIRE_STORE")
+]
+FeedsOpt = Annotated[
+    Path | None, typer.Option("--feeds", help="feeds YAML file; default NEWSWIRE_FEEDS_FILE (config/feeds.yaml)")
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def open_store_or_fail(url: str | None) -> Any:
+    from pipeline.stores import open_store
+
+    try:
+        return open_store(url)
+    except ValueError as exc:
+        fail(str(exc))
+    except Exception as exc:  # a server that is down, a folder that can't be created
+        fail(f"cannot open store {url or get_settings().store}: {exc}", 1)
+
+
+def load_feeds_or_fail(path: Path | None) -> list[Any]:
+    from pipeline.config import ConfigError, load_feeds
+
+    try:
+        return load_feeds(path or get_settings().feeds_file)
+    except ConfigError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+
+
+# --- ingestion ------------------------------------------------------------------------
+
+
+def feed_table(report: Any) -> Table:
+    table = Table(title="newswire run", show_lines=False)
+    for column in ("feed", "status", "fetched", "new", "duplicates", "errors"):
+        table.add_column(column, justify="right" if column in ("fetched", "new", "duplicates", "errors") else "left")
+    for f in report.feeds:
+        table.add_row(
+            f.name, f.status, str(f.fetched), str(f.new), str(f.duplicates),
+            f"[red]{len(f.errors)}[/red]" if f.errors else "0",
+        )
+    table.add_row("[b]total[/b]", "", str(sum(f.fetched for f in report.feeds)), str(report.new),
+                  str(sum(f.duplicates for f in report.feeds)), str(sum(len(f.errors) for f in report.feeds)))
+    return table
+
+
+@app.command()
+def run(
+    once: Annotated[bool, typer.Option("--once", help="one pass over every feed, then exit")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="keep polling, each feed on its own schedule")] = False,
+    feeds: FeedsOpt = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the run report as JSON")] = False,
+    max_passes: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Ingest feeds into a store: fetch, parse, clean, dedupe, tag, index."""
+    from pipeline.run import RunReport, ingest
+    from pipeline.run import watch as watch_feeds
+
+    if once == watch:
+        fail("choose exactly one of --once and --watch")
+    feed_list = load_feeds_or_fail(feeds)
+    st = open_store_or_fail(store)
+    report = RunReport()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=err, transient=True, disable=as_json or not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("ingesting feeds", total=len(feed_list))
+
+        def on_feed(stats: Any) -> None:
+            report.feeds.append(stats)
+            progress.advance(task)
+            progress.update(task, description=f"{stats.name}: {stats.new} new")
+            for e in stats.errors:
+                err.print(f"[yellow]{stats.name}[/yellow]: {e}", highlight=False, markup=True)
+
+        if once:
+            ingest(feed_list, st, on_feed=on_feed)
+        else:
+            with contextlib.suppress(KeyboardInterrupt):
+                watch_feeds(feed_list, st, on_feed=on_feed, max_passes=max_passes)
+    st.close()
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        out.print(feed_table(report))
+        out.print(f"{report.new} new articles from {len(report.feeds)} feeds; {report.failed} feeds had errors")
+    raise typer.Exit(1 if report.failed else 0)
+
+
+# --- search ---------------------------------------------------------------------------
+
+
+def hit_line(hit: dict[str, Any]) -> str:
+    when = (hit.get("published_at") or "")[:16].replace("T", " ")
+    src = (hit.get("source") or {}).get("name", "")
+    also = hit.get("also_published_by") or []
+    extra = f" [dim](+{len(also)} outlets: {', '.join(sorted({(a.get('source') or {}).get('name', '?') if isinstance(a.get('source'), dict) else str(a.get('source')) for a in also}))})[/dim]" if also else ""
+    return f"[b]{hit.get('title', '')}[/b]\n  {when}  {src}  {hit.get('url', '')}{extra}"
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="full-text query (words, \"phrases\", -excluded, prefix*)")] = "",
+    actor: Annotated[list[str], typer.Option("--actor", "-a", help="actor in any spelling; repeat for AND")] = [],  # noqa: B006
+    location: Annotated[list[str], typer.Option("--location", "-l", help="place in any spelling; repeat for AND")] = [],  # noqa: B006
+    since: Annotated[str | None, typer.Option(help="from: 2017-06-07, today, yesterday, monday, 3d, 12h")] = None,
+    until: Annotated[str | None, typer.Option(help="until (inclusive), same forms as --since")] = None,
+    source: Annotated[list[str], typer.Option("--source", help="source name or domain; repeat for OR")] = [],  # noqa: B006
+    language: Annotated[list[str], typer.Option("--language", help="ISO 639-1 code; repeat for OR")] = [],  # noqa: B006
+    country: Annotated[list[str], typer.Option("--country", help="ISO country code of a tagged place")] = [],  # noqa: B006
+    near: Annotated[str | None, typer.Option(help="lat,lon,km: places within km of a point")] = None,
+    bbox: Annotated[str | None, typer.Option(help="top,left,bottom,right: places in a box")] = None,
+    sort: Annotated[str, typer.Option(help="relevance or date")] = "relevance",
+    limit: Annotated[int, typer.Option(help="hits to return (1-1000)")] = 20,
+    all_copies: Annotated[bool, typer.Option("--all-copies", help="every outlet's copy, not one hit per story")] = False,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print {total, hits, facets} as JSON")] = False,
+) -> None:
+    """Search stored articles by text, actor, location, date, source and place."""
+    from pipeline.search import QueryError, build_query
+
+    try:
+        q = build_query(
+            query, actor, location, since, until, source, language, country, near, bbox, sort, limit,
+            collapse=not all_copies,
+        )
+    except QueryError as exc:
+        fail(str(exc))
+    st = open_store_or_fail(store)
+    result = st.search(q)
+    st.close()
+    if as_json:
+        payload = result.to_json()
+        for hit in payload["hits"]:
+            for private in ("minhash", "lsh_bands"):
+                hit.pop(private, None)
+        print(json.dumps(payload, ensure_ascii=False, default=str))
+        return
+    out.print(f"{result.total} stories", highlight=False)
+    for hit in result.hits:
+        out.print(hit_line(hit), highlight=False)
+    if result.facets:
+        for name in ("actors", "locations", "sources"):
+            buckets = result.facets.get(name) or []
+            if buckets:
+                out.print(f"[dim]{name}:[/dim] " + ", ".join(f"{b.get('name') or b['key']} ({b['count']})" for b in buckets[:8]))
+
+
+# --- JSON Lines filters -----------------------------------------------------------------
+
+
+@app.command()
+def parse(
+    sources: Annotated[list[str], typer.Argument(help="feed files or http(s)/file URLs")],
+    name: Annotated[str | None, typer.Option(help="source name for the records")] = None,
+) -> None:
+    """Feed documents -> one JSON article record per entry on stdout."""
+    from pipeline.fetch import fetch_feeds
+    from pipeline.parse import parse_feed
+    from pipeline.records import dumps
+
+    urls = [s if "://" in s else Path(s).resolve().as_uri() for s in sources]
+    failed = 0
+    for result in fetch_feeds([(u, None) for u in urls]):
+        if result.status != "ok":
+            failed += 1
+            print(f"newswire parse: {result.error or result.status}", file=sys.stderr)
+            continue
+        parsed = parse_feed(result.body, url=result.final_url or result.url, feed_name=name, headers=result.headers)
+        for warning in parsed.warnings:
+            print(f"newswire parse: {result.url}: {warning}", file=sys.stderr)
+        if parsed.error:
+            failed += 1
+            print(f"newswire parse: {result.url}: {parsed.error}", file=sys.stderr)
+        for entry in parsed.entries:
+            sys.stdout.write(dumps(entry) + "\n")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def clean() -> None:
+    """{id, html[, url, title]} -> adds {text, title, language}."""
+    from pipeline.clean import clean_records
+    from pipeline.records import run_filter
+
+    raise typer.Exit(run_filter(clean_records, name="clean"))
+
+
+@app.command()
+def dedupe(store: StoreOpt = None, in_stream: Annotated[bool, typer.Option(
+    "--in-stream/--against-store", help="compare within the input only (default) or with a store too")] = True,
+) -> None:
+    """{id, title, text} -> adds {content_hash, cluster_id, duplicate_of}."""
+    from pipeline.dedupe import Deduper
+    from pipeline.records import run_filter
+
+    st = open_store_or_fail(store) if (store or not in_stream) else None
+    code = run_filter(Deduper(st).run, name="dedupe")
+    if st:
+        st.close()
+    raise typer.Exit(code)
+
+
+@app.command()
+def tag() -> None:
+    """{id, text[, title]} -> adds {actors, locations}."""
+    from pipeline.records import run_filter
+    from pipeline.tag import get_tagger
+
+    raise typer.Exit(run_filter(get_tagger().tag_records, name="tag"))
+
+
+@app.command()
+def index(store: StoreOpt = None) -> None:
+    """Articles (JSON Lines) -> the store; a summary on stderr, articles echoed with errors marked."""
+    from pipeline.records import run_filter
+
+    st = open_store_or_fail(store)
+    totals = {"indexed": 0, "created": 0, "errors": 0}
+
+    def write(records: Any) -> Any:
+        batch = list(records)
+        report = st.index([r for r in batch if r.get("id")])
+        errors = {e["id"]: e["error"] for e in report.errors}
+        totals["indexed"] += report.indexed
+        totals["created"] += report.created
+        totals["errors"] += len(errors) + sum(1 for r in batch if not r.get("id"))
+        for r in batch:
+            if not r.get("id"):
+                r["error"] = "record has no id"
+            elif r["id"] in errors:
+                r["error"] = errors[r["id"]]
+            yield r
+
+    code = run_filter(write, name="index")
+    st.close()
+    print(f"newswire index: {totals['indexed']} indexed ({totals['created']} new), {totals['errors']} failed "
+          f"into {st.url}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+# --- Elasticsearch for people without Docker --------------------------------------------------
+
+
+@es_app.command("start")
+def es_start() -> None:
+    """Download (once) and start the local Elasticsearch; prints its URL."""
+    from pipeline import esserver
+
+    try:
+        url = esserver.start()
+    except Exception as exc:
+        fail(f"Elasticsearch did not start: {exc}", 1)
+    out.print(url)
+
+
+@es_app.command("stop")
+def es_stop() -> None:
+    """Stop the local Elasticsearch started by `newswire es start`."""
+    from pipeline import esserver
+
+    esserver.stop()
+
+
+@es_app.command("status")
+def es_status() -> None:
+    """Say whether the local Elasticsearch runs, and where."""
+    from pipeline import esserver
+
+    status = esserver.status()
+    out.print_json(data=status)
+    raise typer.Exit(0 if status.get("running") else 1)
+
+
+@es_app.command("setup")
+def es_setup(store: StoreOpt = None) -> None:
+    """Create the index template and aliases (idempotent)."""
+    st = open_store_or_fail(store)
+    st.setup()
+    out.print(f"ready: {st.url}")
+
+
+# --- feeds ----------------------------------------------------------------------------------
+
+
+@feeds_app.command("status")
+def feeds_status(feeds: FeedsOpt = None, store: StoreOpt = None,
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Health per feed: last success, last error, consecutive failures, new items per day."""
+    feed_list = load_feeds_or_fail(feeds)
+    st = open_store_or_fail(store)
+    rows = []
+    for f in feed_list:
+        health = (st.get_feed_state(f.url) or {}).get("health") or {}
+        per_day = health.get("new_per_day") or {}
+        rows.append({
+            "name": f.name, "url": f.url, "status": health.get("status", "never polled"),
+            "last_success_at": health.get("last_success_at"), "last_error": health.get("last_error"),
+            "consecutive_failures": health.get("consecutive_failures", 0),
+            "new_per_day": round(sum(per_day.values()) / max(len(per_day), 1), 1),
+        })
+    st.close()
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title="feed health")
+    for col in ("name", "status", "last_success_at", "consecutive_failures", "new_per_day", "last_error"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c] if r[c] is not None else "") for c in
+                        ("name", "status", "last_success_at", "consecutive_failures", "new_per_day", "last_error")))
+    out.print(table)
+
+
+@feeds_app.command("check")
+def feeds_check(feeds: FeedsOpt = None) -> None:
+    """Fetch and parse every configured feed now (stores nothing)."""
+    from pipeline.fetch import fetch_feeds
+    from pipeline.parse import parse_feed
+
+    feed_list = load_feeds_or_fail(feeds)
+    failed = 0
+    for result in fetch_feeds([(f.url, None) for f in feed_list]):
+        if result.status != "ok":
+            failed += 1
+            out.print(f"[red]FAIL[/red] {result.url}: {result.error or result.status}", highlight=False)
+            continue
+        parsed = parse_feed(result.body, url=result.final_url or result.url, headers=result.headers)
+        if parsed.error:
+            failed += 1
+            out.print(f"[red]FAIL[/red] {result.url}: {parsed.error}", highlight=False)
+        else:
+            out.print(f"[green]ok[/green]   {result.url}: {len(parsed.entries)} entries", highlight=False)
+    raise typer.Exit(1 if failed else 0)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+

@@ -1,0 +1,142 @@
+"""Article records: stable ids, canonical URLs and the JSON Lines filter contract.
+
+Records are plain dicts (JSON objects) so that a filter keeps every field it does not
+own. This module fixes the names DESIGN.md gives them and the two rules that make
+ids stable:
+
+- :func:`canonical_url` lower-cases scheme and host, drops default ports, fragments and
+  tracking parameters, and resolves a relative link against a base.
+- :func:`article_id` is the first 16 hex digits of SHA-256 over the canonical URL
+  (or over ``"entry:" + feed entry id`` when an entry has no link).
+
+:func:`run_filter` is the one implementation of the filter contract used by every CLI
+filter: one output line per input line, in order; a line that fails is written back
+with an ``error`` field and the exit code becomes 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+Record = dict[str, Any]
+
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid",
+        "_ga", "_gl", "ref", "ref_src", "cmpid", "ito", "ns_mchannel", "ns_source", "ns_campaign",
+        "ns_linkname", "ns_fee", "ocid", "smid", "at_medium", "at_campaign", "spm", "share",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_", "hsa_", "oly_")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str, base: str | None = None) -> str:
+    """The canonical form of ``url`` (resolved against ``base`` when relative)."""
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port
+    netloc = host
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    if port and DEFAULT_PORTS.get(scheme) != port:
+        netloc = f"{netloc}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
+    ]
+    path = parts.path or ("/" if scheme in DEFAULT_PORTS else "")
+    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+
+
+def stable_hash(text: str) -> str:
+    """16 hex digits of SHA-256: short, stable across runs and machines."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def article_id(url: str | None = None, entry_id: str | None = None) -> str:
+    """Stable id of a story: from its canonical URL, else from its feed entry id."""
+    if url:
+        return stable_hash(canonical_url(url))
+    if entry_id:
+        return stable_hash("entry:" + entry_id.strip())
+    raise ValueError("an article needs a url or a feed entry id")
+
+
+def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, Record | None, str | None]]:
+    """Yield (line number, record or None, error or None) for each non-blank line."""
+    for n, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield n, None, f"line {n}: invalid JSON: {exc.msg} at column {exc.colno}"
+            continue
+        if not isinstance(value, dict):
+            yield n, None, f"line {n}: expected a JSON object, got {type(value).__name__}"
+            continue
+        yield n, value, None
+
+
+def dumps(record: Record) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+def run_filter(
+    stage: Callable[[Iterable[Record]], Iterable[Record]],
+    stdin: IO[str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+    name: str = "filter",
+) -> int:
+    """Apply a record stage to JSON Lines, honouring the filter contract; return the exit code.
+
+    ``stage`` maps records to records one to one, in order; a record it cannot process
+    comes back with an ``error`` field. Lines that are not JSON objects never reach the
+    stage: they are echoed as ``{"error": ..., "line": ...}``. Records that already carry
+    an ``error`` (failed in an earlier filter) pass through untouched.
+    """
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    failed = 0
+    pending: list[Record] = []
+
+    def flush() -> None:
+        nonlocal failed
+        for out in stage(pending):
+            if out.get("error"):
+                failed += 1
+                print(f"newswire {name}: {out.get('id', '?')}: {out['error']}", file=stderr)
+            stdout.write(dumps(out) + "\n")
+        pending.clear()
+
+    for n, record, error in read_jsonl(stdin):
+        if error is not None:
+            flush()
+            failed += 1
+            print(f"newswire {name}: {error}", file=stderr)
+            stdout.write(dumps({"error": error, "line": n}) + "\n")
+            continue
+        assert record is not None
+        if record.get("error"):  # failed upstream: pass through untouched, in order
+            flush()
+            stdout.write(dumps(record) + "\n")
+            continue
+        pending.append(record)
+        if len(pending) >= 256:
+            flush()
+    flush()
+    stdout.flush()
+    return 1 if failed else 0

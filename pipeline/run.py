@@ -1,0 +1,282 @@
+"""One ingestion pass: feeds -> fetch -> parse -> clean -> dedupe -> tag -> index.
+
+Contract:
+- :func:`ingest` runs every feed of a list through the stages into a store and returns a
+  :class:`RunReport` with one :class:`FeedStats` per feed (fetched, new, duplicates,
+  errors). One broken feed never stops the others: its error is recorded and the pass
+  goes on.
+- Entries whose ids are already stored are skipped before any article page is fetched.
+- A feed's state (ETag, Last-Modified, health) is written to the store only after that
+  feed's articles were indexed, so an interrupted run never marks an article as seen
+  before it is safely stored.
+- :func:`watch` repeats passes, each feed on its own timer (the feed's ttl or
+  Cache-Control max-age when it declares one, else its configured interval), backing
+  off exponentially for feeds that keep failing.
+
+The same functions serve the CLI (``newswire run``) and the Airflow tasks
+(:mod:`pipeline.tasks`), which split a pass into fetch, process and index steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.clean import clean_records
+from pipeline.config import FeedConfig
+from pipeline.dedupe import Deduper, reconcile
+from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages
+from pipeline.parse import parse_feed
+from pipeline.settings import Settings, get_settings
+from pipeline.stores.base import Store
+from pipeline.tag import get_tagger
+
+log = logging.getLogger(__name__)
+
+#: Entries whose feed HTML has less text than this are treated as summaries when a
+#: feed's ``full_text`` setting is left on auto.
+SUMMARY_ONLY_CHARS = 400
+
+
+@dataclass
+class FeedStats:
+    name: str
+    url: str
+    status: str = "ok"  # ok | not_modified | gone | error
+    fetched: int = 0  # entries in the feed document
+    new: int = 0  # articles stored for the first time
+    duplicates: int = 0  # new articles that joined an existing story's cluster
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "url": self.url, "status": self.status, "fetched": self.fetched,
+            "new": self.new, "duplicates": self.duplicates, "errors": self.errors, "warnings": self.warnings,
+        }
+
+
+@dataclass
+class RunReport:
+    feeds: list[FeedStats] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        return sum(f.new for f in self.feeds)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for f in self.feeds if f.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "new": self.new,
+            "failed_feeds": self.failed,
+            "feeds": [f.as_dict() for f in self.feeds],
+        }
+
+
+def needs_full_text(feed: FeedConfig, entry: dict[str, Any]) -> bool:
+    """Whether an entry's article page should be fetched for its full text."""
+    if feed.full_text is not None:
+        return bool(feed.full_text) and bool(entry.get("url"))
+    html = entry.get("html") or ""
+    return bool(entry.get("url")) and len(html) < SUMMARY_ONLY_CHARS
+
+
+def parse_fetched(feed: FeedConfig, result: FetchResult, stats: FeedStats) -> list[dict[str, Any]]:
+    """Feed document -> entry records (errors and warnings recorded in ``stats``)."""
+    parsed = parse_feed(
+        result.body,
+        url=result.final_url or feed.url,
+        feed_name=feed.name,
+        headers=result.headers,
+        language=feed.language,
+        feed_tags=list(feed.tags),
+    )
+    stats.warnings.extend(f"{feed.url}: {w}" for w in parsed.warnings)
+    if parsed.error:
+        stats.errors.append(f"{feed.url}: {parsed.error}")
+    for entry in parsed.entries:  # the configured feed URL identifies the source
+        entry.setdefault("source", {})["feed"] = feed.url
+    stats.fetched = len(parsed.entries)
+    return parsed.entries
+
+
+def add_full_text(
+    feed: FeedConfig, entries: list[dict[str, Any]], stats: FeedStats, settings: Settings
+) -> None:
+    """Replace summary-only HTML by the article page (cleaned later); keep the summary on failure."""
+    wanted = [e["url"] for e in entries if needs_full_text(feed, e)]
+    if not wanted:
+        return
+    pages = fetch_pages(wanted, settings)
+    for entry in entries:
+        page = pages.get(entry.get("url", ""))
+        if page is None:
+            continue
+        if page.status == "ok" and page.body:
+            entry["html"] = page.body.decode(_charset(page.headers), errors="replace")
+        else:
+            stats.warnings.append(f"{entry['url']}: page not fetched ({page.error}); kept the feed summary")
+
+
+def _charset(headers: dict[str, str]) -> str:
+    ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    for part in ctype.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip('"')
+    return "utf-8"
+
+
+def process(records: Iterable[dict[str, Any]], store: Store | None) -> list[dict[str, Any]]:
+    """clean -> dedupe -> tag; records that fail a stage keep their ``error`` and skip the rest."""
+    cleaned = list(clean_records(records))
+    failed = [r for r in cleaned if r.get("error")]
+    ok = [r for r in cleaned if not r.get("error")]
+    return list(get_tagger().tag_records(Deduper(store).run(ok))) + failed
+
+
+#: The fields :func:`pipeline.dedupe.reconcile` needs of each article indexed in a run.
+RECONCILE_FIELDS = ("id", "cluster_id", "duplicate_of", "content_hash", "minhash", "lsh_bands", "published_at")
+
+
+def index_entries(store: Store, entries: list[dict[str, Any]], stats: FeedStats) -> list[dict[str, Any]]:
+    """Process and index one feed's new entries, recording counts and errors in ``stats``.
+
+    Returns the indexed articles cut down to :data:`RECONCILE_FIELDS`."""
+    good: list[dict[str, Any]] = []
+    for record in process(entries, store):
+        if record.get("error"):
+            stats.errors.append(f"{record.get('url') or record.get('id')}: {record['error']}")
+        else:
+            good.append(record)
+    report = store.index(good)
+    failed_ids = {e["id"] for e in report.errors}
+    stats.errors.extend(f"{e['id']}: {e['error']}" for e in report.errors)
+    stats.new += sum(1 for r in good if r["id"] not in failed_ids)
+    stats.duplicates += sum(1 for r in good if r.get("duplicate_of") and r["id"] not in failed_ids)
+    return [{k: r.get(k) for k in RECONCILE_FIELDS} for r in good if r["id"] not in failed_ids]
+
+
+def feed_state_after(result: FetchResult, previous: dict[str, Any] | None, stats: FeedStats) -> dict[str, Any]:
+    """The feed's new state: fetch validators plus a health record."""
+    now = datetime.now(UTC).isoformat()
+    state = dict(previous or {})
+    health = dict(state.get("health") or {})
+    if stats.errors and stats.status == "error":
+        health["last_error"] = stats.errors[0]
+        health["last_error_at"] = now
+        health["consecutive_failures"] = int(health.get("consecutive_failures", 0)) + 1
+    else:
+        state.update(result.state or {})
+        health["last_success_at"] = now
+        health["consecutive_failures"] = 0
+        if stats.errors:
+            health["last_error"] = stats.errors[0]
+            health["last_error_at"] = now
+        days = health.setdefault("new_per_day", {})
+        day = now[:10]
+        days[day] = int(days.get(day, 0)) + stats.new
+        for old in sorted(days)[:-14]:  # keep two weeks
+            del days[old]
+    health["status"] = stats.status
+    health["last_poll_at"] = now
+    state["health"] = health
+    return state
+
+
+def ingest(
+    feeds: list[FeedConfig],
+    store: Store,
+    settings: Settings | None = None,
+    on_feed: Callable[[FeedStats], None] | None = None,
+) -> RunReport:
+    """One pass over ``feeds`` into ``store``; ``on_feed`` is called as each feed finishes.
+
+    Feeds are processed as their fetches complete, so a copy may be indexed before its
+    original; the pass ends with :func:`pipeline.dedupe.reconcile` over the articles it
+    indexed, which names every touched cluster after its earliest member.
+    """
+    settings = settings or get_settings()
+    indexed: list[dict[str, Any]] = []
+    by_url = {f.url: f for f in feeds}
+    previous = {f.url: store.get_feed_state(f.url) for f in feeds}
+    report = RunReport()
+    for result in fetch_feeds([(f.url, previous[f.url]) for f in feeds], settings):
+        feed = by_url[result.url]
+        stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
+        try:
+            indexed.extend(ingest_fetched(feed, result, store, stats, settings))
+        except Exception as exc:  # a bug or a store outage on one feed must not end the pass
+            log.exception("feed %s failed", feed.url)
+            stats.status = "error"
+            stats.errors.append(f"{feed.url}: {type(exc).__name__}: {exc}")
+        else:
+            store.put_feed_state(feed.url, feed_state_after(result, previous[feed.url], stats))
+        report.feeds.append(stats)
+        if on_feed:
+            on_feed(stats)
+    if indexed:
+        reconcile(store, indexed)
+    return report
+
+
+def ingest_fetched(
+    feed: FeedConfig, result: FetchResult, store: Store, stats: FeedStats, settings: Settings
+) -> list[dict[str, Any]]:
+    """Everything after the HTTP fetch for one feed; returns what :func:`index_entries` returns."""
+    if result.status == "error":
+        stats.errors.append(result.error or f"{feed.url}: fetch failed")
+        return []
+    if result.status in ("not_modified", "gone"):
+        if result.status == "gone":
+            stats.warnings.append(f"{feed.url}: 410 Gone: the feed is retired")
+        return []
+    entries = parse_fetched(feed, result, stats)
+    if stats.errors and not entries:
+        stats.status = "error"
+        return []
+    known = store.known_ids(e["id"] for e in entries)
+    fresh = [e for e in entries if e["id"] not in known]
+    if settings.fetch_full_text:
+        add_full_text(feed, fresh, stats, settings)
+    return index_entries(store, fresh, stats)
+
+
+def next_poll_delay(feed: FeedConfig, state: dict[str, Any] | None, settings: Settings) -> float:
+    """Seconds until ``feed`` is due again (declared ttl, configured interval, back-off)."""
+    state = state or {}
+    base = float(state.get("ttl_seconds") or feed.interval or settings.poll_interval)
+    failures = int((state.get("health") or {}).get("consecutive_failures", 0))
+    return min(base * (2 ** min(failures, 6)), 24 * 3600.0)
+
+
+def watch(
+    feeds: list[FeedConfig],
+    store: Store,
+    settings: Settings | None = None,
+    on_feed: Callable[[FeedStats], None] | None = None,
+    max_passes: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Poll feeds forever (or ``max_passes`` times), each on its own schedule."""
+    settings = settings or get_settings()
+    due = {f.url: 0.0 for f in feeds}
+    passes = 0
+    while max_passes is None or passes < max_passes:
+        now = time.monotonic()
+        ready = [f for f in feeds if due[f.url] <= now]
+        if ready:
+            ingest(ready, store, settings, on_feed)
+            passes += 1
+            for f in ready:
+                due[f.url] = time.monotonic() + next_poll_delay(f, store.get_feed_state(f.url), settings)
+        if max_passes is not None and passes >= max_passes:
+            break
+        sleep(max(0.5, min(due.values()) - time.monotonic()))

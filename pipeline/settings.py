@@ -1,0 +1,72 @@
+"""Settings from the environment (``NEWSWIRE_*``) with documented defaults.
+
+Contract: :func:`get_settings` returns one validated :class:`Settings`; every field can be
+set by an environment variable named ``NEWSWIRE_<FIELD>`` (upper case). Nothing here
+reads files other than the environment, so importing it is cheap.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+
+#: The one place the Elasticsearch version is recorded (tests, `newswire es`, compose).
+ELASTICSEARCH_VERSION = "9.5.4"
+
+
+def _default_store() -> str:
+    return f"sqlite:///{Path(user_data_dir('newswire')) / 'newswire.db'}"
+
+
+class Settings(BaseSettings):
+    """Runtime settings; see the README's Configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSWIRE_", extra="ignore")
+
+    store: str = Field(default_factory=_default_store, description="store URL: sqlite:///path or http(s)://host:port")
+    feeds_file: Path = Field(default=CONFIG_DIR / "feeds.yaml", description="feed list")
+    actors_file: Path = Field(default=CONFIG_DIR / "actors.yaml", description="curated actors gazetteer")
+    staging_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("newswire")) / "staging",
+        description="staging area between pipeline tasks (a local folder or an object-storage URL)",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir("newswire")),
+        description="downloads (Elasticsearch distribution) and other caches",
+    )
+    user_agent: str = Field(
+        default="newswire/0.1 (+https://github.com/newswire/newswire; news ingestion bot)",
+        description="User-Agent sent with every request",
+    )
+    connect_timeout: float = Field(default=10.0, description="seconds to open a connection")
+    read_timeout: float = Field(default=20.0, description="seconds between bytes")
+    total_timeout: float = Field(default=60.0, description="seconds for a whole response")
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, description="largest feed or page body accepted")
+    max_retries: int = Field(default=3, description="retries on connection errors, 429 and 5xx")
+    max_redirects: int = Field(default=5, description="redirects followed")
+    concurrency: int = Field(default=16, description="requests in flight overall")
+    per_host_concurrency: int = Field(default=2, description="requests in flight per host")
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts/networks allowed although private or loopback (e.g. 127.0.0.1)",
+    )
+    respect_robots: bool = Field(default=True, description="honour robots.txt for article pages")
+    fetch_full_text: bool = Field(default=True, description="fetch article pages when a feed has summaries only")
+    spacy_model: str = Field(default="en_core_web_sm", description="spaCy model name ('' disables NER)")
+    poll_interval: int = Field(default=900, description="seconds between polls of a feed in watch mode")
+    es_username: str | None = Field(default=None, description="Elasticsearch user")
+    es_password: str | None = Field(default=None, description="Elasticsearch password")
+    index_prefix: str = Field(default="news", description="Elasticsearch index/alias prefix")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()

@@ -1,0 +1,69 @@
+"""Stores: open one by URL.
+
+Contract: :func:`open_store` maps a store URL to an engine and calls its ``setup()``:
+
+- ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (or ``sqlite:///~/x.db``)
+  -> :class:`~pipeline.stores.sqlite.SQLiteStore`, creating the parent folders;
+  ``sqlite:///:memory:`` is an in-memory store (tests, one process only).
+- ``http(s)://host:port`` -> :class:`~pipeline.stores.elasticsearch.ElasticsearchStore`
+  (imported only then, so SQLite users never load the Elasticsearch client), with the
+  index prefix and credentials from :mod:`pipeline.settings`.
+- anything else raises :class:`ValueError` naming the URL.
+
+``None`` means the configured default (``NEWSWIRE_STORE``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.settings import get_settings
+from pipeline.stores.base import Store
+
+__all__ = ["open_store", "sqlite_path"]
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a ``sqlite:///`` URL (``:memory:`` kept as is)."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"store URL {url!r}: a SQLite store URL looks like sqlite:///path/to/newswire.db")
+    path = url[len("sqlite:///"):]
+    if not path:
+        raise ValueError(f"store URL {url!r} has no file path (sqlite:///path/to/newswire.db)")
+    if path == ":memory:":
+        return path
+    return str(Path(path).expanduser())
+
+
+def open_store(url: str | None = None) -> Store:
+    """The store at ``url`` (default: settings.store), set up and ready to use."""
+    settings = get_settings()
+    url = (url or settings.store).strip()
+    lower = url.lower()
+    store: Store
+    if lower.startswith("sqlite:"):
+        from pipeline.stores.sqlite import SQLiteStore
+
+        path = sqlite_path(url)
+        if path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"store URL {url!r}: cannot create folder {Path(path).parent}: {exc}") from exc
+        store = SQLiteStore(path, url=url)
+    elif lower.startswith(("http://", "https://")):
+        from pipeline.stores.elasticsearch import ElasticsearchStore
+
+        store = ElasticsearchStore(
+            url, prefix=settings.index_prefix, username=settings.es_username, password=settings.es_password
+        )
+    else:
+        raise ValueError(
+            f"unsupported store URL {url!r}: use sqlite:///path/to/newswire.db or http(s)://host:port"
+        )
+    try:
+        store.setup()
+    except Exception:
+        store.close()
+        raise
+    return store

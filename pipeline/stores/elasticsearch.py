@@ -1,0 +1,970 @@
+"""ElasticsearchStore: the product's index (the store contract of :mod:`pipeline.stores.base`).
+
+Layout (``prefix`` defaults to ``news``):
+
+- an index template ``<prefix>-articles`` over monthly indices ``<prefix>-YYYY.MM`` (the
+  month of ``published_at``, UTC): one shard, mapping below, and every new monthly index
+  joins the **read alias** ``<prefix>`` automatically (template ``aliases``);
+- a **write alias** ``<prefix>-write`` on the current month's index: the destination of
+  articles without a ``published_at``;
+- a small index ``<prefix>-feeds`` for feed state (document id = hash of the feed URL).
+
+Mapping: ``dynamic: false`` everywhere, so a stray field is kept in ``_source`` (``get``
+returns what was written) but never indexed and can never grow the mapping. Text fields
+``title``/``summary``/``text`` use the ``news_text`` analyzer with postings offsets (fast
+highlighting); ids, names, codes, source, language, tags, band keys, hashes and cluster
+fields are ``keyword``; dates are ``date``; ``minhash`` and ``also_published_by`` are
+stored only (``enabled: false``); actors and locations are objects with keyword
+sub-fields (kept whole in ``_source`` for display). A hidden object ``x_newswire`` holds
+what is derived for search: ``point`` (``geo_point`` of every tagged location),
+``actor_facet``/``location_facet`` (``id<US>name`` keys so one terms aggregation gives
+a bucket's id *and* display name) and ``rep`` (the document is its cluster's
+representative). It is stripped from everything a caller sees.
+
+``news_text`` is chosen at ``setup()`` from what the server offers: the English chain
+(possessive, lower case, stop words, Porter stemming, ASCII folding) when the
+``analysis-common`` module is there (the full distribution, docker-compose); on the
+integ-test distribution, which lacks that module, lower case + English stop words +
+the core ``hunspell`` stemmer (en_US dictionary installed by :mod:`pipeline.esserver`);
+without a dictionary, no stemming (logged as a warning).
+
+Writes (``index``): batches of :data:`BATCH_DOCS` articles. Per batch the store first
+looks up which ids already exist (and in which monthly index) so a re-indexed article
+whose ``published_at`` changed overwrites its stored copy instead of landing in a second
+index: ``_id`` = article id, idempotent. ``elasticsearch.helpers.streaming_bulk`` sends
+the batch (bounded by count and bytes) and retries 429/5xx, per request and per
+document, with exponential back-off; connection failures are retried by
+:meth:`ElasticsearchStore._bulk`; what still fails is reported in ``IndexReport.errors``
+(never dropped). Clusters follow the same rules as the SQLite store: a representative's
+``also_published_by`` gains one entry per duplicate (an explicit list in the input is
+authoritative, stored duplicates always count), a duplicate that moves to another cluster
+leaves its old representative's list, and when a cluster's own article is missing (or is
+itself a duplicate) its earliest member stands in as representative (an "election",
+the only step that needs a refresh). Representative documents are read with realtime
+multi-gets and changed with partial ``doc`` updates guarded by ``if_seq_no`` (the
+integ-test distribution has no Painless). Earlier batches of the same call are known from
+memory; the read alias is refreshed once at the end of each call. Concurrent writers of
+the *same new* id with different months could still create two copies; the pipeline
+writes one feed group per task, so this is accepted.
+
+Search: ``simple_query_string`` (default operator AND) on ``title^3``, ``summary^2``,
+``text``; every filter of :class:`SearchQuery` as a ``bool`` filter; collapse = filter on
+``x_newswire.rep`` (one representative per cluster; this keeps ``search_after`` usable,
+which Elasticsearch's field collapsing does not allow with other sorts); facets as terms
+and ``date_histogram`` aggregations; ``<mark>`` highlights; paging with ``search_after``
+and, once a second page is asked for, a point in time carried in the cursor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
+
+from pipeline.stores.base import Article, ClusterRef, IndexReport, SearchQuery, SearchResult
+
+log = logging.getLogger(__name__)
+
+BATCH_DOCS = 1000  # articles per write batch (lookup + bulk + representative updates)
+BULK_CHUNK_DOCS = 500  # documents per _bulk request
+BULK_CHUNK_BYTES = 8 * 1024 * 1024  # bytes per _bulk request
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRIES = 4
+INITIAL_BACKOFF = 0.5
+PIT_KEEP_ALIVE = "2m"
+HIDDEN = "x_newswire"
+SEP = "\u001f"  # joins id and display name in facet keys
+MAPPING_VERSION = 1
+LOOKUP_CHUNK = 1000
+
+KEYWORD = {"type": "keyword"}
+STORED_ONLY = {"type": "object", "enabled": False}
+
+
+def _text_field() -> dict[str, Any]:
+    return {"type": "text", "analyzer": "news_text", "index_options": "offsets"}
+
+
+MAPPING: dict[str, Any] = {
+    "dynamic": False,
+    "_meta": {"newswire_mapping_version": MAPPING_VERSION},
+    "properties": {
+        "id": KEYWORD,
+        "url": KEYWORD,
+        "feed_entry_id": KEYWORD,
+        "source": {
+            "type": "object",
+            "dynamic": False,
+            "properties": {"feed": KEYWORD, "name": KEYWORD, "domain": KEYWORD},
+        },
+        "title": _text_field(),
+        "summary": _text_field(),
+        "text": _text_field(),
+        "language": KEYWORD,
+        "published_at": {"type": "date"},
+        "published_at_estimated": {"type": "boolean"},
+        "fetched_at": {"type": "date"},
+        "authors": KEYWORD,
+        "feed_tags": KEYWORD,
+        "content_hash": KEYWORD,
+        "minhash": STORED_ONLY,
+        "lsh_bands": {"type": "keyword", "doc_values": False},
+        "cluster_id": KEYWORD,
+        "duplicate_of": KEYWORD,
+        "also_published_by": STORED_ONLY,
+        "actors": {
+            "type": "object",
+            "dynamic": False,
+            "properties": {"id": KEYWORD, "name": KEYWORD, "kind": KEYWORD, "mentions": KEYWORD, "count": {"type": "integer"}},
+        },
+        "locations": {
+            "type": "object",
+            "dynamic": False,
+            "properties": {
+                "id": KEYWORD,
+                "name": KEYWORD,
+                "kind": KEYWORD,
+                "country_code": KEYWORD,
+                "mentions": KEYWORD,
+                "count": {"type": "integer"},
+                "lat": {"type": "float", "index": False},
+                "lon": {"type": "float", "index": False},
+            },
+        },
+        HIDDEN: {
+            "type": "object",
+            "dynamic": False,
+            "properties": {
+                "point": {"type": "geo_point"},
+                "actor_facet": KEYWORD,
+                "location_facet": KEYWORD,
+                "rep": {"type": "boolean"},
+            },
+        },
+    },
+}
+
+FEEDS_MAPPING: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {"url": KEYWORD, "updated_at": {"type": "date"}, "state": STORED_ONLY},
+}
+
+
+def english_analysis(kind: str) -> dict[str, Any]:
+    """The ``news_text`` analyzer for a server that offers ``kind`` ("english", "hunspell", "basic")."""
+    filters: dict[str, Any] = {"news_stop": {"type": "stop", "stopwords": "_english_"}}
+    if kind == "english":
+        filters |= {
+            "news_possessive": {"type": "stemmer", "language": "possessive_english"},
+            "news_stemmer": {"type": "stemmer", "language": "english"},
+        }
+        chain = ["news_possessive", "lowercase", "asciifolding", "news_stop", "news_stemmer"]
+    elif kind == "hunspell":
+        filters["news_stemmer"] = {"type": "hunspell", "locale": "en_US", "dedup": True, "longest_only": True}
+        chain = ["lowercase", "news_stop", "news_stemmer"]
+    else:
+        chain = ["lowercase", "news_stop"]
+    return {
+        "analyzer": {"news_text": {"type": "custom", "tokenizer": "standard", "filter": chain}},
+        "filter": filters,
+    }
+
+
+class ElasticsearchStore:
+    """The Store protocol on Elasticsearch 9 (see the module docstring for the design)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "news",
+        username: str | None = None,
+        password: str | None = None,
+        request_timeout: float = 60.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.prefix = prefix.lower()
+        auth = (username, password or "") if username else None
+        self.client = Elasticsearch(
+            self.url,
+            basic_auth=auth,
+            request_timeout=request_timeout,
+            max_retries=MAX_RETRIES,
+            retry_on_timeout=True,
+            retry_on_status=(502, 503, 504),
+        )
+        self.read_alias = self.prefix
+        self.write_alias = f"{self.prefix}-write"
+        self.template = f"{self.prefix}-articles"
+        self.feeds_index = f"{self.prefix}-feeds"
+        self.analysis_kind: str | None = None
+
+    # --- naming -------------------------------------------------------------------------
+    def index_for(self, when: datetime | None) -> str:
+        """The monthly index of a UTC datetime (the write alias when there is none)."""
+        if when is None:
+            return self.write_alias
+        return f"{self.prefix}-{when.year:04d}.{when.month:02d}"
+
+    def index_patterns(self) -> list[str]:
+        return [f"{self.prefix}-{d}*" for d in "0123456789"]
+
+    # --- setup --------------------------------------------------------------------------
+    def _detect_analysis(self) -> str:
+        probes = (
+            ("english", {"analyzer": "english", "text": "strikes"}),
+            (
+                "hunspell",
+                {"tokenizer": "standard", "filter": [{"type": "hunspell", "locale": "en_US"}], "text": "strikes"},
+            ),
+        )
+        for kind, body in probes:
+            try:
+                self.client.indices.analyze(**body)
+                return kind
+            except ApiError:
+                continue
+        log.warning(
+            "Elasticsearch at %s has neither the english analyzer nor an en_US hunspell dictionary: "
+            "text is indexed without stemming",
+            self.url,
+        )
+        return "basic"
+
+    def setup(self) -> None:
+        """Index template, read/write aliases, the current month's index, the feeds index. Idempotent."""
+        existing = self.client.options(ignore_status=404).indices.get_index_template(name=self.template)
+        templates = existing.get("index_templates", []) if existing.meta.status == 200 else []
+        meta = templates[0]["index_template"].get("_meta", {}) if templates else {}
+        if meta.get("newswire_mapping_version") == MAPPING_VERSION and meta.get("analysis"):
+            self.analysis_kind = str(meta["analysis"])  # keep what the existing indices use
+        else:
+            self.analysis_kind = self._detect_analysis()
+        self.client.indices.put_index_template(
+            name=self.template,
+            index_patterns=self.index_patterns(),
+            priority=200,
+            meta={"newswire_mapping_version": MAPPING_VERSION, "analysis": self.analysis_kind},
+            template={
+                "settings": {
+                    "number_of_shards": 1,
+                    "auto_expand_replicas": "0-1",
+                    # the write path refreshes explicitly after each index() call
+                    "refresh_interval": "5s",
+                    "analysis": english_analysis(self.analysis_kind),
+                },
+                "mappings": MAPPING,
+                "aliases": {self.read_alias: {}},
+            },
+        )
+        current = self.index_for(datetime.now(UTC))
+        self._create_index(current)
+        if not self.client.indices.exists_alias(name=self.write_alias):
+            try:
+                self.client.indices.update_aliases(
+                    actions=[{"add": {"index": current, "alias": self.write_alias, "is_write_index": True}}]
+                )
+            except ApiError as exc:  # a concurrent setup() won the race
+                if not self.client.indices.exists_alias(name=self.write_alias):
+                    raise RuntimeError(f"cannot create write alias {self.write_alias}: {exc}") from exc
+        self._create_index(
+            self.feeds_index,
+            settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
+            mappings=FEEDS_MAPPING,
+        )
+
+    def _create_index(self, name: str, **body: Any) -> None:
+        if self.client.indices.exists(index=name):
+            return
+        try:
+            self.client.indices.create(index=name, **body)
+        except ApiError as exc:
+            if "resource_already_exists_exception" not in str(exc):
+                raise
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- helpers ------------------------------------------------------------------------
+    @staticmethod
+    def _strip(source: dict[str, Any]) -> Article:
+        source.pop(HIDDEN, None)
+        return source
+
+    def _search(self, **body: Any) -> dict[str, Any]:
+        resp = self.client.options(ignore_status=404).search(
+            index=self.read_alias, ignore_unavailable=True, allow_no_indices=True, **body
+        )
+        if resp.meta.status == 404:
+            return {"hits": {"hits": [], "total": {"value": 0}}}
+        return dict(resp)
+
+    def _scan(self, query: dict[str, Any], source: list[str] | bool = True) -> Iterator[dict[str, Any]]:
+        """Every matching document (id order), paged with search_after."""
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"query": query, "size": 5000, "sort": [{"id": "asc"}], "_source": source}
+            if after is not None:
+                body["search_after"] = after
+            hits = self._search(**body)["hits"]["hits"]
+            yield from hits
+            if len(hits) < 5000:
+                return
+            after = hits[-1]["sort"]
+
+    # --- writing ------------------------------------------------------------------------
+    def index(self, articles: Iterable[Article]) -> IndexReport:
+        report = IndexReport()
+        memory = _CallMemory()
+        iterator = iter(articles)
+        try:
+            while True:
+                batch = list(islice(iterator, BATCH_DOCS))
+                if not batch:
+                    break
+                self._index_batch(batch, report, memory)
+        finally:
+            if memory.written:  # one refresh per call: the call's writes become searchable
+                self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
+        return report
+
+    def _index_batch(self, batch: list[Article], report: IndexReport, memory: _CallMemory) -> None:
+        """One batch, with the cluster rules of the SQLite store (see its module docstring).
+
+        Earlier batches of the same call are not refreshed yet: what they wrote is taken from
+        ``memory``; what earlier calls wrote is found by search; representative documents are
+        read with realtime multi-gets. A refresh happens before a representative election only.
+        """
+        latest: dict[str, tuple[Article, datetime | None]] = {}
+        for article in batch:
+            aid = article.get("id") if isinstance(article, dict) else None
+            if not isinstance(aid, str) or not aid:
+                report.errors.append({"id": aid if isinstance(aid, str) else None, "error": "article has no string 'id'"})
+                continue
+            try:
+                when = _parse_date(article.get("published_at"))
+            except ValueError as exc:
+                report.errors.append({"id": aid, "error": f"published_at: {exc}"})
+                continue
+            latest.pop(aid, None)  # the same id twice in one batch: the last copy wins
+            latest[aid] = (article, when)
+        if not latest:
+            return
+        ids = list(latest)
+        existing = self._known(ids, memory)
+        touched: set[str] = set()
+        # representatives keep their stored publishers and gain those of already stored duplicates
+        rep_ids = [aid for aid, (a, _) in latest.items() if not a.get("duplicate_of")]
+        stored_members = self._members_of(rep_ids, memory, exclude=set(ids))
+        docs: dict[str, dict[str, Any]] = {}
+        for aid, (article, _) in latest.items():
+            doc = dict(article)
+            if aid in stored_members:
+                touched.add(aid)
+            if not article.get("duplicate_of"):
+                given = article.get("also_published_by")
+                if not isinstance(given, list):
+                    given = existing[aid]["entries"] if aid in existing else []
+                entries = _merge_entries(given, stored_members.get(aid, []))
+                entries = [e for e in entries if e.get("id") != aid]
+                if entries or "also_published_by" in article:
+                    doc["also_published_by"] = entries
+            docs[aid] = doc
+        moved: dict[str, set[str]] = {}  # old representative -> member ids to drop from it
+        for aid, (article, _when) in latest.items():
+            cluster, dup = _cluster(article), article.get("duplicate_of") or None
+            old = existing.get(aid)
+            if old is None:
+                if dup is None and cluster != aid:
+                    touched.add(cluster)
+            else:
+                if (old["cluster"], old["dup"]) != (cluster, dup) or old["published_at"] != article.get("published_at"):
+                    touched.update((old["cluster"], cluster))
+                if old["dup"] is not None and (old["cluster"] != cluster or dup is None):
+                    moved.setdefault(old["cluster"], set()).add(aid)
+        # duplicates whose representative is in this batch: added before writing
+        adds: dict[str, list[dict[str, Any]]] = {}
+        for aid, (article, _) in latest.items():
+            if not article.get("duplicate_of"):
+                continue
+            cluster = _cluster(article)
+            rep_doc = docs.get(cluster)
+            if rep_doc is not None and rep_doc.get("duplicate_of") in (None, cluster) and cluster != aid:
+                rep_doc["also_published_by"] = _merge_entries(rep_doc.get("also_published_by"), [_entry(article)])
+            elif cluster != aid:
+                adds.setdefault(cluster, []).append(_entry(article))
+        actions: list[dict[str, Any]] = []
+        for aid, doc in docs.items():
+            when = latest[aid][1]
+            index = existing[aid]["_index"] if aid in existing else self.index_for(when)
+            rep = not doc.get("duplicate_of") and _cluster(doc) == aid
+            doc[HIDDEN] = _derived(doc, rep)
+            actions.append({"_op_type": "index", "_index": index, "_id": aid, "_source": doc})
+        ok_ids = self._bulk(actions, report)
+        for action in actions:
+            aid = action["_id"]
+            if aid in ok_ids:
+                written: dict[str, Any] = action["_source"]
+                memory.written[aid] = {
+                    "_index": action["_index"], "entries": written.get("also_published_by"),
+                    "cluster": _cluster(written), "dup": written.get("duplicate_of") or None,
+                    "published_at": written.get("published_at"),
+                }  # fmt: skip
+                if written.get("duplicate_of"):
+                    memory.members.setdefault(_cluster(written), {})[aid] = _entry(written)
+                for old_cluster, member_ids in moved.items():
+                    if aid in member_ids and old_cluster != _cluster(written):
+                        memory.members.get(old_cluster, {}).pop(aid, None)
+        adds = {rep: [e for e in entries if e["id"] in ok_ids] for rep, entries in adds.items()}
+        missing = self._publications(adds, moved, report, memory)
+        touched |= missing
+        if touched:
+            self._elect(touched)
+
+    def _bulk(self, actions: list[dict[str, Any]], report: IndexReport) -> set[str]:
+        """Send actions; retry 429/5xx (per request and per document) and connection errors
+        with exponential back-off; report what still fails. Returns the ids written."""
+        ok: set[str] = set()
+        todo = actions
+        for attempt in range(MAX_RETRIES + 1):
+            seen: set[str] = set()
+            try:
+                for success, item in helpers.streaming_bulk(
+                    self.client,
+                    todo,
+                    chunk_size=BULK_CHUNK_DOCS,
+                    max_chunk_bytes=BULK_CHUNK_BYTES,
+                    max_retries=MAX_RETRIES,
+                    initial_backoff=INITIAL_BACKOFF,
+                    max_backoff=8,
+                    retry_on_status=tuple(RETRY_STATUSES),
+                    raise_on_error=False,
+                    raise_on_exception=False,
+                    yield_ok=True,
+                ):
+                    op, info = next(iter(item.items()))
+                    doc_id = info.get("_id")
+                    seen.add(doc_id)
+                    if success:
+                        ok.add(doc_id)
+                        if op == "index":
+                            report.indexed += 1
+                            if info.get("result") == "created":
+                                report.created += 1
+                    else:
+                        report.errors.append({"id": doc_id, "error": _error_text(info.get("status"), info.get("error"))})
+                return ok
+            except (TransportError, ApiError) as exc:  # the connection failed after the client's own retries
+                todo = [a for a in todo if a["_id"] not in seen]
+                if attempt == MAX_RETRIES:
+                    for action in todo:
+                        report.errors.append({"id": action["_id"], "error": f"bulk request failed: {exc}"})
+                    return ok
+                log.warning("bulk request failed (%s); retrying %d documents", exc, len(todo))
+                time.sleep(min(8.0, INITIAL_BACKOFF * 2**attempt))
+        return ok
+
+    def _lookup(self, ids: list[str], fields: list[str] | bool) -> dict[str, dict[str, Any]]:
+        """id -> search hit (``_index``, ``_source``) of stored articles (refreshed writes only)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start : start + LOOKUP_CHUNK]
+            resp = self._search(query={"ids": {"values": chunk}}, size=len(chunk), _source=fields)
+            for hit in resp["hits"]["hits"]:
+                found[hit["_id"]] = hit
+        return found
+
+    def _known(self, ids: list[str], memory: _CallMemory) -> dict[str, dict[str, Any]]:
+        """id -> {"_index", "entries", "cluster", "dup", "published_at"} of stored articles."""
+        out = {i: memory.written[i] for i in ids if i in memory.written}
+        fields = ["also_published_by", "cluster_id", "duplicate_of", "published_at"]
+        for aid, hit in self._lookup([i for i in ids if i not in out], fields).items():
+            src = hit.get("_source") or {}
+            out[aid] = {
+                "_index": hit["_index"], "entries": src.get("also_published_by"), "cluster": src.get("cluster_id") or aid,
+                "dup": src.get("duplicate_of") or None, "published_at": src.get("published_at"),
+            }  # fmt: skip
+        return out
+
+    def _members_of(
+        self, rep_ids: list[str], memory: _CallMemory, exclude: set[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Stored duplicates (``duplicate_of`` set) of the clusters ``rep_ids``, minus ``exclude``."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for start in range(0, len(rep_ids), LOOKUP_CHUNK):
+            chunk = rep_ids[start : start + LOOKUP_CHUNK]
+            query = {"bool": {"filter": [{"terms": {"cluster_id": chunk}}, {"exists": {"field": "duplicate_of"}}]}}
+            for hit in self._scan(query, ["id", "source", "url", "published_at", "cluster_id"]):
+                src = hit["_source"]
+                if src["id"] not in memory.written:  # rewritten in this call: memory is newer
+                    out.setdefault(src["cluster_id"], {})[src["id"]] = _entry(src)
+        for rep_id in rep_ids:
+            out.setdefault(rep_id, {}).update(memory.members.get(rep_id, {}))
+        return {
+            rep: [e for mid, e in members.items() if mid not in exclude and mid != rep]
+            for rep, members in out.items()
+            if any(mid not in exclude and mid != rep for mid in members)
+        }
+
+    def _publications(
+        self,
+        adds: dict[str, list[dict[str, Any]]],
+        removes: dict[str, set[str]],
+        report: IndexReport,
+        memory: _CallMemory,
+    ) -> set[str]:
+        """Add/remove ``also_published_by`` entries of stored representatives (realtime
+        multi-get, partial updates guarded by ``if_seq_no``). Returns the clusters whose
+        representative is missing or is itself a duplicate (they need an election)."""
+        wanted = [r for r in dict.fromkeys([*adds, *removes]) if adds.get(r) or removes.get(r)]
+        if not wanted:
+            return set()
+        indices = {r: memory.written[r]["_index"] for r in wanted if r in memory.written}
+        for rep_id, hit in self._lookup([r for r in wanted if r not in indices], False).items():
+            indices[rep_id] = hit["_index"]
+        missing = {r for r in adds if adds[r] and r not in indices}
+        pending = [r for r in wanted if r in indices]
+        for _attempt in range(MAX_RETRIES):
+            if not pending:
+                break
+            docs = [{"_index": indices[r], "_id": r, "_source": ["also_published_by", "duplicate_of"]} for r in pending]
+            actions = []
+            for got in self.client.mget(docs=docs)["docs"]:
+                rep_id = got["_id"]
+                src = got.get("_source") or {}
+                if not got.get("found") or src.get("duplicate_of") not in (None, rep_id):
+                    if adds.get(rep_id):
+                        missing.add(rep_id)
+                    continue
+                current = src.get("also_published_by")
+                drop = removes.get(rep_id, set())
+                merged = [e for e in _merge_entries(current, adds.get(rep_id)) if e.get("id") not in drop]
+                if merged == (current or []):
+                    continue
+                actions.append({
+                    "_op_type": "update", "_index": got["_index"], "_id": rep_id,
+                    "if_seq_no": got["_seq_no"], "if_primary_term": got["_primary_term"],
+                    "doc": {"also_published_by": merged},
+                })  # fmt: skip
+                if rep_id in memory.written:
+                    memory.written[rep_id]["entries"] = merged
+            conflicts: list[str] = []
+            for success, item in helpers.streaming_bulk(
+                self.client, actions, raise_on_error=False, raise_on_exception=False, max_retries=MAX_RETRIES
+            ):
+                info = item["update"]
+                if success:
+                    continue
+                if info.get("status") == 409:
+                    conflicts.append(info["_id"])
+                else:
+                    report.errors.append({
+                        "id": info["_id"],
+                        "error": "also_published_by update: " + _error_text(info.get("status"), info.get("error")),
+                    })  # fmt: skip
+            pending = conflicts
+        for rep_id in pending:
+            report.errors.append({"id": rep_id, "error": "also_published_by update: version conflicts persisted"})
+        return missing
+
+    def _elect(self, clusters: set[str]) -> None:
+        """Exactly one representative per cluster: the cluster's own article if it is not a
+        duplicate, else the earliest member (undated last, then id)."""
+        self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
+        chunk = sorted(clusters)
+        query = {"bool": {"should": [
+            {"terms": {"cluster_id": chunk}},
+            {"bool": {"filter": [{"ids": {"values": chunk}}], "must_not": [{"exists": {"field": "cluster_id"}}]}},
+        ]}}  # fmt: skip
+        by_cluster: dict[str, list[dict[str, Any]]] = {}
+        for hit in self._scan(query, ["id", "cluster_id", "duplicate_of", "published_at", f"{HIDDEN}.rep"]):
+            src = hit["_source"]
+            by_cluster.setdefault(src.get("cluster_id") or src["id"], []).append({**src, "_index": hit["_index"]})
+        actions = []
+        for cluster, docs in by_cluster.items():
+            def rank(d: dict[str, Any], c: str = cluster) -> tuple[Any, ...]:
+                when = _safe_date(d.get("published_at"))
+                return (d["id"] != c, d.get("duplicate_of") is not None, when is None,
+                        when or datetime.min.replace(tzinfo=UTC), d["id"])  # fmt: skip
+
+            winner = min(docs, key=rank)["id"]
+            for d in docs:
+                want = d["id"] == winner
+                if bool((d.get(HIDDEN) or {}).get("rep")) != want:
+                    actions.append({"_op_type": "update", "_index": d["_index"], "_id": d["id"],
+                                    "doc": {HIDDEN: {"rep": want}}})  # fmt: skip
+        if actions:
+            self._bulk(actions, IndexReport())
+            self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
+
+    # --- reading ------------------------------------------------------------------------
+    def get(self, article_id: str) -> Article | None:
+        hits = self._search(query={"ids": {"values": [article_id]}}, size=1)["hits"]["hits"]
+        return self._strip(hits[0]["_source"]) if hits else None
+
+    def count(self) -> int:
+        resp = self.client.options(ignore_status=404).count(
+            index=self.read_alias, ignore_unavailable=True, allow_no_indices=True
+        )
+        return int(resp.get("count", 0)) if resp.meta.status == 200 else 0
+
+    def cluster_members(self, cluster_id: str) -> list[Article]:
+        resp = self._search(
+            query={"bool": {"should": [
+                {"term": {"cluster_id": cluster_id}},
+                {"bool": {"filter": [{"ids": {"values": [cluster_id]}}], "must_not": [{"exists": {"field": "cluster_id"}}]}},
+            ]}},  # fmt: skip
+            size=10000,
+            sort=[
+                {f"{HIDDEN}.rep": {"order": "desc"}},
+                {"published_at": {"order": "asc", "missing": "_last"}},
+                {"id": "asc"},
+            ],
+        )
+        return [self._strip(h["_source"]) for h in resp["hits"]["hits"]]
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
+        return set(self._lookup(wanted, False)) if wanted else set()
+
+    def find_content_hashes(self, hashes: Iterable[str]) -> dict[str, ClusterRef]:
+        wanted = list(dict.fromkeys(h for h in hashes if isinstance(h, str)))
+        best: dict[str, tuple[tuple[Any, ...], ClusterRef]] = {}
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            for hit in self._scan(
+                {"terms": {"content_hash": chunk}},
+                ["id", "content_hash", "cluster_id", "minhash", "duplicate_of", "published_at"],
+            ):
+                src = hit["_source"]
+                when = _safe_date(src.get("published_at"))
+                rank = (
+                    src.get("duplicate_of") is not None,
+                    when is None,
+                    when or datetime.min.replace(tzinfo=UTC),
+                    src["id"],
+                )
+                ref = ClusterRef(src["id"], src.get("cluster_id") or src["id"], src.get("minhash"))
+                key = src["content_hash"]
+                if key not in best or rank < best[key][0]:
+                    best[key] = (rank, ref)
+        return {k: v[1] for k, v in best.items()}
+
+    def find_band_keys(self, keys: Iterable[str]) -> dict[str, list[ClusterRef]]:
+        wanted = list(dict.fromkeys(k for k in keys if isinstance(k, str)))
+        out: dict[str, list[ClusterRef]] = {}
+        for start in range(0, len(wanted), 10000):
+            chunk = wanted[start : start + 10000]
+            chunk_set = set(chunk)
+            for hit in self._scan({"terms": {"lsh_bands": chunk}}, ["id", "cluster_id", "minhash", "lsh_bands"]):
+                src = hit["_source"]
+                ref = ClusterRef(src["id"], src.get("cluster_id") or src["id"], src.get("minhash"))
+                for key in set(src.get("lsh_bands") or ()) & chunk_set:
+                    out.setdefault(key, []).append(ref)
+        return out
+
+    # --- feed state ---------------------------------------------------------------------
+    @staticmethod
+    def _feed_id(feed_url: str) -> str:
+        return hashlib.sha256(feed_url.encode("utf-8")).hexdigest()
+
+    def get_feed_state(self, feed_url: str) -> dict[str, Any] | None:
+        try:
+            resp = self.client.get(index=self.feeds_index, id=self._feed_id(feed_url))
+        except NotFoundError:
+            return None
+        state: dict[str, Any] = resp["_source"]["state"]
+        return state
+
+    def put_feed_state(self, feed_url: str, state: dict[str, Any]) -> None:
+        self.client.index(
+            index=self.feeds_index,
+            id=self._feed_id(feed_url),
+            document={"url": feed_url, "state": state, "updated_at": datetime.now(UTC).isoformat()},
+            refresh=True,
+        )
+
+    def all_feed_states(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"size": 1000, "sort": [{"url": "asc"}], "query": {"match_all": {}}}
+            if after:
+                body["search_after"] = after
+            resp = self.client.options(ignore_status=404).search(index=self.feeds_index, **body)
+            if resp.meta.status == 404:
+                return out
+            hits = resp["hits"]["hits"]
+            for hit in hits:
+                out[hit["_source"]["url"]] = hit["_source"]["state"]
+            if len(hits) < 1000:
+                return out
+            after = hits[-1]["sort"]
+
+    # --- search -------------------------------------------------------------------------
+    def _filters(self, q: SearchQuery) -> list[dict[str, Any]]:
+        filters: list[dict[str, Any]] = []
+        for field_name, groups in (("actors.id", q.actor_ids), ("locations.id", q.location_ids)):
+            for group in groups:
+                filters.append({"terms": {field_name: list(group)}} if group else {"match_none": {}})
+        if q.since is not None or q.until is not None:
+            rng: dict[str, Any] = {}
+            if q.since is not None:
+                rng["gte"] = _iso(q.since)
+            if q.until is not None:
+                rng["lte"] = _iso(q.until)
+            filters.append({"range": {"published_at": rng}})
+        if q.sources:
+            should = []
+            for value in q.sources:
+                value = value.strip()
+                should.append({"term": {"source.name": {"value": value, "case_insensitive": True}}})
+                should.append({"term": {"source.domain": {"value": value, "case_insensitive": True}}})
+            filters.append({"bool": {"should": should, "minimum_should_match": 1}})
+        if q.languages:
+            filters.append({"terms": {"language": sorted({v.strip().lower() for v in q.languages})}})
+        if q.country_codes:
+            filters.append({"terms": {"locations.country_code": sorted({c.strip().upper() for c in q.country_codes})}})
+        if q.near is not None:
+            lat, lon, km = (float(v) for v in q.near)
+            filters.append({
+                "geo_distance": {"distance": f"{km}km", "distance_type": "arc", f"{HIDDEN}.point": {"lat": lat, "lon": lon}}
+            })  # fmt: skip
+        if q.bbox is not None:
+            top, left, bottom, right = (float(v) for v in q.bbox)
+            filters.append({
+                "geo_bounding_box": {
+                    f"{HIDDEN}.point": {"top_left": {"lat": top, "lon": left}, "bottom_right": {"lat": bottom, "lon": right}}
+                }
+            })  # fmt: skip
+        if q.collapse:
+            filters.append({"term": {f"{HIDDEN}.rep": True}})
+        return filters
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        q = query
+        text = (q.text or "").strip()
+        bool_query: dict[str, Any] = {"filter": self._filters(q)}
+        if text:
+            bool_query["must"] = [{
+                "simple_query_string": {
+                    "query": text, "fields": ["title^3", "summary^2", "text"], "default_operator": "and",
+                    "lenient": True,
+                }
+            }]  # fmt: skip
+        by_score = q.sort == "relevance" and bool(text)
+        mode = "relevance" if by_score else "date"
+        sort: list[Any] = (
+            [{"_score": "desc"}, {"id": "asc"}]
+            if by_score
+            else [{"published_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
+        )
+        limit = max(0, int(q.limit))
+        body: dict[str, Any] = {
+            "query": {"bool": bool_query},
+            "size": limit + 1,
+            "sort": sort,
+            "track_total_hits": True,
+            "track_scores": by_score,
+        }
+        pit_id: str | None = None
+        if q.after:
+            pit_id, after_mode, values = _parse_cursor(q.after)
+            if after_mode != mode:
+                raise ValueError(f"search cursor {q.after!r} belongs to a {after_mode} sort, not {mode}")
+            body["search_after"] = values
+        if q.facets:
+            terms: dict[str, Any] = {"size": max(1, int(q.facet_size))}
+            if text or q.actor_ids or q.location_ids or q.near or q.bbox or q.sources:
+                # a selective query matches few documents: collecting their values directly is 2-3x
+                # faster than global ordinals (measured with bench/bench_es.py)
+                terms["execution_hint"] = "map"
+            body["aggs"] = {
+                "actors": {"terms": {"field": f"{HIDDEN}.actor_facet", **terms}},
+                "locations": {"terms": {"field": f"{HIDDEN}.location_facet", **terms}},
+                "sources": {"terms": {"field": "source.name", **terms}},
+                "dates": {
+                    "date_histogram": {
+                        "field": "published_at", "calendar_interval": "day", "min_doc_count": 1,
+                        "format": "yyyy-MM-dd",
+                    }
+                },
+            }  # fmt: skip
+        if text and q.highlight:
+            body["highlight"] = {
+                "pre_tags": ["<mark>"],
+                "post_tags": ["</mark>"],
+                "encoder": "default",
+                "fields": {
+                    "title": {"number_of_fragments": 0},
+                    "summary": {"fragment_size": 200, "number_of_fragments": 1},
+                    "text": {"fragment_size": 160, "number_of_fragments": 2},
+                },
+            }
+        if pit_id:
+            body["pit"] = {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}
+            try:
+                resp = dict(self.client.search(**body))
+            except NotFoundError as exc:
+                raise ValueError(f"search cursor expired (point in time closed): {exc}") from exc
+        else:
+            resp = self._search(**body)
+        raw_hits = resp["hits"]["hits"]
+        more = len(raw_hits) > limit
+        raw_hits = raw_hits[:limit]
+        hits: list[Article] = []
+        for raw in raw_hits:
+            hit = self._strip(raw["_source"])
+            hit["_score"] = float(raw["_score"]) if by_score and raw.get("_score") is not None else None
+            highlight = raw.get("highlight") or {}
+            hit["_highlight"] = [frag for name in ("title", "summary", "text") for frag in highlight.get(name, [])]
+            hits.append(hit)
+        next_after: list[Any] | None = None
+        if more and raw_hits:
+            pit = resp.get("pit_id") or pit_id
+            if pit is None:
+                pit = self.client.open_point_in_time(index=self.read_alias, keep_alive=PIT_KEEP_ALIVE)["id"]
+            next_after = ["pit", pit, mode, *raw_hits[-1]["sort"][: len(sort)]]
+        elif pit_id:
+            self.client.options(ignore_status=404).close_point_in_time(id=resp.get("pit_id") or pit_id)
+        facets = _facets(resp.get("aggregations") or {}) if q.facets else {}
+        return SearchResult(total=int(resp["hits"]["total"]["value"]), hits=hits, facets=facets, next_after=next_after)
+
+
+# --- module helpers ------------------------------------------------------------------------
+
+
+class _CallMemory:
+    """What earlier batches of one ``index`` call wrote (not searchable until the refresh)."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, dict[str, Any]] = {}  # id -> {"_index", "entries", "cluster", "dup", ...}
+        self.members: dict[str, dict[str, dict[str, Any]]] = {}  # cluster -> member id -> entry
+
+
+def _parse_date(value: Any) -> datetime | None:
+    """UTC datetime of an ISO 8601 string (None for missing); ValueError names the bad value."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not an ISO 8601 date: {value!r}")
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 date: {value!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def _safe_date(value: Any) -> datetime | None:
+    try:
+        return _parse_date(value)
+    except ValueError:
+        return None
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def _entry(article: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": article.get("id"),
+        "source": article.get("source"),
+        "url": article.get("url"),
+        "published_at": article.get("published_at"),
+    }
+
+
+def _cluster(article: dict[str, Any]) -> str:
+    """The cluster an article belongs to (its own id when it names none)."""
+    return str(article.get("cluster_id") or article["id"])
+
+
+def _merge_entries(*lists: Any) -> list[dict[str, Any]]:
+    """One entry per member id; later lists replace earlier entries of the same id."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for entries in lists:
+        for entry in entries or ():
+            if isinstance(entry, dict):
+                merged[entry.get("id")] = entry
+    return list(merged.values())
+
+
+def _derived(article: Article, rep: bool) -> dict[str, Any]:
+    actors = [a for a in article.get("actors") or () if isinstance(a, dict) and a.get("id")]
+    locations = [loc for loc in article.get("locations") or () if isinstance(loc, dict) and loc.get("id")]
+    points = []
+    for loc in locations:
+        lat, lon = loc.get("lat"), loc.get("lon")
+        if isinstance(lat, (int, float)) and isinstance(lon, (int, float)):
+            points.append({"lat": lat, "lon": lon})
+    return {
+        "rep": rep,
+        "point": points,
+        "actor_facet": sorted({f"{a['id']}{SEP}{a.get('name') or a['id']}" for a in actors}),
+        "location_facet": sorted({f"{loc['id']}{SEP}{loc.get('name') or loc['id']}" for loc in locations}),
+    }
+
+
+def _facet_buckets(buckets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for bucket in buckets:
+        key, _, name = str(bucket["key"]).partition(SEP)
+        if key in seen:  # the same id under two display names: one bucket
+            seen[key]["count"] += bucket["doc_count"]
+            continue
+        seen[key] = {"key": key, "name": name or key, "count": bucket["doc_count"]}
+        out.append(seen[key])
+    return sorted(out, key=lambda b: (-b["count"], b["key"]))
+
+
+def _facets(aggs: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "actors": _facet_buckets(aggs.get("actors", {}).get("buckets", [])),
+        "locations": _facet_buckets(aggs.get("locations", {}).get("buckets", [])),
+        "sources": [
+            {"key": b["key"], "name": b["key"], "count": b["doc_count"]}
+            for b in aggs.get("sources", {}).get("buckets", [])
+        ],
+        "dates": [
+            {"key": b["key_as_string"], "count": b["doc_count"]}
+            for b in aggs.get("dates", {}).get("buckets", [])
+            if b["doc_count"]
+        ],
+    }
+
+
+def _parse_cursor(after: list[Any]) -> tuple[str | None, str, list[Any]]:
+    if (
+        isinstance(after, (list, tuple))
+        and len(after) >= 4
+        and after[0] == "pit"
+        and isinstance(after[1], str)
+        and after[2] in ("relevance", "date")
+    ):
+        return after[1], after[2], list(after[3:])
+    raise ValueError(f"invalid search cursor {after!r}: pass SearchResult.next_after unchanged")
+
+
+def _error_text(status: Any, error: Any) -> str:
+    if isinstance(error, dict):
+        reason = error.get("reason") or error.get("type") or str(error)
+        caused = error.get("caused_by")
+        if isinstance(caused, dict) and caused.get("reason"):
+            reason = f"{reason}: {caused['reason']}"
+        return f"HTTP {status}: {reason}"
+    return f"HTTP {status}: {error}"
+
+
+__all__ = ["ElasticsearchStore", "MAPPING", "english_analysis", "TransportError"]

@@ -1,0 +1,32 @@
+"""Shared pytest wiring: the real-server fixtures live in their own plugin modules.
+
+- ``tests.es_harness``: a real Elasticsearch server (official integ-test zip) -> ``es_url``.
+- ``tests.feedserver``: a loopback HTTP server that serves fixtures and misbehaves on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.es_harness", "tests.feedserver"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own default store and staging dir; settings are re-read."""
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("NEWSWIRE_STORE", f"sqlite:///{tmp_path / 'newswire.db'}")
+    monkeypatch.setenv("NEWSWIRE_STAGING_DIR", str(tmp_path / "staging"))
+    monkeypatch.setenv("NEWSWIRE_ALLOW_HOSTS", '["127.0.0.1", "localhost", "::1"]')
+    if "NEWSWIRE_TEST_SPACY_MODEL" in os.environ:
+        monkeypatch.setenv("NEWSWIRE_SPACY_MODEL", os.environ["NEWSWIRE_TEST_SPACY_MODEL"])
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

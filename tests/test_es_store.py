@@ -1,0 +1,273 @@
+"""Elasticsearch-only behaviour of ElasticsearchStore, on the real session server (``es_url``).
+
+What the shared contract suite cannot see: the index template, the aliases and the monthly
+indices, routing of a re-indexed article to the index that already holds it, the mapping
+that stray fields cannot grow, per-document bulk errors and retries through a loopback proxy
+that fails on purpose.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from pipeline.stores.base import SearchQuery
+from pipeline.stores.elasticsearch import HIDDEN, ElasticsearchStore
+
+
+def article(n: int, published: str | None = "2017-06-07T08:00:00+00:00", **extra: Any) -> dict[str, Any]:
+    doc = {
+        "id": f"art-{n}",
+        "url": f"https://wire.example/{n}",
+        "source": {"feed": "https://wire.example/rss", "name": "Wire", "domain": "wire.example"},
+        "title": f"Story {n} about strikes near Raqqa",
+        "summary": "A summary.",
+        "text": f"Body of story {n}.",
+        "language": "en",
+        "published_at": published,
+        "cluster_id": f"art-{n}",
+        "duplicate_of": None,
+        "actors": [],
+        "locations": [
+            {"id": "geonames:163915", "name": "Raqqa", "kind": "city", "country_code": "SY",
+             "lat": 35.95, "lon": 39.01, "mentions": ["Raqqa"], "count": 1}
+        ],
+    }  # fmt: skip
+    doc.update(extra)
+    return doc
+
+
+@pytest.fixture
+def es(es_url: str) -> Iterator[Elasticsearch]:
+    client = Elasticsearch(es_url, request_timeout=30)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(es_url: str, es_prefix: str) -> Iterator[ElasticsearchStore]:
+    s = ElasticsearchStore(es_url, prefix=es_prefix)
+    s.setup()
+    yield s
+    s.close()
+
+
+def index_of(es: Elasticsearch, alias: str, doc_id: str) -> list[str]:
+    hits = es.search(index=alias, query={"ids": {"values": [doc_id]}})["hits"]["hits"]
+    return [h["_index"] for h in hits]
+
+
+def test_setup_is_idempotent_and_creates_template_and_aliases(store: ElasticsearchStore, es: Elasticsearch) -> None:
+    store.setup()  # a second time changes nothing and does not fail
+    store.setup()
+    template = es.indices.get_index_template(name=store.template)["index_templates"][0]["index_template"]
+    assert template["index_patterns"] == store.index_patterns()
+    assert store.read_alias in template["template"]["aliases"]
+    assert template["template"]["mappings"]["dynamic"] in (False, "false")
+    current = store.index_for(datetime.now(UTC))
+    write = es.indices.get_alias(name=store.write_alias)
+    assert list(write) == [current]
+    assert write[current]["aliases"][store.write_alias]["is_write_index"] is True
+    assert current in es.indices.get_alias(name=store.read_alias)
+    assert es.indices.exists(index=store.feeds_index)
+
+
+def test_articles_go_to_monthly_indices_behind_the_read_alias(store: ElasticsearchStore, es: Elasticsearch) -> None:
+    report = store.index([
+        article(1, "2017-06-30T23:30:00-02:00"),  # 2017-07-01 01:30 UTC
+        article(2, "2024-01-15T10:00:00Z"),
+        article(3, None),
+    ])  # fmt: skip
+    assert (report.indexed, report.created, report.errors) == (3, 3, [])
+    p = store.prefix
+    assert index_of(es, store.read_alias, "art-1") == [f"{p}-2017.07"]
+    assert index_of(es, store.read_alias, "art-2") == [f"{p}-2024.01"]
+    assert index_of(es, store.read_alias, "art-3") == [store.index_for(datetime.now(UTC))]
+    aliases = es.indices.get_alias(name=store.read_alias)
+    assert {f"{p}-2017.07", f"{p}-2024.01"} <= set(aliases)
+    assert store.count() == 3
+
+
+def test_reindexing_with_another_month_keeps_one_document(store: ElasticsearchStore, es: Elasticsearch) -> None:
+    store.index([article(1, "2017-06-07T08:00:00Z")])
+    report = store.index([article(1, "2019-03-01T08:00:00Z", title="Corrected story about a ceasefire")])
+    assert (report.indexed, report.created, report.errors) == (1, 0, [])
+    assert index_of(es, store.read_alias, "art-1") == [f"{store.prefix}-2017.06"]
+    assert store.count() == 1
+    got = store.get("art-1")
+    assert got is not None and got["published_at"] == "2019-03-01T08:00:00Z"
+    assert store.search(SearchQuery(text="ceasefire")).total == 1
+    assert store.search(SearchQuery(text="strikes")).total == 0
+
+
+def test_stray_fields_are_kept_but_never_grow_the_mapping(store: ElasticsearchStore, es: Elasticsearch) -> None:
+    stray = {"html": "<p>raw page</p>", "extra": {"deep": {"er": [1, 2, 3]}}, "x_anything": "v"}
+    assert store.index([article(1, **stray)]).errors == []
+    got = store.get("art-1")
+    assert got is not None
+    assert {k: got[k] for k in stray} == stray
+    assert HIDDEN not in got
+    mapping = es.indices.get_mapping(index=f"{store.prefix}-2017.06")[f"{store.prefix}-2017.06"]["mappings"]
+    assert not {"html", "extra", "x_anything"} & set(mapping["properties"])
+    # not indexed: a search for the stray text finds nothing
+    assert store.search(SearchQuery(text="raw page")).total == 0
+
+
+def test_per_document_errors_are_counted_not_dropped(store: ElasticsearchStore) -> None:
+    bad_point = article(2)
+    bad_point["locations"] = [dict(bad_point["locations"][0], lat=135.0)]  # latitude out of range
+    bad_bool = article(3, published_at_estimated="perhaps")
+    report = store.index([article(1), bad_point, bad_bool, {"title": "no id"}, article(4, "yesterday")])
+    assert report.indexed == 1
+    assert sorted(str(e["id"]) for e in report.errors) == ["None", "art-2", "art-3", "art-4"]
+    by_id = {e["id"]: e["error"] for e in report.errors}
+    assert "HTTP 400" in by_id["art-2"] and "HTTP 400" in by_id["art-3"]
+    assert "yesterday" in by_id["art-4"]
+    assert store.known_ids(["art-1", "art-2", "art-3", "art-4"]) == {"art-1"}
+
+
+def test_the_text_analyzer_stems_english(store: ElasticsearchStore, es: Elasticsearch) -> None:
+    store.index([article(1)])
+    assert store.analysis_kind in ("english", "hunspell")
+    tokens = es.indices.analyze(index=f"{store.prefix}-2017.06", analyzer="news_text", text="The strikes")["tokens"]
+    assert [t["token"] for t in tokens] == ["strike"]
+    assert store.search(SearchQuery(text="strike")).total == 1
+
+
+def test_paging_cursor_carries_a_point_in_time(store: ElasticsearchStore) -> None:
+    store.index([article(n, f"2017-06-{1 + n:02d}T08:00:00Z") for n in range(5)])
+    first = store.search(SearchQuery(sort="date", limit=2))
+    assert first.next_after is not None and first.next_after[0] == "pit"
+    store.index([article(99, "2017-06-30T08:00:00Z")])  # written after the first page
+    seen = [h["id"] for h in first.hits]
+    after = first.next_after
+    while after:
+        page = store.search(SearchQuery(sort="date", limit=2, after=after))
+        seen += [h["id"] for h in page.hits]
+        after = page.next_after
+    # the point in time was opened before art-99 existed: the later pages do not show it
+    assert seen == [f"art-{n}" for n in (4, 3, 2, 1, 0)]
+    with pytest.raises(ValueError):
+        store.search(SearchQuery(after=["nonsense"]))
+
+
+# --- retries through a proxy that fails on purpose ----------------------------------------
+
+
+class FailingProxy:
+    """A loopback HTTP proxy to the real server that answers ``status`` to the first
+    ``fail`` bulk requests (``fail=-1``: every bulk request)."""
+
+    def __init__(self, upstream: str, status: int, fail: int) -> None:
+        self.upstream = urlsplit(upstream)
+        self.status, self.fail, self.bulk_calls = status, fail, 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "_bulk" in self.path:
+                    proxy.bulk_calls += 1
+                    if proxy.fail < 0 or proxy.bulk_calls <= proxy.fail:
+                        payload = json.dumps({"error": {"type": "overloaded", "reason": "failing on purpose"},
+                                              "status": proxy.status}).encode()  # fmt: skip
+                        self.send_response(proxy.status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("X-Elastic-Product", "Elasticsearch")
+                        self.send_header("Content-Length", str(len(payload)))
+                        self.end_headers()
+                        self.wfile.write(payload)
+                        return
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for key, value in resp.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_bulk_retries_with_backoff_then_succeeds(es_url: str, es_prefix: str, status: int) -> None:
+    proxy = FailingProxy(es_url, status=status, fail=2)
+    store = ElasticsearchStore(proxy.url, prefix=es_prefix)
+    try:
+        store.setup()
+        report = store.index([article(n) for n in range(20)])
+        assert (report.indexed, report.created, report.errors) == (20, 20, [])
+        assert proxy.bulk_calls >= 3
+        assert store.count() == 20
+    finally:
+        store.close()
+        proxy.close()
+
+
+def test_bulk_failures_that_persist_are_reported_per_document(es_url: str, es_prefix: str) -> None:
+    proxy = FailingProxy(es_url, status=429, fail=-1)
+    store = ElasticsearchStore(proxy.url, prefix=es_prefix)
+    try:
+        store.setup()
+        report = store.index([article(n) for n in range(5)])
+        assert report.indexed == 0
+        assert sorted(e["id"] for e in report.errors) == [f"art-{n}" for n in range(5)]
+        assert all("429" in e["error"] for e in report.errors)
+        assert store.count() == 0
+    finally:
+        store.close()
+        proxy.close()
+
+
+def test_clusters_across_batches_and_calls(store: ElasticsearchStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member written before its representative stands in for it, then is demoted; entries are
+    recorded once whether the two meet in one batch, in later batches of one call, or in later calls."""
+    import pipeline.stores.elasticsearch as es_module
+
+    monkeypatch.setattr(es_module, "BATCH_DOCS", 2)  # force several batches per call
+    rep = article(1)
+    members = [article(n, duplicate_of="art-1", cluster_id="art-1",
+                       source={"feed": "f", "name": f"Paper {n}", "domain": f"p{n}.example"}) for n in (2, 3, 4)]  # fmt: skip
+    store.index([members[0]])  # an earlier call: the member stands in for its cluster
+    assert [h["id"] for h in store.search(SearchQuery(text="raqqa")).hits] == ["art-2"]
+    # one call, three batches: [member 3, filler] [filler, rep] [member 4, filler]
+    report = store.index([members[1], article(10), article(11), rep, members[2], article(12)])
+    assert report.errors == []
+    hits = store.search(SearchQuery(text="raqqa", limit=50)).hits
+    assert "art-1" in {h["id"] for h in hits} and not {"art-2", "art-3", "art-4"} & {h["id"] for h in hits}
+    stored = store.get("art-1")
+    assert stored is not None
+    assert sorted(e["id"] for e in stored["also_published_by"]) == ["art-2", "art-3", "art-4"]
+    assert {e["source"]["name"] for e in stored["also_published_by"]} == {"Paper 2", "Paper 3", "Paper 4"}
+    store.index([members[0], rep])  # re-indexing adds nothing twice and keeps the entries
+    again = store.get("art-1")
+    assert again is not None and len(again["also_published_by"]) == 3
+    assert [m["id"] for m in store.cluster_members("art-1")][0] == "art-1"
+    assert store.search(SearchQuery(text="raqqa", collapse=False, limit=50)).total == 7
