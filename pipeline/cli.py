@@ -301,7 +301,7 @@ def es_start() -> None:
     from pipeline import esserver
 
     try:
-        url = esserver.start()
+        url = esserver.start()["url"]
     except Exception as exc:
         fail(f"Elasticsearch did not start: {exc}", 1)
     out.print(url)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.clean import clean_records
+from pipeline.clean import clean_records, decode_page
 from pipeline.config import FeedConfig
 from pipeline.dedupe import Deduper, reconcile
 from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages
@@ -120,18 +120,10 @@ def add_full_text(
         if page is None:
             continue
         if page.status == "ok" and page.body:
-            entry["html"] = page.body.decode(_charset(page.headers), errors="replace")
+            ctype = {k.lower(): v for k, v in page.headers.items()}.get("content-type")
+            entry["html"] = decode_page(page.body, ctype)
         else:
             stats.warnings.append(f"{entry['url']}: page not fetched ({page.error}); kept the feed summary")
-
-
-def _charset(headers: dict[str, str]) -> str:
-    ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
-    for part in ctype.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "charset" and value:
-            return value.strip('"')
-    return "utf-8"
 
 
 def process(records: Iterable[dict[str, Any]], store: Store | None) -> list[dict[str, Any]]:
