@@ -46,14 +46,7 @@ def _store() -> str | None:
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=CFG.task_timeout_minutes * 4),
-    default_args={
-        "owner": "newswire",
-        "retries": CFG.task_retries,
-        "retry_delay": timedelta(seconds=CFG.retry_delay_seconds),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(seconds=CFG.max_retry_delay_seconds),
-        "execution_timeout": timedelta(minutes=CFG.task_timeout_minutes),
-    },
+    default_args=CFG.default_args(),
     tags=["newswire", "ingest"],
     doc_md=__doc__,
 )

@@ -16,7 +16,7 @@ All logic lives in `pipeline.tasks`; this file only wires it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import dag, task
@@ -32,14 +32,7 @@ CFG = T.OrchestrationSettings.from_env()
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "newswire",
-        "retries": CFG.task_retries,
-        "retry_delay": timedelta(seconds=CFG.retry_delay_seconds),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(seconds=CFG.max_retry_delay_seconds),
-        "execution_timeout": timedelta(minutes=CFG.task_timeout_minutes),
-    },
+    default_args=CFG.default_args(),
     tags=["newswire", "maintenance"],
     doc_md=__doc__,
 )

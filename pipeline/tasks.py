@@ -78,6 +78,17 @@ class OrchestrationSettings:
     index_retention_months: int = 0  # 0 keeps every monthly index
     maintenance_schedule: str = "@daily"
 
+    def default_args(self) -> dict[str, Any]:
+        """Airflow ``default_args`` shared by the DAGs: retries with exponential back-off, a timeout."""
+        return {
+            "owner": "newswire",
+            "retries": self.task_retries,
+            "retry_delay": timedelta(seconds=self.retry_delay_seconds),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(seconds=self.max_retry_delay_seconds),
+            "execution_timeout": timedelta(minutes=self.task_timeout_minutes),
+        }
+
     @staticmethod
     def schedule_value(value: str) -> str | None:
         """A schedule setting for Airflow: ``none`` (or empty) means manual/external triggers only."""

@@ -30,3 +30,18 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The URL of an empty store, once per engine: SQLite in tmp_path, or the real
+    Elasticsearch server under an index prefix of this test's own."""
+    from pipeline.settings import get_settings
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    es_url = request.getfixturevalue("es_url")
+    monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", request.getfixturevalue("es_prefix"))
+    get_settings.cache_clear()
+    yield es_url

@@ -6,7 +6,6 @@ feeds served by the loopback feed server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +33,6 @@ def write_feeds(tmp_path: Path, feed_server: Any, prefix: str, extra: list[dict[
     return path
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tasks.db'}"
-        return
-    es_url = request.getfixturevalue("es_url")
-    prefix = request.getfixturevalue("es_prefix")
-    monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", prefix)
-    from pipeline.settings import get_settings
-
-    get_settings.cache_clear()
-    yield es_url
 
 
 def _all_articles(store_url: str) -> list[dict[str, Any]]:

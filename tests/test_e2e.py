@@ -10,11 +10,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -48,18 +46,6 @@ def served_feeds_file(server: FeedServer, tmp_path: Path, prefix: str) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'e2e.db'}"
-        return
-    es_url = request.getfixturevalue("es_url")
-    prefix = request.getfixturevalue("es_prefix")
-    monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", prefix)
-    from pipeline.settings import get_settings
-
-    get_settings.cache_clear()
-    yield es_url
 
 
 def search_ids(store: str, *args: str) -> tuple[set[str], dict[str, Any]]:

@@ -1,0 +1,161 @@
+"""The search API (FastAPI): ``uvicorn pipeline.api:app`` (docker-compose's ``api`` service).
+
+Contract:
+- The store is ``get_settings().store`` (``NEWSWIRE_STORE``), opened once per process when
+  the app starts (lifespan) and closed when it shuts down. A store that cannot be opened
+  stops the server from starting.
+- ``GET /health`` -> ``{"status": "ok", "store": <store URL without its password>,
+  "articles": <stored documents, copies included>}``; 503 with ``"status": "unavailable"``
+  and ``"error"`` when the store does not answer.
+- ``GET /search`` takes the options of ``newswire search`` as query parameters: ``q``,
+  ``actor``, ``location``, ``since``, ``until``, ``source``, ``language``, ``country``
+  (the list ones repeatable: ``?actor=ISIL&actor=SDF``), ``near``, ``bbox``, ``sort``,
+  ``limit``, ``all_copies``; they go through :func:`pipeline.search.build_query` exactly as
+  the CLI's do. The answer is the JSON of ``newswire search --json``: ``{"total", "hits",
+  "facets"}``, hits without the private fields (:data:`PRIVATE_FIELDS`). A value
+  ``build_query`` rejects (:class:`~pipeline.search.QueryError`) -> 422 ``{"detail":
+  message}``, the message naming the option (in its CLI spelling, e.g. ``--since``) and
+  the value.
+- ``GET /articles/{id}`` -> the stored article (private fields removed) or 404.
+- ``GET /clusters/{cluster_id}`` -> ``{"cluster_id", "members"}``, every stored article of
+  the cluster with the representative first (private fields removed), or 404 when no
+  stored article is in that cluster.
+- Interactive documentation at ``/docs`` (the compose health check requests it).
+
+Endpoints are plain ``def`` functions, so FastAPI runs the blocking store calls in its
+thread pool; both store engines are safe to share between threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from pipeline.search import QueryError, build_query
+from pipeline.settings import get_settings
+from pipeline.stores import open_store
+from pipeline.stores.base import Article, SearchResult, Store
+
+__all__ = ["PRIVATE_FIELDS", "app", "create_app", "public_article", "redact_url", "search_payload"]
+
+#: Fields the pipeline stores for its own use (dedupe state), never shown to users.
+PRIVATE_FIELDS = ("minhash", "lsh_bands")
+
+
+def public_article(article: Article) -> Article:
+    """A copy of ``article`` without :data:`PRIVATE_FIELDS`."""
+    return {k: v for k, v in article.items() if k not in PRIVATE_FIELDS}
+
+
+def search_payload(result: SearchResult) -> dict[str, Any]:
+    """``{"total", "hits", "facets"}`` as users see it (``newswire search --json`` and ``/search``)."""
+    payload = result.to_json()
+    payload["hits"] = [public_article(hit) for hit in payload["hits"]]
+    return payload
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password removed (``http://elastic:secret@es:9200`` -> ``http://elastic@es:9200``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def get_store(request: Request) -> Store:
+    """The store the app opened at startup."""
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+Repeated = Annotated[list[str] | None, Query()]
+
+
+def create_app(store_url: str | None = None) -> FastAPI:
+    """A new app over ``store_url`` (default: the configured store, read at startup)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(store_url or get_settings().store)
+        app.state.store = store
+        try:
+            yield
+        finally:
+            store.close()
+
+    api = FastAPI(
+        title="newswire",
+        description="Search news articles by text, actor, location, date, source and place.",
+        lifespan=lifespan,
+    )
+    @api.get("/health")
+    def health(store: StoreDep) -> Any:
+        """Liveness and the number of stored articles."""
+        url = redact_url(store.url)
+        try:
+            count = store.count()
+        except Exception as exc:  # a store server that went away: say so, don't crash
+            return JSONResponse(
+                status_code=503, content={"status": "unavailable", "store": url, "error": str(exc)}
+            )
+        return {"status": "ok", "store": url, "articles": count}
+
+    @api.get("/search")
+    def search(
+        store: StoreDep,
+        q: Annotated[str, Query(description='full-text query (words, "phrases", -excluded, prefix*)')] = "",
+        actor: Repeated = None,
+        location: Repeated = None,
+        since: Annotated[str | None, Query(description="from: 2017-06-07, today, yesterday, monday, 3d")] = None,
+        until: Annotated[str | None, Query(description="until (inclusive), same forms as since")] = None,
+        source: Repeated = None,
+        language: Repeated = None,
+        country: Repeated = None,
+        near: Annotated[str | None, Query(description="lat,lon,km")] = None,
+        bbox: Annotated[str | None, Query(description="top,left,bottom,right")] = None,
+        sort: Annotated[str, Query(description="relevance or date")] = "relevance",
+        limit: Annotated[int, Query(description="hits to return (1-1000)")] = 20,
+        all_copies: Annotated[bool, Query(description="every outlet's copy, not one hit per story")] = False,
+    ) -> dict[str, Any]:
+        """The same search as ``newswire search --json``."""
+        try:
+            query = build_query(
+                q, actor or [], location or [], since, until, source or [], language or [], country or [],
+                near, bbox, sort, limit, collapse=not all_copies,
+            )
+        except QueryError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        return search_payload(store.search(query))
+
+    @api.get("/articles/{article_id}")
+    def article(article_id: str, store: StoreDep) -> dict[str, Any]:
+        """One stored article by id."""
+        found = store.get(article_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no article with id {article_id!r}")
+        return public_article(found)
+
+    @api.get("/clusters/{cluster_id}")
+    def cluster(cluster_id: str, store: StoreDep) -> dict[str, Any]:
+        """Every stored copy of one story, the representative first."""
+        members = store.cluster_members(cluster_id)
+        if not members:
+            raise HTTPException(status_code=404, detail=f"no cluster with id {cluster_id!r}")
+        return {"cluster_id": cluster_id, "members": [public_article(m) for m in members]}
+
+    return api
+
+
+app = create_app()
