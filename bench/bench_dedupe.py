@@ -16,6 +16,7 @@ through ``Deduper(store).run`` on one core. Signature speed alone is compared wi
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -171,10 +172,13 @@ def throughput(size: int, n: int) -> None:
     ):
         store = open_store(store_url) if store_url else None
         deduper = Deduper(store)
+        load0 = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
         out = list(deduper.run(dict(a) for a in articles))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rates[label] = (len(out) / wall, len(out) / cpu, sum(1 for r in out if r["duplicate_of"]))
+        load = (load0 + os.getloadavg()[0]) / 2
+        rates[label] = (len(out) / wall, len(out) / cpu, sum(1 for r in out if r["duplicate_of"]), load)
+        print(f"{label}: {cpu:.2f} s CPU, {wall:.2f} s wall, load average {load:.1f} (1 min, mean of start/end)")
         if store:
             store.close()
     avg_words = sum(len(t.split()) for t in texts) / len(texts)
@@ -191,9 +195,13 @@ def throughput(size: int, n: int) -> None:
         f"| signature only, datasketch.MinHash ({signer.width} perm, update_batch) | {ds_rate[1]:,.0f} | "
         f"{ds_rate[0]:,.0f} | |"
     )
-    for label, (wall_rate, cpu_rate, dups) in rates.items():
+    for label, (wall_rate, cpu_rate, dups, _load) in rates.items():
         print(f"| Deduper.run, {label} | {cpu_rate:,.0f} | {wall_rate:,.0f} | {dups} of {n // 5} |")
-    print("\nCPU time = the process's own time (the machine is shared); the target is >= 1,000 articles/s.")
+    loads = ", ".join(f"{v[3]:.1f}" for v in rates.values())
+    print(
+        f"\nCPU time = the process's own time (the machine is shared; 1-min load average during the Deduper "
+        f"rows: {loads} on {os.cpu_count()} cores); the target is >= 1,000 articles/s."
+    )
 
 
 def main() -> None:

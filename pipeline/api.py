@@ -12,7 +12,7 @@ Contract:
   (the list ones repeatable: ``?actor=ISIL&actor=SDF``), ``near``, ``bbox``, ``sort``,
   ``limit``, ``all_copies``; they go through :func:`pipeline.search.build_query` exactly as
   the CLI's do. The answer is the JSON of ``newswire search --json``: ``{"total", "hits",
-  "facets"}``, hits without the private fields (:data:`PRIVATE_FIELDS`). A value
+  "facets"}``, hits without the private fields (:data:`pipeline.search.PRIVATE_FIELDS`). A value
   ``build_query`` rejects (:class:`~pipeline.search.QueryError`) -> 422 ``{"detail":
   message}``, the message naming the option (in its CLI spelling, e.g. ``--since``) and
   the value.
@@ -31,47 +31,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from pipeline.search import QueryError, build_query
+from pipeline.fetch import redact
+from pipeline.search import QueryError, build_query, public_article, search_payload
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
-from pipeline.stores.base import Article, SearchResult, Store
+from pipeline.stores.base import Store
 
-__all__ = ["PRIVATE_FIELDS", "app", "create_app", "public_article", "redact_url", "search_payload"]
-
-#: Fields the pipeline stores for its own use (dedupe state), never shown to users.
-PRIVATE_FIELDS = ("minhash", "lsh_bands")
-
-
-def public_article(article: Article) -> Article:
-    """A copy of ``article`` without :data:`PRIVATE_FIELDS`."""
-    return {k: v for k, v in article.items() if k not in PRIVATE_FIELDS}
-
-
-def search_payload(result: SearchResult) -> dict[str, Any]:
-    """``{"total", "hits", "facets"}`` as users see it (``newswire search --json`` and ``/search``)."""
-    payload = result.to_json()
-    payload["hits"] = [public_article(hit) for hit in payload["hits"]]
-    return payload
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password removed (``http://elastic:secret@es:9200`` -> ``http://elastic@es:9200``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
+__all__ = ["app", "create_app"]
 
 def get_store(request: Request) -> Store:
     """The store the app opened at startup."""
@@ -103,7 +73,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
     @api.get("/health")
     def health(store: StoreDep) -> Any:
         """Liveness and the number of stored articles."""
-        url = redact_url(store.url)
+        url = redact(store.url)
         try:
             count = store.count()
         except Exception as exc:  # a store server that went away: say so, don't crash

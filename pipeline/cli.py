@@ -9,6 +9,7 @@ Contract:
   contract, implemented once in :func:`pipeline.records.run_filter`).
 - ``newswire es start|stop|status|setup`` runs a local Elasticsearch without Docker.
 - ``newswire feeds status|check`` shows feed health and checks that feeds parse.
+- ``newswire serve`` runs the HTTP search API (:mod:`pipeline.api`).
 
 Exit codes: 0 success; 1 some feeds or lines failed; 2 usage or configuration error.
 """
@@ -170,7 +171,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="print {total, hits, facets} as JSON")] = False,
 ) -> None:
     """Search stored articles by text, actor, location, date, source and place."""
-    from pipeline.search import QueryError, build_query
+    from pipeline.search import QueryError, build_query, search_payload
 
     try:
         q = build_query(
@@ -183,11 +184,7 @@ def search(
     result = st.search(q)
     st.close()
     if as_json:
-        payload = result.to_json()
-        for hit in payload["hits"]:
-            for private in ("minhash", "lsh_bands"):
-                hit.pop(private, None)
-        print(json.dumps(payload, ensure_ascii=False, default=str))
+        print(json.dumps(search_payload(result), ensure_ascii=False, default=str))
         return
     out.print(f"{result.total} stories", highlight=False)
     for hit in result.hits:
@@ -290,6 +287,23 @@ def index(store: StoreOpt = None) -> None:
     print(f"newswire index: {totals['indexed']} indexed ({totals['created']} new), {totals['errors']} failed "
           f"into {st.url}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    store: StoreOpt = None,
+) -> None:
+    """Serve the HTTP search API (GET /search, /articles/{id}, /clusters/{id}, /health; docs at /docs)."""
+    import os
+
+    import uvicorn
+
+    if store:
+        os.environ["NEWSWIRE_STORE"] = store
+        get_settings.cache_clear()
+    uvicorn.run("pipeline.api:app", host=host, port=port)
 
 
 # --- Elasticsearch for people without Docker --------------------------------------------------

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pipeline.stores.base import SearchQuery
+from pipeline.stores.base import Article, SearchQuery, SearchResult
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 RELATIVE = re.compile(r"^(\d+)\s*(h|d|w)$")
@@ -138,3 +139,19 @@ def build_query(
             raise QueryError(f"--bbox: {bbox!r}: top latitude is below bottom latitude")
         query.bbox = (top, left, bottom, right)
     return query
+
+
+#: Fields the pipeline stores for its own use (dedupe state), never shown to users.
+PRIVATE_FIELDS = ("minhash", "lsh_bands")
+
+
+def public_article(article: Article) -> Article:
+    """A copy of ``article`` without :data:`PRIVATE_FIELDS`."""
+    return {k: v for k, v in article.items() if k not in PRIVATE_FIELDS}
+
+
+def search_payload(result: SearchResult) -> dict[str, Any]:
+    """``{"total", "hits", "facets"}`` as users see it (``newswire search --json`` and ``/search``)."""
+    payload = result.to_json()
+    payload["hits"] = [public_article(hit) for hit in payload["hits"]]
+    return payload

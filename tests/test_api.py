@@ -22,7 +22,9 @@ import yaml
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
-from pipeline.api import PRIVATE_FIELDS, create_app, redact_url
+from pipeline.api import create_app
+from pipeline.fetch import redact
+from pipeline.search import PRIVATE_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "config" / "samples"
@@ -211,13 +213,13 @@ def test_store_opened_at_startup_and_closed_at_shutdown(store_url: str) -> None:
 
 
 @pytest.mark.parametrize(("url", "shown"), [
-    ("http://elastic:s3cret@es.internal:9200", "http://elastic@es.internal:9200"),
-    ("https://:tok@[::1]:9243/prefix", "https://[::1]:9243/prefix"),
+    ("http://elastic:s3cret@es.internal:9200", "http://elastic:***@es.internal:9200"),
+    ("https://:tok@[::1]:9243/prefix", "https://:***@[::1]:9243/prefix"),
     ("http://localhost:9200", "http://localhost:9200"),
     ("sqlite:////var/lib/newswire/newswire.db", "sqlite:////var/lib/newswire/newswire.db"),
 ])
 def test_health_never_shows_a_password(url: str, shown: str) -> None:
-    assert redact_url(url) == shown
+    assert redact(url) == shown
 
 
 def test_docs_and_openapi_describe_every_endpoint(api: httpx.Client) -> None:
