@@ -29,7 +29,7 @@ from typing import Any
 from pipeline.clean import clean_records, decode_page
 from pipeline.config import FeedConfig
 from pipeline.dedupe import Deduper, reconcile
-from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages
+from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages, poll_hint
 from pipeline.parse import parse_feed
 from pipeline.settings import Settings, get_settings
 from pipeline.stores.base import Store
@@ -52,6 +52,7 @@ class FeedStats:
     duplicates: int = 0  # new articles that joined an existing story's cluster
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    poll_seconds: float | None = None  # what the feed or server asks: ttl, max-age, Retry-After
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +105,7 @@ def parse_fetched(feed: FeedConfig, result: FetchResult, stats: FeedStats) -> li
     for entry in parsed.entries:  # the configured feed URL identifies the source
         entry.setdefault("source", {})["feed"] = feed.url
     stats.fetched = len(parsed.entries)
+    stats.poll_seconds = parsed.ttl_seconds
     return parsed.entries
 
 
@@ -180,6 +182,8 @@ def feed_state_after(result: FetchResult, previous: dict[str, Any] | None, stats
     health["status"] = stats.status
     health["last_poll_at"] = now
     state["health"] = health
+    hints = [h for h in (stats.poll_seconds, poll_hint(result)) if h]
+    state["poll_seconds"] = max(hints) if hints else None
     return state
 
 
@@ -242,9 +246,11 @@ def ingest_fetched(
 
 
 def next_poll_delay(feed: FeedConfig, state: dict[str, Any] | None, settings: Settings) -> float:
-    """Seconds until ``feed`` is due again (declared ttl, configured interval, back-off)."""
+    """Seconds until ``feed`` is due again: what the feed or server asked when it did (ttl,
+    sy:updatePeriod, Cache-Control max-age, Retry-After), else the feed's configured interval,
+    else the global one; doubled for each consecutive failure (at most a day)."""
     state = state or {}
-    base = float(state.get("ttl_seconds") or feed.interval or settings.poll_interval)
+    base = float(state.get("poll_seconds") or feed.interval or settings.poll_interval)
     failures = int((state.get("health") or {}).get("consecutive_failures", 0))
     return min(base * (2 ** min(failures, 6)), 24 * 3600.0)
 

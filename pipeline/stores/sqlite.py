@@ -390,6 +390,13 @@ def _chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _json_list(values: Iterable[Any]) -> str:
+    """The distinct strings of ``values`` as one JSON array, bound as a single parameter and
+    read back with ``json_each``: one statement for any number of lookups (no chunks of
+    ``?`` marks, no re-preparing a statement per chunk size)."""
+    return json.dumps(sorted({v for v in values if isinstance(v, str)}), ensure_ascii=False)
+
+
 def _marks(n: int) -> str:
     return ",".join("?" * n)
 
@@ -769,41 +776,48 @@ class SQLiteStore:
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         self._ensure()
-        found: set[str] = set()
+        wanted = _json_list(ids)
         with self._lock:
-            for chunk in _chunks({i for i in ids if isinstance(i, str)}, _IN_CHUNK):
-                rows = self._conn.execute(f"SELECT id FROM articles WHERE id IN ({_marks(len(chunk))})", chunk)
-                found.update(r[0] for r in rows)
-        return found
+            rows = self._conn.execute(
+                "SELECT id FROM articles WHERE id IN (SELECT value FROM json_each(?))", (wanted,)
+            )
+            return {r[0] for r in rows}
 
     def find_content_hashes(self, hashes: Iterable[str]) -> dict[str, ClusterRef]:
         self._ensure()
         out: dict[str, ClusterRef] = {}
+        wanted = _json_list(hashes)
         with self._lock:
-            for chunk in _chunks({h for h in hashes if isinstance(h, str)}, _IN_CHUNK):
-                rows = self._conn.execute(
-                    f"SELECT content_hash, id, cluster, minhash FROM articles "
-                    f"WHERE content_hash IN ({_marks(len(chunk))}) "
-                    "ORDER BY content_hash, duplicate_of IS NOT NULL, published_ms = ?, published_ms, id",
-                    (*chunk, MISSING_DATE),
-                )
-                for h, aid, cluster, minhash in rows:
-                    if h not in out:
-                        out[h] = ClusterRef(aid, cluster, json.loads(minhash) if minhash else None)
+            rows = self._conn.execute(
+                "SELECT content_hash, id, cluster, minhash FROM articles "
+                "WHERE content_hash IN (SELECT value FROM json_each(?)) "
+                "ORDER BY content_hash, duplicate_of IS NOT NULL, published_ms = ?, published_ms, id",
+                (wanted, MISSING_DATE),
+            )
+            for h, aid, cluster, minhash in rows:
+                if h not in out:
+                    out[h] = ClusterRef(aid, cluster, json.loads(minhash) if minhash else None)
         return out
 
     def find_band_keys(self, keys: Iterable[str]) -> dict[str, list[ClusterRef]]:
+        """One query for all keys (a JSON array bound once, read with ``json_each``); each
+        matching article's signature is parsed once and its :class:`ClusterRef` shared by
+        every key it carries (refs are frozen; dedupe only reads the signatures)."""
         self._ensure()
         out: dict[str, list[ClusterRef]] = {}
+        refs: dict[int, ClusterRef] = {}
+        wanted = _json_list(keys)
         with self._lock:
-            for chunk in _chunks({k for k in keys if isinstance(k, str)}, _IN_CHUNK):
-                rows = self._conn.execute(
-                    f"SELECT b.key, a.id, a.cluster, a.minhash FROM band_keys b JOIN articles a ON a.rid = b.art "
-                    f"WHERE b.key IN ({_marks(len(chunk))}) ORDER BY b.key, a.rid",
-                    chunk,
-                )
-                for key, aid, cluster, minhash in rows:
-                    out.setdefault(key, []).append(ClusterRef(aid, cluster, json.loads(minhash) if minhash else None))
+            rows = self._conn.execute(
+                "SELECT b.key, b.art, a.id, a.cluster, a.minhash FROM band_keys b JOIN articles a ON a.rid = b.art "
+                "WHERE b.key IN (SELECT value FROM json_each(?)) ORDER BY b.key, b.art",
+                (wanted,),
+            )
+            for key, rid, aid, cluster, minhash in rows:
+                ref = refs.get(rid)
+                if ref is None:
+                    ref = refs[rid] = ClusterRef(aid, cluster, json.loads(minhash) if minhash else None)
+                out.setdefault(key, []).append(ref)
         return out
 
     # --- feed state -------------------------------------------------------------------
