@@ -33,8 +33,8 @@ class Settings(BaseSettings):
     store: str = Field(default_factory=_default_store, description="store URL: sqlite:///path or http(s)://host:port")
     feeds_file: Path = Field(default=CONFIG_DIR / "feeds.yaml", description="feed list")
     actors_file: Path = Field(default=CONFIG_DIR / "actors.yaml", description="curated actors gazetteer")
-    staging_dir: Path = Field(
-        default_factory=lambda: Path(user_data_dir("newswire")) / "staging",
+    staging_dir: str = Field(
+        default_factory=lambda: str(Path(user_data_dir("newswire")) / "staging"),
         description="staging area between pipeline tasks (a local folder or an object-storage URL)",
     )
     cache_dir: Path = Field(

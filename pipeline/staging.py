@@ -26,7 +26,6 @@ the retention rule, which are a few lines each.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import uuid
@@ -75,16 +74,10 @@ def open_staging(root: Any = None) -> Staging:
 
 
 def staging_root_setting() -> str:
-    """The configured staging root, read raw from the environment when it is a URL.
-
-    (``Settings.staging_dir`` is typed as a Path, which would fold ``s3://`` into ``s3:/``.)
-    """
-    raw = os.environ.get("NEWSWIRE_STAGING_DIR", "")
-    if "://" in raw:
-        return raw
+    """The configured staging root: a folder or an object-storage URL (``s3://bucket/prefix``)."""
     from pipeline.settings import get_settings
 
-    return str(get_settings().staging_dir)
+    return get_settings().staging_dir
 
 
 class Staging:
