@@ -271,3 +271,33 @@ def test_clusters_across_batches_and_calls(store: ElasticsearchStore, monkeypatc
     assert again is not None and len(again["also_published_by"]) == 3
     assert [m["id"] for m in store.cluster_members("art-1")][0] == "art-1"
     assert store.search(SearchQuery(text="raqqa", collapse=False, limit=50)).total == 7
+
+
+def test_later_batches_update_a_representative_without_losing_concurrent_writes(
+    store: ElasticsearchStore, es: Elasticsearch, es_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Duplicates in later batches of one call extend their representative's list from the call's
+    memory (a write guarded by ``if_seq_no``); a change made by another writer in between makes
+    that guard fail, and the store then reads the stored document instead of overwriting it."""
+    import pipeline.stores.elasticsearch as es_module
+
+    monkeypatch.setattr(es_module, "BATCH_DOCS", 2)
+
+    def dup(n: int, of: str) -> dict[str, Any]:
+        return article(n, duplicate_of=of, cluster_id=of,
+                       source={"feed": "f", "name": f"Paper {n}", "domain": f"p{n}.example"})  # fmt: skip
+
+    def stream() -> Iterator[dict[str, Any]]:
+        yield from (article(1), article(5), dup(2, "art-1"), dup(6, "art-5"))
+        # another writer changes art-5 between our batches
+        es.update(index=f"{es_prefix}-2017.06", id="art-5", doc={"feed_tags": ["edited elsewhere"]})
+        yield from (dup(3, "art-1"), dup(7, "art-5"), dup(4, "art-1"))
+
+    report = store.index(stream())
+    assert report.errors == [] and report.indexed == 7
+    one, five = store.get("art-1"), store.get("art-5")
+    assert one is not None and five is not None
+    assert sorted(e["id"] for e in one["also_published_by"]) == ["art-2", "art-3", "art-4"]
+    assert sorted(e["id"] for e in five["also_published_by"]) == ["art-6", "art-7"]
+    assert five["feed_tags"] == ["edited elsewhere"]  # not overwritten by the call's older copy
+    assert {h["id"] for h in store.search(SearchQuery(text="raqqa", limit=50)).hits} == {"art-1", "art-5"}

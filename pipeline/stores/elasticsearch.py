@@ -60,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
@@ -82,6 +83,7 @@ HIDDEN = "x_newswire"
 SEP = "\u001f"  # joins id and display name in facet keys
 MAPPING_VERSION = 1
 LOOKUP_CHUNK = 1000
+SOURCE_CACHE_DOCS = 5000  # representatives whose written _source an index() call keeps (see _CallMemory)
 
 KEYWORD = {"type": "keyword"}
 STORED_ONLY = {"type": "object", "enabled": False}
@@ -414,8 +416,9 @@ class ElasticsearchStore:
                 memory.written[aid] = {
                     "_index": action["_index"], "entries": written.get("also_published_by"),
                     "cluster": _cluster(written), "dup": written.get("duplicate_of") or None,
-                    "published_at": written.get("published_at"),
+                    "published_at": written.get("published_at"), "seq": ok_ids[aid],
                 }  # fmt: skip
+                memory.remember(aid, written)
                 if written.get("duplicate_of"):
                     memory.members.setdefault(_cluster(written), {})[aid] = _entry(written)
                 for old_cluster, member_ids in moved.items():
@@ -427,10 +430,11 @@ class ElasticsearchStore:
         if touched:
             self._elect(touched)
 
-    def _bulk(self, actions: list[dict[str, Any]], report: IndexReport) -> set[str]:
+    def _bulk(self, actions: list[dict[str, Any]], report: IndexReport) -> dict[str, tuple[int, int] | None]:
         """Send actions; retry 429/5xx (per request and per document) and connection errors
-        with exponential back-off; report what still fails. Returns the ids written."""
-        ok: set[str] = set()
+        with exponential back-off; report what still fails. Returns the ids written with their
+        ``(_seq_no, _primary_term)``."""
+        ok: dict[str, tuple[int, int] | None] = {}
         todo = actions
         for attempt in range(MAX_RETRIES + 1):
             seen: set[str] = set()
@@ -452,7 +456,8 @@ class ElasticsearchStore:
                     doc_id = info.get("_id")
                     seen.add(doc_id)
                     if success:
-                        ok.add(doc_id)
+                        seq, term = info.get("_seq_no"), info.get("_primary_term")
+                        ok[doc_id] = (seq, term) if isinstance(seq, int) and isinstance(term, int) else None
                         if op == "index":
                             report.indexed += 1
                             if info.get("result") == "created":
@@ -529,7 +534,7 @@ class ElasticsearchStore:
         for rep_id, hit in self._lookup([r for r in wanted if r not in indices], False).items():
             indices[rep_id] = hit["_index"]
         missing = {r for r in adds if adds[r] and r not in indices}
-        pending = [r for r in wanted if r in indices]
+        pending = self._publications_from_memory([r for r in wanted if r in indices], adds, removes, report, memory)
         for _attempt in range(MAX_RETRIES):
             if not pending:
                 break
@@ -554,6 +559,7 @@ class ElasticsearchStore:
                 })  # fmt: skip
                 if rep_id in memory.written:
                     memory.written[rep_id]["entries"] = merged
+                memory.sources.pop(rep_id, None)  # its stored _source no longer matches the cache
             conflicts: list[str] = []
             for success, item in helpers.streaming_bulk(
                 self.client, actions, raise_on_error=False, raise_on_exception=False, max_retries=MAX_RETRIES
@@ -572,6 +578,73 @@ class ElasticsearchStore:
         for rep_id in pending:
             report.errors.append({"id": rep_id, "error": "also_published_by update: version conflicts persisted"})
         return missing
+
+    def _publications_from_memory(
+        self,
+        wanted: list[str],
+        adds: dict[str, list[dict[str, Any]]],
+        removes: dict[str, set[str]],
+        report: IndexReport,
+        memory: _CallMemory,
+    ) -> list[str]:
+        """The fast path of :meth:`_publications` for representatives this call wrote and
+        still holds in ``memory.sources``: the whole document is re-sent with the new list,
+        guarded by ``if_seq_no``/``if_primary_term`` of that write. No realtime get, so no
+        forced refresh of the shard. Returns the ids left for the multi-get path (not in
+        memory, or changed since: version conflict)."""
+        rest: list[str] = []
+        actions: list[dict[str, Any]] = []
+        for rep_id in wanted:
+            source, known = memory.sources.get(rep_id), memory.written.get(rep_id)
+            if source is None or known is None or known.get("seq") is None:
+                rest.append(rep_id)
+                continue
+            current = source.get("also_published_by")
+            drop = removes.get(rep_id, set())
+            merged = [e for e in _merge_entries(current, adds.get(rep_id)) if e.get("id") not in drop]
+            if merged == (current or []):
+                continue
+            seq_no, term = known["seq"]
+            actions.append({
+                "_op_type": "index", "_index": known["_index"], "_id": rep_id,
+                "if_seq_no": seq_no, "if_primary_term": term, "_source": {**source, "also_published_by": merged},
+            })  # fmt: skip
+        if not actions:
+            return rest
+        by_id = {a["_id"]: a for a in actions}
+        for success, item in helpers.streaming_bulk(
+            self.client,
+            actions,
+            chunk_size=BULK_CHUNK_DOCS,
+            max_chunk_bytes=BULK_CHUNK_BYTES,
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=MAX_RETRIES,
+            initial_backoff=INITIAL_BACKOFF,
+        ):
+            info = next(iter(item.values()))
+            rep_id = info.get("_id")
+            action = by_id.get(rep_id)
+            if action is None:
+                continue
+            seq, term = info.get("_seq_no"), info.get("_primary_term")
+            if success and isinstance(seq, int) and isinstance(term, int):
+                memory.written[rep_id]["entries"] = action["_source"]["also_published_by"]
+                memory.written[rep_id]["seq"] = (seq, term)
+                memory.sources[rep_id] = action["_source"]
+            elif success:
+                memory.sources.pop(rep_id, None)
+                memory.written[rep_id]["entries"] = action["_source"]["also_published_by"]
+            else:
+                memory.sources.pop(rep_id, None)
+                if info.get("status") == 409:  # changed by someone else since our write: read it
+                    rest.append(rep_id)
+                else:
+                    report.errors.append({
+                        "id": rep_id,
+                        "error": "also_published_by update: " + _error_text(info.get("status"), info.get("error")),
+                    })  # fmt: skip
+        return rest
 
     def _elect(self, clusters: set[str]) -> None:
         """Exactly one representative per cluster: the cluster's own article if it is not a
@@ -846,6 +919,18 @@ class _CallMemory:
     def __init__(self) -> None:
         self.written: dict[str, dict[str, Any]] = {}  # id -> {"_index", "entries", "cluster", "dup", ...}
         self.members: dict[str, dict[str, dict[str, Any]]] = {}  # cluster -> member id -> entry
+        # the exact _source of the most recently written representatives (bounded): their
+        # ``also_published_by`` changes are sent as whole-document writes guarded by the
+        # ``_seq_no`` of our own write, without a realtime get (which refreshes the shard)
+        self.sources: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def remember(self, aid: str, source: dict[str, Any]) -> None:
+        self.sources.pop(aid, None)
+        if source.get("duplicate_of") or self.written.get(aid, {}).get("seq") is None:
+            return
+        self.sources[aid] = source
+        while len(self.sources) > SOURCE_CACHE_DOCS:
+            self.sources.popitem(last=False)
 
 
 def _parse_date(value: Any) -> datetime | None:
