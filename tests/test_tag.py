@@ -174,6 +174,24 @@ def test_metonymy_capitals_and_countries_as_actors(gaz_tagger: Tagger) -> None:
     assert got["Turkey"] == ["actor:turkish-government", "geonames:298795"]
 
 
+def test_country_lists_and_state_titles_are_governments(gaz_tagger: Tagger) -> None:
+    text = (
+        "Countries that sent aircraft include Norway, Portugal, Spain and the United States. "
+        "The Foreign Ministers of Egypt and Kuwait met in Geneva. "
+        "U.S. service members and U.S., U.K. and French warships stayed in the U.S. 5th Fleet area. "
+        "Refugees fled to Jordan, Lebanon and Turkey, and some reached the U.S. later."
+    )
+    got = links(gaz_tagger, text)
+    assert got["Norway"] == ["actor:norwegian-government"]
+    assert got["United States"] == ["actor:united-states-government"]
+    assert got["Egypt"] == ["actor:egyptian-government"]
+    assert got["Geneva"][0].startswith("geonames:")  # the place where they met stays a place
+    assert got["U.K."] == ["actor:uk-government"]
+    assert got["Jordan"] == ["geonames:248816"] and got["Turkey"] == ["geonames:298795"]
+    us = "actor:united-states-government"
+    assert got["U.S."] == [us, us, us, "geonames:6252001"]  # three adjectives, then the place reached
+
+
 def test_backers_and_based(gaz_tagger: Tagger) -> None:
     got = links(gaz_tagger, "Iran-backed fighters and a London-based monitor both reported the US-led raid.")
     assert got["Iran"] == ["actor:iranian-government"]
@@ -246,8 +264,26 @@ def test_hard_case_wire_story_of_our_own(gaz_tagger: Tagger) -> None:
 
 
 # ---- spaCy ----------------------------------------------------------------------------------------------
-def test_spacy_pipeline_runs_only_tok2vec_and_ner(nlp_tagger: Tagger) -> None:
-    assert nlp_tagger.nlp.pipe_names == ["tok2vec", "ner"]
+def test_spacy_pipeline_runs_only_ner_when_ner_has_its_own_tok2vec(nlp_tagger: Tagger) -> None:
+    ner_t2v = str(nlp_tagger.nlp.config["components"]["ner"]["model"]["tok2vec"])
+    expected = ["tok2vec", "ner"] if "Listener" in ner_t2v else ["ner"]
+    assert nlp_tagger.nlp.pipe_names == expected
+
+
+def test_ner_segments_skip_sentences_the_gazetteer_covers(nlp_tagger: Tagger) -> None:
+    text = (
+        "Syria and Iraq agreed on the border. It rained all day in the desert.\n"
+        "Spokesman Omar Faruq Aziz arrived late. The talks ended."
+    )
+    segs = [text[s:e] for s, e in nlp_tagger.ner_segments(text)]
+    assert len(segs) == 1 and "Omar Faruq Aziz" in segs[0]
+    assert "Syria" not in segs[0] and "rained" not in segs[0]
+    # the entities found on the segment carry offsets into the whole text
+    ents = nlp_tagger.ner([text])[0].ents
+    assert any(text[e.start_char : e.end_char] == "Omar Faruq Aziz" for e in ents)
+    # the same entities as spaCy on the whole text, for the sentence it saw
+    whole = {(e.start_char, e.end_char) for e in nlp_tagger.nlp(text).ents if e.label_ == "PERSON"}
+    assert {(e.start_char, e.end_char) for e in ents if e.label_ == "PERSON"} == whole
 
 
 def test_unknown_people_and_organisations_become_actors(nlp_tagger: Tagger) -> None:
@@ -265,7 +301,7 @@ def test_model_alias_is_tried() -> None:
     nlp = _load_spacy(MODEL) or _load_spacy(MODEL_ALIASES.get(MODEL, MODEL))
     if nlp is None:
         pytest.skip("no spaCy model installed")
-    assert nlp.pipe_names == ["tok2vec", "ner"]
+    assert nlp.pipe_names[-1] == "ner" and set(nlp.pipe_names) <= {"tok2vec", "ner"}
 
 
 # ---- linking accuracy on our labelled set ---------------------------------------------------------------

@@ -165,7 +165,22 @@ PERSON_TITLES = _words(
 )
 # A sentence: up to a .!? that follows a word of 3+ letters or a digit/closing mark (not "U.S.", "Gen."),
 # or a line end.
-_SENT_SPLIT = re.compile(r"[^\n]*?(?:(?<=[a-z0-9)\]\"”’']{3}[.!?])(?=\s)|(?<=[a-z]{3}[.!?][\"”’'])(?=\s)|\n|$)\s*")
+_SENT_SPLIT = re.compile(
+    r"[^\n]*?(?:(?<=[a-z0-9)\]\"”’']{3}[.!?])(?=\s)|(?<=[a-z]{3}[.!?][\"”’'])(?=\s)|\n|$)\s*"
+)
+# Capitalised words that alone never make a sentence worth statistical NER: titles (the linker widens a
+# known person over them), compass words, dates.
+NOT_NER_CUES = (
+    TITLE_WORDS
+    | PERSON_TITLES
+    | DIRECTIONS
+    | _words(
+        """
+        i january february march april may june july august september october november december jan feb
+        mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
+        """
+    )
+)
 _SENT_END = re.compile(r"[.!?:;\"”»\n]\s*$")
 _ACR_AFTER = re.compile(r"\(\s*([A-Z][A-Za-z]{0,2}[A-Z][A-Za-z\-]{0,8})\s*\)")
 _ACR_BEFORE = re.compile(
@@ -250,14 +265,15 @@ class Tagger:
         """Every linked mention with character offsets (see the module docstring)."""
         full = f"{title}\n\n{text}" if title else text
         if doc is None and self.nlp is not None:
-            doc = self.ner([full])[0]
+            toks = tokens(full)
+            return _Article(self, full, self.ner([full], [toks])[0], toks).run()
         return _Article(self, full, doc).run()
 
-    def ner(self, texts: list[str]) -> list[_Ents]:
+    def ner(self, texts: list[str], toks: list[list[Token]] | None = None) -> list[_Ents]:
         """spaCy's entities of each text, run only where they can add something (see :func:`ner_segments`)."""
         segs: list[tuple[int, int, int]] = []  # text index, start, end
         for k, text in enumerate(texts):
-            segs.extend((k, s, e) for s, e in self.ner_segments(text))
+            segs.extend((k, s, e) for s, e in self.ner_segments(text, toks[k] if toks else None))
         out = [_Ents([]) for _ in texts]
         seg_texts = (texts[k][s:e] for k, s, e in segs)
         with _one_blas_thread():
@@ -270,18 +286,19 @@ class Tagger:
                 )
         return out
 
-    def ner_segments(self, text: str) -> list[tuple[int, int]]:
+    def ner_segments(self, text: str, toks: list[Token] | None = None) -> list[tuple[int, int]]:
         """The sentences of ``text`` worth statistical NER, as character ranges.
 
         spaCy costs ~40x the gazetteer pass per word, and most sentences of news copy are either names the
         gazetteer already knows or no names at all. A sentence goes to spaCy only when it holds a capitalised
-        word that no gazetteer name covers (other than an English stop word opening the sentence: "The",
-        "In"). spaCy's features see a few words either side (tok2vec window 1, depth 4), so a sentence on its
+        word that no gazetteer name covers (other than a word opening the sentence that is an English stop
+        word, "The", "In", or that the text also writes in lower case, "Officials"; titles, compass words and dates
+        (``NOT_NER_CUES``) do not count either). spaCy's features see a few words either side (tok2vec window 1, depth 4), so a sentence on its
         own gets the entities it gets in the whole text; for the same reason only the stretch from ``NER_CONTEXT``
         words before the first such word to as many after the last is sent. Texts longer than ``NER_MAX_CHARS`` are cut there.
         """
         text = text[:NER_MAX_CHARS]
-        toks = tokens(text)
+        toks = tokens(text) if toks is None else [t for t in toks if t.end <= len(text)]
         if not toks:
             return []
         covered = [False] * len(toks)
@@ -296,6 +313,7 @@ class Tagger:
             if first is not None:
                 for x in range(first, first + key.count(" ") + 1):
                     covered[x] = True
+        lower = {t.raw for t in toks if t.raw.islower()}  # words the text also writes in lower case
         out: list[tuple[int, int]] = []
         i = 0
         for m in _SENT_SPLIT.finditer(text + "\n"):
@@ -303,9 +321,14 @@ class Tagger:
             first_tok, hits = i, []
             while i < len(toks) and toks[i].start < end:
                 t = toks[i]
-                if not covered[i] and t.raw[0].isupper():
-                    if not (i == first_tok and t.raw.lower() in STOP_WORDS):
-                        hits.append(i)
+                low = t.raw.lower()
+                if (
+                    not covered[i]
+                    and t.raw[0].isupper()
+                    and low not in NOT_NER_CUES
+                    and not (i == first_tok and (low in STOP_WORDS or low in lower))
+                ):
+                    hits.append(i)
                 i += 1
             if hits:
                 lo, hi = max(first_tok, hits[0] - NER_CONTEXT), min(i - 1, hits[-1] + NER_CONTEXT)
@@ -371,12 +394,13 @@ class Tagger:
                 texts.append(f"{title}\n\n{text}" if isinstance(title, str) and title else text)
                 ok.append(i)
         docs: list[Any] = [None] * len(texts)
+        toks = [tokens(t) for t in texts]  # shared by segmentation and linking
         if self.nlp is not None and texts:
-            docs = self.ner(texts)
+            docs = self.ner(texts, toks)
         results: dict[int, Any] = {}
-        for i, full, doc in zip(ok, texts, docs, strict=True):
+        for i, full, doc, tk in zip(ok, texts, docs, toks, strict=True):
             try:
-                results[i] = self._consolidate(_Article(self, full, doc).run())
+                results[i] = self._consolidate(_Article(self, full, doc, tk).run())
             except Exception as exc:  # one bad article never stops the others
                 results[i] = exc
         for i, r in enumerate(batch):
@@ -432,12 +456,12 @@ class Tagger:
 class _Article:
     """Tagging state for one text."""
 
-    def __init__(self, tagger: Tagger, text: str, doc: Any) -> None:
+    def __init__(self, tagger: Tagger, text: str, doc: Any, toks: list[Token] | None = None) -> None:
         self.t = tagger
         self.gaz = tagger.gaz
         self.text = text
         self.doc = doc
-        self.toks: list[Token] = tokens(text)
+        self.toks: list[Token] = tokens(text) if toks is None else toks
         self.starts = [t.start for t in self.toks]
         self.context: set[str] = set()
         self.aliases: dict[str, str] = {}  # normal form -> entity id, defined in this article
@@ -572,7 +596,11 @@ class _Article:
             sep = g == ","
             if g not in ("", ","):
                 break
-            while k + 1 < len(self.toks) and self.toks[k].raw in ("and", "the") and self.gap(k + 1).strip() == "":
+            while (
+                k + 1 < len(self.toks)
+                and self.toks[k].raw in ("and", "the")
+                and self.gap(k + 1).strip() == ""
+            ):
                 sep = sep or self.toks[k].raw == "and"
                 k += 1
             if not sep:
@@ -588,9 +616,10 @@ class _Article:
             return ""
         return self.toks[k - 1].raw.lower()
 
-    def attributive(self, i: int, j: int) -> bool:
+    def attributive(self, i: int, j: int, strict: bool = False) -> bool:
         """A country written in capitals ("U.S.", "UK") used as an adjective before a noun, alone or in a
-        list of such ("U.S., U.K. and French ships"): the state's forces or officials, not a place."""
+        list of such ("U.S., U.K. and French ships"): the state's forces or officials, not a place.
+        ``strict``: only before a unit number or a government noun ("in the U.S. 5th Fleet area")."""
         if not all(t.raw.isupper() for t in self.toks[i:j]):
             return False
         ends = {s: e for e, s in self.country_spans.items()}
@@ -617,7 +646,7 @@ class _Article:
                 return False
             if tok.raw[:1].isdigit() or low in GOV_NOUNS or low in INSTITUTIONS:
                 return True  # "U.S. 5th Fleet", "U.S. forces"
-            return (
+            return not strict and (
                 tok.raw.isalpha()
                 and tok.raw.islower()
                 and low not in STOP_WORDS
@@ -634,6 +663,8 @@ class _Article:
         head = self.list_head(i)
         prev = self.prev_word(head)
         if prev in LOC_PREPS:
+            if self.attributive(i, j, strict=True):
+                return True  # "in the U.S. 5th Fleet area"
             return prev == "of" and self.word_before_of(head) in OF_GOVERNMENT  # "Foreign Ministers of Iran"
         if self.list_size(i) >= 3:
             return True  # "include Australia, Belgium, Canada, ...": states as parties, not a locative phrase
