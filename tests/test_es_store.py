@@ -301,3 +301,22 @@ def test_later_batches_update_a_representative_without_losing_concurrent_writes(
     assert sorted(e["id"] for e in five["also_published_by"]) == ["art-6", "art-7"]
     assert five["feed_tags"] == ["edited elsewhere"]  # not overwritten by the call's older copy
     assert {h["id"] for h in store.search(SearchQuery(text="raqqa", limit=50)).hits} == {"art-1", "art-5"}
+
+
+def test_housekeeping_moves_the_write_alias_and_drops_old_months(
+    store: ElasticsearchStore, es: Elasticsearch
+) -> None:
+    store.index([article(1, "2017-06-07T08:00:00+00:00"), article(2, "2026-10-02T08:00:00+00:00")])
+    prefix = store.prefix
+    assert es.indices.exists(index=f"{prefix}-2017.06")
+
+    done = store.housekeeping(retention_months=12, now=datetime(2027, 3, 1, tzinfo=UTC))
+    assert done == {"write_index": f"{prefix}-2027.03", "dropped": [f"{prefix}-2017.06"]}
+    assert not es.indices.exists(index=f"{prefix}-2017.06")
+    assert list(es.indices.get_alias(name=f"{prefix}-write").body) == [f"{prefix}-2027.03"]
+    es.indices.refresh(index=prefix)
+    assert store.count() == 1 and store.get("art-2") is not None  # within retention: kept
+
+    again = store.housekeeping(retention_months=12, now=datetime(2027, 3, 1, tzinfo=UTC))
+    assert again["dropped"] == []
+    assert store.housekeeping(retention_months=0, now=datetime(2030, 1, 1, tzinfo=UTC))["dropped"] == []

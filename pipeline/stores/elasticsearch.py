@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -293,6 +294,31 @@ class ElasticsearchStore:
         except ApiError as exc:
             if "resource_already_exists_exception" not in str(exc):
                 raise
+
+    def housekeeping(self, retention_months: int = 0, now: datetime | None = None) -> dict[str, Any]:
+        """Monthly upkeep: the write alias moves to this month's index, and monthly indices
+        whose month is more than ``retention_months`` before this one are deleted (0 keeps
+        all). Idempotent. Returns ``{"write_index", "dropped": [index names]}``."""
+        now = now or datetime.now(UTC)
+        current = self.index_for(now)
+        self._create_index(current)
+        found = self.client.options(ignore_status=404).indices.get_alias(name=self.write_alias)
+        holders = sorted(found.body) if found.meta.status == 200 else []
+        if holders != [current]:
+            actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.write_alias}} for i in holders]
+            actions.append({"add": {"index": current, "alias": self.write_alias, "is_write_index": True}})
+            self.client.indices.update_aliases(actions=actions)
+        dropped: list[str] = []
+        if retention_months > 0:
+            monthly = re.compile(rf"^{re.escape(self.prefix)}-(\d{{4}})\.(\d{{2}})$")
+            oldest_kept = now.year * 12 + now.month - 1 - retention_months
+            names = self.client.indices.get(index=self.index_patterns(), allow_no_indices=True).body
+            for name in sorted(names):
+                m = monthly.match(name)
+                if m and int(m.group(1)) * 12 + int(m.group(2)) - 1 < oldest_kept and name != current:
+                    self.client.indices.delete(index=name)
+                    dropped.append(name)
+        return {"write_index": current, "dropped": dropped}
 
     def close(self) -> None:
         self.client.close()
