@@ -295,6 +295,20 @@ def test_unknown_people_and_organisations_become_actors(nlp_tagger: Tagger) -> N
     assert any(i.startswith("actor:northern-sunrise-relief-committee") for i in ids)
 
 
+def test_statistical_ner_runs_only_for_the_models_language(nlp_tagger: Tagger) -> None:
+    text = "Spokesman Omar Faruq Aziz spoke in Aleppo on Monday."
+    records = [
+        {"id": "en", "text": text, "language": "en"},
+        {"id": "fr", "text": text, "language": "fr"},
+        {"id": "unknown", "text": text},
+    ]
+    out = {r["id"]: r for r in nlp_tagger.tag_records(records)}
+    found = {k: {a["id"] for a in r["actors"]} for k, r in out.items()}
+    assert "actor:omar-faruq-aziz" in found["en"] and "actor:omar-faruq-aziz" in found["unknown"]
+    assert "actor:omar-faruq-aziz" not in found["fr"]  # no English model for French text
+    assert [loc["name"] for loc in out["fr"]["locations"]] == [loc["name"] for loc in out["en"]["locations"]]
+
+
 def test_model_alias_is_tried() -> None:
     from pipeline.tag.tagger import MODEL_ALIASES, _load_spacy
 

@@ -396,7 +396,12 @@ class Tagger:
         docs: list[Any] = [None] * len(texts)
         toks = [tokens(t) for t in texts]  # shared by segmentation and linking
         if self.nlp is not None and texts:
-            docs = self.ner(texts, toks)
+            # statistical NER only where the model knows the language; the gazetteer runs on all
+            ner_at = [k for k, i in enumerate(ok) if batch[i].get("language") in (None, "", self.nlp.lang)]
+            if ner_at:
+                found = self.ner([texts[k] for k in ner_at], [toks[k] for k in ner_at])
+                for k, doc in zip(ner_at, found, strict=True):
+                    docs[k] = doc
         results: dict[int, Any] = {}
         for i, full, doc, tk in zip(ok, texts, docs, toks, strict=True):
             try:
