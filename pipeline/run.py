@@ -58,6 +58,7 @@ class FeedStats:
         return {
             "name": self.name, "url": self.url, "status": self.status, "fetched": self.fetched,
             "new": self.new, "duplicates": self.duplicates, "errors": self.errors, "warnings": self.warnings,
+            "poll_seconds": self.poll_seconds,
         }
 
 
@@ -105,7 +106,8 @@ def parse_fetched(feed: FeedConfig, result: FetchResult, stats: FeedStats) -> li
     for entry in parsed.entries:  # the configured feed URL identifies the source
         entry.setdefault("source", {})["feed"] = feed.url
     stats.fetched = len(parsed.entries)
-    stats.poll_seconds = parsed.ttl_seconds
+    hints = [h for h in (parsed.ttl_seconds, poll_hint(result)) if h]
+    stats.poll_seconds = max(hints) if hints else None
     return parsed.entries
 
 
@@ -182,8 +184,8 @@ def feed_state_after(result: FetchResult, previous: dict[str, Any] | None, stats
     health["status"] = stats.status
     health["last_poll_at"] = now
     state["health"] = health
-    hints = [h for h in (stats.poll_seconds, poll_hint(result)) if h]
-    state["poll_seconds"] = max(hints) if hints else None
+    if stats.status == "ok":  # a feed that was parsed says afresh how often to poll it
+        state["poll_seconds"] = stats.poll_seconds
     return state
 
 

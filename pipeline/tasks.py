@@ -396,6 +396,7 @@ def index_group(path: str, staging: Any = None, store_url: str | None = None) ->
                 name=meta["name"], url=url, status=meta["status"], fetched=meta["fetched"],
                 new=new_by_feed[url], duplicates=dup_by_feed[url],
                 errors=list(meta["errors"]) + errors_by_feed[url], warnings=list(meta.get("warnings", [])),
+                poll_seconds=meta.get("poll_seconds"),
             )
             if meta["status"] == "removed":
                 continue  # left the feeds file between plan and fetch: nothing to commit
