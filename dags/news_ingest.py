@@ -79,7 +79,7 @@ def news_ingest() -> None:
     @task(trigger_rule="all_done")
     def reconcile(results: list[dict[str, Any] | None]) -> dict[str, int]:
         """Merge clusters that parallel groups split (over the groups that indexed)."""
-        paths = [r["path"] for r in results or [] if r]
+        paths = [r["path"] for r in T.group_results(results) if r]
         return T.reconcile_run(paths, T.airflow_staging(), store_url=_store())
 
     @task(trigger_rule="all_done", outlets=[NEWS_INDEX], retries=0)
@@ -91,7 +91,7 @@ def news_ingest() -> None:
         though this final task runs whatever happened upstream.
         """
         context = get_current_context()
-        stats = T.publish_stats(list(results or []), context["run_id"], T.airflow_staging(),
+        stats = T.publish_stats(T.group_results(results), context["run_id"], T.airflow_staging(),
                                 expected_groups=len(groups or []))
         stats["reconciled"] = reconciled
         context["outlet_events"][NEWS_INDEX].extra = {k: v for k, v in stats.items() if k != "errors"}

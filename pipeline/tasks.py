@@ -430,6 +430,20 @@ def index_group(path: str, staging: Any = None, store_url: str | None = None) ->
 # --- 5. reconcile clusters split by parallel groups ---------------------------------------
 
 
+def group_results(results: Any) -> list[dict[str, Any] | None]:
+    """The per-group counts a mapped task group hands downstream, as a list.
+
+    Airflow 3.3 gives a downstream task the bare value instead of a one-item sequence when
+    the mapped group expanded to exactly one instance (apache/airflow#59008): a dict here
+    is that single group's counts, ``None`` means no group reported.
+    """
+    if results is None:
+        return []
+    if isinstance(results, dict):
+        return [results]
+    return [r if isinstance(r, dict) else None for r in results]
+
+
 def reconcile_run(paths: Iterable[str], staging: Any = None, store_url: str | None = None) -> dict[str, int]:
     """Merge near-duplicate clusters that parallel groups created for the same story.
 

@@ -170,3 +170,12 @@ def test_cleanup_and_health_tasks(tmp_path: Path, feed_server: Any, unique_path:
     assert T.cleanup_staging(-1, staging)["removed"] == ["r"]
     checked = T.check_feeds(feeds)
     assert checked["ok"] == 4 and checked["failed"] == []
+
+
+def test_group_results_accepts_the_bare_value_of_a_single_mapped_group() -> None:
+    one = {"path": "runs/r/processed/g1.jsonl", "new": 3}
+    assert T.group_results(one) == [one]  # one mapped instance: Airflow passes the dict itself
+    assert T.group_results([one, None]) == [one, None]
+    assert T.group_results(None) == []
+    stats = T.publish_stats(T.group_results(one))
+    assert (stats["groups"], stats["new"], stats["failed_groups"]) == (1, 3, 0)
