@@ -5,7 +5,8 @@ Generates N synthetic articles (default 100,000: English-like text from a fixed 
 earlier stories), indexes them through ``ElasticsearchStore.index`` (the product's write
 path: id lookups, streaming_bulk, representative updates, refresh), then runs Q searches
 combining an actor filter, a location filter and a text query with all facets and
-highlights, and prints docs/s and latency p50/p95 with the server's heap size.
+highlights, and prints docs/s, the server's and the client's CPU per document, and latency
+p50/p95, with the server's heap size (``--heap``, default 512m).
 
     .venv/bin/python bench/bench_es.py                  # starts the local server (integ-test zip)
     .venv/bin/python bench/bench_es.py --url http://127.0.0.1:9200 --docs 20000
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -105,6 +107,12 @@ def generate(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
         yield doc
 
 
+def server_cpu_ms(store: ElasticsearchStore) -> int:
+    """CPU milliseconds the (single-node) server process has used so far."""
+    stats = store.client.nodes.stats(metric="process")["nodes"]
+    return int(next(iter(stats.values()))["process"]["cpu"]["total_in_millis"])
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -115,14 +123,17 @@ def main() -> None:
     parser.add_argument("--url", help="an Elasticsearch URL (default: start the local integ-test server)")
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--heap", default="512m", help="heap of the started server (default 512m)")
     args = parser.parse_args()
 
     server = None
     url = args.url
     if not url:
-        from pipeline.esserver import LocalElasticsearch
+        from pipeline.esserver import LocalElasticsearch, make_config
 
-        server = LocalElasticsearch().start()
+        config = make_config()
+        config.heap = args.heap
+        server = LocalElasticsearch(config).start()
         url = server.url
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     store = ElasticsearchStore(url, prefix=prefix)
@@ -132,9 +143,12 @@ def main() -> None:
         node = next(iter(nodes.values()))
         heap_mb = node["jvm"]["mem"]["heap_max_in_bytes"] / 2**20
         corpus = list(generate(args.docs))  # generated before timing: the figure is the store's
+        server_cpu0, client_cpu0 = server_cpu_ms(store), time.process_time()
         started = time.perf_counter()
         report = store.index(corpus)
         elapsed = time.perf_counter() - started
+        client_ms = (time.process_time() - client_cpu0) * 1000 / max(1, report.indexed)
+        server_ms = (server_cpu_ms(store) - server_cpu0) / max(1, report.indexed)
         rate = report.indexed / elapsed
 
         rng = random.Random(11)
@@ -171,6 +185,7 @@ def main() -> None:
         print(f"| documents indexed | {report.indexed:,} ({len(report.errors)} errors, {report.created:,} created) |")
         print(f"| bulk indexing time | {elapsed:.1f} s |")
         print(f"| bulk indexing rate | {rate:,.0f} docs/s |")
+        print(f"| CPU per document: server / client | {server_ms:.3f} / {client_ms:.3f} ms |")
         print(f"| actor+location+text search, facets + highlights: p50 | {statistics.median(latencies):.1f} ms |")
         print(f"| same, p95 | {percentile(latencies, 95):.1f} ms |")
         print(f"| same, mean hits per query | {statistics.mean(totals):.1f} |")
@@ -185,6 +200,7 @@ def main() -> None:
             store.close()
             if server is not None:
                 server.stop()
+                shutil.rmtree(server.config.data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

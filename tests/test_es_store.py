@@ -216,16 +216,17 @@ class FailingProxy:
         self.server.server_close()
 
 
-@pytest.mark.parametrize("status", [429, 503])
-def test_bulk_retries_with_backoff_then_succeeds(es_url: str, es_prefix: str, status: int) -> None:
+# 1,200 articles: one batch sent as concurrent bulk streams, each retried on its own
+@pytest.mark.parametrize(("status", "n"), [(429, 20), (503, 20), (429, 1200)])
+def test_bulk_retries_with_backoff_then_succeeds(es_url: str, es_prefix: str, status: int, n: int) -> None:
     proxy = FailingProxy(es_url, status=status, fail=2)
     store = ElasticsearchStore(proxy.url, prefix=es_prefix)
     try:
         store.setup()
-        report = store.index([article(n) for n in range(20)])
-        assert (report.indexed, report.created, report.errors) == (20, 20, [])
+        report = store.index([article(i) for i in range(n)])
+        assert (report.indexed, report.created, report.errors) == (n, n, [])
         assert proxy.bulk_calls >= 3
-        assert store.count() == 20
+        assert store.count() == n
     finally:
         store.close()
         proxy.close()

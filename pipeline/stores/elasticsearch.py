@@ -11,8 +11,8 @@ Layout (``prefix`` defaults to ``news``):
 
 Mapping: ``dynamic: false`` everywhere, so a stray field is kept in ``_source`` (``get``
 returns what was written) but never indexed and can never grow the mapping. Text fields
-``title``/``summary``/``text`` use the ``news_text`` analyzer with postings offsets (fast
-highlighting); ids, names, codes, source, language, tags, band keys, hashes and cluster
+``title``/``summary``/``text`` use the ``news_text`` analyzer (positions; highlights
+re-analyse the few hits shown, which costs less than offsets on every write); ids, names, codes, source, language, tags, band keys, hashes and cluster
 fields are ``keyword``; dates are ``date``; ``minhash`` and ``also_published_by`` are
 stored only (``enabled: false``); actors and locations are objects with keyword
 sub-fields (kept whole in ``_source`` for display). A hidden object ``x_newswire`` holds
@@ -32,8 +32,8 @@ Writes (``index``): batches of :data:`BATCH_DOCS` articles. Per batch the store 
 looks up which ids already exist (and in which monthly index) so a re-indexed article
 whose ``published_at`` changed overwrites its stored copy instead of landing in a second
 index: ``_id`` = article id, idempotent. ``elasticsearch.helpers.streaming_bulk`` sends
-the batch (bounded by count and bytes) and retries 429/5xx, per request and per
-document, with exponential back-off; connection failures are retried by
+the batch (bounded by count and bytes; two concurrent streams) and retries 429/5xx, per
+request and per document, with exponential back-off; connection failures are retried by
 :meth:`ElasticsearchStore._bulk`; what still fails is reported in ``IndexReport.errors``
 (never dropped). Clusters follow the same rules as the SQLite store: a representative's
 ``also_published_by`` gains one entry per duplicate (an explicit list in the input is
@@ -67,6 +67,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -77,16 +78,17 @@ from pipeline.stores.base import Article, ClusterRef, IndexReport, SearchQuery, 
 
 log = logging.getLogger(__name__)
 
-BATCH_DOCS = 1000  # articles per write batch (lookup + bulk + representative updates)
+BATCH_DOCS = 2000  # articles per write batch (lookup + bulk + representative updates)
 BULK_CHUNK_DOCS = 500  # documents per _bulk request
 BULK_CHUNK_BYTES = 8 * 1024 * 1024  # bytes per _bulk request
+BULK_STREAMS = 2  # concurrent _bulk requests of one batch
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRIES = 4
 INITIAL_BACKOFF = 0.5
 PIT_KEEP_ALIVE = "2m"
 HIDDEN = "x_newswire"
 SEP = "\u001f"  # joins id and display name in facet keys
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2: text fields without postings offsets
 LOOKUP_CHUNK = 1000
 SOURCE_CACHE_DOCS = 5000  # representatives whose written _source an index() call keeps (see _CallMemory)
 
@@ -95,7 +97,7 @@ STORED_ONLY = {"type": "object", "enabled": False}
 
 
 def _text_field() -> dict[str, Any]:
-    return {"type": "text", "analyzer": "news_text", "index_options": "offsets"}
+    return {"type": "text", "analyzer": "news_text"}
 
 
 MAPPING: dict[str, Any] = {
@@ -463,25 +465,23 @@ class ElasticsearchStore:
     def _bulk(self, actions: list[dict[str, Any]], report: IndexReport) -> dict[str, tuple[int, int] | None]:
         """Send actions; retry 429/5xx (per request and per document) and connection errors
         with exponential back-off; report what still fails. Returns the ids written with their
-        ``(_seq_no, _primary_term)``."""
+        ``(_seq_no, _primary_term)``.
+
+        The actions go out as :data:`BULK_STREAMS` concurrent ``streaming_bulk`` streams over
+        interleaved slices, so the server works on one request while the client encodes the
+        next. Order between streams does not matter: a batch holds each id once.
+        """
         ok: dict[str, tuple[int, int] | None] = {}
         todo = actions
         for attempt in range(MAX_RETRIES + 1):
+            parts = [todo[i::BULK_STREAMS] for i in range(BULK_STREAMS)] if len(todo) > BULK_CHUNK_DOCS else [todo]
+            with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+                outcomes = list(pool.map(self._stream, parts))
+            failure: Exception | None = None
             seen: set[str] = set()
-            try:
-                for success, item in helpers.streaming_bulk(
-                    self.client,
-                    todo,
-                    chunk_size=BULK_CHUNK_DOCS,
-                    max_chunk_bytes=BULK_CHUNK_BYTES,
-                    max_retries=MAX_RETRIES,
-                    initial_backoff=INITIAL_BACKOFF,
-                    max_backoff=8,
-                    retry_on_status=tuple(RETRY_STATUSES),
-                    raise_on_error=False,
-                    raise_on_exception=False,
-                    yield_ok=True,
-                ):
+            for items, exc in outcomes:
+                failure = failure or exc
+                for success, item in items:
                     op, info = next(iter(item.items()))
                     doc_id = info.get("_id")
                     seen.add(doc_id)
@@ -494,16 +494,39 @@ class ElasticsearchStore:
                                 report.created += 1
                     else:
                         report.errors.append({"id": doc_id, "error": _error_text(info.get("status"), info.get("error"))})
+            if failure is None:
                 return ok
-            except (TransportError, ApiError) as exc:  # the connection failed after the client's own retries
-                todo = [a for a in todo if a["_id"] not in seen]
-                if attempt == MAX_RETRIES:
-                    for action in todo:
-                        report.errors.append({"id": action["_id"], "error": f"bulk request failed: {exc}"})
-                    return ok
-                log.warning("bulk request failed (%s); retrying %d documents", exc, len(todo))
-                time.sleep(min(8.0, INITIAL_BACKOFF * 2**attempt))
+            todo = [a for a in todo if a["_id"] not in seen]
+            if attempt == MAX_RETRIES:
+                for action in todo:
+                    report.errors.append({"id": action["_id"], "error": f"bulk request failed: {failure}"})
+                return ok
+            log.warning("bulk request failed (%s); retrying %d documents", failure, len(todo))
+            time.sleep(min(8.0, INITIAL_BACKOFF * 2**attempt))
         return ok
+
+    def _stream(self, actions: list[dict[str, Any]]) -> tuple[list[tuple[bool, dict[str, Any]]], Exception | None]:
+        """One ``streaming_bulk`` over ``actions``: its per-document results, and the
+        connection failure that cut it short (after the client's own retries), if any."""
+        items: list[tuple[bool, dict[str, Any]]] = []
+        try:
+            for success, item in helpers.streaming_bulk(
+                self.client,
+                actions,
+                chunk_size=BULK_CHUNK_DOCS,
+                max_chunk_bytes=BULK_CHUNK_BYTES,
+                max_retries=MAX_RETRIES,
+                initial_backoff=INITIAL_BACKOFF,
+                max_backoff=8,
+                retry_on_status=tuple(RETRY_STATUSES),
+                raise_on_error=False,
+                raise_on_exception=False,
+                yield_ok=True,
+            ):
+                items.append((success, item))
+        except (TransportError, ApiError) as exc:
+            return items, exc
+        return items, None
 
     def _lookup(self, ids: list[str], fields: list[str] | bool) -> dict[str, dict[str, Any]]:
         """id -> search hit (``_index``, ``_source``) of stored articles (refreshed writes only)."""
