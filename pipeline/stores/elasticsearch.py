@@ -665,16 +665,10 @@ class ElasticsearchStore:
         if not actions:
             return rest
         by_id = {a["_id"]: a for a in actions}
-        for success, item in helpers.streaming_bulk(
-            self.client,
-            actions,
-            chunk_size=BULK_CHUNK_DOCS,
-            max_chunk_bytes=BULK_CHUNK_BYTES,
-            raise_on_error=False,
-            raise_on_exception=False,
-            max_retries=MAX_RETRIES,
-            initial_backoff=INITIAL_BACKOFF,
-        ):
+        items, failure = self._stream(actions)
+        if failure is not None:
+            raise failure
+        for success, item in items:
             info = next(iter(item.values()))
             rep_id = info.get("_id")
             action = by_id.get(rep_id)
