@@ -237,6 +237,13 @@ def test_person_names_are_not_towns(gaz_tagger: Tagger) -> None:
     assert "Cook" not in got and got["Mosul"] == ["geonames:99072"]
 
 
+def test_a_town_name_inside_a_longer_unknown_name_is_not_a_town(gaz_tagger: Tagger) -> None:
+    # "Ain" alone is Al Ain (UAE), "Issa" a village: together the Syrian camp town the gazetteer lacks
+    got = links(gaz_tagger, "Families fled to crowded camps near Ain Issa, aid workers in Raqqa said.")
+    assert "Ain" not in got and "Issa" not in got
+    assert got["Raqqa"] == ["geonames:172955"]
+
+
 def test_hard_case_wire_story_of_our_own(gaz_tagger: Tagger) -> None:
     """A story in the style of the Raqqa fixture: repeated headline, two spellings, acronyms, metonymy."""
     title = "US-backed fighters push into Raqqa"
@@ -293,6 +300,13 @@ def test_unknown_people_and_organisations_become_actors(nlp_tagger: Tagger) -> N
     ids = {a["id"]: a["kind"] for a in actors}
     assert ids.get("actor:omar-faruq-aziz") == "person"
     assert any(i.startswith("actor:northern-sunrise-relief-committee") for i in ids)
+
+
+def test_an_unknown_place_in_a_dateline_is_not_an_actor(nlp_tagger: Tagger) -> None:
+    dateline = links(nlp_tagger, "AIN ISSA, Syria (Meridian Wire) — Landmines left by Islamic State killed 14 people.")
+    assert "AIN ISSA" not in dateline and dateline["Syria"] == ["geonames:163843"]
+    person = links(nlp_tagger, "Karim Nasser, Syria director of the group, said the camps were full.")
+    assert person["Karim Nasser"] == ["actor:karim-nasser"]
 
 
 def test_statistical_ner_runs_only_for_the_models_language(nlp_tagger: Tagger) -> None:

@@ -869,7 +869,29 @@ class _Article:
             entry_n = self.gaz.names.get(nxt.norm)
             if entry_n is None or entry_n.demonym is not None:
                 return False  # "Mosul University", "Tabqa Operations Command"
+        if nxt is not None and self.gap(i + 1) == " " and nxt.raw[0].isupper() and not self.taken[i + 1]:
+            entry_n = self.gaz.names.get(nxt.norm)
+            if entry_n is not None and entry_n.demonym is None and self.only_towns(entry_n):
+                return False  # "camps near Ain Issa": two town names in a row are one longer name
         return True
+
+    def followed_by_country(self, j: int) -> bool:
+        """True when ", <country>" and punctuation follow token j-1: how datelines and
+        addresses name a place ("AIN ISSA, Syria (Wire) --"), unlike "Karim Nasser, Syria director"."""
+        if j >= len(self.toks) or self.gap(j).strip() != "," or not self.toks[j].raw[0].isupper():
+            return False
+        for n in (1, 2, 3):
+            entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
+            if entry is None or entry.demonym is not None:
+                continue
+            if any(self.gaz.entities[eid].kind == "country" for eid, _ in entry.targets):
+                return j + n >= len(self.toks) or self.gap(j + n).strip() != ""
+        return False
+
+    def only_towns(self, entry: NameEntry) -> bool:
+        """True when every target of ``entry`` is a town (no country, region or actor)."""
+        kinds = {(e.type, e.kind) for e in (self.gaz.entities[eid] for eid, _ in entry.targets)}
+        return all(t == "location" and k not in ("country", "continent", "region") for t, k in kinds)
 
     def best_place(self, places: list[Entity]) -> Entity:
         """In the article's countries first; then countries and capitals, regions, other places; then size."""
@@ -1056,6 +1078,8 @@ class _Article:
                     out.append(self.mention(i, j, picked[0], "spacy"))
                 continue
             name = self.text[span[0].start : span[-1].end]
+            if self.followed_by_country(j):
+                continue  # "AIN ISSA, Syria (Wire) --", "near Ain Issa, Syria": a place we cannot place
             if label == "PERSON":
                 if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
                     out.append(self.mention(i, j, self.t._new_actor(name, "person"), "spacy"))
