@@ -12,8 +12,8 @@ Layout (``prefix`` defaults to ``news``):
 Mapping: ``dynamic: false`` everywhere, so a stray field is kept in ``_source`` (``get``
 returns what was written) but never indexed and can never grow the mapping. Text fields
 ``title``/``summary``/``text`` use the ``news_text`` analyzer (positions; highlights
-re-analyse the few hits shown, which costs less than offsets on every write); ids, names, codes, source, language, tags, band keys, hashes and cluster
-fields are ``keyword``; dates are ``date``; ``minhash`` and ``also_published_by`` are
+re-analyse the few hits shown, which costs less than offsets on every write); ids, names,
+codes, source, language, tags, band keys, hashes and cluster fields are ``keyword``; dates are ``date``; ``minhash`` and ``also_published_by`` are
 stored only (``enabled: false``); actors and locations are objects with keyword
 sub-fields (kept whole in ``_source`` for display). A hidden object ``x_newswire`` holds
 what is derived for search: ``point`` (``geo_point`` of every tagged location),

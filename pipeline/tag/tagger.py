@@ -864,14 +864,12 @@ class _Article:
             and nxt.raw[0].isupper()
             and not self.taken[i + 1]
             and nxt.raw.lower() not in PLACE_SUFFIXES
-            and not after_prep
         ):
             entry_n = self.gaz.names.get(nxt.norm)
             if entry_n is None or entry_n.demonym is not None:
-                return False  # "Mosul University", "Tabqa Operations Command"
-        if nxt is not None and self.gap(i + 1) == " " and nxt.raw[0].isupper() and not self.taken[i + 1]:
-            entry_n = self.gaz.names.get(nxt.norm)
-            if entry_n is not None and entry_n.demonym is None and self.only_towns(entry_n):
+                if not after_prep:
+                    return False  # "Mosul University", "Tabqa Operations Command"
+            elif self.only_towns(entry_n):
                 return False  # "camps near Ain Issa": two town names in a row are one longer name
         return True
 
@@ -1077,9 +1075,9 @@ class _Article:
                 if picked is not None:
                     out.append(self.mention(i, j, picked[0], "spacy"))
                 continue
-            name = self.text[span[0].start : span[-1].end]
             if self.followed_by_country(j):
                 continue  # "AIN ISSA, Syria (Wire) --", "near Ain Issa, Syria": a place we cannot place
+            name = self.text[span[0].start : span[-1].end]
             if label == "PERSON":
                 if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
                     out.append(self.mention(i, j, self.t._new_actor(name, "person"), "spacy"))
