@@ -28,9 +28,8 @@ USER airflow
 # Dependencies first (better layer caching), then the source.
 COPY --chown=airflow:0 pyproject.toml README.md /opt/newswire/
 COPY --chown=airflow:0 pipeline /opt/newswire/pipeline
-RUN pip install "apache-airflow==${AIRFLOW_VERSION}" \
-        "apache-airflow-providers-elasticsearch" \
-        "/opt/newswire" \
+# The [airflow] extra pins the same Airflow and provider versions as CI (pyproject.toml).
+RUN pip install "apache-airflow==${AIRFLOW_VERSION}" "/opt/newswire[airflow]" \
     && python -m spacy download "${SPACY_MODEL}"
 
 COPY --chown=airflow:0 config /opt/newswire/config
