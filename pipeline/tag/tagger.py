@@ -886,6 +886,11 @@ class _Article:
                 return j + n >= len(self.toks) or self.gap(j + n).strip() != ""
         return False
 
+    def town_names(self, span: list[Token]) -> bool:
+        """True when a span of 2+ words is made of town-only names ("Ain Issa")."""
+        entries = [self.gaz.names.get(t.norm) for t in span]
+        return len(span) >= 2 and all(e is not None and e.demonym is None and self.only_towns(e) for e in entries)
+
     def only_towns(self, entry: NameEntry) -> bool:
         """True when every target of ``entry`` is a town (no country, region or actor)."""
         kinds = {(e.type, e.kind) for e in (self.gaz.entities[eid] for eid, _ in entry.targets)}
@@ -1075,8 +1080,9 @@ class _Article:
                 if picked is not None:
                     out.append(self.mention(i, j, picked[0], "spacy"))
                 continue
-            if self.followed_by_country(j):
-                continue  # "AIN ISSA, Syria (Wire) --", "near Ain Issa, Syria": a place we cannot place
+            if self.followed_by_country(j) or self.town_names(span):
+                # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place we cannot place
+                continue
             name = self.text[span[0].start : span[-1].end]
             if label == "PERSON":
                 if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
