@@ -25,8 +25,10 @@ Contract:
 Note on the distribution: the integ-test zip ships only the modules ``transport-netty4``,
 ``x-pack-core``, ``x-pack-security`` and ``apm``. Core search, aggregations, collapse,
 geo queries and points in time are all there; the ``analysis-common`` module (the
-``english`` analyzer, stemmers) and ``lang-painless`` are not. The store adapts
-(see :mod:`pipeline.stores.elasticsearch`).
+``english`` analyzer, stemmers) and ``lang-painless`` are not. :func:`install_analysis_plugin`
+adds the three Lucene filters of the ``english`` chain as a stable plugin, so text is
+analysed as on the full distribution; the store adapts to the rest (see
+:mod:`pipeline.stores.elasticsearch`).
 """
 
 from __future__ import annotations
@@ -60,7 +62,14 @@ ROOT_FALLBACK_DIR = Path("/var/tmp/newswire-es")
 JVM_DIR = Path("/usr/lib/jvm")
 HEAP = "512m"
 STATE_FILE = "es-state.json"
-HUNSPELL_DIRS = (Path("/usr/share/hunspell"), Path("/usr/share/myspell/dicts"), Path("/usr/share/myspell"))
+PLUGIN_NAME = "newswire-analysis"
+PLUGIN_SOURCE = Path(__file__).with_name("esplugin") / "EnglishFilters.java"
+PLUGIN_INTERFACE = "org.elasticsearch.plugin.analysis.TokenFilterFactory"
+PLUGIN_COMPONENTS = {
+    "newswire_possessive": "newswire.analysis.EnglishFilters$Possessive",
+    "newswire_asciifolding": "newswire.analysis.EnglishFilters$AsciiFolding",
+    "newswire_porter_stem": "newswire.analysis.EnglishFilters$PorterStem",
+}
 
 
 class EsServerError(RuntimeError):
@@ -195,50 +204,85 @@ def download(version: str = ELASTICSEARCH_VERSION) -> Path:
 
 
 def ensure_distribution(version: str = ELASTICSEARCH_VERSION) -> Path:
-    """ES_HOME of the unpacked distribution (downloaded and unpacked once, under a lock)."""
+    """ES_HOME of the unpacked distribution, with the analysis plugin (each step once, under a lock)."""
     root = runtime_root()
     home = root / f"elasticsearch-{version}"
     with _file_lock(root / f".unpack-{version}.lock"):
-        if (home / "bin" / "elasticsearch").is_file():
-            return home
-        archive = download(version)
-        tmp = Path(tempfile.mkdtemp(prefix=f".unpack-{version}-", dir=root))
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(tmp)
-                for info in zf.infolist():  # zipfile drops the executable bits
-                    mode = (info.external_attr >> 16) & 0o777
-                    if mode:
-                        os.chmod(tmp / info.filename, mode)
-            inner = tmp / f"elasticsearch-{version}"
-            if not (inner / "bin" / "elasticsearch").is_file():
-                raise EsServerError(f"{archive} does not contain elasticsearch-{version}/bin/elasticsearch")
-            inner.rename(home)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    install_hunspell_dictionary(home)
+        if not (home / "bin" / "elasticsearch").is_file():
+            _unpack(download(version), home, version)
+        install_analysis_plugin(home, version)
     return home
 
 
-def install_hunspell_dictionary(home: Path) -> bool:
-    """Copy the system's en_US Hunspell dictionary into ``config/hunspell/en_US``.
+def _unpack(archive: Path, home: Path, version: str) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=f".unpack-{version}-", dir=home.parent))
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(tmp)
+            for info in zf.infolist():  # zipfile drops the executable bits
+                mode = (info.external_attr >> 16) & 0o777
+                if mode:
+                    os.chmod(tmp / info.filename, mode)
+        inner = tmp / f"elasticsearch-{version}"
+        if not (inner / "bin" / "elasticsearch").is_file():
+            raise EsServerError(f"{archive} does not contain elasticsearch-{version}/bin/elasticsearch")
+        inner.rename(home)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-    The integ-test zip has no ``analysis-common`` module, so no Porter stemmer: the core
-    ``hunspell`` token filter with Debian's ``hunspell-en-us`` dictionary gives the index
-    English stemming there (see :mod:`pipeline.stores.elasticsearch`). Returns False when
-    the dictionary is not installed (``apt-get install hunspell-en-us``).
+
+def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) -> bool:
+    """Build and install the ``newswire-analysis`` plugin into ``home`` (once).
+
+    The integ-test zip has no ``analysis-common`` module, so no English stemmer: the plugin
+    (``pipeline/esplugin/EnglishFilters.java``, a stable analysis plugin of three factories)
+    gives the server the Lucene filters of the full distribution's ``english`` analyzer,
+    compiled with the JDK's ``javac`` against the server's own ``lib/*.jar``. Returns False
+    (and the store indexes without stemming, with a warning) when there is no ``javac``;
+    any other failure raises :class:`EsServerError` with the tool's output.
     """
-    target = home / "config" / "hunspell" / "en_US"
-    if (target / "en_US.dic").is_file():
+    if (home / "plugins" / PLUGIN_NAME).is_dir():
         return True
-    for folder in HUNSPELL_DIRS:
-        aff, dic = folder / "en_US.aff", folder / "en_US.dic"
-        if aff.is_file() and dic.is_file():
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(aff, target / "en_US.aff")
-            shutil.copyfile(dic, target / "en_US.dic")
-            return True
-    return False
+    javac = find_java_home() / "bin" / "javac"
+    if not javac.is_file():
+        return False
+    api_jars = ("elasticsearch-plugin-api-", "elasticsearch-plugin-analysis-api-", "lucene-core-", "lucene-analysis-common-")
+    classpath = [str(jar) for jar in sorted((home / "lib").glob("*.jar")) if jar.name.startswith(api_jars)]
+    with tempfile.TemporaryDirectory(prefix="newswire-plugin-") as tmp:
+        build = Path(tmp)
+        _run_step(
+            "compile the analysis plugin",
+            [str(javac), "--release", "21", "-cp", os.pathsep.join(classpath), "-d", str(build / "classes"),
+             str(PLUGIN_SOURCE)],
+        )  # fmt: skip
+        bundle = build / f"{PLUGIN_NAME}.zip"
+        with zipfile.ZipFile(bundle, "w") as plugin:
+            with zipfile.ZipFile(build / f"{PLUGIN_NAME}.jar", "w") as jar:
+                for cls in sorted((build / "classes").rglob("*.class")):
+                    jar.write(cls, cls.relative_to(build / "classes").as_posix())
+            plugin.write(build / f"{PLUGIN_NAME}.jar", f"{PLUGIN_NAME}.jar")
+            plugin.writestr(
+                "stable-plugin-descriptor.properties",
+                f"name={PLUGIN_NAME}\ndescription=newswire English token filters (Lucene)\nversion=1\n"
+                f"java.version=21\nelasticsearch.version={version}\n",
+            )
+            plugin.writestr("named_components.json", json.dumps({PLUGIN_INTERFACE: PLUGIN_COMPONENTS}))
+        bundle.chmod(0o644)
+        env = {**os.environ, "ES_JAVA_HOME": str(find_java_home())}
+        _run_step(
+            "install the analysis plugin",
+            [str(home / "bin" / "elasticsearch-plugin"), "install", "--batch", bundle.as_uri()],
+            env=env,
+        )
+    if _is_root():
+        _chown_tree(home / "plugins", ensure_es_user())
+    return True
+
+
+def _run_step(step: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise EsServerError(f"could not {step} (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
 
 
 # --- the server ------------------------------------------------------------------------
@@ -300,7 +344,6 @@ class ServerConfig:
 
     def prepare(self) -> None:
         """Create the data/log/tmp dirs and hand them (and ES_HOME) to the ES user when root."""
-        install_hunspell_dictionary(self.home)
         for sub in ("data", "logs", "tmp"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         if _is_root():

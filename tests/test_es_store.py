@@ -137,9 +137,11 @@ def test_per_document_errors_are_counted_not_dropped(store: ElasticsearchStore) 
 
 def test_the_text_analyzer_stems_english(store: ElasticsearchStore, es: Elasticsearch) -> None:
     store.index([article(1)])
-    assert store.analysis_kind in ("english", "hunspell")
-    tokens = es.indices.analyze(index=f"{store.prefix}-2017.06", analyzer="news_text", text="The strikes")["tokens"]
-    assert [t["token"] for t in tokens] == ["strike"]
+    # the full distribution's analysis-common module, or the plugin esserver installs
+    assert store.analysis_kind in ("english", "newswire")
+    text = "The Kurds' strikes hit Raqqa's café"
+    tokens = es.indices.analyze(index=f"{store.prefix}-2017.06", analyzer="news_text", text=text)["tokens"]
+    assert [t["token"] for t in tokens] == ["kurd", "strike", "hit", "raqqa", "cafe"]
     assert store.search(SearchQuery(text="strike")).total == 1
 
 

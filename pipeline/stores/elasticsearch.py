@@ -21,12 +21,11 @@ what is derived for search: ``point`` (``geo_point`` of every tagged location),
 a bucket's id *and* display name) and ``rep`` (the document is its cluster's
 representative). It is stripped from everything a caller sees.
 
-``news_text`` is chosen at ``setup()`` from what the server offers: the English chain
-(possessive, lower case, stop words, Porter stemming, ASCII folding) when the
-``analysis-common`` module is there (the full distribution, docker-compose); on the
-integ-test distribution, which lacks that module, lower case + English stop words +
-the core ``hunspell`` stemmer (en_US dictionary installed by :mod:`pipeline.esserver`);
-without a dictionary, no stemming (logged as a warning).
+``news_text`` is the English chain (possessive, lower case, ASCII folding, stop words,
+Porter stemming). ``setup()`` picks where its filters come from: the ``analysis-common``
+module (the full distribution, docker-compose) or, on the integ-test distribution that
+lacks it, the ``newswire-analysis`` plugin installed by :mod:`pipeline.esserver` (the same
+Lucene filters). On a server with neither, lower case + stop words only (logged as a warning).
 
 Writes (``index``): batches of :data:`BATCH_DOCS` articles. Per batch the store first
 looks up which ids already exist (and in which monthly index) so a re-indexed article
@@ -90,7 +89,7 @@ INITIAL_BACKOFF = 0.5
 PIT_KEEP_ALIVE = "2m"
 HIDDEN = "x_newswire"
 SEP = "\u001f"  # joins id and display name in facet keys
-MAPPING_VERSION = 2  # 2: text fields without postings offsets
+MAPPING_VERSION = 3  # 2: text fields without postings offsets; 3: Porter chain on every server
 LOOKUP_CHUNK = 1000
 SOURCE_CACHE_DOCS = 5000  # representatives whose written _source an index() call keeps (see _CallMemory)
 
@@ -167,18 +166,29 @@ FEEDS_MAPPING: dict[str, Any] = {
 }
 
 
+# The token filters of the ``english`` chain, by what the server offers: the full
+# distribution's analysis-common module, or the newswire-analysis plugin that
+# pipeline.esserver installs into the integ-test distribution (same Lucene filters).
+ENGLISH_FILTERS: dict[str, dict[str, dict[str, str]]] = {
+    "english": {
+        "news_possessive": {"type": "stemmer", "language": "possessive_english"},
+        "news_folding": {"type": "asciifolding"},
+        "news_stemmer": {"type": "stemmer", "language": "english"},
+    },
+    "newswire": {
+        "news_possessive": {"type": "newswire_possessive"},
+        "news_folding": {"type": "newswire_asciifolding"},
+        "news_stemmer": {"type": "newswire_porter_stem"},
+    },
+}
+
+
 def english_analysis(kind: str) -> dict[str, Any]:
-    """The ``news_text`` analyzer for a server that offers ``kind`` ("english", "hunspell", "basic")."""
+    """The ``news_text`` analyzer for a server that offers ``kind`` ("english", "newswire", "basic")."""
     filters: dict[str, Any] = {"news_stop": {"type": "stop", "stopwords": "_english_"}}
-    if kind == "english":
-        filters |= {
-            "news_possessive": {"type": "stemmer", "language": "possessive_english"},
-            "news_stemmer": {"type": "stemmer", "language": "english"},
-        }
-        chain = ["news_possessive", "lowercase", "asciifolding", "news_stop", "news_stemmer"]
-    elif kind == "hunspell":
-        filters["news_stemmer"] = {"type": "hunspell", "locale": "en_US", "dedup": True, "longest_only": True}
-        chain = ["lowercase", "news_stop", "news_stemmer"]
+    if kind in ENGLISH_FILTERS:
+        filters |= ENGLISH_FILTERS[kind]
+        chain = ["news_possessive", "lowercase", "news_folding", "news_stop", "news_stemmer"]
     else:
         chain = ["lowercase", "news_stop"]
     return {
@@ -229,21 +239,14 @@ class ElasticsearchStore:
 
     # --- setup --------------------------------------------------------------------------
     def _detect_analysis(self) -> str:
-        probes = (
-            ("english", {"analyzer": "english", "text": "strikes"}),
-            (
-                "hunspell",
-                {"tokenizer": "standard", "filter": [{"type": "hunspell", "locale": "en_US"}], "text": "strikes"},
-            ),
-        )
-        for kind, body in probes:
+        for kind, filters in ENGLISH_FILTERS.items():
             try:
-                self.client.indices.analyze(**body)
+                self.client.indices.analyze(tokenizer="standard", filter=[filters["news_stemmer"]], text="strikes")
                 return kind
             except ApiError:
                 continue
         log.warning(
-            "Elasticsearch at %s has neither the english analyzer nor an en_US hunspell dictionary: "
+            "Elasticsearch at %s has neither the analysis-common module nor the newswire-analysis plugin: "
             "text is indexed without stemming",
             self.url,
         )
