@@ -53,6 +53,29 @@ def test_server_command_is_single_node_loopback_small_heap(tmp_path: Path) -> No
     assert config.url == "http://127.0.0.1:9250"
 
 
+def test_analysis_plugin_is_installed_on_the_started_server(es_url: str) -> None:
+    if os.environ.get("NEWSWIRE_TEST_ES_URL"):
+        pytest.skip("a server the tests did not start may have analysis-common instead")
+    client = Elasticsearch(es_url)
+    try:
+        plugins = {p["name"] for node in client.nodes.info(metric="plugins")["nodes"].values() for p in node["plugins"]}
+        assert esserver.PLUGIN_NAME in plugins
+        tokens = client.indices.analyze(
+            tokenizer="standard", filter=[{"type": name} for name in esserver.PLUGIN_COMPONENTS], text="Raqqa's Cafés"
+        )["tokens"]
+        assert [t["token"] for t in tokens] == ["Raqqa", "Cafe"]  # possessive dropped, folded, Porter
+    finally:
+        client.close()
+
+
+def test_a_plugin_that_cannot_be_built_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()  # a server home without the plugin API jars: javac cannot compile
+    with pytest.raises(esserver.EsServerError, match="could not compile the analysis plugin") as error:
+        esserver.install_analysis_plugin(tmp_path)
+    assert "org.elasticsearch.plugin" in str(error.value)  # javac's own message is carried
+    assert not (tmp_path / "plugins").exists()
+
+
 def test_missing_maven_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSWIRE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
