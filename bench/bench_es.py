@@ -118,6 +118,15 @@ def server_cpu_ms(store: ElasticsearchStore) -> int:
     return int(next(iter(stats.values()))["process"]["cpu"]["total_in_millis"])
 
 
+def drop(store: ElasticsearchStore) -> None:
+    """Delete the indices and template of ``store``'s prefix and close it."""
+    try:
+        store.client.options(ignore_status=404).indices.delete(index=f"{store.prefix}*", expand_wildcards="all")
+        store.client.options(ignore_status=404).indices.delete_index_template(name=f"{store.prefix}*")
+    finally:
+        store.close()
+
+
 def warm_up(url: str, docs: int) -> float:
     """Index ``docs`` articles (another seed) into a throw-away prefix, delete it; their rate."""
     prefix = f"warmup-{uuid.uuid4().hex[:8]}"
@@ -129,9 +138,7 @@ def warm_up(url: str, docs: int) -> float:
         indexed = store.index(corpus).indexed
         return indexed / (time.perf_counter() - started)
     finally:
-        store.client.options(ignore_status=404).indices.delete(index=f"{prefix}*", expand_wildcards="all")
-        store.client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}*")
-        store.close()
+        drop(store)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -219,10 +226,8 @@ def main() -> None:
         print(f"| queries timed | {len(latencies)} (after 20 warm-up) |")
     finally:
         try:
-            store.client.options(ignore_status=404).indices.delete(index=f"{prefix}*", expand_wildcards="all")
-            store.client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}*")
+            drop(store)
         finally:
-            store.close()
             if server is not None:
                 server.stop()
                 shutil.rmtree(server.config.data_dir, ignore_errors=True)

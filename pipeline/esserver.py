@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pwd
 import re
@@ -54,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import ELASTICSEARCH_VERSION, get_settings
+
+log = logging.getLogger(__name__)
 
 ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -231,21 +234,28 @@ def _unpack(archive: Path, home: Path, version: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) -> bool:
+def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) -> None:
     """Build and install the ``newswire-analysis`` plugin into ``home`` (once).
 
     The integ-test zip has no ``analysis-common`` module, so no English stemmer: the plugin
     (``pipeline/esplugin/EnglishFilters.java``, a stable analysis plugin of three factories)
     gives the server the Lucene filters of the full distribution's ``english`` analyzer,
-    compiled with the JDK's ``javac`` against the server's own ``lib/*.jar``. Returns False
-    (and the store indexes without stemming, with a warning) when there is no ``javac``;
-    any other failure raises :class:`EsServerError` with the tool's output.
+    compiled with the JDK's ``javac`` against the server's own ``lib/*.jar``; rebuilt when
+    the source changes (its hash is the plugin's version). Without a
+    ``javac`` (a JRE only) it logs a warning and the store indexes without stemming; any
+    other failure raises :class:`EsServerError` with the tool's output.
     """
-    if (home / "plugins" / PLUGIN_NAME).is_dir():
-        return True
-    javac = find_java_home() / "bin" / "javac"
+    installed = home / "plugins" / PLUGIN_NAME
+    build_id = hashlib.sha256(PLUGIN_SOURCE.read_bytes()).hexdigest()[:12]  # the source's version
+    descriptor = installed / "stable-plugin-descriptor.properties"
+    if descriptor.is_file() and f"version={build_id}" in descriptor.read_text().splitlines():
+        return
+    shutil.rmtree(installed, ignore_errors=True)  # absent, or built from an older source
+    java_home = find_java_home()
+    javac = java_home / "bin" / "javac"
     if not javac.is_file():
-        return False
+        log.warning("no javac in %s: the English analysis plugin is not installed (text will not be stemmed)", java_home)
+        return
     api_jars = ("elasticsearch-plugin-api-", "elasticsearch-plugin-analysis-api-", "lucene-core-", "lucene-analysis-common-")
     classpath = [str(jar) for jar in sorted((home / "lib").glob("*.jar")) if jar.name.startswith(api_jars)]
     with tempfile.TemporaryDirectory(prefix="newswire-plugin-") as tmp:
@@ -263,12 +273,12 @@ def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) ->
             plugin.write(build / f"{PLUGIN_NAME}.jar", f"{PLUGIN_NAME}.jar")
             plugin.writestr(
                 "stable-plugin-descriptor.properties",
-                f"name={PLUGIN_NAME}\ndescription=newswire English token filters (Lucene)\nversion=1\n"
+                f"name={PLUGIN_NAME}\ndescription=newswire English token filters (Lucene)\nversion={build_id}\n"
                 f"java.version=21\nelasticsearch.version={version}\n",
             )
             plugin.writestr("named_components.json", json.dumps({PLUGIN_INTERFACE: PLUGIN_COMPONENTS}))
         bundle.chmod(0o644)
-        env = {**os.environ, "ES_JAVA_HOME": str(find_java_home())}
+        env = {**os.environ, "ES_JAVA_HOME": str(java_home)}
         _run_step(
             "install the analysis plugin",
             [str(home / "bin" / "elasticsearch-plugin"), "install", "--batch", bundle.as_uri()],
@@ -276,7 +286,6 @@ def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) ->
         )
     if _is_root():
         _chown_tree(home / "plugins", ensure_es_user())
-    return True
 
 
 def _run_step(step: str, cmd: list[str], env: dict[str, str] | None = None) -> None:

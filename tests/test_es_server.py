@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import zipfile
@@ -58,8 +59,10 @@ def test_analysis_plugin_is_installed_on_the_started_server(es_url: str) -> None
         pytest.skip("a server the tests did not start may have analysis-common instead")
     client = Elasticsearch(es_url)
     try:
-        plugins = {p["name"] for node in client.nodes.info(metric="plugins")["nodes"].values() for p in node["plugins"]}
-        assert esserver.PLUGIN_NAME in plugins
+        nodes = client.nodes.info(metric="plugins")["nodes"].values()
+        plugins = {p["name"]: p["version"] for node in nodes for p in node["plugins"]}
+        # built from the current source (its hash is the version), not left over from an older one
+        assert plugins[esserver.PLUGIN_NAME] == hashlib.sha256(esserver.PLUGIN_SOURCE.read_bytes()).hexdigest()[:12]
         tokens = client.indices.analyze(
             tokenizer="standard", filter=[{"type": name} for name in esserver.PLUGIN_COMPONENTS], text="Raqqa's Cafés"
         )["tokens"]

@@ -37,7 +37,7 @@ public final class EnglishFilters {
             return new ASCIIFoldingFilter(tokenStream);
         }
 
-        @Override
+        @Override // prefix terms of a query (`cafés*`) are folded too, as asciifolding does
         public TokenStream normalize(TokenStream tokenStream) {
             return new ASCIIFoldingFilter(tokenStream);
         }
