@@ -1,0 +1,110 @@
+"""Place resolution: whether a name that only towns bear is a town here, and which of several places it is.
+
+Contract: :class:`PlaceRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`): ``town_ok`` applies the
+context rules for names that are only towns (not inside a longer name, not a person's title and name, common
+words only after a locative preposition); ``best_place`` picks among places of one name: those in the
+article's countries first, then by kind and size.
+"""
+
+from __future__ import annotations
+
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from pipeline.tag.article import ArticleBase
+from pipeline.tag.gazetteer import Entity, NameEntry
+from pipeline.tag.lexicon import (
+    DIRECTIONS,
+    LOC_PREPS,
+    PERSON_TITLES,
+    PLACE_SUFFIXES,
+)
+from pipeline.tag.normalize import Token
+
+
+class PlaceRules(ArticleBase):
+    """Which place a name is, and whether a town-only name is a town here."""
+
+    def town_ok(self, i: int, j: int, entry: NameEntry) -> bool:
+        """Context rules for a name that is only a town or region (not a country)."""
+        if j - i > 1:
+            return True
+        tok = self.toks[i]
+        low = tok.raw.lower()
+        if low in STOP_WORDS:
+            return False  # "One", "Of", "Along": English words, whatever GeoNames says
+        if self.inside_spacy_name[i]:
+            return False  # "Peter Cook", "Mosul University": part of a longer name
+        prev = self.toks[i - 1] if i > 0 else None
+        after_prep = self.prev_word(i) in LOC_PREPS
+        if entry.common or tok.raw.isupper():
+            return after_prep and not self.shouting(tok.start, tok.end)
+        if (
+            i > 0
+            and prev is not None
+            and not after_prep
+            and not self.sentence_start(i)
+            and self.gap(i) == " "
+            and prev.raw[0].isupper()
+            and not self.taken[i - 1]
+            and prev.raw.lower() not in DIRECTIONS
+            and self.gaz.names.get(prev.norm, NameEntry("")).demonym is None
+        ):
+            return False  # "Press Secretary Peter Cook": the end of another name
+        if prev is not None and prev.raw.lower() in PERSON_TITLES and self.gap(i).strip(". ") == "":
+            return False  # "President Kerry"
+        nxt = self.toks[i + 1] if i + 1 < len(self.toks) else None
+        if (
+            nxt is not None
+            and self.gap(i + 1) == " "
+            and nxt.raw[0].isupper()
+            and not self.taken[i + 1]
+            and nxt.raw.lower() not in PLACE_SUFFIXES
+        ):
+            entry_n = self.gaz.names.get(nxt.norm)
+            if entry_n is None or entry_n.demonym is not None:
+                if not after_prep:
+                    return False  # "Mosul University", "Tabqa Operations Command"
+            elif self.only_towns(entry_n):
+                return False  # "camps near Ain Issa": two town names in a row are one longer name
+        return True
+
+    def followed_by_country(self, j: int) -> bool:
+        """True when ", <country>" and punctuation follow token j-1: how datelines and
+        addresses name a place ("AIN ISSA, Syria (Wire) --"), unlike "Karim Nasser, Syria director"."""
+        if j >= len(self.toks) or self.gap(j).strip() != "," or not self.toks[j].raw[0].isupper():
+            return False
+        for n in (1, 2, 3):
+            entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
+            if entry is None or entry.demonym is not None:
+                continue
+            if any(self.gaz.entities[eid].kind == "country" for eid, _ in entry.targets):
+                return j + n >= len(self.toks) or self.gap(j + n).strip() != ""
+        return False
+
+    def town_names(self, span: list[Token]) -> bool:
+        """True when a span of 2+ words is made of town-only names ("Ain Issa")."""
+        entries = [self.gaz.names.get(t.norm) for t in span]
+        return len(span) >= 2 and all(
+            e is not None and e.demonym is None and self.only_towns(e) for e in entries
+        )
+
+    def only_towns(self, entry: NameEntry) -> bool:
+        """True when every target of ``entry`` is a town (no country, region or actor)."""
+        kinds = {(e.type, e.kind) for e in (self.gaz.entities[eid] for eid, _ in entry.targets)}
+        return all(t == "location" and k not in ("country", "continent", "region") for t, k in kinds)
+
+    def best_place(self, places: list[Entity]) -> Entity:
+        """In the article's countries first; then countries and capitals, regions, other places; then size."""
+        rank = {"country": 4, "continent": 4, "region": 2}
+
+        def plain(e: Entity) -> tuple[int, int]:
+            return (3 if e.id in self.gaz.capitals else rank.get(e.kind, 1), e.population)
+
+        best = max(places, key=plain)
+        local = [e for e in places if e.country_code in self.context]
+        if not local or best in local:
+            return best
+        near = max(local, key=plain)
+        if near.population and best.population > 50 * near.population:
+            return best  # "Moscow" in a story that mentions the US is still Russia's capital
+        return near
