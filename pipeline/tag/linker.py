@@ -12,7 +12,8 @@ import bisect
 
 from pipeline.tag.acronyms import AcronymRules
 from pipeline.tag.article import Mention
-from pipeline.tag.gazetteer import SEAT, SURNAME, NameEntry
+from pipeline.tag.datelines import DatelineRules
+from pipeline.tag.gazetteer import MINOR, SEAT, SURNAME, NameEntry
 from pipeline.tag.lexicon import (
     DIRECTIONS,
     LOC_PREPS,
@@ -27,7 +28,7 @@ from pipeline.tag.normalize import tokens
 from pipeline.tag.places import PlaceRules
 
 
-class Article(AcronymRules, MetonymyRules, PlaceRules):
+class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
     """Links the mentions of one text: every rule family composed, in order."""
 
     def pick(self, i: int, j: int, entry: NameEntry) -> tuple[str, str] | None:
@@ -39,29 +40,35 @@ class Article(AcronymRules, MetonymyRules, PlaceRules):
         ents = [(self.gaz.entities[eid], f) for eid, f in ok]
         countries = [e for e, _ in ents if e.kind in ("country", "continent")]
         actors = [(e, f) for e, f in ents if e.type == "actor"]
-        places = [e for e, _ in ents if e.type == "location"]
+        places = [e for e, f in ents if e.type == "location" and not f & MINOR]
+        minor = [e for e, f in ents if e.type == "location" and f & MINOR]
         if actors and not countries:
             # an actor's name beats a town of the same name ("Obama", "Kerry"); plain names before seats/surnames
             plain = [e for e, f in actors if not f & (SEAT | SURNAME)]
             return (plain or [e for e, _ in actors])[0].id, "gazetteer"
-        if not places:
+        if not places and not minor:
             return None
+        if not countries and (self.spoken_by(i, j) or self.spacy_person[i]):
+            return None  # "Jassem said", a name spaCy reads as a person's: people speak, towns do not
         if not countries and not self.town_ok(i, j, entry):
             return None
         if countries and self.inside_spacy_org[i] and all(self.inside_spacy_org[i:j]):
             return (
                 None  # "U.S. 5th Fleet", "United States Treasury Department": part of an organisation's name
             )
+        local_minor = [e for e in minor if e.country_code in self.context] if self.locative_cue(i, j) else []
+        if not places or (local_minor and not any(e.country_code in self.context for e in places)):
+            if not local_minor:
+                return (
+                    None  # a small town or a common word: only with a locative cue in its country's context
+                )
+            places = local_minor
         place = self.best_place(places)
         if place.kind == "country" and self.country_is_government(i, j):
             gov = self.gaz.government_of.get(place.country_code or "")
             if gov:
                 return gov, "metonymy"
-        elif (
-            self.gaz.capitals.get(place.id)
-            and self.prev_word(i) not in LOC_PREPS
-            and self.followed_by_verb(j)
-        ):
+        elif self.gaz.capitals.get(place.id) and self.capital_is_government(i, j):
             gov = self.gaz.government_of.get(self.gaz.capitals[place.id])
             if gov:
                 return gov, "metonymy"
@@ -73,23 +80,32 @@ class Article(AcronymRules, MetonymyRules, PlaceRules):
         matches = self.gazetteer_matches()
         spacy_ents = self.spacy_spans()
         for i, j, label in spacy_ents:
+            if label == "PERSON":
+                for k in range(i, j):
+                    self.spacy_person[k] = True
             if label in ("PERSON", "ORG") and j - i >= 2:
                 whole = self.gaz.names.get(" ".join(t.norm for t in self.toks[i:j]))
                 for k in range(i, j):
                     self.inside_spacy_name[k] = True
                     self.inside_spacy_org[k] = label == "ORG" and whole is None
-        # context: countries and demonyms seen anywhere in the article
+        # context: the countries of countries, demonyms, admin-1 regions and major cities named in the article
         for i, j, entry in matches:
             if entry.demonym is not None:
                 if entry.demonym:
                     self.context.add(entry.demonym)
                 continue
-            places = [self.gaz.entities[eid] for eid, _ in entry.targets if eid.startswith("geonames:")]
-            if any(e.kind == "country" for e in places) and self.case_ok(i, j, entry, 0):
+            if not self.case_ok(i, j, entry, 0):
+                continue
+            places = [
+                self.gaz.entities[eid]
+                for eid, f in entry.targets
+                if eid.startswith("geonames:") and not f & MINOR
+            ]
+            if any(e.kind == "country" for e in places):
                 self.country_spans[j] = i
-            if len(places) == 1 and places[0].kind in ("country", "region") and self.case_ok(i, j, entry, 0):
-                self.context.add(places[0].country_code or "")  # unambiguous countries and regions only
-        # article aliases first (acronyms and long forms defined in this text)
+            self.context.update(self.context_countries(places))
+        # the dateline, then article aliases (acronyms and long forms defined in this text)
+        out.extend(self.dateline_mentions())
         out.extend(self.alias_mentions())
         for i, j, entry in matches:
             if any(self.taken[i:j]):

@@ -88,12 +88,17 @@ class MetonymyRules(ArticleBase):
 
     def list_size(self, i: int) -> int:
         """Number of country names in the list ("A, B, the C and D") holding the one starting at token i."""
+        return self.list_span(i)[0]
+
+    def list_span(self, i: int) -> tuple[int, int]:
+        """(number of country names, token after the last one) of the list holding the one starting at i."""
         starts = {s: e for e, s in self.country_spans.items()}
         k = self.list_head(i)
         n = 0
+        end = i
         while k in starts:
             n += 1
-            k = starts[k]
+            k = end = starts[k]
             if k >= len(self.toks):
                 break
             g = self.gap(k).strip()
@@ -109,7 +114,7 @@ class MetonymyRules(ArticleBase):
                 k += 1
             if not sep:
                 break
-        return n
+        return n, end
 
     def word_before_of(self, head: int) -> str:
         """The word before "of (the)" that precedes token ``head`` ("" when there is none)."""
@@ -160,6 +165,21 @@ class MetonymyRules(ArticleBase):
             )
         return False
 
+    def capital_is_government(self, i: int, j: int) -> bool:
+        """A capital as the subject of a reporting verb, alone or in a pair ("Addis Ababa denies", "Rome and
+        Athens objected"); never after a locative preposition ("talks in Moscow")."""
+        if self.prev_word(i) in LOC_PREPS:
+            return False
+        if self.followed_by_verb(j):
+            return True
+        if j + 1 < len(self.toks) and self.toks[j].raw == "and" and self.gap(j).strip() == "":
+            for n in (3, 2, 1):
+                k = j + 1 + n
+                entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j + 1 : k]))
+                if entry is not None and any(eid in self.gaz.capitals for eid, _ in entry.targets):
+                    return self.followed_by_verb(k)
+        return False
+
     def country_is_government(self, i: int, j: int) -> bool:
         """Metonymy for a country name at tokens [i, j): the government acting, or the place?"""
         if self.followed_by_verb(j):
@@ -170,8 +190,9 @@ class MetonymyRules(ArticleBase):
             if self.attributive(i, j, strict=True):
                 return True  # "in the U.S. 5th Fleet area"
             return prev == "of" and self.word_before_of(head) in OF_GOVERNMENT  # "Foreign Ministers of Iran"
-        if self.list_size(i) >= 3:
-            return True  # "include Australia, Belgium, Canada, ...": states as parties, not a locative phrase
+        size, end = self.list_span(i)
+        if size >= 2 and self.followed_by_verb(end):
+            return True  # "Chad, Niger and Mali said": the list is the subject; a bare list stays places
         if self.attributive(i, j):
             return True  # "U.S. service members", "U.S., U.K. and French maritime operations"
         clause_start = prev == "" or self.gap(head).strip() in (",", ";", "–", "—")

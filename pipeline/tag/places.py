@@ -11,7 +11,7 @@ from __future__ import annotations
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from pipeline.tag.article import ArticleBase
-from pipeline.tag.gazetteer import Entity, NameEntry
+from pipeline.tag.gazetteer import MAJOR_CITY, Entity, NameEntry
 from pipeline.tag.lexicon import (
     DIRECTIONS,
     LOC_PREPS,
@@ -94,17 +94,88 @@ class PlaceRules(ArticleBase):
         return all(t == "location" and k not in ("country", "continent", "region") for t, k in kinds)
 
     def best_place(self, places: list[Entity]) -> Entity:
-        """In the article's countries first; then countries and capitals, regions, other places; then size."""
-        rank = {"country": 4, "continent": 4, "region": 2}
+        """In the article's countries first; then by importance: countries, capitals, admin-1 regions and
+        features, cities of ``MAJOR_CITY`` people or more (before an admin-1 of the same name: "Sumy", "Kano"),
+        other towns, admin-2 districts; then population. A place outside the article's countries beats the
+        local ones only when it is a country, a capital or a city of a million ("Moscow" in a story about the US
+        is still Russia's capital; "Mansoura near Raqqa" is the Syrian village)."""
 
-        def plain(e: Entity) -> tuple[int, int]:
-            return (3 if e.id in self.gaz.capitals else rank.get(e.kind, 1), e.population)
+        def plain(e: Entity) -> tuple[int, bool, int]:
+            return (importance(e, self.gaz.capitals), e.kind == "city", e.population)
 
         best = max(places, key=plain)
         local = [e for e in places if e.country_code in self.context]
         if not local or best in local:
             return best
-        near = max(local, key=plain)
-        if near.population and best.population > 50 * near.population:
-            return best  # "Moscow" in a story that mentions the US is still Russia's capital
-        return near
+        if (
+            best.kind in ("country", "continent")
+            or best.id in self.gaz.capitals
+            or best.population >= 1_000_000
+        ):
+            return best
+        return max(local, key=plain)
+
+    def locative_cue(self, i: int, j: int) -> bool:
+        """A cue that the name at [i, j) is a place: a locative preposition before it ("in", "near", "the town
+        of"), or ", <country or admin-1>" after it ("Konduga, Borno")."""
+        if self.prev_word(i) in LOC_PREPS:
+            return True
+        if j < len(self.toks) and self.gap(j).strip() == "," and self.toks[j].raw[:1].isupper():
+            for n in (3, 2, 1):
+                entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
+                if entry is not None and any(
+                    self.gaz.entities[eid].kind in ("country", "admin1") for eid, _ in entry.targets
+                ):
+                    return True
+        return False
+
+    def spoken_by(self, i: int, j: int) -> bool:
+        """Is the name at [i, j) the subject of a speech verb ("Jassem said")? People speak; towns do not."""
+        if j >= len(self.toks) or self.gap(j) != " " or self.prev_word(i) in LOC_PREPS:
+            return False
+        return self.toks[j].raw in SPEECH_VERBS
+
+    def context_countries(self, places: list[Entity]) -> set[str]:
+        """The country a name places the article in: its country, admin-1 region or major city when every
+        such reading of the name is in one country ("Borno" -> NG; "Georgia" -> none: GE or US)."""
+        strong = [
+            e
+            for e in places
+            if e.kind in ("country", "admin1") or (e.kind == "city" and e.population >= MAJOR_CITY)
+        ]
+        codes = {e.country_code for e in strong}
+        if len(codes) == 1 and None not in codes:
+            return {str(next(iter(codes)))}
+        return set()
+
+
+SPEECH_VERBS = frozenset(
+    [
+        "said",
+        "says",
+        "told",
+        "tells",
+        "added",
+        "asked",
+        "wrote",
+        "tweeted",
+        "explained",
+        "noted",
+        "insisted",
+        "recalled",
+    ]
+)
+
+
+def importance(e: Entity, capitals: dict[str, str]) -> int:
+    """How salient a place is when nothing else decides: countries 4, capitals 3, admin-1 regions, features
+    and cities of ``MAJOR_CITY`` 2, other towns 1, admin-2 districts 0."""
+    if e.kind in ("country", "continent"):
+        return 4
+    if e.id in capitals:
+        return 3
+    if e.kind == "city":
+        return 2 if e.population >= MAJOR_CITY else 1
+    if e.kind == "admin2":
+        return 0
+    return 2  # admin-1 regions, seas, rivers, macro-regions, facilities

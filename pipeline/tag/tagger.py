@@ -42,6 +42,7 @@ from pipeline.tag.gazetteer import Entity, Gazetteer, load_gazetteer
 from pipeline.tag.linker import Article
 from pipeline.tag.ner import Ents, load_spacy, ner_segments, run_ner
 from pipeline.tag.normalize import Token, norm_key, slug, tokens
+from pipeline.tag.places import importance
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +100,48 @@ class Tagger:
             yield from self._tag_batch(batch)
 
     def resolve_actor(self, name: str) -> list[str]:
-        """Ids of actors a user's spelling can mean (``ISIS`` -> the Islamic State's id)."""
-        return [e.id for e in self._resolve(name) if e.type == "actor"]
+        """Ids of actors a user's spelling can mean (``ISIS`` -> the Islamic State's id). A country or capital
+        means its government (``Russia``, ``Washington``, ``Ankara``): see :meth:`government_for`."""
+        found = self._resolve(name)
+        out = [e.id for e in found if e.type == "actor"]
+        for e in found:
+            gov = self.government_for(e)
+            if gov and gov not in out:
+                out.append(gov)
+        return out
+
+    def government_for(self, place: Entity) -> str | None:
+        """The government actor a country or capital stands for, or None."""
+        if place.type != "location":
+            return None
+        if place.kind == "country" and place.country_code:
+            return self.gaz.government_of.get(place.country_code)
+        cc = self.gaz.capitals.get(place.id)
+        return self.gaz.government_of.get(cc) if cc else None
 
     def resolve_location(self, name: str) -> list[str]:
-        """GeoNames ids of places a user's spelling can mean, most likely first (``Raqa`` -> Ar Raqqah)."""
+        """GeoNames (or Wikidata) ids of places a user's spelling can mean, most likely first (``Raqa`` -> Ar
+        Raqqah). Small towns that share the name of a country, region or city are left out: a search by
+        ``Georgia`` means the country and the US state, not every village called Georgia."""
         locs = [e for e in self._resolve(name) if e.type == "location"]
-        rank = {"country": 3, "region": 2}
-        locs.sort(key=lambda e: (rank.get(e.kind, 1), e.population), reverse=True)
+        locs.sort(key=lambda e: (importance(e, self.gaz.capitals), e.population), reverse=True)
+        if locs and importance(locs[0], self.gaz.capitals) >= 2:
+            top = locs[0].country_code
+            locs = [
+                e
+                for e in locs
+                if importance(e, self.gaz.capitals) >= 2
+                or e.population >= 15_000
+                or (e.kind == "admin2" and e.country_code == top)
+            ]
         return [e.id for e in locs]
+
+    def _admin1(self, e: Entity) -> dict[str, str] | None:
+        for aid in e.ancestors:
+            a = self.gaz.entities.get(aid)
+            if a is not None and a.kind == "admin1":
+                return {"id": a.id, "name": a.name}
+        return None
 
     def entity_name(self, entity_id: str) -> str | None:
         """Canonical name of an id, or None."""
@@ -200,6 +234,8 @@ class Tagger:
                         "lon": e.lon,
                         "mentions": [],
                         "count": 0,
+                        "ancestors": list(e.ancestors),
+                        "admin1": self._admin1(e),
                     },
                 )
             rec["count"] += 1
