@@ -121,17 +121,6 @@ class ArticleBase:
 
     # -- steps
     def gazetteer_matches(self) -> list[tuple[int, int, NameEntry]]:
-        norm = " " + " ".join(t.norm for t in self.toks) + " "
-        pos_to_tok: dict[int, int] = {}
-        p = 1
-        for i, t in enumerate(self.toks):
-            pos_to_tok[p] = i
-            p += len(t.norm) + 1
-        found: list[tuple[int, int, NameEntry]] = []
-        for end, key in self.gaz.automaton.iter(norm):
-            first = pos_to_tok.get(end - len(key))  # end - len(key): the key's first character
-            if first is None:
-                continue
-            found.append((first, first + key.count(" ") + 1, self.gaz.names[key]))
+        found = [(i, j, self.gaz.names[key]) for i, j, key in self.gaz.spans([t.norm for t in self.toks])]
         found.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
         return found

@@ -202,17 +202,9 @@ def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> 
     if not toks:
         return []
     covered = [False] * len(toks)
-    norm = " " + " ".join(t.norm for t in toks) + " "
-    pos_to_tok: dict[int, int] = {}
-    p = 1
-    for i, t in enumerate(toks):
-        pos_to_tok[p] = i
-        p += len(t.norm) + 1
-    for end, key in gaz.automaton.iter(norm):
-        first = pos_to_tok.get(end - len(key))
-        if first is not None:
-            for x in range(first, first + key.count(" ") + 1):
-                covered[x] = True
+    for first, last, _ in gaz.spans([t.norm for t in toks]):
+        for x in range(first, last):
+            covered[x] = True
     lower = {t.raw for t in toks if t.raw.islower()}  # words the text also writes in lower case
     out: list[tuple[int, int]] = []
     i = 0

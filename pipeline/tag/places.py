@@ -107,13 +107,15 @@ class PlaceRules(ArticleBase):
         local = [e for e in places if e.country_code in self.context]
         if not local or best in local:
             return best
-        if (
+        near = max(local, key=plain)
+        major = (
             best.kind in ("country", "continent")
             or best.id in self.gaz.capitals
             or best.population >= 1_000_000
-        ):
+        )
+        if major and plain(best)[0] > plain(near)[0]:
             return best
-        return max(local, key=plain)
+        return near
 
     def locative_cue(self, i: int, j: int) -> bool:
         """A cue that the name at [i, j) is a place: a locative preposition before it ("in", "near", "the town
