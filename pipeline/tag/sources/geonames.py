@@ -101,7 +101,8 @@ _TYPE_LIKE = frozenset(
         "wilayah", "wilaya", "wilayat", "muhafazat", "muhafazah", "provinsi", "kabupaten", "kota", "mkoa",
         "shabiyat", "qada", "qadaa", "governatorato", "provincie", "kreis", "landkreis", "comune",
         "municipio", "okres", "kraj", "županija", "megye", "județul", "judeţul", "województwo", "kanton",
-        "ken", "viloyati", "oblysy", "ostan", "velayat", "gouvernorat", "préfecture", "of",
+        "ken", "viloyati", "oblysy", "ostan", "velayat", "gouvernorat", "préfecture", "of", "raionul",
+        "občina", "opština", "obshtina", "municipiul", "partido", "cantón", "circonscription", "gmina", "powiat",
     }
 )  # fmt: skip
 
