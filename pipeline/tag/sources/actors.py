@@ -536,14 +536,14 @@ def _role_names(role: str, c: dict[str, Any], k: _Country) -> tuple[str, list[st
         if not house:
             return None
         return k.display(house), k.official([house]), []
-    key, phrases, _kind = _ROLE_SPEC[role]
+    key, role_phrases, _kind = _ROLE_SPEC[role]
     official = list(c.get(key, [])) if c.get(key) is not None else []
     if key in c and c[key] == []:  # explicitly none
         return None
     if role == "central_bank" and not official:
         return None
     acronyms = list(c.get(f"{key}_acr", []))
-    generic_phrases = list(phrases)
+    generic_phrases = list(role_phrases)
     if role == "interior_ministry" and c.get("home"):
         generic_phrases = list(_HOME_PHRASES) + generic_phrases
     names = k.official(official)
