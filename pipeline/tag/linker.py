@@ -94,8 +94,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if entry.demonym:
                     self.context.add(entry.demonym)
                 continue
-            if not self.case_ok(i, j, entry, 0):
-                continue
+            if entry.common or not self.case_ok(i, j, entry, 0):
+                continue  # a common word ("Orange", "Split") places no article
             places = [
                 self.gaz.entities[eid]
                 for eid, f in entry.targets

@@ -182,10 +182,10 @@ class MetonymyRules(ArticleBase):
 
     def country_is_government(self, i: int, j: int) -> bool:
         """Metonymy for a country name at tokens [i, j): the government acting, or the place?"""
-        if self.followed_by_verb(j):
-            return True  # "..., the United States is committed": the subject, whatever came before
         head = self.list_head(i)
         prev = self.prev_word(head)
+        if self.followed_by_verb(j) and not (head < i and prev in LOC_PREPS):
+            return True  # "..., the United States is committed"; but "troops from Chad and Niger joined"
         if prev in LOC_PREPS:
             if self.attributive(i, j, strict=True):
                 return True  # "in the U.S. 5th Fleet area"

@@ -138,17 +138,24 @@ class PlaceRules(ArticleBase):
         return self.toks[j].raw in SPEECH_VERBS
 
     def context_countries(self, places: list[Entity]) -> set[str]:
-        """The country a name places the article in: its country, admin-1 region or major city when every
-        such reading of the name is in one country ("Borno" -> NG; "Georgia" -> none: GE or US)."""
+        """The country a name places the article in: the country of its country, admin-1 or major-city reading
+        when every such reading is in one country and it is ten times the size of any other reading elsewhere
+        ("Borno" -> NG, "Lagos" -> NG; "Georgia" -> none: GE or US; "Mansoura" -> none: EG, DZ or QA)."""
         strong = [
             e
             for e in places
             if e.kind in ("country", "admin1") or (e.kind == "city" and e.population >= MAJOR_CITY)
         ]
         codes = {e.country_code for e in strong}
-        if len(codes) == 1 and None not in codes:
-            return {str(next(iter(codes)))}
-        return set()
+        if len(codes) != 1 or None in codes:
+            return set()
+        cc = str(next(iter(codes)))
+        if any(e.kind in ("country", "admin1") for e in strong):
+            return {cc}
+        top = max(e.population for e in strong)
+        if any(e.country_code != cc and e.population * 10 > top for e in places):
+            return set()
+        return {cc}
 
 
 SPEECH_VERBS = frozenset(
