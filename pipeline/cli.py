@@ -317,6 +317,9 @@ def retag(
         st.close()
         err.print("retag: interrupted; run `newswire retag` again to continue", highlight=False)
         raise typer.Exit(1) from None
+    except Exception as exc:  # the store went away mid-run: the batches done so far are kept
+        st.close()
+        fail(f"retag stopped: {exc}; run `newswire retag` again to continue", 1)
     st.close()
     for e in result.errors[:20]:
         err.print(f"[yellow]{e.get('id')}[/yellow]: {e.get('error')}", highlight=False, markup=True)

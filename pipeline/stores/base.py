@@ -84,7 +84,8 @@ class SearchQuery:
 
     Within one list filter (``actor_ids``, ``location_ids``, ``sources``...) any value
     matches (OR), except ``actor_ids``/``location_ids`` where each group is one
-    entity's id set: ``[["a", "b"], ["c"]]`` means (a OR b) AND c.
+    entity's id set: ``[["a", "b"], ["c"]]`` means (a OR b) AND c. A location id also
+    matches articles tagged with a place inside it (its id in that place's ``ancestors``).
     """
 
     text: str = ""
