@@ -133,6 +133,14 @@ class Gazetteer:
     from_cache: bool = False
     digest: str = ""  # of the build's inputs (data files, data packages, build version)
 
+    def known(self, key: str) -> NameEntry | None:
+        """The entry of a normal-form key when it names something a reader knows: an actor, a demonym or a
+        place that is not MINOR. A name only small towns bear is no evidence that a word is a name."""
+        entry = self.names.get(key)
+        if entry is None or entry.demonym is not None:
+            return entry
+        return entry if any(not f & MINOR for _, f in entry.targets) else None
+
     def lookup(self, name: str) -> NameEntry | None:
         return self.names.get(norm_key(name))
 
@@ -323,9 +331,10 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
         if a.id in b.entities:
             raise ValueError(f"{actors_file}: actor id {a.id} is used twice (or by a place)")
         b.entities[a.id] = Entity(a.id, a.name, a.kind, "actor", a.country_code)
-        b.add_name(a.name, a.id, UPPER if _is_acronym(a.name) else 0)
-        for alias in a.aliases:
-            b.add_name(alias, a.id, UPPER if _is_acronym(alias) else 0)
+        for n in (a.name, *a.aliases):
+            b.add_name(n, a.id, UPPER if _is_acronym(n) else 0)
+            if a.role is not None:  # "Algeria's foreign ministry" as well as "Algeria's Foreign Ministry"
+                b.add_name(_lower_role_words(n), a.id)
         for acr in a.acronyms:
             b.add_name(acr, a.id, UPPER)
         for seat in a.seats:
@@ -361,6 +370,41 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
         automaton.add_word(f" {key} ")
     automaton.make_automaton()
     return Gazetteer(b.entities, b.names, automaton, government_of, capitals, surnames)
+
+
+#: Words of the institutions generated per country that news writes in lower case too.
+ROLE_WORDS = frozenset(
+    [
+        "affairs",
+        "air",
+        "armed",
+        "army",
+        "assembly",
+        "bank",
+        "central",
+        "chief",
+        "defence",
+        "defense",
+        "forces",
+        "force",
+        "foreign",
+        "government",
+        "home",
+        "interior",
+        "legislature",
+        "military",
+        "minister",
+        "ministry",
+        "navy",
+        "parliament",
+        "president",
+        "prime",
+    ]
+)
+
+
+def _lower_role_words(name: str) -> str:
+    return " ".join(w.lower() if w.lower() in ROLE_WORDS else w for w in name.split(" "))
 
 
 def _part_of(key: str, full: str) -> bool:

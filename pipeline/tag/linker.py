@@ -84,7 +84,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 for k in range(i, j):
                     self.spacy_person[k] = True
             if label in ("PERSON", "ORG") and j - i >= 2:
-                whole = self.gaz.names.get(" ".join(t.norm for t in self.toks[i:j]))
+                whole = self.gaz.known(" ".join(t.norm for t in self.toks[i:j]))
                 for k in range(i, j):
                     self.inside_spacy_name[k] = True
                     self.inside_spacy_org[k] = label == "ORG" and whole is None
@@ -235,7 +235,10 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 picked = self.pick(i, j, entry)
                 if picked is not None:
                     out.append(self.mention(i, j, picked[0], "spacy"))
-                continue
+                    continue
+                if self.gaz.known(key) is not None:
+                    continue  # a known name, rejected here by the linker's rules
+                # else only small towns bear it: spaCy's person or organisation stands
             if self.followed_by_country(j) or self.town_names(span):
                 # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place we cannot place
                 continue

@@ -202,7 +202,9 @@ def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> 
     if not toks:
         return []
     covered = [False] * len(toks)
-    for first, last, _ in gaz.spans([t.norm for t in toks]):
+    for first, last, key in gaz.spans([t.norm for t in toks]):
+        if gaz.known(key) is None:
+            continue  # a name only small towns bear: spaCy may see a person there ("Pedro Sanchez")
         for x in range(first, last):
             covered[x] = True
     lower = {t.raw for t in toks if t.raw.islower()}  # words the text also writes in lower case

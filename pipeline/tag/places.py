@@ -60,7 +60,7 @@ class PlaceRules(ArticleBase):
             and not self.taken[i + 1]
             and nxt.raw.lower() not in PLACE_SUFFIXES
         ):
-            entry_n = self.gaz.names.get(nxt.norm)
+            entry_n = self.gaz.known(nxt.norm)
             if entry_n is None or entry_n.demonym is not None:
                 if not after_prep:
                     return False  # "Mosul University", "Tabqa Operations Command"
@@ -82,8 +82,8 @@ class PlaceRules(ArticleBase):
         return False
 
     def town_names(self, span: list[Token]) -> bool:
-        """True when a span of 2+ words is made of town-only names ("Ain Issa")."""
-        entries = [self.gaz.names.get(t.norm) for t in span]
+        """True when a span of 2+ words is made of names of towns a reader knows ("Ain Issa")."""
+        entries = [self.gaz.known(t.norm) for t in span]
         return len(span) >= 2 and all(
             e is not None and e.demonym is None and self.only_towns(e) for e in entries
         )
