@@ -27,8 +27,8 @@ normal form and type) the articles labelled with it and found are TP, those not 
 returned that is not labelled with that NAME is a FP. A query that raises (``no known place is called ...``)
 is *refused*: its labelled articles count as FN. Recall is also given per label kind.
 
-Entity level (tagger systems): a tagged place is right when a label of the article has its country code and
-the label's NAME resolves to its id (``tagger.resolve_location(NAME)``); a tagged actor is right when a label's
+Entity level (tagger systems): a tagged place is right when a label of the article has its country code (or has
+none: seas, rivers) and the label's NAME resolves to its id (``tagger.resolve_location(NAME)``); a tagged actor is right when a label's
 NAME resolves to its id (``resolve_actor``, or the id the tagger gives an unknown name). For plain spaCy an
 entity is right when its normal form equals a label NAME's.
 """
@@ -182,6 +182,7 @@ def search_level(
                     extra.extend(f"{aid}:{name}" for aid in sorted(got - ids))
                 result[typ] = {
                     **prf(tp, fp, fn),
+                    "names": len(wanted),
                     "refused": sorted(refused),
                     "missed": missed,
                     "false_hits": extra,
@@ -231,7 +232,9 @@ def tagger_rightness(tagger: Tagger) -> Callable[[str, dict, dict], bool]:
     def right(typ: str, t: dict, g: dict) -> bool:
         if t["id"] not in ids(typ, g["name"]):
             return False
-        return typ == "actor" or (t.get("country_code") or None) == (g.get("country_code") or None)
+        if typ == "actor" or not g.get("country_code"):  # a label without a country (a sea, a river) takes any
+            return True
+        return (t.get("country_code") or None) == g["country_code"]
 
     return right
 
@@ -287,7 +290,7 @@ def print_report(res: dict[str, Any], verbose: bool) -> None:
         s = res["search"][typ]
         e = res["entity"][typ]
         print(f"  {typ:8s} search  P {s['p']:.3f}  R {s['r']:.3f}  F1 {s['f1']:.3f}  "
-              f"(TP {s['tp']}, FP {s['fp']}, FN {s['fn']}; refused names {len(s['refused'])})")
+              f"(TP {s['tp']}, FP {s['fp']}, FN {s['fn']}; refused {len(s['refused'])} of {s['names']} names)")
         print(f"  {typ:8s} entity  P {e['p']:.3f}  R {e['r']:.3f}  F1 {e['f1']:.3f}  "
               f"(tagged {e['tagged']}, labels {e['labels']})")
         kinds = ", ".join(f"{k} {v['r']:.2f}/{v['n']}" for k, v in s["recall_by_kind"].items())
