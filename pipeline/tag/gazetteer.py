@@ -315,7 +315,7 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
         minor = _minor_place(p.kind, p.population)
         full = norm_key(p.name)
         for n in (p.name, *p.names):
-            if p.kind == "city" and _part_of(norm_key(n), full):
+            if p.kind == "city" and p.population < MAJOR_CITY and _part_of(norm_key(n), full):
                 continue  # "Riviera" for Riviera Beach: a part of the name is another name, not this town's
             flags = (
                 MINOR

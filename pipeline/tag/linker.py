@@ -48,15 +48,16 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
             return (plain or [e for e, _ in actors])[0].id, "gazetteer"
         if not places and not minor:
             return None
-        if not countries and (self.spoken_by(i, j) or self.spacy_person[i]):
-            return None  # "Jassem said", a name spaCy reads as a person's: people speak, towns do not
+        if not countries and self.spoken_by(i, j):
+            return None  # "Jassem said": people speak, towns do not
         if not countries and not self.town_ok(i, j, entry):
             return None
         if countries and self.inside_spacy_org[i] and all(self.inside_spacy_org[i:j]):
             return (
                 None  # "U.S. 5th Fleet", "United States Treasury Department": part of an organisation's name
             )
-        local_minor = [e for e in minor if e.country_code in self.context] if self.locative_cue(i, j) else []
+        cue = self.locative_cue(i, j) and not self.spacy_person[i]  # not a name spaCy reads as a person's
+        local_minor = [e for e in minor if e.country_code in self.context] if cue else []
         if not places or (local_minor and not any(e.country_code in self.context for e in places)):
             if not local_minor:
                 return (

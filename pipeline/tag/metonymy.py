@@ -184,7 +184,7 @@ class MetonymyRules(ArticleBase):
         """Metonymy for a country name at tokens [i, j): the government acting, or the place?"""
         head = self.list_head(i)
         prev = self.prev_word(head)
-        if self.followed_by_verb(j) and not (head < i and prev in LOC_PREPS):
+        if self.followed_by_verb(j) and prev not in LOC_PREPS:
             return True  # "..., the United States is committed"; but "troops from Chad and Niger joined"
         if prev in LOC_PREPS:
             if self.attributive(i, j, strict=True):

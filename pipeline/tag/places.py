@@ -133,8 +133,8 @@ class PlaceRules(ArticleBase):
 
     def spoken_by(self, i: int, j: int) -> bool:
         """Is the name at [i, j) the subject of a speech verb ("Jassem said")? People speak; towns do not."""
-        if j >= len(self.toks) or self.gap(j) != " " or self.prev_word(i) in LOC_PREPS:
-            return False
+        if j >= len(self.toks) or self.gap(j) != " " or self.prev_word(i) != "":
+            return False  # only a clause's subject: "Hoteliers in Dubrovnik and Zadar said" is no person
         return self.toks[j].raw in SPEECH_VERBS
 
     def context_countries(self, places: list[Entity]) -> set[str]:
