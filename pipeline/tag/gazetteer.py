@@ -92,6 +92,7 @@ UPPER = 1  # only when written in capitals (acronyms)
 SURNAME = 2  # a curated bare surname
 SEAT = 4  # a building or place standing for a government
 MINOR = 8  # a minor place: needs a locative cue and a matching country context
+ALT = 16  # an alternate name of a place (its canonical name wins a tie: "Sloviansk" is not Nikopol)
 
 
 @dataclass(slots=True)
@@ -319,10 +320,12 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
                 continue  # "Riviera" for Riviera Beach: a part of the name is another name, not this town's
             flags = (
                 MINOR
-                if minor or (p.kind in MINOR_IF_COMMON and p.population < MAJOR_CITY and _common_word(n))
+                if minor
+                or _generic(n)
+                or (p.kind in MINOR_IF_COMMON and p.population < MAJOR_CITY and _common_word(n))
                 else 0
             )
-            b.add_name(n, p.id, flags)
+            b.add_name(n, p.id, flags | (ALT if norm_key(n) != full else 0))
     capitals = {gid: cc for cc, gid in capital_of(min_population).items() if gid in b.entities}
 
     government_of: dict[str, str] = {}
@@ -405,6 +408,15 @@ ROLE_WORDS = frozenset(
 
 def _lower_role_words(name: str) -> str:
     return " ".join(w.lower() if w.lower() in ROLE_WORDS else w for w in name.split(" "))
+
+
+def _generic(name: str) -> bool:
+    """A place name made only of compass and generic words ("North", "Centre", "Eastern"): a region of some
+    country, and a word in every story."""
+    from pipeline.tag.lexicon import DIRECTIONS, GENERIC_PLACE_WORDS
+
+    words = [w.lower() for w in name.replace("-", " ").split()]
+    return bool(words) and all(w in DIRECTIONS or w in GENERIC_PLACE_WORDS for w in words)
 
 
 def _part_of(key: str, full: str) -> bool:

@@ -33,6 +33,8 @@ TITLE_WORDS = _words("title_words")
 MODALS = _words("modals")
 AUXILIARIES = _words("auxiliaries")
 PERSON_TITLES = _words("person_titles")
+GENERIC_PLACE_WORDS = _words("generic_place_words")
+CALENDAR_WORDS = _words("calendar_words")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

@@ -13,7 +13,7 @@ import bisect
 from pipeline.tag.acronyms import AcronymRules
 from pipeline.tag.article import Mention
 from pipeline.tag.datelines import DatelineRules
-from pipeline.tag.gazetteer import MINOR, SEAT, SURNAME, NameEntry
+from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, NameEntry
 from pipeline.tag.lexicon import (
     DIRECTIONS,
     LOC_PREPS,
@@ -56,7 +56,9 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
             return (
                 None  # "U.S. 5th Fleet", "United States Treasury Department": part of an organisation's name
             )
-        cue = self.locative_cue(i, j) and not self.spacy_person[i]  # not a name spaCy reads as a person's
+        longer = j < len(self.toks) and self.gap(j) == " " and self.toks[j].raw[:1].isupper()
+        # a cue, and neither a name spaCy reads as a person's nor the start of a longer name ("Black Sea")
+        cue = self.locative_cue(i, j) and not self.spacy_person[i] and not longer
         local_minor = [e for e in minor if e.country_code in self.context] if cue else []
         if not places or (local_minor and not any(e.country_code in self.context for e in places)):
             if not local_minor:
@@ -64,7 +66,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                     None  # a small town or a common word: only with a locative cue in its country's context
                 )
             places = local_minor
-        place = self.best_place(places)
+        place = self.best_place(places, frozenset(eid for eid, f in ok if f & ALT))
         if place.kind == "country" and self.country_is_government(i, j):
             gov = self.gaz.government_of.get(place.country_code or "")
             if gov:

@@ -19,6 +19,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from pipeline.tag.gazetteer import Gazetteer
 from pipeline.tag.lexicon import (
+    CALENDAR_WORDS,
     DIRECTIONS,
     PERSON_TITLES,
     TITLE_WORDS,
@@ -38,47 +39,7 @@ _SENT_SPLIT = re.compile(
 )
 
 
-NOT_NER_CUES = (
-    TITLE_WORDS
-    | PERSON_TITLES
-    | DIRECTIONS
-    | frozenset(
-        [
-            "i",
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-            "jan",
-            "feb",
-            "mar",
-            "apr",
-            "jun",
-            "jul",
-            "aug",
-            "sep",
-            "sept",
-            "oct",
-            "nov",
-            "dec",
-            "monday",
-            "tuesday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "saturday",
-            "sunday",
-        ]
-    )
-)
+NOT_NER_CUES = TITLE_WORDS | PERSON_TITLES | DIRECTIONS | CALENDAR_WORDS | frozenset({"i"})
 
 
 @dataclass(slots=True)

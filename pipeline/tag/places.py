@@ -13,6 +13,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from pipeline.tag.article import ArticleBase
 from pipeline.tag.gazetteer import MAJOR_CITY, Entity, NameEntry
 from pipeline.tag.lexicon import (
+    CALENDAR_WORDS,
     DIRECTIONS,
     LOC_PREPS,
     PERSON_TITLES,
@@ -30,8 +31,8 @@ class PlaceRules(ArticleBase):
             return True
         tok = self.toks[i]
         low = tok.raw.lower()
-        if low in STOP_WORDS:
-            return False  # "One", "Of", "Along": English words, whatever GeoNames says
+        if low in STOP_WORDS or low in CALENDAR_WORDS:
+            return False  # "One", "Of", "Along", "June": English words, whatever GeoNames says
         if self.inside_spacy_name[i]:
             return False  # "Peter Cook", "Mosul University": part of a longer name
         prev = self.toks[i - 1] if i > 0 else None
@@ -93,15 +94,16 @@ class PlaceRules(ArticleBase):
         kinds = {(e.type, e.kind) for e in (self.gaz.entities[eid] for eid, _ in entry.targets)}
         return all(t == "location" and k not in ("country", "continent", "region") for t, k in kinds)
 
-    def best_place(self, places: list[Entity]) -> Entity:
+    def best_place(self, places: list[Entity], alt: frozenset[str] = frozenset()) -> Entity:
         """In the article's countries first; then by importance: countries, capitals, admin-1 regions and
         features, cities of ``MAJOR_CITY`` people or more (before an admin-1 of the same name: "Sumy", "Kano"),
-        other towns, admin-2 districts; then population. A place outside the article's countries beats the
+        other towns, admin-2 districts; then a place so named before one with an alternate name (``alt``); then
+        population. A place outside the article's countries beats the
         local ones only when it is a country, a capital or a city of a million ("Moscow" in a story about the US
         is still Russia's capital; "Mansoura near Raqqa" is the Syrian village)."""
 
-        def plain(e: Entity) -> tuple[int, bool, int]:
-            return (importance(e, self.gaz.capitals), e.kind == "city", e.population)
+        def plain(e: Entity) -> tuple[int, bool, bool, int]:
+            return (importance(e, self.gaz.capitals), e.id not in alt, e.kind == "city", e.population)
 
         best = max(places, key=plain)
         local = [e for e in places if e.country_code in self.context]
