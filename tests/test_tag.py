@@ -77,7 +77,12 @@ def test_tag_returns_record_shapes(gaz_tagger: Tagger) -> None:
     for rec in actors:
         assert set(rec) == {"id", "name", "kind", "mentions", "count"}
     for rec in locations:
-        assert set(rec) == {"id", "name", "kind", "country_code", "lat", "lon", "mentions", "count"}
+        assert set(rec) == {"id", "name", "kind", "country_code", "lat", "lon", "mentions", "count"} | {
+            "ancestors",
+            "admin1",
+        }
+    assert raqqa["ancestors"][-1] == "geonames:163843"  # Syria, the farthest ancestor
+    assert raqqa["admin1"]["name"] == "Ar Raqqah" and raqqa["admin1"]["id"] in raqqa["ancestors"]
 
 
 def test_tag_records_keeps_order_fields_and_flags_bad_records(gaz_tagger: Tagger) -> None:
@@ -182,8 +187,10 @@ def test_country_lists_and_state_titles_are_governments(gaz_tagger: Tagger) -> N
         "Refugees fled to Jordan, Lebanon and Turkey, and some reached the U.S. later."
     )
     got = links(gaz_tagger, text)
-    assert got["Norway"] == ["actor:norwegian-government"]
-    assert got["United States"] == ["actor:united-states-government"]
+    # a bare list of countries is places (issue 11); the list's subject acting makes them governments
+    assert got["Norway"] == ["geonames:3144096"] and got["United States"] == ["geonames:6252001"]
+    acting = links(gaz_tagger, "Chad, Niger and Mali said the talks had failed.")
+    assert acting["Chad"] == ["actor:government-of-chad"] and acting["Mali"] == ["actor:government-of-mali"]
     assert got["Egypt"] == ["actor:egyptian-government"]
     assert got["Geneva"][0].startswith("geonames:")  # the place where they met stays a place
     assert got["U.K."] == ["actor:uk-government"]
@@ -303,7 +310,9 @@ def test_unknown_people_and_organisations_become_actors(nlp_tagger: Tagger) -> N
 
 
 def test_an_unknown_place_in_a_dateline_is_not_an_actor(nlp_tagger: Tagger) -> None:
-    dateline = links(nlp_tagger, "AIN ISSA, Syria (Meridian Wire) — Landmines left by Islamic State killed 14 people.")
+    dateline = links(
+        nlp_tagger, "AIN ISSA, Syria (Meridian Wire) — Landmines left by Islamic State killed 14 people."
+    )
     assert "AIN ISSA" not in dateline and dateline["Syria"] == ["geonames:163843"]
     camps = links(nlp_tagger, "The office said camps at Ain Issa and Mabrouka were already over capacity.")
     assert "Ain Issa" not in camps  # spaCy calls it a PERSON: two town names in a row are a town

@@ -61,7 +61,7 @@ class PlaceRules(ArticleBase):
             and not self.taken[i + 1]
             and nxt.raw.lower() not in PLACE_SUFFIXES
         ):
-            entry_n = self.gaz.known(nxt.norm)
+            entry_n = self.gaz.names.get(nxt.norm)
             if entry_n is None or entry_n.demonym is not None:
                 if not after_prep:
                     return False  # "Mosul University", "Tabqa Operations Command"
@@ -98,25 +98,20 @@ class PlaceRules(ArticleBase):
         """In the article's countries first; then by importance: countries, capitals, admin-1 regions and
         features, cities of ``MAJOR_CITY`` people or more (before an admin-1 of the same name: "Sumy", "Kano"),
         other towns, admin-2 districts; then a place so named before one with an alternate name (``alt``); then
-        population. A place outside the article's countries beats the
-        local ones only when it is a country, a capital or a city of a million ("Moscow" in a story about the US
-        is still Russia's capital; "Mansoura near Raqqa" is the Syrian village)."""
+        population. A place outside the article's countries beats the local ones only when it is fifty times as
+        populous ("Moscow" in a story about the US is still Russia's capital; "Mansoura near Raqqa" is the Syrian
+        village, Tripoli in a story about Lebanese politics is Lebanon's)."""
 
         def plain(e: Entity) -> tuple[int, bool, bool, int]:
-            return (importance(e, self.gaz.capitals), e.id not in alt, e.kind == "city", e.population)
+            return place_rank(e, self.gaz.capitals, alt)
 
         best = max(places, key=plain)
         local = [e for e in places if e.country_code in self.context]
         if not local or best in local:
             return best
         near = max(local, key=plain)
-        major = (
-            best.kind in ("country", "continent")
-            or best.id in self.gaz.capitals
-            or best.population >= 1_000_000
-        )
-        if major and plain(best)[0] > plain(near)[0]:
-            return best
+        if near.population and best.population > 50 * near.population:
+            return best  # "Moscow" in a story that mentions the US is still Russia's capital
         return near
 
     def locative_cue(self, i: int, j: int) -> bool:
@@ -176,6 +171,13 @@ SPEECH_VERBS = frozenset(
         "recalled",
     ]
 )
+
+
+def place_rank(
+    e: Entity, capitals: dict[str, str], alt: frozenset[str] = frozenset()
+) -> tuple[int, bool, bool, int]:
+    """The order of places of one name when the article does not decide (see :meth:`PlaceRules.best_place`)."""
+    return (importance(e, capitals), e.id not in alt, e.kind == "city", e.population)
 
 
 def importance(e: Entity, capitals: dict[str, str]) -> int:

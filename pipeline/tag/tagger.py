@@ -39,11 +39,11 @@ from typing import Any
 from pipeline.settings import get_settings
 from pipeline.tag import gazetteer
 from pipeline.tag.article import Mention
-from pipeline.tag.gazetteer import Entity, Gazetteer, load_gazetteer
+from pipeline.tag.gazetteer import ALT, Entity, Gazetteer, load_gazetteer
 from pipeline.tag.linker import Article
 from pipeline.tag.ner import Ents, load_spacy, ner_segments, run_ner
 from pipeline.tag.normalize import Token, norm_key, slug, tokens
-from pipeline.tag.places import importance
+from pipeline.tag.places import importance, place_rank
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,9 @@ class Tagger:
         Raqqah). Small towns that share the name of a country, region or city are left out: a search by
         ``Georgia`` means the country and the US state, not every village called Georgia."""
         locs = [e for e in self._resolve(name) if e.type == "location"]
-        locs.sort(key=lambda e: (importance(e, self.gaz.capitals), e.population), reverse=True)
+        entry = self.gaz.names.get(norm_key(name.strip()))
+        alt = frozenset(eid for eid, f in entry.targets if f & ALT) if entry else frozenset()
+        locs.sort(key=lambda e: place_rank(e, self.gaz.capitals, alt), reverse=True)
         if locs and importance(locs[0], self.gaz.capitals) >= 2:
             top = locs[0].country_code
             locs = [
