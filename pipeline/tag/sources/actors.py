@@ -123,7 +123,6 @@ _GENERIC = frozenset(
         "upper",
         "lower",
         "nation",
-        "federation",
         "provinces",
         "districts",
         "regions",
@@ -258,6 +257,7 @@ class ActorSet:
     records: list[ActorRecord]
     dropped: list[tuple[str, str, str]] = field(default_factory=list)  # (generated id, name, holder id)
     known_ambiguities: frozenset[str] = frozenset()  # normal forms that several countries' actors share
+    curated_count: int = 0  # records[:curated_count] come from curated files, the rest are generated
 
 
 @dataclass
@@ -333,7 +333,7 @@ def build_actor_set(actors_file: Path) -> ActorSet:
             i = by_id[str(aid)]
             records[i] = dataclasses.replace(records[i], aliases=_merge(records[i].aliases, names))
     n_curated = len(records)
-    result = ActorSet(records)
+    result = ActorSet(records, curated_count=n_curated)
     countries_file = folder / COUNTRIES_FILE
     if countries_file.exists():
         raw = _read_yaml(countries_file)
@@ -497,6 +497,8 @@ class _Country:
         out = [f"{d} {phrase}" for d in self.dems]
         for n in self.names:
             out += [f"{_possessive(n)} {phrase}", self.of(phrase, n), f"{n} {phrase}"]
+            if self.the[n]:  # "President of the Philippines", also written without the article
+                out.append(f"{phrase} of {n}")
         return out
 
     def official(self, names: list[str]) -> list[str]:
@@ -587,6 +589,8 @@ def _generate(
             reuse.setdefault("government", curated_government[cc])
         for role in ROLES:
             spec = _role_names(role, c, k)
+            if spec is None and role in reuse:  # nothing to generate, but the curated actor is that role
+                spec = (records[by_id[reuse[role]]].name, [], []) if reuse[role] in by_id else ("", [], [])
             if spec is None:
                 continue
             canonical, names, acronyms = spec
