@@ -487,6 +487,7 @@ class _Country:
         self.names: list[str] = [self.name, *c.get("names", [])]
         self.dems: list[str] = list(c.get("dem", []))
         self.the = {n: _takes_article(n) for n in self.names}
+        self.country_words = {w for x in self.names + self.dems for w in norm_key(x).split()} - _GENERIC
 
     def of(self, phrase: str, name: str | None = None) -> str:
         name = name or self.name
@@ -502,10 +503,17 @@ class _Country:
         return out
 
     def official(self, names: list[str]) -> list[str]:
-        """Official names: as they are when distinctive, else qualified with the country."""
+        """Official names: as they are when distinctive, else qualified with the country. A distinctive name
+        that does not name the country is also written with it ("Israeli Knesset", "Germany's Bundestag")."""
         out: list[str] = []
         for n in names:
-            out += self.forms(n) if is_generic(n) else [n]
+            if is_generic(n):
+                out += self.forms(n)
+                continue
+            out.append(n)
+            words = set(norm_key(n).split())
+            if not words & self.country_words:
+                out += [f"{d} {n}" for d in self.dems] + [f"{_possessive(x)} {n}" for x in self.names]
         return out
 
     def display(self, name: str) -> str:
