@@ -632,6 +632,8 @@ def _generate(
                 if target not in by_id or by_id[target] >= n_curated:
                     raise ValueError(f"{path}: country #{n + 1} ({cc}): reuse {role}: unknown actor {target}")
                 aid = target
+                own = records[by_id[target]].name  # "Knesset" is also "Israeli Knesset"
+                names = [*names, *(x for x in k.official([own]) if x != own)]
             elif role == "government":
                 aid = f"actor:government-of-{country_slug}"
             else:
