@@ -238,6 +238,7 @@ def test_load_actor_data_adds_countries_names_and_demonyms() -> None:
     assert data.demonyms["Kenyan"] == "KE"
     assert data.demonyms["Kurdish"] is None  # curated entries win
     assert data.demonyms["Syrian"] == "SY"
+    assert "South African" not in data.demonyms and "Filipino" in data.demonyms
     assert "DRC" in data.country_aliases["CD"] and "Emirates" in data.country_aliases["AE"]
     assert "geonames:95446" in data.place_aliases
     assert "Nice" in data.common_words

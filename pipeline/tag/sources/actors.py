@@ -277,7 +277,7 @@ def load_actors(actors_file: Path) -> Iterator[ActorRecord]:
 
 def load_actor_data(actors_file: Path) -> ActorData:
     """country_aliases, place_aliases, demonyms and common_words of ``actors_file``, plus the countries
-    file's other names (country_aliases) and demonyms (curated entries win)."""
+    file's names (country_aliases) and one-word demonyms (curated entries win)."""
     actors_file = Path(actors_file)
     data = _read_yaml(actors_file)
     aliases: dict[str, list[str]] = {
@@ -294,7 +294,8 @@ def load_actor_data(actors_file: Path) -> ActorData:
                 if n not in have:
                     have.append(n)
             for d in c.get("dem", []):
-                demonyms.setdefault(d, c["cc"])
+                if " " not in d:  # the gazetteer's demonyms are one word ("South African" is not)
+                    demonyms.setdefault(d, c["cc"])
     return ActorData(
         country_aliases=aliases,
         place_aliases={
