@@ -123,7 +123,6 @@ _GENERIC = frozenset(
         "upper",
         "lower",
         "nation",
-        "federation",
         "provinces",
         "districts",
         "regions",
@@ -258,6 +257,7 @@ class ActorSet:
     records: list[ActorRecord]
     dropped: list[tuple[str, str, str]] = field(default_factory=list)  # (generated id, name, holder id)
     known_ambiguities: frozenset[str] = frozenset()  # normal forms that several countries' actors share
+    curated_count: int = 0  # records[:curated_count] come from curated files, the rest are generated
 
 
 @dataclass
@@ -277,7 +277,7 @@ def load_actors(actors_file: Path) -> Iterator[ActorRecord]:
 
 def load_actor_data(actors_file: Path) -> ActorData:
     """country_aliases, place_aliases, demonyms and common_words of ``actors_file``, plus the countries
-    file's other names (country_aliases) and demonyms (curated entries win)."""
+    file's names (country_aliases) and one-word demonyms (curated entries win)."""
     actors_file = Path(actors_file)
     data = _read_yaml(actors_file)
     aliases: dict[str, list[str]] = {
@@ -294,7 +294,8 @@ def load_actor_data(actors_file: Path) -> ActorData:
                 if n not in have:
                     have.append(n)
             for d in c.get("dem", []):
-                demonyms.setdefault(d, c["cc"])
+                if " " not in d:  # the gazetteer's demonyms are one word ("South African" is not)
+                    demonyms.setdefault(d, c["cc"])
     return ActorData(
         country_aliases=aliases,
         place_aliases={
@@ -333,7 +334,7 @@ def build_actor_set(actors_file: Path) -> ActorSet:
             i = by_id[str(aid)]
             records[i] = dataclasses.replace(records[i], aliases=_merge(records[i].aliases, names))
     n_curated = len(records)
-    result = ActorSet(records)
+    result = ActorSet(records, curated_count=n_curated)
     countries_file = folder / COUNTRIES_FILE
     if countries_file.exists():
         raw = _read_yaml(countries_file)
@@ -487,6 +488,7 @@ class _Country:
         self.names: list[str] = [self.name, *c.get("names", [])]
         self.dems: list[str] = list(c.get("dem", []))
         self.the = {n: _takes_article(n) for n in self.names}
+        self.country_words = {w for x in self.names + self.dems for w in norm_key(x).split()} - _GENERIC
 
     def of(self, phrase: str, name: str | None = None) -> str:
         name = name or self.name
@@ -497,13 +499,22 @@ class _Country:
         out = [f"{d} {phrase}" for d in self.dems]
         for n in self.names:
             out += [f"{_possessive(n)} {phrase}", self.of(phrase, n), f"{n} {phrase}"]
+            if self.the[n]:  # "President of the Philippines", also written without the article
+                out.append(f"{phrase} of {n}")
         return out
 
     def official(self, names: list[str]) -> list[str]:
-        """Official names: as they are when distinctive, else qualified with the country."""
+        """Official names: as they are when distinctive, else qualified with the country. A distinctive name
+        that does not name the country is also written with it ("Israeli Knesset", "Germany's Bundestag")."""
         out: list[str] = []
         for n in names:
-            out += self.forms(n) if is_generic(n) else [n]
+            if is_generic(n):
+                out += self.forms(n)
+                continue
+            out.append(n)
+            words = set(norm_key(n).split())
+            if not words & self.country_words:
+                out += [f"{d} {n}" for d in self.dems] + [f"{_possessive(x)} {n}" for x in self.names]
         return out
 
     def display(self, name: str) -> str:
@@ -587,6 +598,8 @@ def _generate(
             reuse.setdefault("government", curated_government[cc])
         for role in ROLES:
             spec = _role_names(role, c, k)
+            if spec is None and role in reuse:  # nothing to generate, but the curated actor is that role
+                spec = (records[by_id[reuse[role]]].name, [], []) if reuse[role] in by_id else ("", [], [])
             if spec is None:
                 continue
             canonical, names, acronyms = spec
@@ -620,6 +633,8 @@ def _generate(
                 if target not in by_id or by_id[target] >= n_curated:
                     raise ValueError(f"{path}: country #{n + 1} ({cc}): reuse {role}: unknown actor {target}")
                 aid = target
+                own = records[by_id[target]].name  # "Knesset" is also "Israeli Knesset"
+                names = [*names, *(x for x in k.official([own]) if x != own)]
             elif role == "government":
                 aid = f"actor:government-of-{country_slug}"
             else:
