@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import ahocorasick
-import yaml
 
-from pipeline.tag.normalize import norm_key, norm_word, tokens
+from pipeline.tag.normalize import norm_key, norm_word, slug, tokens
 
 log = logging.getLogger(__name__)
 
@@ -287,13 +286,10 @@ def _common_word(name: str) -> bool:
 
 def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:
     """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches it."""
-    from pipeline.tag.sources.actors import load_actors
+    from pipeline.tag.sources.actors import load_actor_data, load_actors
     from pipeline.tag.sources.features import load_features
     from pipeline.tag.sources.geonames import capital_of, load_places
 
-    data = yaml.safe_load(actors_file.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict) or not isinstance(data.get("actors"), list):
-        raise ValueError(f"{actors_file}: expected a mapping with an 'actors' list")
     b = _Builder()
     iso2_to_gid: dict[str, str] = {}
     for p in chain(load_places(min_population), load_features(actors_file.parent / "gazetteer")):
@@ -347,23 +343,35 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
             surnames[norm_key(sn)] = a.id
         if a.role == "government" and a.country_code:
             government_of.setdefault(a.country_code, a.id)
-    for cc, names in (data.get("country_aliases") or {}).items():
+    extra = load_actor_data(actors_file)
+    for cc, names in extra.country_aliases.items():
         agid = iso2_to_gid.get(str(cc))
         if agid is None:
             raise ValueError(f"{actors_file}: country_aliases: unknown country code {cc}")
         for n in names:
             b.add_name(str(n), agid, UPPER if _is_acronym(str(n)) else 0)
-    for gid, names in (data.get("place_aliases") or {}).items():
+    for gid, names in extra.place_aliases.items():
         if str(gid) not in b.entities:
             log.debug("place_aliases: %s is not in the gazetteer; skipped", gid)
             continue
         for n in names:
             b.add_name(str(n), str(gid))
-    for dem, cc in (data.get("demonyms") or {}).items():
+    # a government for every country or territory the actors' data has none for (metonymy needs one)
+    for cc, gid in iso2_to_gid.items():
+        if cc not in government_of:
+            cname = b.entities[gid].name
+            aid = f"actor:government-of-{slug(cname)}"
+            if aid not in b.entities:
+                b.entities[aid] = Entity(
+                    aid, f"Government of {cname}", "government", "actor", cc, curated=False
+                )
+                b.add_name(f"Government of {cname}", aid)
+            government_of[cc] = aid
+    for dem, dem_cc in extra.demonyms.items():
         key = norm_key(str(dem))
         entry = b.names.setdefault(key, NameEntry(key=key, cap_mask=(True,)))
-        entry.demonym = str(cc) if cc else ""
-    for word in data.get("common_words") or []:
+        entry.demonym = str(dem_cc) if dem_cc else ""
+    for word in extra.common_words:
         key = norm_word(str(word))
         if key in b.names:
             b.names[key].common = True

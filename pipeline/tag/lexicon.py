@@ -35,6 +35,7 @@ AUXILIARIES = _words("auxiliaries")
 PERSON_TITLES = _words("person_titles")
 GENERIC_PLACE_WORDS = _words("generic_place_words")
 CALENDAR_WORDS = _words("calendar_words")
+OFFICE_WORDS = _words("office_words")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

@@ -20,6 +20,8 @@ from pipeline.tag.lexicon import (
     LOC_PREPS,
     MODALS,
     OF_GOVERNMENT,
+    OFFICE_WORDS,
+    PERSON_TITLES,
     REPORT_VERBS,
 )
 
@@ -60,6 +62,23 @@ class MetonymyRules(ArticleBase):
             else:
                 return False
             k += 1
+        return False
+
+    def verb_after_aside(self, j: int) -> bool:
+        """The subject of a verb after an aside: an appositive ("France, the former colonial power, urged") or
+        a relative clause ("Hungary and Poland, which have long opposed relocation, said")."""
+        if j >= len(self.toks) or self.gap(j).strip() != ",":
+            return False
+        word = self.toks[j].raw.lower()
+        if word in ("which", "who", "that"):
+            return self.followed_by_verb(j + 1)
+        if word not in ("the", "a", "an", "its", "their", "whose"):
+            return False
+        for k in range(j + 1, min(j + 10, len(self.toks))):
+            if self.gap(k).strip() == ",":
+                return self.followed_by_verb(k)
+            if self.gap(k).strip() != "":
+                return False
         return False
 
     def backer(self, j: int) -> bool:
@@ -184,14 +203,14 @@ class MetonymyRules(ArticleBase):
         """Metonymy for a country name at tokens [i, j): the government acting, or the place?"""
         head = self.list_head(i)
         prev = self.prev_word(head)
-        if self.followed_by_verb(j) and prev not in LOC_PREPS:
+        if (self.followed_by_verb(j) or self.verb_after_aside(j)) and prev not in LOC_PREPS:
             return True  # "..., the United States is committed"; but "troops from Chad and Niger joined"
         if prev in LOC_PREPS:
             if self.attributive(i, j, strict=True):
                 return True  # "in the U.S. 5th Fleet area"
             return prev == "of" and self.word_before_of(head) in OF_GOVERNMENT  # "Foreign Ministers of Iran"
         size, end = self.list_span(i)
-        if size >= 2 and self.followed_by_verb(end):
+        if size >= 2 and (self.followed_by_verb(end) or self.verb_after_aside(end)):
             return True  # "Chad, Niger and Mali said": the list is the subject; a bare list stays places
         if self.attributive(i, j):
             return True  # "U.S. service members", "U.S., U.K. and French maritime operations"
@@ -223,6 +242,9 @@ class MetonymyRules(ArticleBase):
             ):
                 return True  # "U.S. strikes", "US Embassy", "United States Treasury Department"
             raw = self.toks[j - 1].raw
-            if raw[-2:] in ("’s", "'s") and nxt.raw.lower() in GOV_NOUNS:
-                return True  # "the UK's commitment"
+            if raw[-2:] in ("’s", "'s") and (
+                nxt.raw.lower() in GOV_NOUNS
+                or (nxt.raw[0].isupper() and nxt.raw.lower() in PERSON_TITLES | INSTITUTIONS | OFFICE_WORDS)
+            ):
+                return True  # "the UK's commitment", "Oman's Foreign Minister", "Argentina's President"
         return False
