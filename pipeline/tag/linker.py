@@ -48,8 +48,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
             return (plain or [e for e, _ in actors])[0].id, "gazetteer"
         if not places and not minor:
             return None
-        if not countries and self.spoken_by(i, j):
-            return None  # "Jassem said": people speak, towns do not
+        if not countries and self.spoken_by(i, j) and not any(e.id in self.gaz.capitals for e in places):
+            return None  # "Jassem said": people speak, towns do not (capitals speak for their states)
         if not countries and not self.town_ok(i, j, entry):
             return None
         if countries and self.inside_spacy_org[i] and all(self.inside_spacy_org[i:j]):
@@ -76,6 +76,29 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
             if gov:
                 return gov, "metonymy"
         return place.id, "gazetteer"
+
+    def state_prefix(self, i: int, j: int, actor_id: str) -> str | None:
+        """The government of the country that opens an institution's name, possessive or attributive
+        ("Argentina's President", "U.S. President", "Japan's Defense Ministry"): the state acts through it.
+        A demonym ("Argentine Congress") names no state here."""
+        e = self.gaz.entities.get(actor_id)
+        if e is None or e.type != "actor" or j - i < 2:
+            return None
+        for k in range(i + 1, min(j, i + 4)):
+            raw = self.toks[k - 1].raw
+            possessive = raw[-2:] in ("'s", "’s")
+            attributive = raw.isupper() and self.gap(k).strip(". ") == ""
+            if not (possessive or attributive):
+                continue
+            entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[i:k]))
+            if entry is None or entry.demonym is not None:
+                continue
+            for eid, _ in entry.targets:
+                place = self.gaz.entities[eid]
+                if place.kind == "country" and place.country_code:
+                    gov = self.gaz.government_of.get(place.country_code)
+                    return gov if gov != actor_id else None
+        return None
 
     def run(self) -> list[Mention]:
         out: list[Mention] = []
@@ -122,7 +145,10 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 continue
             picked = self.pick(i, j, entry)
             if picked is not None:
+                gov = self.state_prefix(i, j, picked[0])
                 out.append(self.mention(i, j, *picked))
+                if gov is not None:
+                    out.append(Mention(out[-1].start, out[-1].end, out[-1].text, gov, "metonymy"))
         out.extend(self.spacy_mentions(spacy_ents))
         out.extend(self.surname_mentions(out))
         out.sort(key=lambda m: m.start)
@@ -166,8 +192,14 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if k < i and any(self.toks[x].raw.lower() in TITLE_WORDS for x in range(k, i)):
                     new_start = self.toks[k].start
                     for other in found:
-                        if other is not m and new_start <= other.start < m.start:
-                            drop.add(id(other))
+                        oe = self.t.entity(other.entity_id)
+                        if (
+                            other is not m
+                            and new_start <= other.start < m.start
+                            and oe
+                            and oe.type != "actor"
+                        ):
+                            drop.add(id(other))  # a place inside the title; the state or office stays
                     m.start = new_start
                     m.text = self.text[m.start : m.end]
             elif e.type == "location":

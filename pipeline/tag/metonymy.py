@@ -189,7 +189,7 @@ class MetonymyRules(ArticleBase):
         Athens objected"); never after a locative preposition ("talks in Moscow")."""
         if self.prev_word(i) in LOC_PREPS:
             return False
-        if self.followed_by_verb(j):
+        if self.followed_by_verb(j) or self.verb_after_aside(j):
             return True
         if j + 1 < len(self.toks) and self.toks[j].raw == "and" and self.gap(j).strip() == "":
             for n in (3, 2, 1):
