@@ -926,7 +926,7 @@ class ElasticsearchStore:
             body["highlight"] = {
                 "pre_tags": ["<mark>"],
                 "post_tags": ["</mark>"],
-                "encoder": "default",
+                "encoder": "html",  # article text escaped: only <mark> is markup
                 "fields": {
                     "title": {"number_of_fragments": 0},
                     "summary": {"fragment_size": 200, "number_of_fragments": 1},

@@ -33,9 +33,11 @@ bulk path.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
+import secrets
 import sqlite3
 import threading
 import unicodedata
@@ -1005,18 +1007,24 @@ class SQLiteStore:
         return hits
 
     def _highlight(self, hits: list[Article], rows: list[Any], match: str) -> None:
+        """``<mark>`` snippets as safe HTML: FTS5 marks matches with random sentinels, the
+        article text is escaped, then the sentinels become ``<mark>``/``</mark>``."""
         rids = [r[0] for r in rows]
-        tags = "'<mark>', '</mark>'"
+        token = secrets.token_hex(8)  # text cannot guess it, so it cannot forge a mark
+        start, end = f"\ue000{token}\ue001", f"\ue002{token}\ue003"
         snippets = {
             rid: [t, s, x]
             for rid, t, s, x in self._conn.execute(
-                f"SELECT rowid, highlight(fts, 0, {tags}), snippet(fts, 1, {tags}, '…', 40), "
-                f"snippet(fts, 2, {tags}, '…', 32) FROM fts WHERE fts MATCH ? AND rowid IN ({_marks(len(rids))})",
-                [match, *rids],
+                "SELECT rowid, highlight(fts, 0, ?, ?), snippet(fts, 1, ?, ?, '…', 40), "
+                f"snippet(fts, 2, ?, ?, '…', 32) FROM fts WHERE fts MATCH ? AND rowid IN ({_marks(len(rids))})",
+                [start, end, start, end, start, end, match, *rids],
             )
         }
         for hit, rid in zip(hits, rids, strict=True):
-            hit["_highlight"] = [s for s in snippets.get(rid, []) if s and "<mark>" in s]
+            hit["_highlight"] = [
+                html.escape(s).replace(start, "<mark>").replace(end, "</mark>")
+                for s in snippets.get(rid, []) if s and start in s
+            ]
 
     def _facets(self, size: int) -> dict[str, list[dict[str, Any]]]:
         conn = self._conn
