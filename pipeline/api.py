@@ -35,7 +35,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from pipeline.fetch import redact
+from pipeline.redaction import redact
 from pipeline.search import QueryError, build_query, public_article, search_payload
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
@@ -78,7 +78,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
             count = store.count()
         except Exception as exc:  # a store server that went away: say so, don't crash
             return JSONResponse(
-                status_code=503, content={"status": "unavailable", "store": url, "error": str(exc)}
+                status_code=503, content={"status": "unavailable", "store": url, "error": redact(str(exc))}
             )
         return {"status": "ok", "store": url, "articles": count}
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.redaction import redact
 from pipeline.stores.base import Article, SearchQuery, SearchResult
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -146,8 +147,13 @@ PRIVATE_FIELDS = ("minhash", "lsh_bands")
 
 
 def public_article(article: Article) -> Article:
-    """A copy of ``article`` without :data:`PRIVATE_FIELDS`."""
-    return {k: v for k, v in article.items() if k not in PRIVATE_FIELDS}
+    """A copy of ``article`` without :data:`PRIVATE_FIELDS`, its ``source.feed`` password hidden
+    (articles stored before feeds' credentials were kept out of the store)."""
+    shown = {k: v for k, v in article.items() if k not in PRIVATE_FIELDS}
+    source = shown.get("source")
+    if isinstance(source, dict) and isinstance(source.get("feed"), str):
+        shown["source"] = {**source, "feed": redact(source["feed"])}
+    return shown
 
 
 def search_payload(result: SearchResult) -> dict[str, Any]:

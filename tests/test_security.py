@@ -7,6 +7,7 @@ hostile input of our own writing, and asserts what a user or operator would see.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,9 @@ import pytest
 
 from pipeline.api import create_app
 from pipeline.records import article_id
+from pipeline.redaction import redact
 from pipeline.stores import open_store
+from pipeline.stores.base import SearchQuery
 from tests.test_api import serving
 
 HOSTILE_HTML = '<img src=x onerror="alert(1)"><script>steal()</script>'
@@ -79,3 +82,128 @@ def test_highlights_escape_article_markup_and_keep_only_mark(api_over: httpx.Cli
     assert tags == {"<mark>", "</mark>"}, tags
     assert "&lt;img" in joined or "&lt;script" in joined  # the text is there, inert
     assert any(m.lower() == "kessra" for m in re.findall(r"<mark>(.*?)</mark>", joined))
+
+
+# --- 2. passwords never leave the process; 3. data is never rich markup -----------------------
+
+PASSWORD = "s3cret-pw-7781"
+
+
+def rss(*items: tuple[str, str, str]) -> str:
+    """An RSS 2.0 document of our own: (title, link, description) per item."""
+    body = "".join(
+        f"<item><title>{t}</title><link>{link}</link><guid>{link}</guid>"
+        f"<pubDate>Wed, 02 Apr 2025 08:00:00 GMT</pubDate><description>{d}</description></item>"
+        for t, link, d in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Test desk</title>'
+        f"<link>http://desk.example.test/</link><description>d</description>{body}</channel></rss>"
+    )
+
+
+STORY = (
+    "Engineers in Kessra restarted the eastern water pumps on Tuesday after a week without supply. "
+    "The district council said repairs to the main pipe would take another month."
+)
+
+
+@pytest.fixture
+def credential_run(feed_server: Any, unique_path: Any, tmp_path: Any) -> dict[str, Any]:
+    """A feeds file whose feeds carry a password: one that works, one that fails (404, its URL
+    holding ``[/red]``), and the store they run into."""
+    path = unique_path("feed.xml")
+    feed_server.add(path, rss(
+        ("[video] Kessra pumps [bold]restored[/bold]", "http://desk.example.test/kessra-pumps", STORY),
+    ))
+    good = feed_server.url(path).replace("http://", f"http://alice:{PASSWORD}@")
+    bad = feed_server.url(unique_path("missing[/red].xml")).replace("http://", f"http://alice:{PASSWORD}@")
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n"
+        f"  - name: Failing [/red] desk\n    url: '{bad}'\n    full_text: false\n"
+        f"  - name: Kessra desk\n    url: '{good}'\n    full_text: false\n"
+    )
+    return {"feeds": str(feeds), "store": f"sqlite:///{tmp_path / 'cred.db'}", "good": good}
+
+
+def cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_a_run_with_credentials_prints_and_logs_no_password(
+    credential_run: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    feeds, store = credential_run["feeds"], credential_run["store"]
+    outputs: list[str] = []
+    for args in (
+        ("run", "--once", "--json", "--feeds", feeds, "--store", store),
+        ("run", "--once", "--feeds", feeds, "--store", store),
+        ("feeds", "status", "--json", "--feeds", feeds, "--store", store),
+        ("feeds", "status", "--feeds", feeds, "--store", store),
+        ("feeds", "check", "--feeds", feeds),
+        ("search", "kessra", "--json", "--store", store),
+        ("search", "kessra", "--store", store),
+    ):
+        result = cli(*args)
+        assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), (
+            args, result.exception)
+        outputs.append(result.stdout + "\n" + result.stderr)
+    joined = "\n".join(outputs)
+    assert "alice:***@" in joined  # the URLs are shown, their password is not
+    assert PASSWORD not in joined
+    assert PASSWORD not in caplog.text
+    report = json.loads(outputs[0].splitlines()[0])
+    assert report["failed_feeds"] == 1 and report["new"] == 1  # the failing feed did not stop the other
+
+    opened = open_store(store)
+    try:
+        hit = opened.search(SearchQuery(text="kessra", limit=5)).hits[0]
+        assert PASSWORD not in json.dumps(opened.get(hit["id"]))  # not even stored in the article
+        assert hit["source"]["feed"] == redact(credential_run["good"])
+    finally:
+        opened.close()
+    with serving(create_app(store)) as base:
+        found = httpx.get(f"{base}/search", params={"q": "kessra"}).text
+        article = httpx.get(f"{base}/articles/{hit['id']}").text
+    assert "alice:***@" in found and PASSWORD not in found + article
+
+
+def test_data_is_never_rich_markup(credential_run: dict[str, Any]) -> None:
+    feeds, store = credential_run["feeds"], credential_run["store"]
+    result = cli("run", "--once", "--feeds", feeds, "--store", store)
+    assert result.exit_code == 1, result.output  # one feed failed; the run finished and reported
+    assert "missing[/red].xml" in result.stderr  # the error shows the URL as written
+    assert "Failing [/red] desk" in result.stdout and "Kessra desk" in result.stdout
+    shown = cli("search", "kessra", "--store", store)
+    assert shown.exit_code == 0, shown.output
+    assert "[video] Kessra pumps [bold]restored[/bold]" in shown.stdout
+
+
+@pytest.mark.parametrize(("feeds_yaml", "store_url", "code"), [
+    (f"feeds:\n  - name: x\n    url: 'ftp://alice:{PASSWORD}@files.example.test/feed.xml'\n", None, 2),
+    ("feeds:\n  - name: x\n    url: 'http://127.0.0.1:9/feed.xml'\n", f"http://elastic:{PASSWORD}@127.0.0.1:9", 1),
+    ("feeds:\n  - name: x\n    url: 'http://127.0.0.1:9/feed.xml'\n", f"sqlite+x://u:{PASSWORD}@h/x", 2),
+])
+def test_configuration_errors_hide_passwords(tmp_path: Any, feeds_yaml: str, store_url: str | None, code: int) -> None:
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(feeds_yaml)
+    result = cli("run", "--once", "--feeds", str(feeds), "--store", store_url or f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.exit_code == code, result.output
+    assert "error:" in result.stderr and ":***@" in result.stderr
+    assert PASSWORD not in result.output + result.stderr
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("ftp://alice:s3cret@files.example.test/x", "ftp://alice:***@files.example.test/x"),
+    ("cannot open store http://elastic:p@ss@es:9200: refused", "cannot open store http://elastic:***@es:9200: refused"),
+    ("two: https://a:b@h1/ and http://c:d@h2:80/p?q=1", "two: https://a:***@h1/ and http://c:***@h2:80/p?q=1"),
+    ("https://user@host/x and mail bob@example.test", "https://user@host/x and mail bob@example.test"),
+    ("http://host:8080/path@x", "http://host:8080/path@x"),
+])
+def test_redact_hides_every_password_in_a_text(text: str, shown: str) -> None:
+    assert redact(text) == shown
