@@ -5,7 +5,8 @@ own. This module fixes the names DESIGN.md gives them and the two rules that mak
 ids stable:
 
 - :func:`canonical_url` lower-cases scheme and host, drops default ports, fragments and
-  tracking parameters, and resolves a relative link against a base.
+  tracking parameters, and resolves a relative link against a base. IPv6 literals keep
+  their brackets; a URL whose port is not a number in range raises :class:`ValueError`.
 - :func:`article_id` is the first 16 hex digits of SHA-256 over the canonical URL
   (or over ``"entry:" + feed entry id`` when an entry has no link).
 
@@ -44,8 +45,8 @@ def canonical_url(url: str, base: str | None = None) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
-    port = parts.port
-    netloc = host
+    port = parts.port  # ValueError for a port that is not a number in range: the caller skips the link
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
     if port and DEFAULT_PORTS.get(scheme) != port:

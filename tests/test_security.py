@@ -207,3 +207,52 @@ def test_configuration_errors_hide_passwords(tmp_path: Any, feeds_yaml: str, sto
 ])
 def test_redact_hides_every_password_in_a_text(text: str, shown: str) -> None:
     assert redact(text) == shown
+
+
+# --- 4. one IPv6-literal link must not empty a feed -----------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "canonical"), [
+    ("http://[::1]:8080/a?utm_source=x&b=2", "http://[::1]:8080/a?b=2"),
+    ("HTTPS://[2001:DB8::7]:443/story#top", "https://[2001:db8::7]/story"),
+    ("http://[fe80::1%25eth0]/x", "http://[fe80::1%25eth0]/x"),
+    ("http://user@[::1]/x", "http://user@[::1]/x"),
+])
+def test_canonical_url_keeps_ipv6_brackets(url: str, canonical: str) -> None:
+    from pipeline.records import canonical_url
+
+    assert canonical_url(url) == canonical
+    assert canonical_url(canonical) == canonical  # canonical is a fixed point: ids are stable
+    assert article_id(url) == article_id(canonical)
+
+
+def test_one_bad_link_is_a_warning_for_that_entry_only() -> None:
+    from pipeline.parse import parse_feed
+
+    body = rss(
+        ("Kessra pumps restored", "http://desk.example.test/kessra-pumps", STORY),
+        ("Loopback story", "http://[::1]:8080/story", STORY),
+        ("Odd port", "http://desk.example.test:99999999/odd", STORY),
+        ("Harbour reopens", "http://desk.example.test/harbour", STORY),
+    ).encode()
+    parsed = parse_feed(body, url="http://desk.example.test/rss")
+    assert parsed.error is None
+    urls = [e["url"] for e in parsed.entries]
+    assert "http://desk.example.test/kessra-pumps" in urls and "http://desk.example.test/harbour" in urls
+    assert "http://[::1]:8080/story" in urls
+    assert len(parsed.entries) >= 3
+
+
+def test_an_entry_the_parser_cannot_read_is_skipped_with_a_warning() -> None:
+    from pipeline.parse import parse_feed
+
+    items = [
+        {"id": "a", "url": "http://desk.example.test/a", "title": "First", "content_text": STORY},
+        {"id": "b", "url": "http://desk.example.test/b", "title": "Broken", "tags": 5, "content_text": STORY},
+        {"id": "c", "url": "http://desk.example.test/c", "title": "Third", "content_text": STORY},
+    ]
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Desk", "items": items}
+    parsed = parse_feed(json.dumps(doc).encode(), url="http://desk.example.test/feed.json")
+    assert parsed.error is None
+    assert [e["url"] for e in parsed.entries] == ["http://desk.example.test/a", "http://desk.example.test/c"]
+    assert any(w.startswith("entry 2") and "skipped" in w for w in parsed.warnings), parsed.warnings
