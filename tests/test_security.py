@@ -256,3 +256,63 @@ def test_an_entry_the_parser_cannot_read_is_skipped_with_a_warning() -> None:
     assert parsed.error is None
     assert [e["url"] for e in parsed.entries] == ["http://desk.example.test/a", "http://desk.example.test/c"]
     assert any(w.startswith("entry 2") and "skipped" in w for w in parsed.warnings), parsed.warnings
+
+
+# --- 5. JSON Lines filters survive hostile lines ----------------------------------------------------
+
+
+def good_line(key: str) -> str:
+    return json.dumps({
+        "id": f"rec-{key}", "url": f"http://desk.example.test/{key}", "title": f"Kessra story {key}",
+        "html": f"<p>{STORY}</p>", "text": STORY, "published_at": "2025-04-02T08:00:00+00:00",
+        "source": {"name": "Desk", "domain": "desk.example.test"},
+    })
+
+
+HOSTILE_LINES = [
+    "[" * 100_000 + "]" * 100_000,  # RecursionError in the JSON decoder
+    '{"id": "big", "n": ' + "7" * 5000 + "}",  # ValueError: integer string too long
+    '{"id": {"nested": "object"}, "title": "x", "text": "y", "html": "<p>z</p>"}',  # TypeError in stores
+    '{"id": ["a", "list"], "title": "x", "text": "y", "html": "<p>z</p>"}',
+    '{"id": "deep", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+]
+
+
+@pytest.mark.parametrize("command", [["clean"], ["dedupe"], ["index", "--store", "sqlite:///{tmp}/f.db"]])
+def test_filters_answer_every_hostile_line_with_an_error_line(command: list[str], tmp_path: Any) -> None:
+    lines = [good_line("first"), *HOSTILE_LINES, good_line("last")]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, args, input="\n".join(lines) + "\n")
+    assert result.exit_code == 1, (result.exception, result.stderr[-2000:])
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == len(lines)  # one line out per line in, in order
+    assert out[0]["id"] == "rec-first" and out[-1]["id"] == "rec-last"
+    assert not out[0].get("error") and not out[-1].get("error")
+    for record in out[1:-1]:
+        assert isinstance(record.get("error"), str) and record["error"], record
+
+
+def test_a_stage_that_raises_fails_only_the_record_that_made_it_raise() -> None:
+    import io
+
+    from pipeline.records import run_filter
+
+    def stage(records: Any) -> Any:
+        for r in records:
+            if r.get("text") == "boom":
+                raise TypeError("cannot handle this one")
+            yield {**r, "seen": True}
+
+    lines = [json.dumps({"id": f"r{i}", "text": "boom" if i == 2 else "fine"}) for i in range(5)]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run_filter(stage, io.StringIO("\n".join(lines) + "\n"), stdout, stderr, name="test")
+    out = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert code == 1
+    assert [r["id"] for r in out] == [f"r{i}" for i in range(5)]
+    assert [bool(r.get("error")) for r in out] == [False, False, True, False, False]
+    assert "cannot handle this one" in out[2]["error"] and all(r.get("seen") for i, r in enumerate(out) if i != 2)
+    assert "r2" in stderr.getvalue()
