@@ -316,3 +316,59 @@ def test_a_stage_that_raises_fails_only_the_record_that_made_it_raise() -> None:
     assert [bool(r.get("error")) for r in out] == [False, False, True, False, False]
     assert "cannot handle this one" in out[2]["error"] and all(r.get("seen") for i, r in enumerate(out) if i != 2)
     assert "r2" in stderr.getvalue()
+
+
+# --- 6. search input limits: a clear 422 (API) / exit 2 (CLI), never a 500 --------------------------
+
+ACTORS_2000 = [f"Unknown Group {i}" for i in range(2000)]
+BAD_SEARCHES: list[tuple[dict[str, Any], str]] = [
+    ({"since": "99999999999d"}, "--since"),
+    ({"since": "99999999999h"}, "--since"),
+    ({"until": "9999-12-31"}, "--until"),
+    ({"since": "0001-01-01T00:00:00+05:00"}, "--since"),
+    ({"q": "(" * 5000 + "kessra" + ")" * 5000}, "query"),
+    ({"q": "kessra " * 3000}, "query"),
+    ({"q": " ".join(f"w{i}*" for i in range(2750))}, "query"),
+    ({"q": "k" * 20_000}, "query"),
+    ({"actor": ACTORS_2000}, "--actor"),
+    ({"source": [f"src{i}" for i in range(2000)]}, "--source"),
+    ({"language": ["en"] * 500}, "--language"),
+    ({"near": "91,10,5"}, "--near"),
+    ({"near": "45,10,inf"}, "--near"),
+    ({"near": "45,10,nan"}, "--near"),
+    ({"bbox": "95,10,40,20"}, "--bbox"),
+    ({"bbox": "50,-190,40,20"}, "--bbox"),
+    ({"bbox": "50,10,40,nan"}, "--bbox"),
+]
+
+
+@pytest.mark.parametrize(("params", "option"), BAD_SEARCHES, ids=lambda v: str(v)[:40])
+def test_hostile_search_input_is_a_clear_422(api_over: httpx.Client, params: dict[str, Any], option: str) -> None:
+    r = api_over.get("/search", params=params)
+    assert r.status_code == 422, r.text[:500]
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and option in detail and len(detail) < 400, detail[:500]
+
+
+@pytest.mark.parametrize(("params", "option"), BAD_SEARCHES[:9], ids=lambda v: str(v)[:40])
+def test_hostile_search_input_is_exit_2_in_the_cli(params: dict[str, Any], option: str, tmp_path: Any) -> None:
+    args = ["search", str(params.pop("q", "")), "--store", f"sqlite:///{tmp_path / 's.db'}"]
+    for key, value in params.items():
+        for v in value if isinstance(value, list) else [value]:
+            args += [f"--{key}", v]
+    result = cli(*args)
+    assert result.exit_code == 2, (result.exception, result.output[-500:])
+    assert option in result.stderr
+
+
+def test_searches_within_the_limits_still_answer(api_over: httpx.Client, store_url: str) -> None:
+    index(store_url, hostile_article("one"))
+    for params in (
+        {"q": "(((kessra)))"}, {"q": " ".join(["kessra"] * 20)}, {"q": "kess*"},
+        {"since": "3650d", "until": "2999-12-31", "q": "kessra"},
+        {"near": "45,10,20000"}, {"bbox": "90,-180,-90,180", "q": "kessra"},
+        {"source": [f"src{i}" for i in range(20)] + ["Hostile Gazette"]},
+    ):
+        r = api_over.get("/search", params=params)
+        assert r.status_code == 200, (params, r.text[:300])
+    assert api_over.get("/search", params={"q": "kessra", "since": "3650d"}).json()["total"] == 1
