@@ -195,9 +195,15 @@ def search(
         )
     except QueryError as exc:
         fail(str(exc))
+    from pipeline.stores.base import SearchTimeout
+
     st = open_store_or_fail(store)
-    result = st.search(q)
-    st.close()
+    try:
+        result = st.search(q)
+    except SearchTimeout as exc:
+        fail(str(exc), 1)
+    finally:
+        st.close()
     if as_json:
         print(redact(json.dumps(search_payload(result), ensure_ascii=False, default=str)))
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -372,3 +373,44 @@ def test_searches_within_the_limits_still_answer(api_over: httpx.Client, store_u
         r = api_over.get("/search", params=params)
         assert r.status_code == 200, (params, r.text[:300])
     assert api_over.get("/search", params={"q": "kessra", "since": "3650d"}).json()["total"] == 1
+
+
+# --- 7. every search is bounded in time --------------------------------------------------------------
+
+
+def many_articles(n: int) -> list[dict[str, Any]]:
+    return [hostile_article(f"bulk-{i}", title=f"Kessra pumps report {i}", text=f"{STORY} Report {i} of {n}.")
+            for i in range(n)]
+
+
+def test_a_search_past_its_time_budget_stops_with_a_clear_error(store_url: str) -> None:
+    from pipeline.stores.base import SearchTimeout
+
+    store = open_store(store_url)
+    try:
+        assert store.index(many_articles(300)).errors == []
+        store.search_timeout = 1e-6  # type: ignore[attr-defined]  # no search can finish in a microsecond
+        started = time.monotonic()
+        with pytest.raises(SearchTimeout, match="longer than"):
+            store.search(SearchQuery(text="kessra OR pumps OR report*", limit=100))
+        assert time.monotonic() - started < 10  # stopped, not retried
+        store.search_timeout = 30.0  # type: ignore[attr-defined]
+        assert store.search(SearchQuery(text="kessra", limit=5, collapse=False)).total == 300  # still usable
+    finally:
+        store.close()
+
+
+def test_the_api_answers_503_when_a_search_runs_out_of_time(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.settings import get_settings
+
+    index(store_url, *many_articles(300))
+    monkeypatch.setenv("NEWSWIRE_SEARCH_TIMEOUT", "0.000001")
+    get_settings.cache_clear()
+    with serving(create_app(store_url)) as base:
+        r = httpx.get(f"{base}/search", params={"q": "kessra OR pumps OR report*"}, timeout=60)
+        health = httpx.get(f"{base}/health", timeout=60)
+    assert r.status_code == 503, r.text[:300]
+    assert "longer than" in r.json()["detail"]
+    assert health.status_code == 200 and health.json()["articles"] == 300

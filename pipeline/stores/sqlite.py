@@ -40,15 +40,17 @@ import re
 import secrets
 import sqlite3
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.stores.base import Article, ClusterRef, IndexReport, SearchQuery, SearchResult
+from pipeline.stores.base import Article, ClusterRef, IndexReport, SearchQuery, SearchResult, SearchTimeout
 
 SCHEMA_VERSION = "2"
 BATCH_SIZE = 2000  # articles per write transaction
@@ -485,9 +487,12 @@ def _publication(doc: dict[str, Any]) -> dict[str, Any]:
 class SQLiteStore:
     """The store contract on one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: str | Path, *, url: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, *, url: str | None = None, timeout: float = 60.0, search_timeout: float = 10.0
+    ) -> None:
         self.path = str(path)
         self.url = url or f"sqlite:///{self.path}"
+        self.search_timeout = search_timeout
         self._lock = threading.RLock()
         self._ready = False
         self._conn = sqlite3.connect(
@@ -942,7 +947,7 @@ class SQLiteStore:
         order = "score DESC, id ASC" if by_score else "pub DESC, id ASC"
         keyset, kparams = self._keyset(q.after, mode)
         limit = max(0, int(q.limit))
-        with self._lock:
+        with self._lock, self._time_bound():
             conn = self._conn
             # the matching set is materialised once when it is read several times (facets) or is
             # costly to evaluate (full text); otherwise count and page read the indexes directly
@@ -976,6 +981,24 @@ class SQLiteStore:
             last = rows[-1]
             next_after = [mode, last[1] if by_score else last[2], last[3]]
         return SearchResult(total=total, hits=hits, facets=facets, next_after=next_after)
+
+    @contextmanager
+    def _time_bound(self) -> Iterator[None]:
+        """Interrupt the statements run inside past ``search_timeout`` (SQLite's progress
+        handler) and raise :class:`SearchTimeout`; the temporary match table is emptied."""
+        deadline = time.monotonic() + self.search_timeout
+        self._conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            self._conn.set_progress_handler(None, 0)
+            with suppress(sqlite3.OperationalError):  # no match table when the search did not need one
+                self._conn.execute("DELETE FROM _m")
+            raise SearchTimeout(self.search_timeout) from None
+        finally:
+            self._conn.set_progress_handler(None, 0)
 
     @staticmethod
     def _keyset(after: list[Any] | None, mode: str) -> tuple[str, list[Any]]:
