@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -414,3 +415,29 @@ def test_the_api_answers_503_when_a_search_runs_out_of_time(
     assert r.status_code == 503, r.text[:300]
     assert "longer than" in r.json()["detail"]
     assert health.status_code == 200 and health.json()["articles"] == 300
+
+
+def test_health_answers_while_a_search_holds_the_sqlite_connection(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    index(url, *many_articles(5))
+    app = create_app(url)
+    with serving(app) as base:
+        held, release = threading.Event(), threading.Event()
+
+        def long_search() -> None:  # what a search does for its whole run: hold the store's connection
+            with app.state.store._lock:
+                held.set()
+                release.wait(30)
+
+        worker = threading.Thread(target=long_search)
+        worker.start()
+        try:
+            assert held.wait(10)
+            started = time.monotonic()
+            health = httpx.get(f"{base}/health", timeout=20)
+            waited = time.monotonic() - started
+        finally:
+            release.set()
+            worker.join()
+    assert health.status_code == 200 and health.json()["articles"] == 5
+    assert waited < 2.0

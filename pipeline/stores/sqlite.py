@@ -493,7 +493,11 @@ class SQLiteStore:
         self.path = str(path)
         self.url = url or f"sqlite:///{self.path}"
         self.search_timeout = search_timeout
+        self._timeout = timeout
         self._lock = threading.RLock()
+        self._reader: sqlite3.Connection | None = None  # count() on its own connection: see count()
+        self._reader_lock = threading.Lock()
+        self._closed = False
         self._ready = False
         self._conn = sqlite3.connect(
             self.path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -550,6 +554,11 @@ class SQLiteStore:
             self.setup()
 
     def close(self) -> None:
+        with self._reader_lock:
+            self._closed = True
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         with self._lock:
             self._conn.close()
 
@@ -767,7 +776,19 @@ class SQLiteStore:
         return self._load(*row) if row else None
 
     def count(self) -> int:
+        """Stored documents, read on a connection of its own (WAL: readers never wait for the
+        search or the writer holding the main one), so the API's ``/health`` stays fast."""
         self._ensure()
+        if self.path != ":memory:":
+            with self._reader_lock:
+                if self._reader is None:
+                    if self._closed:
+                        raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                    self._reader = sqlite3.connect(
+                        self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                    )
+                    self._reader.execute("PRAGMA query_only = 1")
+                return int(self._reader.execute("SELECT count(*) FROM articles").fetchone()[0])
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM articles").fetchone()[0])
 
