@@ -17,13 +17,14 @@ import re
 
 __all__ = ["RedactingFilter", "install_log_filter", "redact"]
 
-#: scheme://user:password@ -- the password runs to the last "@" before the path (as urlsplit reads it)
-_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#@:]*):(?P<password>[^\s/?#]*)@")
+#: ://user:password@ -- the password runs to the last "@" before the path (as urlsplit reads it).
+#: Anchored on the literal "://", so the scan stays linear in the text (no scheme backtracking).
+_USERINFO = re.compile(r"(?P<head>://[^\s/?#@:]*):(?P<password>[^\s/?#]*)@")
 
 
 def redact(text: str) -> str:
     """``text`` with the password of every URL in it replaced by ``***``."""
-    if "@" not in text:
+    if "@" not in text or "://" not in text:
         return text
     return _USERINFO.sub(lambda m: f"{m.group('head')}:***@", text)
 

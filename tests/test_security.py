@@ -441,3 +441,37 @@ def test_health_answers_while_a_search_holds_the_sqlite_connection(tmp_path: Any
             worker.join()
     assert health.status_code == 200 and health.json()["articles"] == 5
     assert waited < 2.0
+
+
+@pytest.mark.parametrize("text", ["a." * 200_000, "x://a:" * 100_000 + "@", ("http://u:" + "p" * 1000) * 200])
+def test_redact_stays_fast_on_hostile_text(text: str) -> None:
+    started = time.monotonic()
+    redact(text)
+    assert time.monotonic() - started < 1.0
+
+
+def test_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
+    import io
+    import logging
+
+    from pipeline.redaction import install_log_filter
+
+    stream = io.StringIO()
+    logger = logging.getLogger("newswire-test-redaction")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        install_log_filter(logger)
+        install_log_filter(logger)  # once per handler
+        assert len(handler.filters) == 1
+        logger.warning("feed %s failed", f"http://alice:{PASSWORD}@desk.example.test/rss")
+        try:
+            raise ConnectionError(f"cannot reach https://elastic:{PASSWORD}@es.example.test:9200")
+        except ConnectionError:
+            logger.exception("store down")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "http://alice:***@desk.example.test/rss" in text and "elastic:***@es.example.test" in text
+    assert PASSWORD not in text
