@@ -270,7 +270,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from pipeline.tag import Tagger, gazetteer
-    from pipeline.tag.tagger import _load_spacy
+    from pipeline.tag.ner import load_spacy
 
     docs = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
     print(f"re3d dev: {len(docs)} documents, {sum(len(gold_spans(d)) for d in docs)} named gold spans scored")
@@ -287,7 +287,7 @@ def main() -> None:
 
     gaz_only = Tagger(spacy_model="")
     with_spacy = Tagger(spacy_model=args.model)
-    nlp = _load_spacy(args.model)
+    nlp = load_spacy(args.model)
     systems: list[tuple[str, Callable[[dict], list[Span]]]] = [
         ("tagger (gazetteer only)", tagger_predict(gaz_only))
     ]

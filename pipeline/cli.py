@@ -10,6 +10,8 @@ Contract:
 - ``newswire es start|stop|status|setup`` runs a local Elasticsearch without Docker.
 - ``newswire feeds status|check`` shows feed health and checks that feeds parse.
 - ``newswire serve`` runs the HTTP search API (:mod:`pipeline.api`).
+- ``newswire retag`` re-runs the current tagger over every stored article, resumably
+  (:func:`pipeline.retag.retag`).
 
 Exit codes: 0 success; 1 some feeds or lines failed; 2 usage or configuration error.
 
@@ -309,6 +311,49 @@ def index(store: StoreOpt = None) -> None:
     print(f"newswire index: {totals['indexed']} indexed ({totals['created']} new), {totals['errors']} failed "
           f"into {redact(st.url)}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+@app.command()
+def retag(
+    store: StoreOpt = None,
+    batch: Annotated[int, typer.Option("--batch", help="articles per batch (tagged, written, checkpointed)")] = 500,
+    restart: Annotated[bool, typer.Option("--restart", help="start over instead of continuing a stopped run")] = False,
+    max_batches: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Re-tag every stored article with the current tagger; an interrupted run continues where it stopped."""
+    from pipeline.retag import retag as retag_store
+    from pipeline.tag import get_tagger
+
+    if batch < 1:
+        fail(f"--batch: {batch} is not a positive number")
+    st = open_store_or_fail(store)
+    tagger = get_tagger()
+
+    def on_batch(result: Any) -> None:
+        err.print(f"retag: {result.processed} articles tagged, {result.changed} changed, "
+                  f"{len(result.errors)} failed (last id {result.last_id})", highlight=False)
+
+    try:
+        result = retag_store(st, tagger, batch=batch, restart=restart, max_batches=max_batches, on_batch=on_batch)
+    except KeyboardInterrupt:
+        st.close()
+        err.print("retag: interrupted; run `newswire retag` again to continue", highlight=False)
+        raise typer.Exit(1) from None
+    except Exception as exc:  # the store went away mid-run: the batches done so far are kept
+        st.close()
+        fail(f"retag stopped: {exc}; run `newswire retag` again to continue", 1)
+    st.close()
+    for e in result.errors[:20]:
+        err.print(Text.assemble((str(e.get("id")), "yellow"), ": ", redact(str(e.get("error")))), soft_wrap=True)
+    if result.skipped:
+        out.print(f"retag: already complete for tagger version {result.version}; nothing to do "
+                  "(--restart to run it again)", highlight=False)
+    else:
+        where = f" (continued after {result.resumed_after})" if result.resumed_after else ""
+        state = "complete" if result.done else "stopped before the end; run it again to continue"
+        out.print(f"retag{where}: {result.processed} articles tagged, {result.changed} changed, "
+                  f"{len(result.errors)} failed; tagger version {result.version}; {state}", highlight=False)
+    raise typer.Exit(1 if result.errors else 0)
 
 
 @app.command()

@@ -323,3 +323,44 @@ def test_housekeeping_moves_the_write_alias_and_drops_old_months(
     again = store.housekeeping(retention_months=12, now=datetime(2027, 3, 1, tzinfo=UTC))
     assert again["dropped"] == []
     assert store.housekeeping(retention_months=0, now=datetime(2030, 1, 1, tzinfo=UTC))["dropped"] == []
+
+
+def test_indices_of_an_older_mapping_gain_the_hierarchy_fields(
+    es_url: str, es_prefix: str, es: Elasticsearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mapping version 4 added ``locations.ancestors``: setup() puts it on existing indices, and a
+    document written again (what ``newswire retag`` does) is then found through its ancestors."""
+    import copy
+
+    from pipeline.stores import elasticsearch as es_module
+
+    old = copy.deepcopy(es_module.MAPPING)
+    for name in ("ancestors", "admin1"):
+        old["properties"]["locations"]["properties"].pop(name)
+    old["properties"][HIDDEN]["properties"].pop("admin1_facet")
+    old["_meta"]["newswire_mapping_version"] = 3
+    monkeypatch.setattr(es_module, "MAPPING", old)
+    monkeypatch.setattr(es_module, "MAPPING_VERSION", 3)
+    goma = {"id": "geonames:216281", "name": "Goma", "kind": "city", "country_code": "CD",
+            "ancestors": ["geonames:206938", "geonames:203312"], "admin1": {"id": "geonames:206938", "name": "North Kivu"}}
+    doc = article(1, locations=[goma])
+    before = ElasticsearchStore(es_url, prefix=es_prefix)
+    before.setup()
+    assert before.index([doc]).errors == []
+    assert before.search(SearchQuery(location_ids=[["geonames:203312"]])).total == 0  # not indexed by version 3
+    before.close()
+    monkeypatch.undo()
+    after = ElasticsearchStore(es_url, prefix=es_prefix)
+    after.setup()
+    try:
+        index = f"{es_prefix}-2017.06"
+        props = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+        assert props["locations"]["properties"]["ancestors"] == {"type": "keyword"}
+        meta = es.indices.get_index_template(name=after.template)["index_templates"][0]["index_template"]["_meta"]
+        assert meta["newswire_mapping_version"] == es_module.MAPPING_VERSION
+        assert after.index([doc]).errors == []
+        assert after.search(SearchQuery(location_ids=[["geonames:203312"]])).total == 1
+        facet = after.search(SearchQuery()).facets["location_admin1"]
+        assert facet == [{"key": "geonames:206938", "name": "North Kivu", "count": 1}]
+    finally:
+        after.close()

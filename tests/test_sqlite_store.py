@@ -279,3 +279,30 @@ def test_stored_json_is_the_article(store: SQLiteStore) -> None:
     assert store.get("u1") == article
     raw = sqlite3.connect(store.path).execute("SELECT doc, minhash FROM articles WHERE id = 'u1'").fetchone()
     assert "minhash" not in json.loads(raw[0]) and json.loads(raw[1]) == [1, 2, 2**40]
+
+
+def test_a_version_2_store_is_migrated_with_its_hierarchy_rows(tmp_path: Path) -> None:
+    """Schema 3 added the place-hierarchy tables; a version 2 file gains them, filled from its documents."""
+    path = tmp_path / "v2.db"
+    goma = {"id": "geonames:216281", "name": "Goma", "kind": "city", "country_code": "CD",
+            "ancestors": ["geonames:206938", "geonames:203312"], "admin1": {"id": "geonames:206938", "name": "North Kivu"}}
+    first = SQLiteStore(path)
+    first.setup()
+    first.index([doc("a", locations=[goma]), doc("b", locations=[dict(goma, ancestors=None, admin1=None)])])
+    first.close()
+    conn = sqlite3.connect(path)  # what a version 2 file looks like
+    conn.executescript(
+        "DROP TABLE article_location_ancestors; DROP TABLE article_admin1; "
+        "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+    )
+    conn.close()
+    migrated = SQLiteStore(path)
+    migrated.setup()
+    try:
+        assert migrated._schema_version() == "3"
+        assert ids(migrated.search(SearchQuery(location_ids=[["geonames:203312"]]))) == {"a"}
+        assert ids(migrated.search(SearchQuery(location_ids=[["geonames:216281"]]))) == {"a", "b"}
+        facet = migrated.search(SearchQuery()).facets["location_admin1"]
+        assert facet == [{"key": "geonames:206938", "name": "North Kivu", "count": 1}]
+    finally:
+        migrated.close()

@@ -613,3 +613,263 @@ def test_dedupe_lookups(loaded: Store) -> None:
     assert as_sets["b-strike-2"] == {(strike, strike), (IDS["strike-herald"], strike)}
     assert as_sets["band-water"] == {(IDS["water"], IDS["water"])}
     assert all(r.signature == ARTS[KEYS[r.id]]["minhash"] for refs in bands.values() for r in refs)
+
+
+# --------------------------------------------------------------------------------------
+# place hierarchy, roll-up facets, retag
+# --------------------------------------------------------------------------------------
+
+# Ids are literal test data (GeoNames-style), not looked up: (id, name, kind, country, ancestors, admin1).
+# ``admin1`` is the record's shape: {"id", "name"}, a bare id (accepted too) or None.
+NIGERIA, BORNO, MAIDUGURI_LGA = "geonames:2328926", "geonames:2346794", "geonames:2331446"
+DRC, NORTH_KIVU, SOUTH_KIVU = "geonames:203312", "geonames:206938", "geonames:205413"
+HPLACES: dict[str, tuple[str, str, str, str, list[str], Any]] = {
+    "nigeria": (NIGERIA, "Nigeria", "country", "NG", [], None),
+    "borno": (BORNO, "Borno State", "admin1", "NG", [NIGERIA], None),
+    "maiduguri": ("geonames:2331447", "Maiduguri", "city", "NG", [MAIDUGURI_LGA, BORNO, NIGERIA],
+                  {"id": BORNO, "name": "Borno State"}),
+    "drc": (DRC, "Democratic Republic of the Congo", "country", "CD", [], None),
+    "north-kivu": (NORTH_KIVU, "North Kivu", "admin1", "CD", [DRC], None),
+    "goma": ("geonames:216281", "Goma", "city", "CD", [NORTH_KIVU, DRC], {"id": NORTH_KIVU, "name": "North Kivu"}),
+    "bukavu": ("geonames:217831", "Bukavu", "city", "CD", [SOUTH_KIVU, DRC], SOUTH_KIVU),  # bare admin1 id
+    "lagos": ("geonames:2332459", "Lagos", "city", "NG", [], None),  # written as an old record below
+}
+
+
+def hloc(place: str, old: bool = False) -> dict[str, Any]:
+    pid, name, kind, cc, ancestors, admin1 = HPLACES[place]
+    loc: dict[str, Any] = {"id": pid, "name": name, "kind": kind, "country_code": cc, "lat": None, "lon": None,
+                           "mentions": [name], "count": 1}
+    if not old:  # records written before the hierarchy existed lack both fields
+        loc |= {"ancestors": ancestors, "admin1": admin1}
+    return loc
+
+
+def hierarchy_corpus() -> dict[str, dict[str, Any]]:
+    stories = {
+        "goma": ("Displaced families arrive in Goma", "Thousands of families reached Goma after a night "
+                 "of fighting in the hills to the north.", ["goma"]),
+        "kivu": ("Province of North Kivu extends curfew", "Authorities in North Kivu extended the evening "
+                 "curfew by a month.", ["north-kivu"]),
+        "bukavu": ("Lake ferry resumes service to Bukavu", "The ferry to Bukavu sailed again after repairs "
+                   "to its engine.", ["bukavu"]),
+        "maiduguri": ("Market reopens in Maiduguri", "Traders in Maiduguri reopened the main market after "
+                      "a week of closures.", ["maiduguri"]),
+        "nigeria": ("Nigeria announces new fuel prices", "The government of Nigeria announced new fuel "
+                    "prices for the coming quarter.", ["nigeria"]),
+        "lagos": ("Flooding in Lagos after heavy rain", "Streets in Lagos were flooded after a day of heavy "
+                  "rain.", ["lagos"]),
+        "both": ("Aid agencies compare Goma and Maiduguri", "Camps near Goma and Maiduguri face the same "
+                 "shortages of clean water.", ["goma", "maiduguri"]),
+    }
+    arts: dict[str, dict[str, Any]] = {}
+    for n, (key, (title, text, places)) in enumerate(stories.items()):
+        art = make_article(f"h-{key}", title, text, published=f"2017-07-{n + 1:02d}T09:00:00+00:00")
+        art["locations"] = [hloc(p, old=(key == "lagos")) for p in places]
+        arts[key] = art
+    # a second outlet's copy of "goma": one cluster, counted once by collapsed facets
+    copy = make_article("h-goma-copy", stories["goma"][0], stories["goma"][1], source="courier",
+                        published="2017-07-01T11:00:00+00:00", cluster=arts["goma"]["id"],
+                        duplicate_of=arts["goma"]["id"])
+    copy["locations"] = [hloc("goma")]
+    arts["goma-copy"] = copy
+    return arts
+
+
+HARTS = hierarchy_corpus()
+HKEYS = {a["id"]: key for key, a in HARTS.items()}
+HREPS = [k for k in HARTS if k != "goma-copy"]
+
+
+def hkeys(result: SearchResult) -> set[str]:
+    return {HKEYS[h["id"]] for h in result.hits}
+
+
+def inside(key: str, place_id: str) -> bool:
+    """The rule: tagged with the place itself or with a place whose ancestors contain it."""
+    return any(loc["id"] == place_id or place_id in loc.get("ancestors", []) for loc in HARTS[key]["locations"])
+
+
+@pytest.fixture
+def hloaded(store: Store) -> Store:
+    report = store.index([*ARTS.values(), *HARTS.values()])
+    assert report.errors == []
+    return store
+
+
+def test_location_filter_includes_the_places_inside(hloaded: Store) -> None:
+    for place_id in (NORTH_KIVU, SOUTH_KIVU, DRC, BORNO, NIGERIA, MAIDUGURI_LGA, HPLACES["goma"][0]):
+        assert hkeys(run(hloaded, location_ids=[[place_id]])) == {k for k in HREPS if inside(k, place_id)}, place_id
+    # an admin-1 division finds its city; the country finds the city tagged alone
+    assert hkeys(run(hloaded, location_ids=[[NORTH_KIVU]])) == {"goma", "kivu", "both"}
+    assert hkeys(run(hloaded, location_ids=[[NIGERIA]])) == {"maiduguri", "nigeria", "both"}
+    # a sibling admin-1 division does not match
+    assert hkeys(run(hloaded, location_ids=[[SOUTH_KIVU]])) == {"bukavu"}
+    # groups are still AND-ed, ids in a group OR-ed
+    assert hkeys(run(hloaded, location_ids=[[DRC], [NIGERIA]])) == {"both"}
+    assert hkeys(run(hloaded, location_ids=[[SOUTH_KIVU, BORNO]])) == {"bukavu", "maiduguri", "both"}
+    # records without ancestors: found by their own id and country code, not by the country's id
+    lagos = HPLACES["lagos"][0]
+    assert hkeys(run(hloaded, location_ids=[[lagos]])) == {"lagos"}
+    assert "lagos" not in hkeys(run(hloaded, location_ids=[[NIGERIA]]))
+    assert {KEYS.get(h["id"], HKEYS.get(h["id"])) for h in run(hloaded, country_codes=["NG"]).hits} == {
+        k for k in HREPS if any(loc["country_code"] == "NG" for loc in HARTS[k]["locations"])
+    }
+    assert keys(run(hloaded, location_ids=[[PLACES["raqqa"][0]]])) == {k for k in REPS if with_place(k, "raqqa")}
+    # collapse: the duplicate is found without collapsing, and the hierarchy applies to it too
+    assert hkeys(run(hloaded, location_ids=[[DRC]], collapse=False)) >= {"goma", "goma-copy"}
+    assert run(hloaded, location_ids=[[DRC]], text="ferry").total == 1
+
+
+def test_roll_up_facets(hloaded: Store) -> None:
+    from pipeline.stores.base import admin1_of, country_name
+
+    for query in (SearchQuery(location_ids=[[DRC, NIGERIA]]), SearchQuery(), SearchQuery(text="goma | lagos")):
+        query.limit, query.facets, query.facet_size = 100, True, 20
+        result = hloaded.search(query)
+        matching = [KEYS.get(h["id"]) or HKEYS[h["id"]] for h in result.hits]
+        assert result.total == len(matching)
+        docs = [ARTS[k] if k in ARTS else HARTS[k] for k in matching]
+        countries = Counter(cc for d in docs for cc in {loc["country_code"] for loc in d["locations"]})
+        assert [(b["key"], b["count"]) for b in result.facets["location_countries"]] == sorted(
+            countries.items(), key=lambda kv: (-kv[1], kv[0]))
+        assert all(b["name"] == country_name(b["key"]) for b in result.facets["location_countries"])
+        admin1 = Counter(a[0] for d in docs for a in {admin1_of(loc) for loc in d["locations"]} - {None})
+        assert [(b["key"], b["count"]) for b in result.facets["location_admin1"]] == sorted(
+            admin1.items(), key=lambda kv: (-kv[1], kv[0]))
+    nigeria = hloaded.search(SearchQuery(location_ids=[[NIGERIA]], limit=100)).facets
+    assert {b["key"]: (b["name"], b["count"]) for b in nigeria["location_countries"]} == {
+        "NG": ("Nigeria", 3), "CD": (country_name("CD"), 1)}
+    kivu = hloaded.search(SearchQuery(location_ids=[[DRC]], limit=100)).facets["location_admin1"]
+    # the admin-1 division itself counts under its own id; a city under its admin1; names from the records;
+    # "goma" and its copy are one cluster: counted once
+    assert {b["key"]: (b["name"], b["count"]) for b in kivu} == {
+        NORTH_KIVU: ("North Kivu", 3), SOUTH_KIVU: (SOUTH_KIVU, 1), BORNO: ("Borno State", 1)}
+    full = hloaded.search(SearchQuery(location_ids=[[DRC]], limit=100, collapse=False)).facets["location_admin1"]
+    assert {b["key"]: b["count"] for b in full}[NORTH_KIVU] == 4
+    assert hloaded.search(SearchQuery(text="nothing-matches-this")).facets["location_admin1"] == []
+
+
+class KeywordTagger:
+    """A small real tagger for retag tests: places by name in title + text, with the hierarchy."""
+
+    def __init__(self, version: str, places: dict[str, tuple[str, str, str, str, list[str], Any]]) -> None:
+        self.version = version
+        self.places = places
+        self.seen: list[str] = []  # ids of the records tagged, in order
+
+    def tag_records(self, records: Any) -> Any:
+        for record in records:
+            self.seen.append(record["id"])
+            out = dict(record)
+            if not isinstance(record.get("text"), str):
+                out["error"] = "tag: record has no 'text' string field"
+            else:
+                full = f"{record.get('title') or ''} {record['text']}"
+                out["actors"] = []
+                out["locations"] = [hloc(key) for key, place in self.places.items() if place[1] in full]
+            yield out
+
+
+def test_retag_in_batches_resumes_and_is_idempotent(store: Store) -> None:
+    from pipeline.retag import STATE_KEY, retag
+
+    # every story stored as an old record: no ancestors, Lagos-style
+    old = {k: dict(a, locations=[hloc(p, old=True) for p in
+                                 [key for key, v in HPLACES.items() if v[0] in {x["id"] for x in a["locations"]}]])
+           for k, a in HARTS.items()}
+    assert store.index(old.values()).errors == []
+    assert hkeys(run(store, location_ids=[[NIGERIA]])) == {"nigeria"}
+    before = {a["id"]: store.get(a["id"]) for a in old.values()}
+    members_before = [m["id"] for m in store.cluster_members(HARTS["goma"]["id"])]
+    tagger = KeywordTagger("v1", HPLACES)
+    ids = sorted(before)
+
+    # interrupted after two batches of three
+    first = retag(store, tagger, batch=3, max_batches=2)
+    assert (first.processed, first.batches, first.done, first.skipped) == (6, 2, False, False)
+    assert tagger.seen == ids[:6]
+    state = store.get_state(STATE_KEY)
+    assert state is not None and state["last_id"] == ids[5] and state["done"] is False
+    assert store.all_feed_states() == {}  # progress is not feed state
+    # started again: continues after the last id, each article tagged once overall
+    second = retag(store, tagger, batch=3)
+    assert second.resumed_after == ids[5]
+    assert second.done and second.processed == len(ids) - 6
+    assert tagger.seen == ids
+    assert first.changed + second.changed == len(ids)
+    # the new tags are stored and searchable with the hierarchy; nothing else changed
+    for aid, stored_before in before.items():
+        after = store.get(aid)
+        assert after is not None and stored_before is not None
+        assert {k: v for k, v in after.items() if k != "locations"} == {
+            k: v for k, v in stored_before.items() if k != "locations"}
+        expected = [hloc(p) for p in tagger.places if tagger.places[p][1] in f"{after['title']} {after['text']}"]
+        assert after["locations"] == expected
+    assert hkeys(run(store, location_ids=[[NIGERIA]])) == {"maiduguri", "nigeria", "both"}
+    assert hkeys(run(store, location_ids=[[NORTH_KIVU]])) == {"goma", "kivu", "both"}
+    assert [m["id"] for m in store.cluster_members(HARTS["goma"]["id"])] == members_before
+    assert run(store).total == len(HREPS)
+    # complete: a no-op until the tagger changes
+    again = retag(store, tagger, batch=3)
+    assert again.skipped and again.processed == 0 and len(tagger.seen) == len(ids)
+    # a new tagger version re-tags everything (same tags: nothing written)
+    tagger.version = "v2"
+    third = retag(store, tagger, batch=4)
+    assert (third.processed, third.changed, third.done) == (len(ids), 0, True)
+    # --restart starts over even when complete
+    fourth = retag(store, tagger, batch=100, restart=True)
+    assert (fourth.processed, fourth.batches, fourth.resumed_after) == (len(ids), 1, None)
+    state = store.get_state(STATE_KEY)
+    assert state is not None and state["done"] is True and state["version"] == "v2"
+    # restart in the middle of a run: from the first id again
+    tagger.version = "v3"
+    retag(store, tagger, batch=2, max_batches=1)
+    seen = len(tagger.seen)
+    retag(store, tagger, batch=2, restart=True, max_batches=1)
+    assert tagger.seen[seen:] == ids[:2]
+
+
+def test_retag_reports_articles_it_cannot_tag(store: Store) -> None:
+    from pipeline.retag import retag
+
+    no_text = {k: v for k, v in HARTS["kivu"].items() if k != "text"}
+    assert store.index([HARTS["goma"], no_text]).errors == []
+    result = retag(store, KeywordTagger("v1", HPLACES), batch=10)
+    assert result.done and result.processed == 2
+    assert [e["id"] for e in result.errors] == [no_text["id"]]
+    assert store.get(no_text["id"]) == no_text  # kept as it was
+
+
+def test_retag_command(store_url: str) -> None:
+    """``newswire retag`` with the real tagger: tags equal what the tagger gives, a second run is a no-op."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app as cli_app
+    from pipeline.tag import get_tagger
+
+    st = open_store(store_url)
+    untagged = [dict(a, actors=[], locations=[]) for a in HARTS.values()]
+    assert st.index(untagged).errors == []
+    st.close()
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["retag", "--store", store_url, "--batch", "3"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(untagged)} articles tagged" in result.output and "complete" in result.output
+    tagger = get_tagger()
+    st = open_store(store_url)
+    try:
+        for art in untagged:
+            stored = st.get(art["id"])
+            assert stored is not None
+            actors, locations = tagger.tag(art["text"], art["title"])
+            assert (stored["actors"], stored["locations"]) == (actors, locations)
+            assert {k: v for k, v in stored.items() if k not in ("actors", "locations", "also_published_by")} == {
+                k: v for k, v in art.items() if k not in ("actors", "locations")}
+        assert any(s["locations"] for s in (st.get(a["id"]) for a in untagged) if s)
+    finally:
+        st.close()
+    again = runner.invoke(cli_app, ["retag", "--store", store_url])
+    assert again.exit_code == 0 and "nothing to do" in again.output
+    bad = runner.invoke(cli_app, ["retag", "--store", store_url, "--batch", "0"])
+    assert bad.exit_code == 2

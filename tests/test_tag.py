@@ -326,9 +326,9 @@ def test_statistical_ner_runs_only_for_the_models_language(nlp_tagger: Tagger) -
 
 
 def test_model_alias_is_tried() -> None:
-    from pipeline.tag.tagger import MODEL_ALIASES, _load_spacy
+    from pipeline.tag.ner import MODEL_ALIASES, load_spacy
 
-    nlp = _load_spacy(MODEL) or _load_spacy(MODEL_ALIASES.get(MODEL, MODEL))
+    nlp = load_spacy(MODEL) or load_spacy(MODEL_ALIASES.get(MODEL, MODEL))
     if nlp is None:
         pytest.skip("no spaCy model installed")
     assert nlp.pipe_names[-1] == "ner" and set(nlp.pipe_names) <= {"tok2vec", "ner"}

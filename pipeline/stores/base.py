@@ -15,6 +15,19 @@ Rules every engine follows:
   ``SearchQuery.collapse`` is False.
 - Actor and location filters take canonical ids (``SearchQuery.actor_ids``) already
   resolved by :mod:`pipeline.search`; engines never interpret aliases.
+- Place hierarchy: each item of an article's ``locations`` may carry ``ancestors`` (ids of
+  the places containing it, nearest first: admin2, admin1, country) and ``admin1``, the
+  admin-1 division containing it as ``{"id": ..., "name": ...}`` or null (a bare id string
+  is accepted too, its name is then the id; a country or an admin-1 division itself has
+  none). Records written before these fields existed lack them: missing means empty/null.
+  A location id in ``SearchQuery.location_ids`` matches an article tagged with that place
+  *or with any place whose ancestors contain it* (``Nigeria`` finds an article tagged only
+  with Maiduguri); ``country_codes`` still compares the tagged places' ``country_code``.
+- Roll-up facets (see :class:`SearchResult`): ``location_countries`` counts articles by
+  their places' ``country_code``, ``location_admin1`` by the admin-1 division of their
+  places (:func:`admin1_of`).
+- Pipeline state besides feeds (``get_state``/``put_state``, e.g. the progress of
+  ``newswire retag``) is one JSON object per key, separate from feed state.
 - Every ``search`` is bounded in time: past ``store.search_timeout`` seconds (settings'
   ``search_timeout``) the engine stops it and raises :class:`SearchTimeout`; a timed-out
   search is never retried.
@@ -25,9 +38,47 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 Article = dict[str, Any]
+
+
+def location_ancestors(location: dict[str, Any]) -> list[str]:
+    """The string ids of a location's ``ancestors`` (empty when the record has none)."""
+    found = location.get("ancestors")
+    if not isinstance(found, list):
+        return []
+    return [a for a in found if isinstance(a, str) and a]
+
+
+def admin1_of(location: dict[str, Any]) -> tuple[str, str] | None:
+    """``(id, name)`` of the admin-1 division a location rolls up to, or None.
+
+    The location's ``admin1`` (object or bare id); a location that *is* an admin-1
+    division (``kind == "admin1"``) rolls up to itself. One rule for both engines.
+    """
+    value = location.get("admin1")
+    if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+        name = value.get("name")
+        return value["id"], name if isinstance(name, str) and name else value["id"]
+    if isinstance(value, str) and value:
+        return value, value
+    lid, name = location.get("id"), location.get("name")
+    if location.get("kind") == "admin1" and isinstance(lid, str) and lid:
+        return lid, name if isinstance(name, str) and name else lid
+    return None
+
+
+@lru_cache(maxsize=512)
+def country_name(code: str) -> str:
+    """Display name of an ISO 3166-1 alpha-2 code (pycountry's common name); the code when unknown."""
+    import pycountry
+
+    country = pycountry.countries.get(alpha_2=code.upper()) if len(code) == 2 else None
+    if country is None:
+        return code
+    return str(getattr(country, "common_name", None) or country.name)
 
 
 @dataclass
@@ -36,7 +87,8 @@ class SearchQuery:
 
     Within one list filter (``actor_ids``, ``location_ids``, ``sources``...) any value
     matches (OR), except ``actor_ids``/``location_ids`` where each group is one
-    entity's id set: ``[["a", "b"], ["c"]]`` means (a OR b) AND c.
+    entity's id set: ``[["a", "b"], ["c"]]`` means (a OR b) AND c. A location id also
+    matches articles tagged with a place inside it (its id in that place's ``ancestors``).
     """
 
     text: str = ""
@@ -63,7 +115,11 @@ class SearchResult:
     """``total`` counts matching clusters when collapsing, documents otherwise.
 
     ``facets`` = {"actors": [{"key", "name", "count"}], "locations": [...],
-    "sources": [...], "dates": [{"key": "YYYY-MM-DD", "count"}]}.
+    "location_countries": [...], "location_admin1": [...], "sources": [...],
+    "dates": [{"key": "YYYY-MM-DD", "count"}]}. ``location_countries``: key = country
+    code, name = the country's name (:func:`country_name`); ``location_admin1``: key =
+    admin-1 id, name from the records (:func:`admin1_of`); each counts matching articles
+    (clusters when collapsing) once per key, top N by count then key.
     Each hit is the stored article plus ``_score`` (float or None) and ``_highlight``
     (list of snippets with matches wrapped in ``<mark>``...``</mark>``).
     ``next_after`` is a cursor for the next page, or None when there is none.
@@ -124,6 +180,11 @@ class Store(Protocol):
     def cluster_members(self, cluster_id: str) -> list[Article]:
         """Every stored article of one cluster, the representative first."""
 
+    def articles_after(self, after_id: str | None, size: int) -> list[Article]:
+        """Up to ``size`` stored articles (cluster members included, as ``get`` returns them)
+        whose id sorts after ``after_id`` (all when None), in ascending id order (code point
+        order): a stable walk over the whole store, resumable from the last id seen."""
+
     # --- dedupe state -------------------------------------------------------------
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """The subset of ``ids`` already stored."""
@@ -140,5 +201,11 @@ class Store(Protocol):
     def put_feed_state(self, feed_url: str, state: dict[str, Any]) -> None: ...
 
     def all_feed_states(self) -> dict[str, dict[str, Any]]: ...
+
+    # --- other pipeline state (never listed with the feeds) ---------------------------
+    def get_state(self, key: str) -> dict[str, Any] | None: ...
+
+    def put_state(self, key: str, state: dict[str, Any]) -> None:
+        """Replace the state under ``key`` (visible to the next ``get_state`` at once)."""
 
     def close(self) -> None: ...

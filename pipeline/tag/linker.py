@@ -1,0 +1,283 @@
+"""The linker: every rule family composed over one article, in order.
+
+Contract: ``Article(tagger, text, doc, toks).run()`` returns the article's linked mentions sorted by offset: (1)
+acronyms defined in the text, (2) gazetteer matches, longest first, each linked by :meth:`Article.pick`
+(capitalisation, actors before towns, place resolution, metonymy), (3) spaCy spans not already covered, (4) bare
+surnames of people named in full, (5) names widened to titles and place suffixes.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from pipeline.tag.acronyms import AcronymRules
+from pipeline.tag.article import Mention
+from pipeline.tag.datelines import DatelineRules
+from pipeline.tag.gazetteer import MINOR, SEAT, SURNAME, NameEntry
+from pipeline.tag.lexicon import (
+    DIRECTIONS,
+    LOC_PREPS,
+    PERSON_TITLES,
+    PLACE_SUFFIXES,
+    TITLE_WORDS,
+    guess_kind,
+)
+from pipeline.tag.metonymy import MetonymyRules
+from pipeline.tag.ner import SPACY_LABELS
+from pipeline.tag.normalize import tokens
+from pipeline.tag.places import PlaceRules
+
+
+class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
+    """Links the mentions of one text: every rule family composed, in order."""
+
+    def pick(self, i: int, j: int, entry: NameEntry) -> tuple[str, str] | None:
+        """The entity a gazetteer match links to here, with the link's source, or None (rejected)."""
+        by_flag = {f: self.case_ok(i, j, entry, f) for f in {f for _, f in entry.targets}}
+        ok = [(eid, f) for eid, f in entry.targets if by_flag[f]]
+        if not ok:
+            return None
+        ents = [(self.gaz.entities[eid], f) for eid, f in ok]
+        countries = [e for e, _ in ents if e.kind in ("country", "continent")]
+        actors = [(e, f) for e, f in ents if e.type == "actor"]
+        places = [e for e, f in ents if e.type == "location" and not f & MINOR]
+        minor = [e for e, f in ents if e.type == "location" and f & MINOR]
+        if actors and not countries:
+            # an actor's name beats a town of the same name ("Obama", "Kerry"); plain names before seats/surnames
+            plain = [e for e, f in actors if not f & (SEAT | SURNAME)]
+            return (plain or [e for e, _ in actors])[0].id, "gazetteer"
+        if not places and not minor:
+            return None
+        if not countries and (self.spoken_by(i, j) or self.spacy_person[i]):
+            return None  # "Jassem said", a name spaCy reads as a person's: people speak, towns do not
+        if not countries and not self.town_ok(i, j, entry):
+            return None
+        if countries and self.inside_spacy_org[i] and all(self.inside_spacy_org[i:j]):
+            return (
+                None  # "U.S. 5th Fleet", "United States Treasury Department": part of an organisation's name
+            )
+        local_minor = [e for e in minor if e.country_code in self.context] if self.locative_cue(i, j) else []
+        if not places or (local_minor and not any(e.country_code in self.context for e in places)):
+            if not local_minor:
+                return (
+                    None  # a small town or a common word: only with a locative cue in its country's context
+                )
+            places = local_minor
+        place = self.best_place(places)
+        if place.kind == "country" and self.country_is_government(i, j):
+            gov = self.gaz.government_of.get(place.country_code or "")
+            if gov:
+                return gov, "metonymy"
+        elif self.gaz.capitals.get(place.id) and self.capital_is_government(i, j):
+            gov = self.gaz.government_of.get(self.gaz.capitals[place.id])
+            if gov:
+                return gov, "metonymy"
+        return place.id, "gazetteer"
+
+    def run(self) -> list[Mention]:
+        out: list[Mention] = []
+        self.define_acronyms()
+        matches = self.gazetteer_matches()
+        spacy_ents = self.spacy_spans()
+        for i, j, label in spacy_ents:
+            if label == "PERSON":
+                for k in range(i, j):
+                    self.spacy_person[k] = True
+            if label in ("PERSON", "ORG") and j - i >= 2:
+                whole = self.gaz.known(" ".join(t.norm for t in self.toks[i:j]))
+                for k in range(i, j):
+                    self.inside_spacy_name[k] = True
+                    self.inside_spacy_org[k] = label == "ORG" and whole is None
+        # context: the countries of countries, demonyms, admin-1 regions and major cities named in the article
+        for i, j, entry in matches:
+            if entry.demonym is not None:
+                if entry.demonym:
+                    self.context.add(entry.demonym)
+                continue
+            if entry.common or not self.case_ok(i, j, entry, 0):
+                continue  # a common word ("Orange", "Split") places no article
+            places = [
+                self.gaz.entities[eid]
+                for eid, f in entry.targets
+                if eid.startswith("geonames:") and not f & MINOR
+            ]
+            if any(e.kind == "country" for e in places):
+                self.country_spans[j] = i
+            self.context.update(self.context_countries(places))
+        # the dateline, then article aliases (acronyms and long forms defined in this text)
+        out.extend(self.dateline_mentions())
+        out.extend(self.alias_mentions())
+        for i, j, entry in matches:
+            if any(self.taken[i:j]):
+                continue
+            if (
+                entry.demonym is not None
+                and j - i == 1
+                and not any(self.gaz.entities[e].type == "actor" for e, _ in entry.targets)
+            ):
+                self.taken[i] = True  # a demonym is never a place; keep it from spaCy too
+                continue
+            picked = self.pick(i, j, entry)
+            if picked is not None:
+                out.append(self.mention(i, j, *picked))
+        out.extend(self.spacy_mentions(spacy_ents))
+        out.extend(self.surname_mentions(out))
+        out.sort(key=lambda m: m.start)
+        return self.widen(out)
+
+    def widen(self, found: list[Mention]) -> list[Mention]:
+        """Whole names: titles before people ("Foreign Secretary Boris Johnson"), "Idlib province",
+        "Sarmada, Syria" (one place: the town)."""
+        by_start = {m.start: m for m in found}
+        drop: set[int] = set()
+        for m in found:
+            e = self.t.entity(m.entity_id)
+            if e is None or id(m) in drop:
+                continue
+            i = bisect.bisect_left(self.starts, m.start)
+            if e.kind == "person":
+                k = i
+                while (
+                    k > 0
+                    and not self.sentence_start(k)
+                    and self.gap(k).strip(" .") == ""
+                    and "\n" not in self.gap(k)
+                ):
+                    prev = self.toks[k - 1]
+                    low = prev.raw.lower()
+                    dem = self.gaz.names.get(prev.norm)
+                    title = low in TITLE_WORDS and (prev.raw[0].isupper() or low == "of")
+                    nation = (
+                        prev.raw[0].isupper()
+                        and dem is not None
+                        and (
+                            dem.demonym is not None
+                            or any(self.gaz.entities[x].kind == "country" for x, _ in dem.targets)
+                        )
+                    )
+                    if not (title or nation):
+                        break
+                    k -= 1
+                while k < i and self.toks[k].raw.lower() in ("of", "the"):
+                    k += 1
+                if k < i and any(self.toks[x].raw.lower() in TITLE_WORDS for x in range(k, i)):
+                    new_start = self.toks[k].start
+                    for other in found:
+                        if other is not m and new_start <= other.start < m.start:
+                            drop.add(id(other))
+                    m.start = new_start
+                    m.text = self.text[m.start : m.end]
+            elif e.type == "location":
+                if (
+                    i > 0
+                    and self.toks[i - 1].raw.lower() in DIRECTIONS
+                    and self.toks[i - 1].raw[0].isupper()
+                    and self.gap(i) == " "
+                    and self.toks[i - 1].raw not in ("New", "Old", "Greater")
+                ):
+                    m.start = self.toks[i - 1].start  # "Northern Iraq", "East Mosul"
+                    m.text = self.text[m.start : m.end]
+                if e.kind == "country":
+                    continue
+                j = bisect.bisect_left(self.starts, m.end)
+                if j < len(self.toks) and self.toks[j].raw.lower() in PLACE_SUFFIXES and self.gap(j) == " ":
+                    m.end = self.toks[j].end
+                    m.text = self.text[m.start : m.end]
+                elif self.text[m.end : m.end + 2] == ", ":
+                    nxt = by_start.get(m.end + 2)
+                    if nxt is not None:
+                        ne = self.t.entity(nxt.entity_id)
+                        if ne is not None and ne.kind == "country" and ne.country_code == e.country_code:
+                            drop.add(id(nxt))
+                            m.end = nxt.end
+                            m.text = self.text[m.start : m.end]
+        return [m for m in found if id(m) not in drop]
+
+    def spacy_spans(self) -> list[tuple[int, int, str]]:
+        """spaCy's entity spans as token ranges, without a leading "the" or person title."""
+        if self.doc is None:
+            return []
+        out = []
+        for ent in self.doc.ents:
+            if ent.label_ not in SPACY_LABELS:
+                continue
+            i = bisect.bisect_left(self.starts, ent.start_char)
+            while i < len(self.toks) and self.toks[i].end <= ent.start_char:
+                i += 1
+            j = bisect.bisect_left(self.starts, ent.end_char)
+            while i < j and (
+                self.toks[i].raw in ("the", "The")
+                or self.toks[i].raw.lower() in PERSON_TITLES
+                or self.toks[i].raw.lower() in LOC_PREPS
+                or self.toks[i].raw in ("Near",)
+            ):
+                i += 1
+            if i < j:
+                out.append((i, j, ent.label_))
+        return out
+
+    def spacy_mentions(self, spans: list[tuple[int, int, str]]) -> list[Mention]:
+        out: list[Mention] = []
+        for i, j, label in spans:
+            if any(self.taken[i:j]):
+                continue
+            span = self.toks[i:j]
+            if not span[0].raw[0].isupper() or span[0].raw.isdigit():
+                continue
+            key = " ".join(t.norm for t in span)
+            entry = self.gaz.names.get(key)
+            if entry is not None and entry.demonym is not None:
+                continue
+            if key in self.aliases:
+                out.append(self.mention(i, j, self.aliases[key], "spacy"))
+                continue
+            if entry is not None:
+                picked = self.pick(i, j, entry)
+                if picked is not None:
+                    out.append(self.mention(i, j, picked[0], "spacy"))
+                    continue
+                if self.gaz.known(key) is not None:
+                    continue  # a known name, rejected here by the linker's rules
+                # else only small towns bear it: spaCy's person or organisation stands
+            if self.followed_by_country(j) or self.town_names(span):
+                # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place we cannot place
+                continue
+            name = self.text[span[0].start : span[-1].end]
+            if label == "PERSON":
+                if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
+                    out.append(self.mention(i, j, self.t._new_actor(name, "person"), "spacy"))
+            elif label == "ORG":
+                if j - i >= 2 or (span[0].raw.isupper() and len(span[0].raw) >= 2):
+                    out.append(self.mention(i, j, self.t._new_actor(name, guess_kind(name)), "spacy"))
+            elif label in ("GPE", "LOC") and len(span) > 1 and span[-1].raw.lower() in PLACE_SUFFIXES:
+                # "Raqqa province", "Idlib governorate": the place without the generic word
+                entry = self.gaz.names.get(" ".join(t.norm for t in span[:-1]))
+                if entry is not None:
+                    places = [
+                        self.gaz.entities[eid]
+                        for eid, _ in entry.targets
+                        if self.gaz.entities[eid].type == "location"
+                    ]
+                    if places:
+                        out.append(self.mention(i, j, self.best_place(places).id, "spacy"))
+        return out
+
+    def surname_mentions(self, found: list[Mention]) -> list[Mention]:
+        """Bare surnames of people named in full in this article (anywhere: headlines come first)."""
+        names: dict[str, str] = {}
+        for m in found:
+            e = self.t.entity(m.entity_id)
+            if e is not None and e.kind == "person":
+                parts = tokens(m.text)
+                if len(parts) >= 2:
+                    names.setdefault(parts[-1].norm, e.id)
+        if not names:
+            return []
+        out: list[Mention] = []
+        for i, t in enumerate(self.toks):
+            if self.taken[i] or t.norm not in names or not t.raw[0].isupper():
+                continue
+            if i + 1 < len(self.toks) and self.toks[i + 1].raw[0].isupper() and self.gap(i + 1).strip() == "":
+                continue  # part of a longer name
+            out.append(self.mention(i, i + 1, names[t.norm], "surname"))
+        return out

