@@ -475,3 +475,17 @@ def test_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
     text = stream.getvalue()
     assert "http://alice:***@desk.example.test/rss" in text and "elastic:***@es.example.test" in text
     assert PASSWORD not in text
+
+
+def test_the_cli_search_past_its_time_budget_exits_1_with_the_reason(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'slow.db'}"
+    index(url, *many_articles(300))
+    monkeypatch.setenv("NEWSWIRE_SEARCH_TIMEOUT", "0.000001")
+    get_settings.cache_clear()
+    result = cli("search", "kessra OR pumps OR report*", "--store", url)
+    assert result.exit_code == 1, result.output
+    assert "longer than" in result.stderr and "Traceback" not in result.output
