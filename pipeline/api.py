@@ -16,6 +16,8 @@ Contract:
   ``build_query`` rejects (:class:`~pipeline.search.QueryError`) -> 422 ``{"detail":
   message}``, the message naming the option (in its CLI spelling, e.g. ``--since``) and
   the value.
+  A search that runs past ``search_timeout`` (:class:`~pipeline.stores.base.SearchTimeout`)
+  -> 503 ``{"detail": message}``.
 - ``GET /articles/{id}`` -> the stored article (private fields removed) or 404.
 - ``GET /clusters/{cluster_id}`` -> ``{"cluster_id", "members"}``, every stored article of
   the cluster with the representative first (private fields removed), or 404 when no
@@ -35,11 +37,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from pipeline.fetch import redact
+from pipeline.redaction import redact
 from pipeline.search import QueryError, build_query, public_article, search_payload
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
-from pipeline.stores.base import Store
+from pipeline.stores.base import SearchTimeout, Store
 
 __all__ = ["app", "create_app"]
 
@@ -78,7 +80,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
             count = store.count()
         except Exception as exc:  # a store server that went away: say so, don't crash
             return JSONResponse(
-                status_code=503, content={"status": "unavailable", "store": url, "error": str(exc)}
+                status_code=503, content={"status": "unavailable", "store": url, "error": redact(str(exc))}
             )
         return {"status": "ok", "store": url, "articles": count}
 
@@ -107,7 +109,10 @@ def create_app(store_url: str | None = None) -> FastAPI:
             )
         except QueryError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        return search_payload(store.search(query))
+        try:
+            return search_payload(store.search(query))
+        except SearchTimeout as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from None
 
     @api.get("/articles/{article_id}")
     def article(article_id: str, store: StoreDep) -> dict[str, Any]:

@@ -14,6 +14,11 @@ Contract:
   (:func:`pipeline.retag.retag`).
 
 Exit codes: 0 success; 1 some feeds or lines failed; 2 usage or configuration error.
+
+Output never interprets data: rich markup is off on both consoles (styles are given as
+:class:`rich.text.Text` spans), and every line that can carry a URL goes through
+:func:`pipeline.redaction.redact`, so feed titles like ``[video] ...`` print as written
+and no password leaves the process.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
+from pipeline.redaction import install_log_filter, redact
 from pipeline.settings import get_settings
 
 app = typer.Typer(
@@ -43,8 +50,8 @@ feeds_app = typer.Typer(help="Feed health and checks.", no_args_is_help=True)
 app.add_typer(es_app, name="es")
 app.add_typer(feeds_app, name="feeds")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(markup=False, highlight=False)  # data is never markup (see the module docstring)
+err = Console(stderr=True, markup=False, highlight=False)
 
 StoreOpt = Annotated[
     str | None, typer.Option("--store", help="store URL (sqlite:///path or http://host:port); default NEWSWIRE_STORE")
@@ -55,7 +62,7 @@ FeedsOpt = Annotated[
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(Text.assemble(("error:", "red"), " ", redact(message)), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -90,10 +97,10 @@ def feed_table(report: Any) -> Table:
         table.add_column(column, justify="right" if column in ("fetched", "new", "duplicates", "errors") else "left")
     for f in report.feeds:
         table.add_row(
-            f.name, f.status, str(f.fetched), str(f.new), str(f.duplicates),
-            f"[red]{len(f.errors)}[/red]" if f.errors else "0",
+            Text(redact(f.name)), f.status, str(f.fetched), str(f.new), str(f.duplicates),
+            Text(str(len(f.errors)), style="red") if f.errors else "0",
         )
-    table.add_row("[b]total[/b]", "", str(sum(f.fetched for f in report.feeds)), str(report.new),
+    table.add_row(Text("total", style="bold"), "", str(sum(f.fetched for f in report.feeds)), str(report.new),
                   str(sum(f.duplicates for f in report.feeds)), str(sum(len(f.errors) for f in report.feeds)))
     return table
 
@@ -117,7 +124,7 @@ def run(
     st = open_store_or_fail(store)
     report = RunReport()
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
         console=err, transient=True, disable=as_json or not err.is_terminal,
     ) as progress:
         task = progress.add_task("ingesting feeds", total=len(feed_list))
@@ -125,9 +132,9 @@ def run(
         def on_feed(stats: Any) -> None:
             report.feeds.append(stats)
             progress.advance(task)
-            progress.update(task, description=f"{stats.name}: {stats.new} new")
+            progress.update(task, description=redact(f"{stats.name}: {stats.new} new"))
             for e in stats.errors:
-                err.print(f"[yellow]{stats.name}[/yellow]: {e}", highlight=False, markup=True)
+                err.print(Text.assemble((redact(stats.name), "yellow"), ": ", redact(e)), soft_wrap=True)
 
         if once:
             ingest(feed_list, st, on_feed=on_feed)
@@ -136,7 +143,7 @@ def run(
                 watch_feeds(feed_list, st, on_feed=on_feed, max_passes=max_passes)
     st.close()
     if as_json:
-        print(json.dumps(report.as_dict(), ensure_ascii=False))
+        print(redact(json.dumps(report.as_dict(), ensure_ascii=False)))
     else:
         out.print(feed_table(report))
         out.print(f"{report.new} new articles from {len(report.feeds)} feeds; {report.failed} feeds had errors")
@@ -146,12 +153,20 @@ def run(
 # --- search ---------------------------------------------------------------------------
 
 
-def hit_line(hit: dict[str, Any]) -> str:
-    when = (hit.get("published_at") or "")[:16].replace("T", " ")
+def hit_line(hit: dict[str, Any]) -> Text:
+    """One search hit as styled text; its values are shown as written, never as markup."""
+    when = str(hit.get("published_at") or "")[:16].replace("T", " ")
     src = (hit.get("source") or {}).get("name", "")
     also = hit.get("also_published_by") or []
-    extra = f" [dim](+{len(also)} outlets: {', '.join(sorted({(a.get('source') or {}).get('name', '?') if isinstance(a.get('source'), dict) else str(a.get('source')) for a in also}))})[/dim]" if also else ""
-    return f"[b]{hit.get('title', '')}[/b]\n  {when}  {src}  {hit.get('url', '')}{extra}"
+    outlets = sorted({
+        str((a.get("source") or {}).get("name", "?")) if isinstance(a.get("source"), dict) else str(a.get("source"))
+        for a in also if isinstance(a, dict)
+    })
+    extra = f" (+{len(also)} outlets: {', '.join(outlets)})" if also else ""
+    return Text.assemble(
+        (redact(str(hit.get("title", ""))), "bold"), redact(f"\n  {when}  {src}  {hit.get('url', '')}"),
+        (redact(extra), "dim"),
+    )
 
 
 @app.command()
@@ -182,20 +197,27 @@ def search(
         )
     except QueryError as exc:
         fail(str(exc))
+    from pipeline.stores.base import SearchTimeout
+
     st = open_store_or_fail(store)
-    result = st.search(q)
-    st.close()
+    try:
+        result = st.search(q)
+    except SearchTimeout as exc:
+        fail(str(exc), 1)
+    finally:
+        st.close()
     if as_json:
-        print(json.dumps(search_payload(result), ensure_ascii=False, default=str))
+        print(redact(json.dumps(search_payload(result), ensure_ascii=False, default=str)))
         return
-    out.print(f"{result.total} stories", highlight=False)
+    out.print(f"{result.total} stories")
     for hit in result.hits:
-        out.print(hit_line(hit), highlight=False)
+        out.print(hit_line(hit))
     if result.facets:
         for name in ("actors", "locations", "sources"):
             buckets = result.facets.get(name) or []
             if buckets:
-                out.print(f"[dim]{name}:[/dim] " + ", ".join(f"{b.get('name') or b['key']} ({b['count']})" for b in buckets[:8]))
+                values = ", ".join(f"{b.get('name') or b['key']} ({b['count']})" for b in buckets[:8])
+                out.print(Text.assemble((f"{name}:", "dim"), " ", redact(values)))
 
 
 # --- JSON Lines filters -----------------------------------------------------------------
@@ -216,14 +238,14 @@ def parse(
     for result in fetch_feeds([(u, None) for u in urls]):
         if result.status != "ok":
             failed += 1
-            print(f"newswire parse: {result.error or result.status}", file=sys.stderr)
+            print(redact(f"newswire parse: {result.error or result.status}"), file=sys.stderr)
             continue
         parsed = parse_feed(result.body, url=result.final_url or result.url, feed_name=name, headers=result.headers)
         for warning in parsed.warnings:
-            print(f"newswire parse: {result.url}: {warning}", file=sys.stderr)
+            print(redact(f"newswire parse: {result.url}: {warning}"), file=sys.stderr)
         if parsed.error:
             failed += 1
-            print(f"newswire parse: {result.url}: {parsed.error}", file=sys.stderr)
+            print(redact(f"newswire parse: {result.url}: {parsed.error}"), file=sys.stderr)
         for entry in parsed.entries:
             sys.stdout.write(dumps(entry) + "\n")
     raise typer.Exit(1 if failed else 0)
@@ -287,7 +309,7 @@ def index(store: StoreOpt = None) -> None:
     code = run_filter(write, name="index")
     st.close()
     print(f"newswire index: {totals['indexed']} indexed ({totals['created']} new), {totals['errors']} failed "
-          f"into {st.url}", file=sys.stderr)
+          f"into {redact(st.url)}", file=sys.stderr)
     raise typer.Exit(code)
 
 
@@ -322,7 +344,7 @@ def retag(
         fail(f"retag stopped: {exc}; run `newswire retag` again to continue", 1)
     st.close()
     for e in result.errors[:20]:
-        err.print(f"[yellow]{e.get('id')}[/yellow]: {e.get('error')}", highlight=False, markup=True)
+        err.print(Text.assemble((str(e.get("id")), "yellow"), ": ", redact(str(e.get("error")))), soft_wrap=True)
     if result.skipped:
         out.print(f"retag: already complete for tagger version {result.version}; nothing to do "
                   "(--restart to run it again)", highlight=False)
@@ -363,7 +385,7 @@ def es_start() -> None:
         url = esserver.start()["url"]
     except Exception as exc:
         fail(f"Elasticsearch did not start: {exc}", 1)
-    out.print(url)
+    out.print(redact(url))
 
 
 @es_app.command("stop")
@@ -389,7 +411,7 @@ def es_setup(store: StoreOpt = None) -> None:
     """Create the index template and aliases (idempotent)."""
     st = open_store_or_fail(store)
     st.setup()
-    out.print(f"ready: {st.url}")
+    out.print(f"ready: {redact(st.url)}")
 
 
 # --- feeds ----------------------------------------------------------------------------------
@@ -413,13 +435,13 @@ def feeds_status(feeds: FeedsOpt = None, store: StoreOpt = None,
         })
     st.close()
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False))
+        print(redact(json.dumps(rows, ensure_ascii=False)))
         return
     table = Table(title="feed health")
     for col in ("name", "status", "last_success_at", "consecutive_failures", "new_per_day", "last_error"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(str(r[c] if r[c] is not None else "") for c in
+        table.add_row(*(Text(redact(str(r[c] if r[c] is not None else ""))) for c in
                         ("name", "status", "last_success_at", "consecutive_failures", "new_per_day", "last_error")))
     out.print(table)
 
@@ -435,18 +457,19 @@ def feeds_check(feeds: FeedsOpt = None) -> None:
     for result in fetch_feeds([(f.url, None) for f in feed_list]):
         if result.status != "ok":
             failed += 1
-            out.print(f"[red]FAIL[/red] {result.url}: {result.error or result.status}", highlight=False)
+            out.print(Text.assemble(("FAIL", "red"), " ", redact(f"{result.url}: {result.error or result.status}")))
             continue
         parsed = parse_feed(result.body, url=result.final_url or result.url, headers=result.headers)
         if parsed.error:
             failed += 1
-            out.print(f"[red]FAIL[/red] {result.url}: {parsed.error}", highlight=False)
+            out.print(Text.assemble(("FAIL", "red"), " ", redact(f"{result.url}: {parsed.error}")))
         else:
-            out.print(f"[green]ok[/green]   {result.url}: {len(parsed.entries)} entries", highlight=False)
+            out.print(Text.assemble(("ok", "green"), "   ", redact(f"{result.url}: {len(parsed.entries)} entries")))
     raise typer.Exit(1 if failed else 0)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_filter()
     app()
 

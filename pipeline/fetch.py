@@ -83,6 +83,7 @@ import brotli
 import httpcore
 import httpx
 
+from pipeline.redaction import redact
 from pipeline.robots import MAX_BYTES as ROBOTS_MAX_BYTES
 from pipeline.robots import RobotsCache
 from pipeline.settings import Settings, get_settings
@@ -380,18 +381,6 @@ class _PerHostTransport(httpx.AsyncBaseTransport):
         pools, self.pools = list(self.pools.values()), OrderedDict()
         for pool in pools:
             await pool.transport.aclose()
-
-
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -49,6 +49,7 @@ import feedparser
 from pipeline.clean import html_to_text, normalize_text
 from pipeline.language import normalize_language
 from pipeline.records import Record, article_id, canonical_url
+from pipeline.redaction import redact
 
 #: ``sy:updatePeriod`` values in seconds.
 UPDATE_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 604800, "monthly": 2592000, "yearly": 31536000}
@@ -220,7 +221,7 @@ class _Context:
             "published_at_estimated": published is None,
             "fetched_at": self.fetched_iso,
             "source": {
-                "feed": self.url,
+                "feed": redact(self.url),  # a feed's password is never copied into its articles
                 "name": self.feed_name or self.feed_title,
                 "domain": _domain(url, self.site_link, self.url),
             },
@@ -361,45 +362,48 @@ def _parse_xml(body: bytes, ctx: _Context, headers: Mapping[str, str] | None, re
 
 def _xml_entries(entries: list[Any], ctx: _Context, result: ParsedFeed) -> None:
     for position, entry in enumerate(entries, start=1):
-        declared_base = str(
-            (entry.get("title_detail") or entry.get("summary_detail") or {}).get("base") or ""
-        )
-        base = urljoin(ctx.url, declared_base) if declared_base else ctx.url
-        title = _plain(entry.get("title"), is_html=_detail_is_html(entry.get("title_detail")))
-        link = _entry_link(entry, base)
-        entry_id = str(entry.get("id") or "").strip() or None
-        if not link and not entry_id:
-            ctx.warnings.append(f"{_label(title, position)} has neither link nor id; skipped")
-            continue
-        label = _label(title, position)
-        published = None
-        for key in ("published", "updated", "created"):
-            if _raw(entry, key) or _raw(entry, key + "_parsed"):
-                published = ctx.date(_raw(entry, key + "_parsed"), _raw(entry, key), label)
-                if published is not None:
-                    break
-        authors = [a.get("name") or "" for a in entry.get("authors") or [] if isinstance(a, Mapping)]
-        if not any(authors) and entry.get("author"):
-            authors = [str(entry["author"])]
-        tags = [
-            str(t.get("label") or t.get("term") or "")
-            for t in entry.get("tags") or []
-            if isinstance(t, Mapping)
-        ]
-        summary_html = entry.get("summary") or ""
-        result.entries.append(
-            ctx.record(
-                link=link,
-                entry_id=entry_id,
-                title=title,
-                summary=_plain(summary_html, is_html=_detail_is_html(entry.get("summary_detail"))),
-                html=_resolved_html(_entry_html(entry), base),
-                published=published,
-                authors=[normalize_text(a) for a in authors],
-                tags=[normalize_text(htmllib.unescape(t)) for t in tags],
-                language=_entry_language(entry),
+        try:
+            declared_base = str(
+                (entry.get("title_detail") or entry.get("summary_detail") or {}).get("base") or ""
             )
-        )
+            base = urljoin(ctx.url, declared_base) if declared_base else ctx.url
+            title = _plain(entry.get("title"), is_html=_detail_is_html(entry.get("title_detail")))
+            link = _entry_link(entry, base)
+            entry_id = str(entry.get("id") or "").strip() or None
+            if not link and not entry_id:
+                ctx.warnings.append(f"{_label(title, position)} has neither link nor id; skipped")
+                continue
+            label = _label(title, position)
+            published = None
+            for key in ("published", "updated", "created"):
+                if _raw(entry, key) or _raw(entry, key + "_parsed"):
+                    published = ctx.date(_raw(entry, key + "_parsed"), _raw(entry, key), label)
+                    if published is not None:
+                        break
+            authors = [a.get("name") or "" for a in entry.get("authors") or [] if isinstance(a, Mapping)]
+            if not any(authors) and entry.get("author"):
+                authors = [str(entry["author"])]
+            tags = [
+                str(t.get("label") or t.get("term") or "")
+                for t in entry.get("tags") or []
+                if isinstance(t, Mapping)
+            ]
+            summary_html = entry.get("summary") or ""
+            result.entries.append(
+                ctx.record(
+                    link=link,
+                    entry_id=entry_id,
+                    title=title,
+                    summary=_plain(summary_html, is_html=_detail_is_html(entry.get("summary_detail"))),
+                    html=_resolved_html(_entry_html(entry), base),
+                    published=published,
+                    authors=[normalize_text(a) for a in authors],
+                    tags=[normalize_text(htmllib.unescape(t)) for t in tags],
+                    language=_entry_language(entry),
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - one bad entry is a warning, the feed goes on
+            ctx.warnings.append(f"entry {position}: skipped ({type(exc).__name__}: {exc})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,44 +465,47 @@ def _parse_json(body: bytes, ctx: _Context, result: ParsedFeed) -> None:
     result.title = ctx.feed_title
     feed_authors = _json_authors(doc)
     for position, item in enumerate(doc["items"], start=1):
-        if not isinstance(item, Mapping):
-            ctx.warnings.append(f"entry {position} is not a JSON object; skipped")
-            continue
-        title = _plain(str(item.get("title") or ""), is_html=False)
-        link = _http_link(item.get("url"), base) or _http_link(item.get("external_url"), base)
-        entry_id = str(item.get("id")).strip() if item.get("id") not in (None, "") else None
-        if not link and not entry_id:
-            ctx.warnings.append(f"{_label(title, position)} has neither link nor id; skipped")
-            continue
-        label = _label(title, position)
-        published = None
-        for key in ("date_published", "date_modified"):
-            raw = item.get(key)
-            if isinstance(raw, str) and raw.strip():
-                published = ctx.date(None, raw, label)
-                if published is not None:
-                    break
-        content_html = _str(item.get("content_html"))
-        content_text = _str(item.get("content_text"))
-        summary = _str(item.get("summary"))
-        html = content_html or "".join(
-            f"<p>{htmllib.escape(p)}</p>" for p in re.split(r"\n\s*\n", content_text or summary) if p.strip()
-        )
-        html = _resolved_html(html, link or base)
-        tags = [str(t) for t in item.get("tags") or [] if isinstance(t, str | int | float)]
-        result.entries.append(
-            ctx.record(
-                link=link,
-                entry_id=entry_id,
-                title=title,
-                summary=_plain(summary, is_html=False) if summary else "",
-                html=html,
-                published=published,
-                authors=_json_authors(item) or feed_authors,
-                tags=tags,
-                language=item.get("language") if isinstance(item.get("language"), str) else None,
+        try:
+            if not isinstance(item, Mapping):
+                ctx.warnings.append(f"entry {position} is not a JSON object; skipped")
+                continue
+            title = _plain(str(item.get("title") or ""), is_html=False)
+            link = _http_link(item.get("url"), base) or _http_link(item.get("external_url"), base)
+            entry_id = str(item.get("id")).strip() if item.get("id") not in (None, "") else None
+            if not link and not entry_id:
+                ctx.warnings.append(f"{_label(title, position)} has neither link nor id; skipped")
+                continue
+            label = _label(title, position)
+            published = None
+            for key in ("date_published", "date_modified"):
+                raw = item.get(key)
+                if isinstance(raw, str) and raw.strip():
+                    published = ctx.date(None, raw, label)
+                    if published is not None:
+                        break
+            content_html = _str(item.get("content_html"))
+            content_text = _str(item.get("content_text"))
+            summary = _str(item.get("summary"))
+            html = content_html or "".join(
+                f"<p>{htmllib.escape(p)}</p>" for p in re.split(r"\n\s*\n", content_text or summary) if p.strip()
             )
-        )
+            html = _resolved_html(html, link or base)
+            tags = [str(t) for t in item.get("tags") or [] if isinstance(t, str | int | float)]
+            result.entries.append(
+                ctx.record(
+                    link=link,
+                    entry_id=entry_id,
+                    title=title,
+                    summary=_plain(summary, is_html=False) if summary else "",
+                    html=html,
+                    published=published,
+                    authors=_json_authors(item) or feed_authors,
+                    tags=tags,
+                    language=item.get("language") if isinstance(item.get("language"), str) else None,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - one bad entry is a warning, the feed goes on
+            ctx.warnings.append(f"entry {position}: skipped ({type(exc).__name__}: {exc})")
 
 
 # ---------------------------------------------------------------------------------------------

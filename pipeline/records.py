@@ -5,7 +5,8 @@ own. This module fixes the names DESIGN.md gives them and the two rules that mak
 ids stable:
 
 - :func:`canonical_url` lower-cases scheme and host, drops default ports, fragments and
-  tracking parameters, and resolves a relative link against a base.
+  tracking parameters, and resolves a relative link against a base. IPv6 literals keep
+  their brackets; a URL whose port is not a number in range raises :class:`ValueError`.
 - :func:`article_id` is the first 16 hex digits of SHA-256 over the canonical URL
   (or over ``"entry:" + feed entry id`` when an entry has no link).
 
@@ -44,8 +45,8 @@ def canonical_url(url: str, base: str | None = None) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
-    port = parts.port
-    netloc = host
+    port = parts.port  # ValueError for a port that is not a number in range: the caller skips the link
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
     if port and DEFAULT_PORTS.get(scheme) != port:
@@ -83,8 +84,17 @@ def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, Record | None, str | None
         except json.JSONDecodeError as exc:
             yield n, None, f"line {n}: invalid JSON: {exc.msg} at column {exc.colno}"
             continue
+        except RecursionError:
+            yield n, None, f"line {n}: JSON nested too deeply"
+            continue
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            yield n, None, f"line {n}: unreadable JSON: {exc}"
+            continue
         if not isinstance(value, dict):
             yield n, None, f"line {n}: expected a JSON object, got {type(value).__name__}"
+            continue
+        if "id" in value and not isinstance(value["id"], str):
+            yield n, None, f"line {n}: id must be a string, got {type(value['id']).__name__}"
             continue
         yield n, value, None
 
@@ -103,9 +113,11 @@ def run_filter(
     """Apply a record stage to JSON Lines, honouring the filter contract; return the exit code.
 
     ``stage`` maps records to records one to one, in order; a record it cannot process
-    comes back with an ``error`` field. Lines that are not JSON objects never reach the
-    stage: they are echoed as ``{"error": ..., "line": ...}``. Records that already carry
-    an ``error`` (failed in an earlier filter) pass through untouched.
+    comes back with an ``error`` field. Lines that are not JSON objects (or whose ``id`` is
+    not a string) never reach the stage: they are echoed as ``{"error": ..., "line": ...}``.
+    Records that already carry an ``error`` (failed in an earlier filter) pass through
+    untouched. When the stage raises on a batch, each record of it is retried alone and the
+    ones that still raise come back with the exception as their ``error``.
     """
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
@@ -113,9 +125,17 @@ def run_filter(
     failed = 0
     pending: list[Record] = []
 
+    def run_stage(batch: list[Record]) -> list[Record]:
+        try:
+            return list(stage(batch))
+        except Exception as exc:  # noqa: BLE001 - one record's failure must not end the stream
+            if len(batch) == 1:
+                return [{**batch[0], "error": f"{type(exc).__name__}: {exc}"}]
+            return [out for record in batch for out in run_stage([record])]
+
     def flush() -> None:
         nonlocal failed
-        for out in stage(pending):
+        for out in run_stage(pending):
             if out.get("error"):
                 failed += 1
                 print(f"newswire {name}: {out.get('id', '?')}: {out['error']}", file=stderr)

@@ -31,6 +31,7 @@ from pipeline.config import FeedConfig
 from pipeline.dedupe import Deduper, reconcile
 from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages, poll_hint
 from pipeline.parse import parse_feed
+from pipeline.redaction import redact
 from pipeline.settings import Settings, get_settings
 from pipeline.stores.base import Store
 from pipeline.tag import get_tagger
@@ -100,11 +101,12 @@ def parse_fetched(feed: FeedConfig, result: FetchResult, stats: FeedStats) -> li
         language=feed.language,
         feed_tags=list(feed.tags),
     )
-    stats.warnings.extend(f"{feed.url}: {w}" for w in parsed.warnings)
+    shown = redact(feed.url)
+    stats.warnings.extend(f"{shown}: {w}" for w in parsed.warnings)
     if parsed.error:
-        stats.errors.append(f"{feed.url}: {parsed.error}")
-    for entry in parsed.entries:  # the configured feed URL identifies the source
-        entry.setdefault("source", {})["feed"] = feed.url
+        stats.errors.append(f"{shown}: {parsed.error}")
+    for entry in parsed.entries:  # the configured feed URL (its password hidden) identifies the source
+        entry.setdefault("source", {})["feed"] = shown
     stats.fetched = len(parsed.entries)
     hints = [h for h in (parsed.ttl_seconds, poll_hint(result)) if h]
     stats.poll_seconds = max(hints) if hints else None
@@ -212,9 +214,9 @@ def ingest(
         try:
             indexed.extend(ingest_fetched(feed, result, store, stats, settings))
         except Exception as exc:  # a bug or a store outage on one feed must not end the pass
-            log.exception("feed %s failed", feed.url)
+            log.exception("feed %s failed", redact(feed.url))
             stats.status = "error"
-            stats.errors.append(f"{feed.url}: {type(exc).__name__}: {exc}")
+            stats.errors.append(redact(f"{feed.url}: {type(exc).__name__}: {exc}"))
         else:
             store.put_feed_state(feed.url, feed_state_after(result, previous[feed.url], stats))
         report.feeds.append(stats)
@@ -230,11 +232,11 @@ def ingest_fetched(
 ) -> list[dict[str, Any]]:
     """Everything after the HTTP fetch for one feed; returns what :func:`index_entries` returns."""
     if result.status == "error":
-        stats.errors.append(result.error or f"{feed.url}: fetch failed")
+        stats.errors.append(redact(result.error or f"{feed.url}: fetch failed"))
         return []
     if result.status in ("not_modified", "gone"):
         if result.status == "gone":
-            stats.warnings.append(f"{feed.url}: 410 Gone: the feed is retired")
+            stats.warnings.append(f"{redact(feed.url)}: 410 Gone: the feed is retired")
         return []
     entries = parse_fetched(feed, result, stats)
     if stats.errors and not entries:

@@ -8,27 +8,96 @@ are resolved through the tagger's own gazetteer, so ``--actor ISIS`` and ``--act
 under the id the tagger gives names found only by its statistical NER; an unknown place
 is an error. Every bad value raises :class:`QueryError` naming the option and the value;
 stores never see unvalidated user input.
+
+Limits (:func:`check_limits`, the one validation layer both stores rely on): a text query
+of at most :data:`MAX_QUERY_CHARS` characters, :data:`MAX_QUERY_TERMS` words,
+:data:`MAX_QUERY_PREFIXES` ``prefix*`` words and :data:`MAX_QUERY_DEPTH` nested
+parentheses; at most :data:`MAX_FILTER_VALUES` values per repeatable filter; dates between
+:data:`MIN_DATE` and :data:`MAX_DATE`; ``--near``/``--bbox`` latitudes in -90..90,
+longitudes in -180..180 and a finite positive radius. Messages quote at most
+:data:`SHOWN_CHARS` characters of a value.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.redaction import redact
 from pipeline.stores.base import Article, SearchQuery, SearchResult
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 RELATIVE = re.compile(r"^(\d+)\s*(h|d|w)$")
+
+MAX_QUERY_CHARS = 1000
+MAX_QUERY_TERMS = 64
+MAX_QUERY_PREFIXES = 16
+MAX_QUERY_DEPTH = 8
+MAX_FILTER_VALUES = 50
+MIN_DATE = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_DATE = datetime(2999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+SHOWN_CHARS = 60
+_WORD = re.compile(r"\w+\*?")
 
 
 class QueryError(ValueError):
     """A search option has a value that cannot be used; the message says which and why."""
 
 
+def shown(value: str) -> str:
+    """``value`` quoted for a message, cut to :data:`SHOWN_CHARS` characters."""
+    return repr(value if len(value) <= SHOWN_CHARS else value[:SHOWN_CHARS] + "…")
+
+
+def check_limits(text: str, **lists: Sequence[str]) -> None:
+    """Raise :class:`QueryError` when the text query or a repeatable filter is beyond the
+    module's limits (``lists``: option name without dashes -> its values)."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"query: {len(text)} characters; at most {MAX_QUERY_CHARS} are allowed")
+    words = _WORD.findall(text)
+    if len(words) > MAX_QUERY_TERMS:
+        raise QueryError(f"query: {len(words)} terms; at most {MAX_QUERY_TERMS} are allowed")
+    prefixes = sum(1 for w in words if w.endswith("*"))
+    if prefixes > MAX_QUERY_PREFIXES:
+        raise QueryError(f"query: {prefixes} prefix* terms; at most {MAX_QUERY_PREFIXES} are allowed")
+    depth = deepest = 0
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif not quoted and char == ")":
+            depth = max(0, depth - 1)
+    if deepest > MAX_QUERY_DEPTH:
+        raise QueryError(f"query: parentheses nested {deepest} deep; at most {MAX_QUERY_DEPTH} are allowed")
+    for name, values in lists.items():
+        if len(values) > MAX_FILTER_VALUES:
+            raise QueryError(f"--{name}: {len(values)} values; at most {MAX_FILTER_VALUES} are allowed")
+
+
+def _in_range(when: datetime, option: str, value: str) -> datetime:
+    if not MIN_DATE <= when <= MAX_DATE:
+        raise QueryError(f"{option}: {shown(value)} is outside {MIN_DATE:%Y-%m-%d} .. {MAX_DATE:%Y-%m-%d}")
+    return when
+
+
 def parse_when(value: str, option: str, now: datetime | None = None, end_of_day: bool = False) -> datetime:
-    """A point in time (UTC) from ISO 8601, ``today``, ``yesterday``, a weekday or ``3d``/``12h``/``2w``."""
+    """A point in time (UTC) from ISO 8601, ``today``, ``yesterday``, a weekday or ``3d``/``12h``/``2w``,
+    between :data:`MIN_DATE` and :data:`MAX_DATE`."""
+    try:
+        return _in_range(_parse_when(value, option, now, end_of_day), option, value)
+    except OverflowError:
+        raise QueryError(
+            f"{option}: {shown(value)} is outside {MIN_DATE:%Y-%m-%d} .. {MAX_DATE:%Y-%m-%d}"
+        ) from None
+
+
+def _parse_when(value: str, option: str, now: datetime | None, end_of_day: bool) -> datetime:
     now = now or datetime.now(UTC)
     text = value.strip().lower()
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -49,25 +118,26 @@ def parse_when(value: str, option: str, now: datetime | None = None, end_of_day:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise QueryError(
-                f"{option}: {value!r} is not a date (use 2017-06-07, 2017-06-07T12:00Z, today, "
+                f"{option}: {shown(value)} is not a date (use 2017-06-07, 2017-06-07T12:00Z, today, "
                 "yesterday, a weekday, or 12h / 3d / 2w)"
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         is_date_only = len(value.strip()) == 10
         if is_date_only and end_of_day:
-            return parsed + timedelta(days=1) - timedelta(microseconds=1)
+            return parsed.replace(hour=23, minute=59, second=59, microsecond=999999)
         return parsed.astimezone(UTC)
     return day + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else day
 
 
 def parse_floats(value: str, option: str, count: int) -> list[float]:
+    """``count`` finite comma-separated numbers."""
     try:
         numbers = [float(p) for p in value.split(",")]
     except ValueError:
         numbers = []
-    if len(numbers) != count:
-        raise QueryError(f"{option}: {value!r} needs {count} comma-separated numbers")
+    if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
+        raise QueryError(f"{option}: {shown(value)} needs {count} comma-separated finite numbers")
     return numbers
 
 
@@ -85,7 +155,7 @@ def resolve(
         if not ids and fallback is not None:
             ids = [fallback(name)]
         if not ids:
-            raise QueryError(f"{option}: no known place is called {name!r}")
+            raise QueryError(f"{option}: no known place is called {shown(name)}")
         groups.append(ids)
     return groups
 
@@ -111,6 +181,7 @@ def build_query(
         raise QueryError(f"--sort: {sort!r} is not one of relevance, date")
     if not 1 <= limit <= 1000:
         raise QueryError(f"--limit: {limit} is not between 1 and 1000")
+    check_limits(text, actor=actors, location=locations, source=sources, language=languages, country=countries)
     query = SearchQuery(text=text.strip(), sort=sort, limit=limit, collapse=collapse)  # type: ignore[arg-type]
     if actors or locations:
         from pipeline.tag import get_tagger
@@ -131,10 +202,12 @@ def build_query(
     if near:
         lat, lon, km = parse_floats(near, "--near", 3)
         if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km > 0):
-            raise QueryError(f"--near: {near!r} is not lat,lon,km with a positive radius")
+            raise QueryError(f"--near: {shown(near)} is not lat,lon,km with a positive radius")
         query.near = (lat, lon, km)
     if bbox:
         top, left, bottom, right = parse_floats(bbox, "--bbox", 4)
+        if not (-90 <= bottom <= 90 and -90 <= top <= 90 and -180 <= left <= 180 and -180 <= right <= 180):
+            raise QueryError(f"--bbox: {shown(bbox)}: latitudes must be in -90..90, longitudes in -180..180")
         if top < bottom:
             raise QueryError(f"--bbox: {bbox!r}: top latitude is below bottom latitude")
         query.bbox = (top, left, bottom, right)
@@ -146,8 +219,13 @@ PRIVATE_FIELDS = ("minhash", "lsh_bands")
 
 
 def public_article(article: Article) -> Article:
-    """A copy of ``article`` without :data:`PRIVATE_FIELDS`."""
-    return {k: v for k, v in article.items() if k not in PRIVATE_FIELDS}
+    """A copy of ``article`` without :data:`PRIVATE_FIELDS`, its ``source.feed`` password hidden
+    (articles stored before feeds' credentials were kept out of the store)."""
+    shown = {k: v for k, v in article.items() if k not in PRIVATE_FIELDS}
+    source = shown.get("source")
+    if isinstance(source, dict) and isinstance(source.get("feed"), str):
+        shown["source"] = {**source, "feed": redact(source["feed"])}
+    return shown
 
 
 def search_payload(result: SearchResult) -> dict[str, Any]:

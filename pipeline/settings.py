@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     es_username: str | None = Field(default=None, description="Elasticsearch user")
     es_password: str | None = Field(default=None, description="Elasticsearch password")
     index_prefix: str = Field(default="news", description="Elasticsearch index/alias prefix")
+    search_timeout: float = Field(default=10.0, gt=0, description="seconds one search may run before it is stopped")
 
 
 @lru_cache(maxsize=1)

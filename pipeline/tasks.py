@@ -47,6 +47,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pipeline.records import stable_hash
+from pipeline.redaction import redact
 from pipeline.staging import Staging, open_staging, staging_root_setting
 
 log = logging.getLogger(__name__)
@@ -269,14 +270,14 @@ def fetch_group(
         feed_reports: list[dict[str, Any]] = []
         for url in missing:
             feed_reports.append({"url": url, "name": url, "status": "removed", "fetched": 0,
-                                 "errors": [f"{url}: no longer in the feeds file"], "warnings": [], "state": None})
+                                 "errors": [f"{redact(url)}: no longer in the feeds file"], "warnings": [], "state": None})
         for result in fetch_feeds([(f.url, previous[f.url]) for f in feeds], settings):
             feed = configured[result.url]
             stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
             fresh: list[dict[str, Any]] = []
             try:
                 if result.status == "error":
-                    stats.errors.append(result.error or f"{feed.url}: fetch failed")
+                    stats.errors.append(redact(result.error or f"{feed.url}: fetch failed"))
                 elif result.status == "ok":
                     parsed = parse_fetched(feed, result, stats)
                     if stats.errors and not parsed:
@@ -286,14 +287,14 @@ def fetch_group(
                     if settings.fetch_full_text:
                         add_full_text(feed, fresh, stats, settings)
                 elif result.status == "gone":
-                    stats.warnings.append(f"{feed.url}: 410 Gone: the feed is retired")
+                    stats.warnings.append(f"{redact(feed.url)}: 410 Gone: the feed is retired")
             except Exception as exc:  # one feed's bug must not end the group
-                log.exception("feed %s failed", feed.url)
+                log.exception("feed %s failed", redact(feed.url))
                 stats.status = "error"
-                stats.errors.append(f"{feed.url}: {type(exc).__name__}: {exc}")
+                stats.errors.append(redact(f"{feed.url}: {type(exc).__name__}: {exc}"))
                 fresh = []
             for e in fresh:
-                e.setdefault("source", {})["feed"] = feed.url
+                e.setdefault("source", {})["feed"] = redact(feed.url)
             entries.extend(fresh)
             report = stats.as_dict()
             report["new_entries"] = len(fresh)
@@ -392,10 +393,11 @@ def index_group(path: str, staging: Any = None, store_url: str | None = None) ->
             errors_by_feed[feed].append(f"{r.get('url') or r.get('id')}: {r['error']}")
         for meta in feeds_meta["feeds"]:
             url = meta["url"]
+            shown = redact(url)  # what articles' source.feed holds
             stats = FeedStats(
                 name=meta["name"], url=url, status=meta["status"], fetched=meta["fetched"],
-                new=new_by_feed[url], duplicates=dup_by_feed[url],
-                errors=list(meta["errors"]) + errors_by_feed[url], warnings=list(meta.get("warnings", [])),
+                new=new_by_feed[shown], duplicates=dup_by_feed[shown],
+                errors=list(meta["errors"]) + errors_by_feed[shown], warnings=list(meta.get("warnings", [])),
                 poll_seconds=meta.get("poll_seconds"),
             )
             if meta["status"] == "removed":
@@ -521,8 +523,9 @@ def feed_health_report(
         for f in feeds:
             health = (store.get_feed_state(f.url) or {}).get("health") or {}
             rows.append({
-                "name": f.name, "url": f.url, "status": health.get("status", "never polled"),
-                "last_success_at": health.get("last_success_at"), "last_error": health.get("last_error"),
+                "name": f.name, "url": redact(f.url), "status": health.get("status", "never polled"),
+                "last_success_at": health.get("last_success_at"),
+                "last_error": redact(str(health["last_error"])) if health.get("last_error") else None,
                 "consecutive_failures": int(health.get("consecutive_failures", 0)),
             })
     finally:
@@ -553,11 +556,11 @@ def check_feeds(feeds_file: str | Path | None = None) -> dict[str, Any]:
     ok = 0
     for result in fetch_feeds([(f.url, None) for f in feeds]):
         if result.status != "ok":
-            failed.append({"url": result.url, "error": str(result.error or result.status)})
+            failed.append({"url": redact(result.url), "error": redact(str(result.error or result.status))})
             continue
         parsed = parse_feed(result.body, url=result.final_url or result.url, headers=result.headers)
         if parsed.error:
-            failed.append({"url": result.url, "error": str(parsed.error)})
+            failed.append({"url": redact(result.url), "error": redact(str(parsed.error))})
         else:
             ok += 1
     for f in failed:

@@ -50,12 +50,13 @@ def open_store(url: str | None = None) -> Store:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ValueError(f"store URL {url!r}: cannot create folder {Path(path).parent}: {exc}") from exc
-        store = SQLiteStore(path, url=url)
+        store = SQLiteStore(path, url=url, search_timeout=settings.search_timeout)
     elif lower.startswith(("http://", "https://")):
         from pipeline.stores.elasticsearch import ElasticsearchStore
 
         store = ElasticsearchStore(
-            url, prefix=settings.index_prefix, username=settings.es_username, password=settings.es_password
+            url, prefix=settings.index_prefix, username=settings.es_username, password=settings.es_password,
+            search_timeout=settings.search_timeout,
         )
     else:
         raise ValueError(

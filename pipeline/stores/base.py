@@ -28,6 +28,9 @@ Rules every engine follows:
   places (:func:`admin1_of`).
 - Pipeline state besides feeds (``get_state``/``put_state``, e.g. the progress of
   ``newswire retag``) is one JSON object per key, separate from feed state.
+- Every ``search`` is bounded in time: past ``store.search_timeout`` seconds (settings'
+  ``search_timeout``) the engine stops it and raises :class:`SearchTimeout`; a timed-out
+  search is never retried.
 """
 
 from __future__ import annotations
@@ -140,6 +143,14 @@ class IndexReport:
     errors: list[dict[str, Any]] = field(default_factory=list)  # {"id", "error"}
 
 
+class SearchTimeout(Exception):
+    """A search ran past the store's ``search_timeout`` and was stopped (not retried)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the search took longer than {seconds:g} s and was stopped; narrow it down")
+        self.seconds = seconds
+
+
 @dataclass(frozen=True)
 class ClusterRef:
     """A stored article as seen by dedupe lookups."""
@@ -151,6 +162,7 @@ class ClusterRef:
 
 class Store(Protocol):
     url: str
+    search_timeout: float  # seconds a search may run (see SearchTimeout)
 
     def setup(self) -> None:
         """Create tables / index templates and aliases. Idempotent."""

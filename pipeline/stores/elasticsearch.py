@@ -80,7 +80,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
+from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
 from pipeline.stores.base import (
@@ -89,6 +89,7 @@ from pipeline.stores.base import (
     IndexReport,
     SearchQuery,
     SearchResult,
+    SearchTimeout,
     admin1_of,
     country_name,
 )
@@ -227,8 +228,10 @@ class ElasticsearchStore:
         username: str | None = None,
         password: str | None = None,
         request_timeout: float = 60.0,
+        search_timeout: float = 10.0,
     ) -> None:
         self.url = url.rstrip("/")
+        self.search_timeout = search_timeout
         self.prefix = prefix.lower()
         auth = (username, password or "") if username else None
         self.client = Elasticsearch(
@@ -362,8 +365,8 @@ class ElasticsearchStore:
         source.pop(HIDDEN, None)
         return source
 
-    def _search(self, **body: Any) -> dict[str, Any]:
-        resp = self.client.options(ignore_status=404).search(
+    def _search(self, _client: Elasticsearch | None = None, **body: Any) -> dict[str, Any]:
+        resp = (_client or self.client).options(ignore_status=404).search(
             index=self.read_alias, ignore_unavailable=True, allow_no_indices=True, **body
         )
         if resp.meta.status == 404:
@@ -982,21 +985,32 @@ class ElasticsearchStore:
             body["highlight"] = {
                 "pre_tags": ["<mark>"],
                 "post_tags": ["</mark>"],
-                "encoder": "default",
+                "encoder": "html",  # article text escaped: only <mark> is markup
                 "fields": {
                     "title": {"number_of_fragments": 0},
                     "summary": {"fragment_size": 200, "number_of_fragments": 1},
                     "text": {"fragment_size": 160, "number_of_fragments": 2},
                 },
             }
-        if pit_id:
-            body["pit"] = {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}
-            try:
-                resp = dict(self.client.search(**body))
-            except NotFoundError as exc:
-                raise ValueError(f"search cursor expired (point in time closed): {exc}") from exc
-        else:
-            resp = self._search(**body)
+        # bounded in time: the shards stop at ``timeout``; the client gives up a little later,
+        # never retries, and closing the connection cancels the search task on the server
+        body["timeout"] = f"{max(1, int(self.search_timeout * 1000))}ms"
+        client = self.client.options(
+            request_timeout=self.search_timeout + min(self.search_timeout, 5.0), max_retries=0, retry_on_timeout=False
+        )
+        try:
+            if pit_id:
+                body["pit"] = {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}
+                try:
+                    resp = dict(client.search(**body))
+                except NotFoundError as exc:
+                    raise ValueError(f"search cursor expired (point in time closed): {exc}") from exc
+            else:
+                resp = self._search(client, **body)
+        except ConnectionTimeout:
+            raise SearchTimeout(self.search_timeout) from None
+        if resp.get("timed_out"):
+            raise SearchTimeout(self.search_timeout)
         raw_hits = resp["hits"]["hits"]
         more = len(raw_hits) > limit
         raw_hits = raw_hits[:limit]

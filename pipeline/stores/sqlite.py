@@ -37,13 +37,17 @@ bulk path.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
+import secrets
 import sqlite3
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -56,6 +60,7 @@ from pipeline.stores.base import (
     IndexReport,
     SearchQuery,
     SearchResult,
+    SearchTimeout,
     admin1_of,
     country_name,
     location_ancestors,
@@ -513,10 +518,17 @@ def _publication(doc: dict[str, Any]) -> dict[str, Any]:
 class SQLiteStore:
     """The store contract on one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: str | Path, *, url: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, *, url: str | None = None, timeout: float = 60.0, search_timeout: float = 10.0
+    ) -> None:
         self.path = str(path)
         self.url = url or f"sqlite:///{self.path}"
+        self.search_timeout = search_timeout
+        self._timeout = timeout
         self._lock = threading.RLock()
+        self._reader: sqlite3.Connection | None = None  # count() on its own connection: see count()
+        self._reader_lock = threading.Lock()
+        self._closed = False
         self._ready = False
         self._conn = sqlite3.connect(
             self.path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -604,6 +616,11 @@ class SQLiteStore:
             self.setup()
 
     def close(self) -> None:
+        with self._reader_lock:
+            self._closed = True
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         with self._lock:
             self._conn.close()
 
@@ -829,7 +846,19 @@ class SQLiteStore:
         return self._load(*row) if row else None
 
     def count(self) -> int:
+        """Stored documents, read on a connection of its own (WAL: readers never wait for the
+        search or the writer holding the main one), so the API's ``/health`` stays fast."""
         self._ensure()
+        if self.path != ":memory:":
+            with self._reader_lock:
+                if self._reader is None:
+                    if self._closed:
+                        raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                    self._reader = sqlite3.connect(
+                        self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                    )
+                    self._reader.execute("PRAGMA query_only = 1")
+                return int(self._reader.execute("SELECT count(*) FROM articles").fetchone()[0])
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM articles").fetchone()[0])
 
@@ -1040,7 +1069,7 @@ class SQLiteStore:
         order = "score DESC, id ASC" if by_score else "pub DESC, id ASC"
         keyset, kparams = self._keyset(q.after, mode)
         limit = max(0, int(q.limit))
-        with self._lock:
+        with self._lock, self._time_bound():
             conn = self._conn
             # the matching set is materialised once when it is read several times (facets) or is
             # costly to evaluate (full text); otherwise count and page read the indexes directly
@@ -1075,6 +1104,24 @@ class SQLiteStore:
             next_after = [mode, last[1] if by_score else last[2], last[3]]
         return SearchResult(total=total, hits=hits, facets=facets, next_after=next_after)
 
+    @contextmanager
+    def _time_bound(self) -> Iterator[None]:
+        """Interrupt the statements run inside past ``search_timeout`` (SQLite's progress
+        handler) and raise :class:`SearchTimeout`; the temporary match table is emptied."""
+        deadline = time.monotonic() + self.search_timeout
+        self._conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            self._conn.set_progress_handler(None, 0)
+            with suppress(sqlite3.OperationalError):  # no match table when the search did not need one
+                self._conn.execute("DELETE FROM _m")
+            raise SearchTimeout(self.search_timeout) from None
+        finally:
+            self._conn.set_progress_handler(None, 0)
+
     @staticmethod
     def _keyset(after: list[Any] | None, mode: str) -> tuple[str, list[Any]]:
         if not after:
@@ -1105,18 +1152,24 @@ class SQLiteStore:
         return hits
 
     def _highlight(self, hits: list[Article], rows: list[Any], match: str) -> None:
+        """``<mark>`` snippets as safe HTML: FTS5 marks matches with random sentinels, the
+        article text is escaped, then the sentinels become ``<mark>``/``</mark>``."""
         rids = [r[0] for r in rows]
-        tags = "'<mark>', '</mark>'"
+        token = secrets.token_hex(8)  # text cannot guess it, so it cannot forge a mark
+        start, end = f"\ue000{token}\ue001", f"\ue002{token}\ue003"
         snippets = {
             rid: [t, s, x]
             for rid, t, s, x in self._conn.execute(
-                f"SELECT rowid, highlight(fts, 0, {tags}), snippet(fts, 1, {tags}, '…', 40), "
-                f"snippet(fts, 2, {tags}, '…', 32) FROM fts WHERE fts MATCH ? AND rowid IN ({_marks(len(rids))})",
-                [match, *rids],
+                "SELECT rowid, highlight(fts, 0, ?, ?), snippet(fts, 1, ?, ?, '…', 40), "
+                f"snippet(fts, 2, ?, ?, '…', 32) FROM fts WHERE fts MATCH ? AND rowid IN ({_marks(len(rids))})",
+                [start, end, start, end, start, end, match, *rids],
             )
         }
         for hit, rid in zip(hits, rids, strict=True):
-            hit["_highlight"] = [s for s in snippets.get(rid, []) if s and "<mark>" in s]
+            hit["_highlight"] = [
+                html.escape(s).replace(start, "<mark>").replace(end, "</mark>")
+                for s in snippets.get(rid, []) if s and start in s
+            ]
 
     def _facets(self, size: int) -> dict[str, list[dict[str, Any]]]:
         conn = self._conn
