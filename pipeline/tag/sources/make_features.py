@@ -40,6 +40,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,9 @@ _LAKE_WORDS = re.compile(
     r"gölü|golu|hu|co|sagar|dam|vodokhranilishche|more|sor|salar|pan|barajt|embalse|represa|réservoir)\b",
     re.IGNORECASE,
 )
-_SMALL_WORDS = frozenset({"of", "the", "and", "de", "la", "le", "du", "des", "del", "da", "do", "dos", "das", "y"})
+_SMALL_WORDS = frozenset(
+    {"of", "the", "and", "de", "la", "le", "du", "des", "del", "da", "do", "dos", "das", "y"}
+)
 #: Natural Earth's abbreviations (one token) -> the word spelled out.
 _ABBREVIATIONS = {
     "mts.": "Mountains",
@@ -237,8 +240,13 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
 
 
+def _edges(ring: list[Coord]) -> Iterator[tuple[Coord, Coord]]:
+    """The edges of a ring, closing it whether or not its last vertex repeats the first."""
+    return zip(ring, ring[1:] + ring[:1], strict=True)
+
+
 def _ring_area(ring: list[Coord]) -> float:
-    return 0.5 * sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True))
+    return 0.5 * sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in _edges(ring))
 
 
 def _inside(pt: Coord, rings: list[list[Coord]]) -> bool:
@@ -246,7 +254,7 @@ def _inside(pt: Coord, rings: list[list[Coord]]) -> bool:
     x, y = pt
     inside = False
     for ring in rings:
-        for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+        for (x1, y1), (x2, y2) in _edges(ring):
             if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
                 inside = not inside
     return inside
@@ -258,8 +266,8 @@ def polygon_point(rings: list[list[Coord]]) -> Coord:
     outer = rings[0]
     a = _ring_area(outer)
     if abs(a) > 1e-12:
-        cx = sum((x1 + x2) * (x1 * y2 - x2 * y1) for (x1, y1), (x2, y2) in zip(outer, outer[1:] + outer[:1]))
-        cy = sum((y1 + y2) * (x1 * y2 - x2 * y1) for (x1, y1), (x2, y2) in zip(outer, outer[1:] + outer[:1]))
+        cx = sum((x1 + x2) * (x1 * y2 - x2 * y1) for (x1, y1), (x2, y2) in _edges(outer))
+        cy = sum((y1 + y2) * (x1 * y2 - x2 * y1) for (x1, y1), (x2, y2) in _edges(outer))
         centroid = (cx / (6 * a), cy / (6 * a))
         if _inside(centroid, rings):
             return centroid
@@ -270,7 +278,7 @@ def polygon_point(rings: list[list[Coord]]) -> Coord:
         y = lo + (hi - lo) * frac
         xs: list[float] = []
         for ring in rings:
-            for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+            for (x1, y1), (x2, y2) in _edges(ring):
                 if (y1 > y) != (y2 > y):
                     xs.append(x1 + (y - y1) * (x2 - x1) / (y2 - y1))
         xs.sort()
@@ -284,13 +292,13 @@ def polygon_point(rings: list[list[Coord]]) -> Coord:
 
 
 def line_length(line: list[Coord]) -> float:
-    return sum(haversine_km(y1, x1, y2, x2) for (x1, y1), (x2, y2) in zip(line, line[1:]))
+    return sum(haversine_km(y1, x1, y2, x2) for (x1, y1), (x2, y2) in pairwise(line))
 
 
 def line_middle(line: list[Coord]) -> Coord:
     """The point halfway along a line."""
     half, run = line_length(line) / 2, 0.0
-    for (x1, y1), (x2, y2) in zip(line, line[1:]):
+    for (x1, y1), (x2, y2) in pairwise(line):
         step = haversine_km(y1, x1, y2, x2)
         if run + step >= half and step > 0:
             t = (half - run) / step
@@ -382,7 +390,9 @@ def english_name(raw: str, kind: str) -> str:
     s = ENGLISH.get(s, s)
     words = s.split(" ")
     if s.upper() == s:
-        words = [w.lower() if i and w.lower() in _SMALL_WORDS else w.capitalize() for i, w in enumerate(words)]
+        words = [
+            w.lower() if i and w.lower() in _SMALL_WORDS else w.capitalize() for i, w in enumerate(words)
+        ]
     out: list[str] = []
     for i, w in enumerate(words):
         low = w.lower()
