@@ -206,6 +206,9 @@ NEAR_CITY_KM = 30.0
 NEAR_CITY_POINT_KM = 50.0
 #: At most this many vertices of a feature are sampled for its country.
 MAX_SAMPLES = 1500
+#: A polygon's interior is sampled on a grid of this many points a side (mountain ranges whose outline
+#: crosses few towns).
+INTERIOR_GRID = 10
 
 Coord = tuple[float, float]  # (lon, lat) as in GeoJSON
 
@@ -220,7 +223,8 @@ class Feature:
     lon: float
     wikidata: str | None
     alternates: list[str]
-    samples: list[Coord]  # points whose nearest cities decide the country
+    samples: list[Coord]  # outline points whose nearby cities decide the country (a subset is used)
+    interior: list[Coord]  # interior points, all used
     point_feature: bool
     rank: float
     weight: float = 0.0  # length or area of the part the representative point comes from
@@ -323,20 +327,29 @@ def _polygons(geom: dict[str, Any]) -> list[list[list[Coord]]]:
     return []
 
 
-def representative(geom: dict[str, Any]) -> tuple[Coord, float, list[Coord]]:
-    """(representative point, weight of the part it lies in, every vertex) of a GeoJSON geometry."""
+def interior_grid(rings: list[list[Coord]], n: int = INTERIOR_GRID) -> list[Coord]:
+    """Points of an n x n grid over a polygon's bounding box that lie inside it."""
+    xs, ys = [x for x, _ in rings[0]], [y for _, y in rings[0]]
+    x0, y0, dx, dy = min(xs), min(ys), (max(xs) - min(xs)) / n, (max(ys) - min(ys)) / n
+    grid = [(x0 + (i + 0.5) * dx, y0 + (j + 0.5) * dy) for i in range(n) for j in range(n)]
+    return [pt for pt in grid if _inside(pt, rings)]
+
+
+def representative(geom: dict[str, Any]) -> tuple[Coord, float, list[Coord], list[Coord]]:
+    """(representative point, weight of the part it lies in, every vertex, interior points of the largest
+    part) of a GeoJSON geometry."""
     if geom["type"] == "Point":
         pt = (float(geom["coordinates"][0]), float(geom["coordinates"][1]))
-        return pt, 0.0, [pt]
+        return pt, 0.0, [pt], []
     polys = _polygons(geom)
     if polys:
         biggest = max(polys, key=lambda rings: abs(_ring_area(rings[0])))
         vertices = [c for poly in polys for c in poly[0]]
-        return polygon_point(biggest), abs(_ring_area(biggest[0])), vertices
+        return polygon_point(biggest), abs(_ring_area(biggest[0])), vertices, interior_grid(biggest)
     lines = _lines(geom)
     if lines:
         longest = max(lines, key=line_length)
-        return line_middle(longest), line_length(longest), [c for line in lines for c in line]
+        return line_middle(longest), line_length(longest), [c for line in lines for c in line], []
     raise ValueError(f"unsupported geometry {geom['type']}")
 
 
@@ -366,11 +379,13 @@ class CityIndex:
         return found
 
 
-def feature_country(index: CityIndex, samples: list[Coord], point_feature: bool) -> str | None:
+def feature_country(
+    index: CityIndex, samples: list[Coord], interior: list[Coord], point_feature: bool
+) -> str | None:
     """The one country of every city near the sampled points, else None (several, or none near)."""
     step = max(1, len(samples) // MAX_SAMPLES)
     found: set[str] = set()
-    for lon, lat in samples[::step]:
+    for lon, lat in samples[::step] + interior:
         found |= index.countries_near(lat, lon, NEAR_CITY_POINT_KM if point_feature else NEAR_CITY_KM)
         if len(found) > 1:
             return None
@@ -450,7 +465,7 @@ def _layer_path(source: Path, stem: str) -> Path | None:
     return None
 
 
-def read_layer(path: Path, excluded: set[str]) -> Iterator[Feature]:
+def read_layer(path: Path) -> Iterator[Feature]:
     """Named features of one layer, rivers' stretches joined by name."""
     data = json.loads(path.read_text(encoding="utf-8"))
     groups: dict[tuple[str, str, Any], list[dict[str, Any]]] = defaultdict(list)
@@ -462,7 +477,7 @@ def read_layer(path: Path, excluded: set[str]) -> Iterator[Feature]:
             continue
         kind = KINDS[cla]
         name = english_name(str(raw), kind)
-        if norm_key(name) in excluded or "station" in name.lower():
+        if "station" in name.lower():
             continue
         # a river's stretches share its name (different rivers of one name differ in river number); a
         # polygon layer's parts share their name (the Mediterranean's two halves); points stand alone
@@ -476,13 +491,15 @@ def read_layer(path: Path, excluded: set[str]) -> Iterator[Feature]:
     for (name, kind, _), feats in groups.items():
         alternates: list[str] = []
         samples: list[Coord] = []
+        interior: list[Coord] = []
         best: tuple[float, Coord] | None = None
         wikidata = None
         rank = 99.0
         for feat in feats:
             props = feat["properties"]
-            pt, weight, vertices = representative(feat["geometry"])
+            pt, weight, vertices, inner = representative(feat["geometry"])
             samples += vertices
+            interior += inner
             if best is None or weight > best[0]:
                 best = (weight, pt)
             raw = _clean_spaces(str(props.get("name")))
@@ -503,6 +520,7 @@ def read_layer(path: Path, excluded: set[str]) -> Iterator[Feature]:
             wikidata=str(wikidata) if wikidata else None,
             alternates=alternates,
             samples=samples,
+            interior=interior,
             point_feature=point_feature,
             rank=rank,
             weight=best[0],
@@ -527,18 +545,21 @@ def build(source: Path) -> list[Feature]:
         if path is None:
             log.warning("layer %s not found under %s: skipped", stem, source)
             continue
-        layer = sorted(read_layer(path, excluded), key=lambda f: (f.rank, f.name, f.lat, f.lon))
+        layer = sorted(read_layer(path), key=lambda f: (f.rank, f.name, f.lat, f.lon))
         # within a layer, same-named rivers (Euphrates from "Firat" and "Al Furat") merge before ranking
         for feat in layer:
             feat.name, generated = finish_names(feat.name, feat.kind, feat.rank)
             feat.alternates += generated
             key = norm_key(feat.name)
+            if key in excluded:
+                continue
             twin = next(
                 (f for f in by_key[key] if haversine_km(f.lat, f.lon, feat.lat, feat.lon) <= MERGE_KM), None
             )
             if twin is not None:
                 twin.alternates += feat.alternates
                 twin.samples += feat.samples
+                twin.interior += feat.interior
                 if twin.kind == feat.kind and feat.weight > twin.weight:
                     twin.lat, twin.lon, twin.weight = feat.lat, feat.lon, feat.weight
                 continue
@@ -549,7 +570,9 @@ def build(source: Path) -> list[Feature]:
     for feat in kept:
         # an ocean touches many countries even where few of its shores have towns
         ocean = feat.kind == "sea" and feat.name.endswith("Ocean")
-        feat.country = None if ocean else feature_country(index, feat.samples, feat.point_feature)
+        feat.country = (
+            None if ocean else feature_country(index, feat.samples, feat.interior, feat.point_feature)
+        )
         feat.id = _unique_id(feat, taken)
     return kept
 
