@@ -582,7 +582,7 @@ def _unique_id(feat: Feature, taken: set[str]) -> str:
     if feat.wikidata and re.fullmatch(r"Q\d+", feat.wikidata):
         candidates.append(f"wikidata:{feat.wikidata}")
     base = f"ne:{slug(feat.name) or 'feature'}"
-    candidates += [base, f"{base}-{feat.kind}"]
+    candidates += [base] if base.endswith(f"-{feat.kind}") else [base, f"{base}-{feat.kind}"]
     if feat.country:
         candidates.insert(len(candidates) - 1, f"{base}-{feat.country.lower()}")
     for cand in candidates:
