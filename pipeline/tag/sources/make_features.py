@@ -582,9 +582,11 @@ def _unique_id(feat: Feature, taken: set[str]) -> str:
     if feat.wikidata and re.fullmatch(r"Q\d+", feat.wikidata):
         candidates.append(f"wikidata:{feat.wikidata}")
     base = f"ne:{slug(feat.name) or 'feature'}"
-    candidates += [base] if base.endswith(f"-{feat.kind}") else [base, f"{base}-{feat.kind}"]
+    candidates.append(base)
     if feat.country:
-        candidates.insert(len(candidates) - 1, f"{base}-{feat.country.lower()}")
+        candidates.append(f"{base}-{feat.country.lower()}")
+    if not base.endswith(f"-{feat.kind}"):
+        candidates.append(f"{base}-{feat.kind}")
     for cand in candidates:
         if cand not in taken:
             taken.add(cand)
