@@ -168,9 +168,11 @@ def search(
     limit: Annotated[int, typer.Option(help="hits to return (1-1000)")] = 20,
     all_copies: Annotated[bool, typer.Option("--all-copies", help="every outlet's copy, not one hit per story")] = False,
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print {total, hits, facets} as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print {total, hits, facets, next_after} as JSON")] = False,
+    after: Annotated[str | None, typer.Option("--after", help="next page: the cursor the last page printed")] = None,
 ) -> None:
     """Search stored articles by text, actor, location, date, source and place."""
+    from pipeline.cursor import decode_cursor
     from pipeline.search import QueryError, build_query, search_payload
 
     try:
@@ -178,13 +180,22 @@ def search(
             query, actor, location, since, until, source, language, country, near, bbox, sort, limit,
             collapse=not all_copies,
         )
+        if after is not None:
+            q.after = decode_cursor(after)
     except QueryError as exc:
         fail(str(exc))
     st = open_store_or_fail(store)
-    result = st.search(q)
-    st.close()
+    try:
+        result = st.search(q)
+    except ValueError as exc:
+        if q.after is None:
+            raise
+        fail(f"--after: {exc}")  # a cursor of another sort
+    finally:
+        st.close()
+    payload = search_payload(result)
     if as_json:
-        print(json.dumps(search_payload(result), ensure_ascii=False, default=str))
+        print(json.dumps(payload, ensure_ascii=False, default=str))
         return
     out.print(f"{result.total} stories", highlight=False)
     for hit in result.hits:
@@ -194,6 +205,8 @@ def search(
             buckets = result.facets.get(name) or []
             if buckets:
                 out.print(f"[dim]{name}:[/dim] " + ", ".join(f"{b.get('name') or b['key']} ({b['count']})" for b in buckets[:8]))
+    if payload["next_after"]:
+        out.print(f"[dim]next page: --after {payload['next_after']}[/dim]", highlight=False, soft_wrap=True)
 
 
 # --- JSON Lines filters -----------------------------------------------------------------
