@@ -204,9 +204,12 @@ def indexed(store_url: str, docs: list[dict[str, Any]]) -> None:
 
 
 def wait(driver: Any, condition: Any, timeout: float = 30, message: str = "") -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+    # the page redraws its lists on every search: an element read mid-redraw is looked up again
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition, message)
 
 
 def hit_ids(driver: Any) -> list[str]:

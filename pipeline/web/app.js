@@ -363,12 +363,13 @@
     }
     const placed = buckets.filter((b) => coords.has(String(b.key)));
     const max = Math.max(1, ...placed.map((b) => b.count || 0));
-    const zoom = fitMap(placed.map((b) => project(...coords.get(String(b.key)))));
+    const shown = fitMap(placed.map((b) => project(...coords.get(String(b.key)))));
+    const unit = shown / Math.max(1, $("map").getBoundingClientRect().width); // map units per screen pixel
     // big points first so that small ones stay clickable on top; radii in screen terms at any zoom
     for (const b of placed.slice().sort((a, c) => (c.count || 0) - (a.count || 0))) {
       const [x, y] = project(...coords.get(String(b.key)));
       const name = String(b.name || b.key);
-      const r = (4 + 10 * Math.sqrt((b.count || 0) / max)) / zoom;
+      const r = (4 + 12 * Math.sqrt((b.count || 0) / max)) * unit; // 4-16 px on screen
       const dot = svg("circle", { cx: x.toFixed(2), cy: y.toFixed(2), r: r.toFixed(2), class: "point",
         "data-id": String(b.key), "data-count": String(b.count), tabindex: "0", role: "button" });
       const tip = svg("title");
@@ -382,10 +383,10 @@
   }
 
   // Zoom to the points (at least a 40-degree-wide window, 12:5 like the whole map), or the world;
-  // returns the zoom factor.
+  // returns the width shown, in map units.
   function fitMap(xy) {
     const map = $("map");
-    if (!xy.length) { map.setAttribute("viewBox", `0 0 ${MAP_W} ${MAP_H}`); return 1; }
+    if (!xy.length) { map.setAttribute("viewBox", `0 0 ${MAP_W} ${MAP_H}`); return MAP_W; }
     const xs = xy.map((p) => p[0]);
     const ys = xy.map((p) => p[1]);
     const pad = 12 * DEG;
@@ -403,7 +404,7 @@
     x1 = x0 + w;
     y1 = y0 + h;
     map.setAttribute("viewBox", `${x0.toFixed(1)} ${y0.toFixed(1)} ${w.toFixed(1)} ${h.toFixed(1)}`);
-    return MAP_W / w;
+    return w;
   }
 
   // ---- search -------------------------------------------------------------------------------
