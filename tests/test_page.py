@@ -309,6 +309,9 @@ def test_search_by_place_then_actor_and_page_forward(
         overflow = d.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
         d.save_screenshot(str(tmp_path / "page-phone.png"))
+        assert not d.find_element(By.ID, "since").is_displayed()  # secondary filters fold away on a phone
+        d.find_element(By.ID, "more").click()
+        assert d.find_element(By.ID, "since").is_displayed()
         d.set_window_size(1280, 1000)
     assert (tmp_path / "page-raqqa.png").stat().st_size > 10_000
 

@@ -529,6 +529,11 @@
   function init() {
     document.querySelectorAll(".combo").forEach(combo);
     textFilter("source-input", "source");
+    $("more").addEventListener("click", () => {
+      const open = $("search-form").classList.toggle("show-more");
+      $("more").setAttribute("aria-expanded", String(open));
+      $("more").textContent = open ? "Fewer filters" : "More filters";
+    });
     textFilter("language-input", "language");
     $("search-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
