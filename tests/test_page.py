@@ -302,6 +302,14 @@ def test_search_by_place_then_actor_and_page_forward(
         both = with_sdf & ids_where(docs, actor=IS[0])
         wait(d, lambda d: set(hit_ids(d)) == both, message="the actor facet did not filter")
 
+        # a bar of the histogram narrows the dates to its day
+        by_id = {doc["id"]: doc for doc in docs}
+        day = min(by_id[i]["published_at"][:10] for i in both if not by_id[i]["published_at_estimated"])
+        on_day = {i for i in both if by_id[i]["published_at"].startswith(day)}
+        d.find_element(By.CSS_SELECTOR, f"#histogram rect[data-day='{day}']").click()
+        wait(d, lambda d: set(hit_ids(d)) == on_day, message="the histogram bar did not filter")
+        assert url_params(d)["since"] == [day] and url_params(d)["until"] == [day]
+
         # phone width: one column, nothing wider than the screen
         d.set_window_size(390, 844)
         d.get(shared)

@@ -171,11 +171,11 @@
     const chip = (kind, value, text) => el("button", {
       type: "button", class: `chip active ${kind}`, title: `Remove this ${kind} filter`,
       "data-kind": kind, "data-value": value, onclick: () => removeFilter(kind, value),
-    }, el("span", { class: "chip-kind", text: kind === "location" ? "place" : kind }),
+    }, el("span", { class: "chip-kind", text: { location: "place", since: "from" }[kind] || kind }),
     document.createTextNode(` ${text} `), el("span", { class: "x", "aria-hidden": "true", text: "×" }));
     for (const k of LIST_KEYS) for (const v of s[k]) box.append(chip(k, v, k === "location" ? labels.get(v) || v : v));
-    if (s.since) box.append(chip("since", s.since, `from ${s.since}`));
-    if (s.until) box.append(chip("until", s.until, `until ${s.until}`));
+    if (s.since) box.append(chip("since", s.since, s.since));
+    if (s.until) box.append(chip("until", s.until, s.until));
     if (box.childElementCount > 1) {
       box.append(el("button", { type: "button", class: "clear", text: "Clear all",
         onclick: () => navigate({ q: readState().q, actor: [], location: [], source: [], language: [],
@@ -259,32 +259,53 @@
     if (!buckets.length) ul.append(el("li", { class: "muted", text: "none" }));
   }
 
+  // Counts per day from the store's date facet, drawn per day, per week (Monday) or per month when the
+  // dates span more than 120 days or 2 years; a click narrows the dates to that bar.
   function renderHistogram(dates) {
     const box = $("histogram");
     box.replaceChildren();
     const days = (dates || []).filter((d) => /^\d{4}-\d{2}-\d{2}$/.test(d.key));
-    $("histogram-range").textContent = days.length
-      ? `${days[0].key} – ${days[days.length - 1].key} · click a bar for that day` : "no dated stories";
-    if (!days.length) return;
-    // one bar per calendar day between the first and the last, empty days included
+    if (!days.length) { $("histogram-range").textContent = "no dated stories"; return; }
+    const dayMs = 86400000;
     const first = Date.parse(`${days[0].key}T00:00:00Z`);
     const last = Date.parse(`${days[days.length - 1].key}T00:00:00Z`);
-    const span = Math.min(Math.round((last - first) / 86400000) + 1, 400);
-    const counts = new Map(days.map((d) => [d.key, d.count]));
-    const max = Math.max(1, ...days.map((d) => d.count));
-    const w = 300 / span;
-    for (let i = 0; i < span; i++) {
-      const key = new Date(first + i * 86400000).toISOString().slice(0, 10);
-      const c = counts.get(key) || 0;
-      const h = c ? Math.max(2, (76 * c) / max) : 0;
-      const rect = svg("rect", { x: i * w + w * 0.1, y: 80 - h, width: Math.max(w * 0.8, 0.5), height: h,
-        class: "day", "data-day": key });
-      const tip = svg("title");
-      tip.textContent = `${key}: ${c} ${c === 1 ? "story" : "stories"}`;
-      rect.append(tip);
-      if (c) rect.addEventListener("click", () => { const s = readState(); s.since = key; s.until = key; navigate(s); });
-      box.append(rect);
+    const spanDays = Math.round((last - first) / dayMs) + 1;
+    const unit = spanDays <= 120 ? "day" : spanDays <= 730 ? "week" : "month";
+    const iso = (ms) => new Date(ms).toISOString().slice(0, 10);
+    const startOf = (ms) => {
+      const d = new Date(ms);
+      if (unit === "week") return ms - ((d.getUTCDay() + 6) % 7) * dayMs;
+      if (unit === "month") return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+      return ms;
+    };
+    const next = (ms) => {
+      if (unit === "week") return ms + 7 * dayMs;
+      if (unit === "month") { const d = new Date(ms); return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1); }
+      return ms + dayMs;
+    };
+    const counts = new Map();
+    for (const d of days) {
+      const k = startOf(Date.parse(`${d.key}T00:00:00Z`));
+      counts.set(k, (counts.get(k) || 0) + d.count);
     }
+    const bars = [];
+    for (let ms = startOf(first); ms <= last; ms = next(ms)) bars.push(ms);
+    const max = Math.max(1, ...counts.values());
+    const w = 300 / bars.length;
+    bars.forEach((ms, i) => {
+      const c = counts.get(ms) || 0;
+      const h = c ? Math.max(2, (76 * c) / max) : 0;
+      const from = iso(ms);
+      const until = iso(next(ms) - dayMs);
+      const rect = svg("rect", { x: i * w + w * 0.1, y: 80 - h, width: Math.max(w * 0.8, 0.5), height: h,
+        class: "day", "data-day": from });
+      const tip = svg("title");
+      tip.textContent = `${unit === "day" ? from : `${from} – ${until}`}: ${c} ${c === 1 ? "story" : "stories"}`;
+      rect.append(tip);
+      if (c) rect.addEventListener("click", () => { const s = readState(); s.since = from; s.until = until; navigate(s); });
+      box.append(rect);
+    });
+    $("histogram-range").textContent = `${days[0].key} – ${days[days.length - 1].key} · per ${unit} · click a bar`;
   }
 
   // ---- the map ------------------------------------------------------------------------------
@@ -343,24 +364,33 @@
     return mapReady;
   }
 
-  async function renderMap(buckets, hits) {
-    const points = $("points");
-    points.replaceChildren();
+  async function renderMap(buckets, hits, seq) {
     const coords = new Map();
     for (const h of hits) {
       for (const l of Array.isArray(h.locations) ? h.locations : []) {
         if (l && l.id && Number.isFinite(l.lat) && Number.isFinite(l.lon)) coords.set(String(l.id), [l.lon, l.lat]);
       }
     }
+    drawPoints(buckets, coords);
     const unknown = buckets.map((b) => String(b.key)).filter((k) => !coords.has(k));
-    if (unknown.length) {
-      const p = new URLSearchParams();
-      for (const id of unknown) p.append("id", id);
-      try {
-        const { entities } = await getJSON(`/entities?${p}`);
-        for (const e of entities) if (Number.isFinite(e.lat) && Number.isFinite(e.lon)) coords.set(e.id, [e.lon, e.lat]);
-      } catch (_) { /* points without coordinates are left out */ }
+    if (!unknown.length) return;
+    const p = new URLSearchParams();
+    for (const id of unknown) p.append("id", id);
+    try {
+      const { entities } = await getJSON(`/entities?${p}`);
+      for (const e of entities) if (Number.isFinite(e.lat) && Number.isFinite(e.lon)) coords.set(e.id, [e.lon, e.lat]);
+    } catch (_) {
+      return; // points without coordinates are left out
     }
+    if (seq === searchSeq) drawPoints(buckets, coords);
+  }
+
+  let lastPoints = null;
+
+  function drawPoints(buckets, coords) {
+    lastPoints = [buckets, coords];
+    const points = $("points");
+    points.replaceChildren();
     const placed = buckets.filter((b) => coords.has(String(b.key)));
     const max = Math.max(1, ...placed.map((b) => b.count || 0));
     const shown = fitMap(placed.map((b) => project(...coords.get(String(b.key)))));
@@ -456,7 +486,7 @@
     opts.replaceChildren(...(facets.sources || []).map((b) => el("option", { value: String(b.key) })));
     renderHistogram(facets.dates || []);
     await loadMap();
-    if (seq === searchSeq) await renderMap(facets.locations || [], hits);
+    if (seq === searchSeq) await renderMap(facets.locations || [], hits, seq);
     document.body.dataset.ready = String(seq); // tests wait for this
   }
 
@@ -557,6 +587,11 @@
       else { const s = readState(); navigate(s); }
     });
     window.addEventListener("popstate", run);
+    let resizeTimer = null;
+    window.addEventListener("resize", () => {  // point radii are in screen pixels
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => { if (lastPoints) drawPoints(...lastPoints); }, 150);
+    });
     run();
   }
 
