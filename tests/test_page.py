@@ -227,6 +227,7 @@ def test_search_by_place_then_actor_and_page_forward(
     chrome: Any, store_url: str, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     docs = journey_corpus()
     indexed(store_url, docs)
@@ -309,6 +310,18 @@ def test_search_by_place_then_actor_and_page_forward(
         d.find_element(By.CSS_SELECTOR, f"#histogram rect[data-day='{day}']").click()
         wait(d, lambda d: set(hit_ids(d)) == on_day, message="the histogram bar did not filter")
         assert url_params(d)["since"] == [day] and url_params(d)["until"] == [day]
+
+        # the keyboard picks a suggestion too: an alias typed, Down, Enter -> the canonical actor
+        d.get(f"{base}/?location={RAQQA[0]}")
+        wait(d, lambda d: set(hit_ids(d)) and set(hit_ids(d)) <= in_raqqa)
+        actor_box = d.find_element(By.ID, "actor-input")
+        actor_box.send_keys("Daes")
+        wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, f"#actor-list li[data-id='{IS[0]}']"), timeout=60)
+        actor_box.send_keys(Keys.ARROW_DOWN, Keys.ARROW_UP, Keys.ENTER)
+        wait(d, lambda d: url_params(d).get("actor") == [IS[1]], message="Enter did not pick the actor")
+        assert actor_box.get_attribute("value") == ""
+        with_is = ids_where(docs, place=RAQQA[0], actor=IS[0])
+        wait(d, lambda d: d.find_element(By.ID, "summary").text.startswith(f"{len(with_is)} stories"))
 
         # phone width: one column, nothing wider than the screen
         d.set_window_size(390, 844)
@@ -424,9 +437,10 @@ def test_hostile_titles_and_bodies_never_run(
         ActionChains(d).move_to_element(hit.find_element(By.CSS_SELECTOR, ".meta .source")).perform()
         actor_chip.click()  # filters by that name: the page reloads results with the hostile name as a chip
         wait(d, lambda d: "actor" in url_params(d))
-        wait(d, lambda d: d.execute_script("return document.body.dataset.ready") and
-             not d.execute_script("return document.body.classList.contains('loading')"))
-        assert d.find_element(By.CSS_SELECTOR, "#active .chip.actor").text.count("<img") == 1
+        # no story carries an actor of that name: the page says so (no stories, or the API's reason)
+        wait(d, lambda d: d.find_element(By.ID, "summary").text == "No stories match."
+             or d.find_element(By.ID, "error").is_displayed())
+        wait(d, lambda d: d.find_element(By.CSS_SELECTOR, "#active .chip.actor").text.count("<img") == 1)
         time.sleep(1.0)  # give anything that was injected time to fire
         d.save_screenshot(str(tmp_path / "page-hostile.png"))
         with pytest.raises(NoAlertPresentException):

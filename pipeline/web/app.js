@@ -496,6 +496,7 @@
     const input = box.querySelector("input");
     const list = box.querySelector("ul");
     let items = [];
+    let shownFor = ""; // the text the shown suggestions answer
     let active = -1;
     let timer = null;
     let seq = 0;
@@ -531,7 +532,7 @@
       if (!prefix) { items = []; show(); return; }
       try {
         const { suggestions } = await getJSON(`/suggest?${new URLSearchParams({ kind, prefix, limit: "8" })}`);
-        if (mine === seq) { items = suggestions; show(); }
+        if (mine === seq) { items = suggestions; shownFor = prefix; show(); }
       } catch (_) { if (mine === seq) { items = []; show(); } }
     };
     input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(fetchSuggestions, 120); });
@@ -541,7 +542,9 @@
       else if (ev.key === "Escape") close();
       else if (ev.key === "Enter") {
         ev.preventDefault();
-        if (!list.hidden && active >= 0) choose(items[active]);
+        // suggestions for what is typed now: take the highlighted one; else the text as typed (the server
+        // resolves any spelling the gazetteer knows)
+        if (!list.hidden && active >= 0 && shownFor === input.value.trim()) choose(items[active]);
         else if (input.value.trim()) { const v = input.value.trim(); input.value = ""; close(); addFilter(kind, v); }
       }
     });
