@@ -435,6 +435,7 @@ def test_hostile_titles_and_bodies_never_run(
         also.find_element(By.TAG_NAME, "summary").click()
         also.find_element(By.CSS_SELECTOR, ".also-list li > *").click()
         ActionChains(d).move_to_element(hit.find_element(By.CSS_SELECTOR, ".meta .source")).perform()
+        d.save_screenshot(str(tmp_path / "page-hostile-story.png"))
         actor_chip.click()  # filters by that name: the page reloads results with the hostile name as a chip
         wait(d, lambda d: "actor" in url_params(d))
         # no story carries an actor of that name: the page says so (no stories, or the API's reason)

@@ -291,7 +291,7 @@
     const bars = [];
     for (let ms = startOf(first); ms <= last; ms = next(ms)) bars.push(ms);
     const max = Math.max(1, ...counts.values());
-    const w = 300 / bars.length;
+    const w = 300 / Math.max(bars.length, 10); // a few bars stay bar-shaped
     bars.forEach((ms, i) => {
       const c = counts.get(ms) || 0;
       const h = c ? Math.max(2, (76 * c) / max) : 0;
