@@ -173,11 +173,10 @@ def create_app(store_url: str | None = None) -> FastAPI:
     @api.get("/entities")
     def entities(id: Repeated = None) -> dict[str, Any]:  # noqa: A002 (the query parameter's name)
         """Canonical name, kind, country and point of actors and places by id (unknown ids left out)."""
-        from pipeline.suggest import entity_info
-        from pipeline.tag import get_tagger
+        from pipeline.suggest import default_gazetteer, entity_info
 
         ids = [i for i in (id or []) if i][:200]
-        return {"entities": entity_info(get_tagger().gaz, ids) if ids else []}
+        return {"entities": entity_info(default_gazetteer(), ids) if ids else []}
 
     @api.get("/articles/{article_id}")
     def article(article_id: str, store: StoreDep) -> dict[str, Any]:

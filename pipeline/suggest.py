@@ -139,12 +139,17 @@ _lock = threading.Lock()
 _suggesters: dict[int, Suggester] = {}
 
 
-def get_suggester(gaz: Any | None = None) -> Suggester:
-    """The process-wide :class:`Suggester` over ``gaz`` (default: the tagger's gazetteer), built once."""
-    if gaz is None:
-        from pipeline.tag import get_tagger
+def default_gazetteer() -> Any:
+    """The gazetteer the API suggests from and describes ids with: the process-wide tagger's."""
+    from pipeline.tag import get_tagger
 
-        gaz = get_tagger().gaz
+    return get_tagger().gaz
+
+
+def get_suggester(gaz: Any | None = None) -> Suggester:
+    """The process-wide :class:`Suggester` over ``gaz`` (default: :func:`default_gazetteer`), built once."""
+    if gaz is None:
+        gaz = default_gazetteer()
     with _lock:
         found = _suggesters.get(id(gaz))
         if found is None or found.gaz is not gaz:
@@ -152,4 +157,4 @@ def get_suggester(gaz: Any | None = None) -> Suggester:
         return found
 
 
-__all__ = ["KINDS", "MAX_LIMIT", "Suggester", "entity_info", "get_suggester"]
+__all__ = ["KINDS", "MAX_LIMIT", "Suggester", "default_gazetteer", "entity_info", "get_suggester"]

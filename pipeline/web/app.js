@@ -572,6 +572,13 @@
       ev.preventDefault();
       const s = readState();
       s.q = $("q").value.trim();
+      // names typed but not yet added count too (the server resolves any spelling)
+      for (const [id, kind] of [["actor-input", "actor"], ["location-input", "location"], ["source-input", "source"],
+        ["language-input", "language"]]) {
+        const v = $(id).value.trim();
+        if (v && !s[kind].includes(v)) s[kind].push(v);
+        $(id).value = "";
+      }
       navigate(s);
     });
     for (const id of ["since", "until"]) {
