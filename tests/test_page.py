@@ -261,6 +261,11 @@ def test_search_by_place_then_actor_and_page_forward(
             By.CSS_SELECTOR, f"#points circle[data-id='{RAQQA[0]}']")), False), message="no Raqqa point on the map")
         assert int(point.get_attribute("data-count")) == len(in_raqqa)
         assert float(point.get_attribute("r")) > 0
+        # country outlines drawn from the packaged map; nothing loaded from anywhere but the server itself
+        assert len(d.find_elements(By.CSS_SELECTOR, "#countries path")) > 150
+        loaded = d.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert any(u.endswith("/countries-110m.json") for u in loaded)
+        assert all(u.startswith(base) for u in loaded), [u for u in loaded if not u.startswith(base)]
         # the Raqqa story with a copy says so, and lists the other outlet
         first_story = docs[0]["id"]
         if first_story in hit_ids(d):
