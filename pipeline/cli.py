@@ -4,7 +4,8 @@ Contract:
 - ``newswire run --once|--watch`` ingests the feeds of a config file into a store, with a
   progress display and a per-feed table at the end.
 - ``newswire search`` queries a store by text, actor, location, date, source, language,
-  country and place; ``--json`` prints ``{"total", "hits", "facets"}``.
+  country and place; ``--json`` prints ``{"total", "hits", "facets", "next_after"}``; ``--after``
+  takes the cursor of the previous page (the text output prints it).
 - ``newswire parse|clean|dedupe|tag|index`` are JSON Lines filters (DESIGN.md's filter
   contract, implemented once in :func:`pipeline.records.run_filter`).
 - ``newswire es start|stop|status|setup`` runs a local Elasticsearch without Docker.
