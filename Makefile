@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	@if ! command -v mvn >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq maven >/dev/null; \
 	  else echo "please install maven (apt-get install maven)"; exit 1; fi; fi
+	@# the browser tests (tests/test_page.py) drive Debian's chromium through its chromedriver
+	@if ! command -v chromium >/dev/null || ! test -x /usr/bin/chromedriver; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "please install chromium and chromium-driver (apt-get install chromium chromium-driver)"; exit 1; fi; fi
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,airflow]'

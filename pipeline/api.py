@@ -22,7 +22,17 @@ Contract:
 - ``GET /clusters/{cluster_id}`` -> ``{"cluster_id", "members"}``, every stored article of
   the cluster with the representative first (private fields removed), or 404 when no
   stored article is in that cluster.
-- Interactive documentation at ``/docs`` (the compose health check requests it).
+- ``GET /search?after=<cursor>``: the next page; every answer carries ``next_after`` (an opaque
+  string, :mod:`pipeline.cursor`, or null on the last page). A cursor that is not one, or belongs
+  to another sort -> 422 naming ``--after``.
+- ``GET /suggest?kind=actor|location&prefix=...&limit=10`` -> ``{"suggestions": [{"id", "name",
+  "kind", "country_code", "match"}]}`` from the gazetteer, best first (:mod:`pipeline.suggest`).
+- ``GET /entities?id=...&id=...`` -> ``{"entities": [{"id", "name", "type", "kind",
+  "country_code", "lat", "lon"}]}`` for the known ids (labels and map points of the page).
+- ``GET /``: the search page (static HTML, JS and CSS from ``pipeline/web``, served under
+  ``/static``; vendored libraries and the world map under ``/static/vendor``).
+- Interactive documentation at ``/docs`` (the compose health check requests it), served from
+  the vendored Swagger UI so it works offline.
 
 Endpoints are plain ``def`` functions, so FastAPI runs the blocking store calls in its
 thread pool; both store engines are safe to share between threads.
@@ -32,11 +42,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
+from pipeline.cursor import decode_cursor
 from pipeline.redaction import redact
 from pipeline.search import QueryError, build_query, public_article, search_payload
 from pipeline.settings import get_settings
@@ -44,6 +58,13 @@ from pipeline.stores import open_store
 from pipeline.stores.base import SearchTimeout, Store
 
 __all__ = ["app", "create_app"]
+
+WEB = Path(__file__).resolve().parent / "web"
+# The page renders article text as text, never as markup; this policy is a second line of defence.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 def get_store(request: Request) -> Store:
     """The store the app opened at startup."""
@@ -71,7 +92,24 @@ def create_app(store_url: str | None = None) -> FastAPI:
         title="newswire",
         description="Search news articles by text, actor, location, date, source and place.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the vendored Swagger UI
+        redoc_url=None,
     )
+    api.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @api.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(WEB / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
+
+    @api.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=api.openapi_url or "/openapi.json", title="newswire API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
     @api.get("/health")
     def health(store: StoreDep) -> Any:
         """Liveness and the number of stored articles."""
@@ -100,6 +138,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
         sort: Annotated[str, Query(description="relevance or date")] = "relevance",
         limit: Annotated[int, Query(description="hits to return (1-1000)")] = 20,
         all_copies: Annotated[bool, Query(description="every outlet's copy, not one hit per story")] = False,
+        after: Annotated[str | None, Query(description="next_after of the previous page")] = None,
     ) -> dict[str, Any]:
         """The same search as ``newswire search --json``."""
         try:
@@ -107,12 +146,41 @@ def create_app(store_url: str | None = None) -> FastAPI:
                 q, actor or [], location or [], since, until, source or [], language or [], country or [],
                 near, bbox, sort, limit, collapse=not all_copies,
             )
+            if after is not None:
+                query.after = decode_cursor(after)
         except QueryError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         try:
-            return search_payload(store.search(query))
+            result = store.search(query)
         except SearchTimeout as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from None
+        except ValueError as exc:
+            if query.after is None:
+                raise
+            raise HTTPException(status_code=422, detail=f"--after: {exc}") from None  # a cursor of another sort
+        return search_payload(result)
+
+    @api.get("/suggest")
+    def suggest(
+        kind: Annotated[str, Query(description="actor or location")],
+        prefix: Annotated[str, Query(description="what the user typed so far, in any spelling")] = "",
+        limit: Annotated[int, Query(description="suggestions to return (1-50)")] = 10,
+    ) -> dict[str, Any]:
+        """Actors or places whose canonical name or an alias starts with ``prefix``, best first."""
+        from pipeline.suggest import get_suggester
+
+        try:
+            return {"suggestions": get_suggester().suggest(kind, prefix, limit)}
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+
+    @api.get("/entities")
+    def entities(id: Repeated = None) -> dict[str, Any]:  # noqa: A002 (the query parameter's name)
+        """Canonical name, kind, country and point of actors and places by id (unknown ids left out)."""
+        from pipeline.suggest import default_gazetteer, entity_info
+
+        ids = [i for i in (id or []) if i][:200]
+        return {"entities": entity_info(default_gazetteer(), ids) if ids else []}
 
     @api.get("/articles/{article_id}")
     def article(article_id: str, store: StoreDep) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Contract:
 - ``newswire run --once|--watch`` ingests the feeds of a config file into a store, with a
   progress display and a per-feed table at the end.
 - ``newswire search`` queries a store by text, actor, location, date, source, language,
-  country and place; ``--json`` prints ``{"total", "hits", "facets"}``.
+  country and place; ``--json`` prints ``{"total", "hits", "facets", "next_after"}``; ``--after``
+  takes the cursor of the previous page (the text output prints it).
 - ``newswire parse|clean|dedupe|tag|index`` are JSON Lines filters (DESIGN.md's filter
   contract, implemented once in :func:`pipeline.records.run_filter`).
 - ``newswire es start|stop|status|setup`` runs a local Elasticsearch without Docker.
@@ -185,9 +186,11 @@ def search(
     limit: Annotated[int, typer.Option(help="hits to return (1-1000)")] = 20,
     all_copies: Annotated[bool, typer.Option("--all-copies", help="every outlet's copy, not one hit per story")] = False,
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print {total, hits, facets} as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print {total, hits, facets, next_after} as JSON")] = False,
+    after: Annotated[str | None, typer.Option("--after", help="next page: the cursor the last page printed")] = None,
 ) -> None:
     """Search stored articles by text, actor, location, date, source and place."""
+    from pipeline.cursor import decode_cursor
     from pipeline.search import QueryError, build_query, search_payload
 
     try:
@@ -195,6 +198,8 @@ def search(
             query, actor, location, since, until, source, language, country, near, bbox, sort, limit,
             collapse=not all_copies,
         )
+        if after is not None:
+            q.after = decode_cursor(after)
     except QueryError as exc:
         fail(str(exc))
     from pipeline.stores.base import SearchTimeout
@@ -204,10 +209,15 @@ def search(
         result = st.search(q)
     except SearchTimeout as exc:
         fail(str(exc), 1)
+    except ValueError as exc:
+        if q.after is None:
+            raise
+        fail(f"--after: {exc}")  # a cursor of another sort
     finally:
         st.close()
+    payload = search_payload(result)
     if as_json:
-        print(redact(json.dumps(search_payload(result), ensure_ascii=False, default=str)))
+        print(redact(json.dumps(payload, ensure_ascii=False, default=str)))
         return
     out.print(f"{result.total} stories")
     for hit in result.hits:
@@ -218,6 +228,8 @@ def search(
             if buckets:
                 values = ", ".join(f"{b.get('name') or b['key']} ({b['count']})" for b in buckets[:8])
                 out.print(Text.assemble((f"{name}:", "dim"), " ", redact(values)))
+    if payload["next_after"]:
+        out.print(Text.assemble(("next page: --after ", "dim"), (payload["next_after"], "dim")), soft_wrap=True)
 
 
 # --- JSON Lines filters -----------------------------------------------------------------

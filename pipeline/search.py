@@ -229,7 +229,11 @@ def public_article(article: Article) -> Article:
 
 
 def search_payload(result: SearchResult) -> dict[str, Any]:
-    """``{"total", "hits", "facets"}`` as users see it (``newswire search --json`` and ``/search``)."""
+    """``{"total", "hits", "facets", "next_after"}`` as users see it (``newswire search --json`` and
+    ``/search``); ``next_after`` is the opaque cursor of the next page (:mod:`pipeline.cursor`) or None."""
+    from pipeline.cursor import encode_cursor
+
     payload = result.to_json()
     payload["hits"] = [public_article(hit) for hit in payload["hits"]]
+    payload["next_after"] = encode_cursor(result.next_after)
     return payload

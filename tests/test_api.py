@@ -112,7 +112,8 @@ def test_search_by_aliases_all_copies(api: httpx.Client) -> None:
     r = api.get("/search", params={"actor": "ISIL", "location": "Raqa", "all_copies": "true", "limit": 200})
     assert r.status_code == 200, r.text
     payload = r.json()
-    assert set(payload) == {"total", "hits", "facets"}
+    assert set(payload) == {"total", "hits", "facets", "next_after"}
+    assert payload["next_after"] is None  # every hit fits on this page
     assert sorted(ids(payload)) == sorted(ALL_COPIES)
     assert payload["total"] == len(ALL_COPIES)
     for hit in payload["hits"]:
@@ -228,4 +229,95 @@ def test_docs_and_openapi_describe_every_endpoint(api: httpx.Client) -> None:
     assert {"/health", "/search", "/articles/{article_id}", "/clusters/{cluster_id}"} <= set(spec["paths"])
     params = {p["name"] for p in spec["paths"]["/search"]["get"]["parameters"]}
     assert params == {"q", "actor", "location", "since", "until", "source", "language", "country", "near",
-                      "bbox", "sort", "limit", "all_copies"}
+                      "bbox", "sort", "limit", "all_copies", "after"}
+    assert {"/suggest", "/entities"} <= set(spec["paths"])
+
+
+def test_docs_work_offline(api: httpx.Client) -> None:
+    """Swagger UI comes from the package (pipeline/web/vendor), not from a CDN."""
+    html = api.get("/docs").text
+    assert "cdn." not in html and "https://" not in html.split("<body>")[0]
+    for asset in ("/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css"):
+        assert asset in html
+        r = api.get(asset)
+        assert r.status_code == 200 and len(r.content) > 10_000, asset
+
+
+def test_page_and_its_assets_are_served_under_500_kb(api: httpx.Client) -> None:
+    page = api.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assets = ["/static/app.js", "/static/style.css", "/static/vendor/world-atlas/countries-110m.json"]
+    for asset in assets[:2]:
+        assert asset in page.text
+    sizes = [len(page.content)]
+    for asset in assets:
+        r = api.get(asset)
+        assert r.status_code == 200, asset
+        sizes.append(len(r.content))
+    assert sum(sizes) < 500_000, sizes
+
+
+def test_paging_with_the_cursor_visits_every_story_once(api: httpx.Client) -> None:
+    for sort in ("date", "relevance"):
+        params: dict[str, Any] = {"q": "Raqqa" if sort == "relevance" else "", "sort": sort, "limit": 3}
+        everything = api.get("/search", params={**params, "limit": 200}).json()
+        seen: list[str] = []
+        after = None
+        for _ in range(50):
+            page = api.get("/search", params={**params, **({"after": after} if after else {})})
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert body["total"] == everything["total"]
+            seen += ids(body)
+            after = body["next_after"]
+            if after is None:
+                break
+            assert isinstance(after, str) and len(body["hits"]) == 3
+        assert seen == ids(everything), sort
+
+
+@pytest.mark.parametrize("after", ["not-a-cursor", "W10", "%%%"])
+def test_a_bad_cursor_is_422_naming_the_option(api: httpx.Client, after: str) -> None:
+    r = api.get("/search", params={"after": after})
+    assert r.status_code == 422
+    assert "--after" in r.json()["detail"]
+
+
+def test_a_cursor_of_another_sort_is_422(api: httpx.Client) -> None:
+    by_date = api.get("/search", params={"sort": "date", "limit": 2}).json()
+    assert by_date["next_after"]
+    r = api.get("/search", params={"q": "Raqqa", "sort": "relevance", "after": by_date["next_after"]})
+    assert r.status_code == 422 and "--after" in r.json()["detail"]
+
+
+def test_cli_pages_with_after(store_url: str) -> None:
+    from pipeline.cli import app as cli_app
+
+    runner = CliRunner()
+    first = runner.invoke(cli_app, ["search", "--sort", "date", "--limit", "4", "--store", store_url, "--json"])
+    assert first.exit_code == 0, first.output
+    one = json.loads(first.stdout)
+    second = runner.invoke(cli_app, ["search", "--sort", "date", "--limit", "4", "--store", store_url, "--json",
+                                     "--after", one["next_after"]])
+    assert second.exit_code == 0, second.output
+    two = json.loads(second.stdout)
+    both = runner.invoke(cli_app, ["search", "--sort", "date", "--limit", "8", "--store", store_url, "--json"])
+    assert ids(one) + ids(two) == ids(json.loads(both.stdout))
+    text = runner.invoke(cli_app, ["search", "--sort", "date", "--limit", "4", "--store", store_url])
+    assert f"--after {one['next_after']}" in text.stdout
+    bad = runner.invoke(cli_app, ["search", "--after", "nope", "--store", store_url])
+    assert bad.exit_code == 2 and "--after" in bad.output
+
+
+def test_suggest_and_entities(api: httpx.Client) -> None:
+    r = api.get("/suggest", params={"kind": "location", "prefix": "Raqa"})
+    assert r.status_code == 200, r.text
+    top = r.json()["suggestions"][0]
+    assert top["name"] == "Ar Raqqah" and top["country_code"] == "SY"
+    assert api.get("/suggest", params={"kind": "actor", "prefix": ""}).json() == {"suggestions": []}
+    assert api.get("/suggest", params={"kind": "planet", "prefix": "Ma"}).status_code == 422
+    assert api.get("/suggest", params={"kind": "actor", "prefix": "Is", "limit": 0}).status_code == 422
+    found = api.get("/entities", params={"id": [top["id"], "actor:islamic-state", "geonames:0"]}).json()["entities"]
+    assert [e["id"] for e in found] == [top["id"], "actor:islamic-state"]
+    assert found[0]["lat"] and found[0]["lon"] and found[1]["type"] == "actor"
