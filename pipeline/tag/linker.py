@@ -16,6 +16,7 @@ from pipeline.tag.datelines import DatelineRules
 from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, NameEntry
 from pipeline.tag.lexicon import (
     DIRECTIONS,
+    FACILITY_WORDS,
     LOC_PREPS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
@@ -25,7 +26,7 @@ from pipeline.tag.lexicon import (
 from pipeline.tag.metonymy import MetonymyRules
 from pipeline.tag.ner import SPACY_LABELS
 from pipeline.tag.normalize import tokens
-from pipeline.tag.places import PlaceRules
+from pipeline.tag.places import PlaceRules, place_kind
 
 
 class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
@@ -274,16 +275,24 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if self.gaz.known(key) is not None:
                     continue  # a known name, rejected here by the linker's rules
                 # else only small towns bear it: spaCy's person or organisation stands
-            if self.followed_by_country(j) or self.town_names(span):
-                # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place we cannot place
-                continue
             name = self.text[span[0].start : span[-1].end]
+            country = self.followed_by_country(j)
+            if country is not None or self.town_names(span):
+                # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place the gazetteer lacks
+                out.append(
+                    self.mention(i, j, self.t.new_place(name, place_kind(name), country or None), "spacy")
+                )
+                continue
+            if label in ("ORG", "FAC", "GPE", "LOC") and span[-1].raw.lower() in FACILITY_WORDS:
+                # "Alau Dam", "Herat Regional Hospital", "Medupi power station": a facility, not an actor
+                out.append(self.mention(i, j, self.t.new_place(name, "facility", None), "spacy"))
+                continue
             if label == "PERSON":
                 if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
-                    out.append(self.mention(i, j, self.t._new_actor(name, "person"), "spacy"))
+                    out.append(self.mention(i, j, self.t.new_actor(name, "person"), "spacy"))
             elif label == "ORG":
                 if j - i >= 2 or (span[0].raw.isupper() and len(span[0].raw) >= 2):
-                    out.append(self.mention(i, j, self.t._new_actor(name, guess_kind(name)), "spacy"))
+                    out.append(self.mention(i, j, self.t.new_actor(name, guess_kind(name)), "spacy"))
             elif label in ("GPE", "LOC") and len(span) > 1 and span[-1].raw.lower() in PLACE_SUFFIXES:
                 # "Raqqa province", "Idlib governorate": the place without the generic word
                 entry = self.gaz.names.get(" ".join(t.norm for t in span[:-1]))
@@ -295,6 +304,11 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                     ]
                     if places:
                         out.append(self.mention(i, j, self.best_place(places).id, "spacy"))
+                        continue
+                out.append(self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy"))
+            elif label in ("GPE", "LOC", "FAC") and span[0].raw[0].isupper() and len(name) > 2:
+                # a place the gazetteer lacks ("Diboli", "Kelani"): searchable under the id its name gives
+                out.append(self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy"))
         return out
 
     def surname_mentions(self, found: list[Mention]) -> list[Mention]:

@@ -15,6 +15,7 @@ from pipeline.tag.gazetteer import MAJOR_CITY, Entity, NameEntry
 from pipeline.tag.lexicon import (
     CALENDAR_WORDS,
     DIRECTIONS,
+    FACILITY_WORDS,
     LOC_PREPS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
@@ -69,18 +70,20 @@ class PlaceRules(ArticleBase):
                 return False  # "camps near Ain Issa": two town names in a row are one longer name
         return True
 
-    def followed_by_country(self, j: int) -> bool:
-        """True when ", <country>" and punctuation follow token j-1: how datelines and
+    def followed_by_country(self, j: int) -> str | None:
+        """The country code when ", <country>" and punctuation follow token j-1: how datelines and
         addresses name a place ("AIN ISSA, Syria (Wire) --"), unlike "Karim Nasser, Syria director"."""
         if j >= len(self.toks) or self.gap(j).strip() != "," or not self.toks[j].raw[0].isupper():
-            return False
+            return None
         for n in (1, 2, 3):
             entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
             if entry is None or entry.demonym is not None:
                 continue
-            if any(self.gaz.entities[eid].kind == "country" for eid, _ in entry.targets):
-                return j + n >= len(self.toks) or self.gap(j + n).strip() != ""
-        return False
+            for eid, _ in entry.targets:
+                e = self.gaz.entities[eid]
+                if e.kind == "country" and (j + n >= len(self.toks) or self.gap(j + n).strip() != ""):
+                    return e.country_code or ""
+        return None
 
     def town_names(self, span: list[Token]) -> bool:
         """True when a span of 2+ words is made of names of towns a reader knows ("Ain Issa")."""
@@ -153,6 +156,44 @@ class PlaceRules(ArticleBase):
         if any(e.country_code != cc and e.population * 10 > top for e in places):
             return set()
         return {cc}
+
+
+def place_kind(name: str) -> str:
+    """The kind of a place the gazetteer lacks, from the generic word in its name ("Kelani River" -> river)."""
+    words = name.lower().replace("-", " ").split()
+    for word in (words[-1:] + words[:1]) if words else []:
+        kind = KIND_WORDS.get(word)
+        if kind:
+            return kind
+    return "facility" if words and words[-1] in FACILITY_WORDS else "place"
+
+
+KIND_WORDS = {
+    "river": "river",
+    "lake": "lake",
+    "reservoir": "lake",
+    "mount": "mountain",
+    "mountain": "mountain",
+    "mountains": "mountain",
+    "hills": "mountain",
+    "island": "island",
+    "islands": "island",
+    "sea": "sea",
+    "ocean": "sea",
+    "gulf": "sea",
+    "bay": "sea",
+    "strait": "sea",
+    "desert": "desert",
+    "valley": "valley",
+    "province": "region",
+    "region": "region",
+    "district": "region",
+    "county": "region",
+    "state": "region",
+    "oblast": "region",
+    "governorate": "region",
+    "camp": "facility",
+}
 
 
 SPEECH_VERBS = frozenset(

@@ -176,12 +176,15 @@ class Tagger:
         entry = self.gaz.names.get(norm_key(name))
         if entry is not None:
             out = [self.gaz.entities[eid] for eid, _ in entry.targets]
-        if name.startswith("actor:") or name.startswith("geonames:"):
+        if name.startswith(("actor:", "geonames:", "place:", "wikidata:", "ne:")):
             e = self.entity(name)
             out = [e] if e else out
         if not out:
-            e = self.extra.get(f"actor:{slug(name)}")
-            out = [e] if e else []
+            out = [
+                e
+                for e in (self.extra.get(unknown_actor_id(name)), self.extra.get(unknown_place_id(name)))
+                if e
+            ]
         return out
 
     def _tag_batch(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -218,8 +221,22 @@ class Tagger:
                 out["actors"], out["locations"] = results[i]
             yield out
 
-    def _new_actor(self, name: str, kind: str) -> str:
-        aid = f"actor:{slug(name)}"
+    def new_place(self, name: str, kind: str, country_code: str | None) -> str:
+        """The id of a place the gazetteer lacks, found by spaCy: :func:`unknown_place_id` of its name."""
+        pid = unknown_place_id(name)
+        if pid not in self.gaz.entities and pid not in self.extra:
+            country = self.gaz.country_place.get(country_code or "")
+            ancestors = (country,) if country else ()
+            with self._lock:
+                if len(self.extra) > 200_000:
+                    self.extra.clear()
+                self.extra[pid] = Entity(
+                    pid, name, kind, "location", country_code, curated=False, ancestors=ancestors
+                )
+        return pid
+
+    def new_actor(self, name: str, kind: str) -> str:
+        aid = unknown_actor_id(name)
         if aid not in self.gaz.entities and aid not in self.extra:
             with self._lock:
                 if len(self.extra) > 200_000:  # bounded: a long-running process must not grow forever
@@ -258,6 +275,18 @@ class Tagger:
             if m.text not in rec["mentions"]:
                 rec["mentions"].append(m.text)
         return list(actors.values()), list(locations.values())
+
+
+def unknown_actor_id(name: str) -> str:
+    """The id of an actor the gazetteer lacks (found by spaCy or defined in a text): ``actor:<slug>``. Search
+    uses it for names it cannot resolve, so the scheme has this one home."""
+    return f"actor:{slug(name)}"
+
+
+def unknown_place_id(name: str) -> str:
+    """The id of a place the gazetteer lacks: ``place:<slug of its normal form>``, so that spellings the
+    normal form joins ("al-Jaili", "Jaili") meet on one id."""
+    return f"place:{slug(norm_key(name))}"
 
 
 _TAGGER: Tagger | None = None
