@@ -425,10 +425,10 @@ def _lower_role_words(name: str) -> str:
 
 #: How news writes a physical feature's name with its generic word ("Mississippi River", "Lake Titicaca").
 KIND_FORMS = {
-    "river": ("{} River", "River {}"),
+    "river": ("{} River", "River {}", "{} river"),
     "lake": ("Lake {}",),
     "mountain": ("Mount {}", "Mt {}"),
-    "island": ("{} Island",),
+    "island": ("{} Island", "{} island"),
     "sea": ("{} Sea",),
     "desert": ("{} Desert",),
 }
