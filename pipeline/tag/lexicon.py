@@ -37,6 +37,7 @@ GENERIC_PLACE_WORDS = _words("generic_place_words")
 CALENDAR_WORDS = _words("calendar_words")
 OFFICE_WORDS = _words("office_words")
 FACILITY_WORDS = _words("facility_words")
+LIST_AGENT_CUES = _words("list_agent_cues")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

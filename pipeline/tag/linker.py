@@ -156,9 +156,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         return self.widen(out)
 
     def widen(self, found: list[Mention]) -> list[Mention]:
-        """Whole names: titles before people ("Foreign Secretary Boris Johnson"), "Idlib province",
-        "Sarmada, Syria" (one place: the town)."""
-        by_start = {m.start: m for m in found}
+        """Whole names: titles before people ("Foreign Secretary Boris Johnson"), "Idlib province", "Northern
+        Iraq". "Sarmada, Syria" stays two mentions: the town and the country, each searchable."""
         drop: set[int] = set()
         for m in found:
             e = self.t.entity(m.entity_id)
@@ -219,14 +218,6 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if j < len(self.toks) and self.toks[j].raw.lower() in PLACE_SUFFIXES and self.gap(j) == " ":
                     m.end = self.toks[j].end
                     m.text = self.text[m.start : m.end]
-                elif self.text[m.end : m.end + 2] == ", ":
-                    nxt = by_start.get(m.end + 2)
-                    if nxt is not None:
-                        ne = self.t.entity(nxt.entity_id)
-                        if ne is not None and ne.kind == "country" and ne.country_code == e.country_code:
-                            drop.add(id(nxt))
-                            m.end = nxt.end
-                            m.text = self.text[m.start : m.end]
         return [m for m in found if id(m) not in drop]
 
     def spacy_spans(self) -> list[tuple[int, int, str]]:

@@ -17,6 +17,7 @@ from pipeline.tag.lexicon import (
     GOV_NOUNS,
     GOV_PREPS,
     INSTITUTIONS,
+    LIST_AGENT_CUES,
     LOC_PREPS,
     MODALS,
     OF_GOVERNMENT,
@@ -212,6 +213,8 @@ class MetonymyRules(ArticleBase):
         size, end = self.list_span(i)
         if size >= 2 and (self.followed_by_verb(end) or self.verb_after_aside(end)):
             return True  # "Chad, Niger and Mali said": the list is the subject; a bare list stays places
+        if size >= 3 and prev in LIST_AGENT_CUES:
+            return True  # "strikes by Australia, Belgium and Canada", "the coalition includes A, B, C"
         if self.attributive(i, j):
             return True  # "U.S. service members", "U.S., U.K. and French maritime operations"
         clause_start = prev == "" or self.gap(head).strip() in (",", ";", "–", "—")
