@@ -8,8 +8,6 @@ government". A place is the default: when no such cue is there, the name stays a
 
 from __future__ import annotations
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from pipeline.tag.article import ArticleBase
 from pipeline.tag.lexicon import (
     AUXILIARIES,
@@ -24,6 +22,7 @@ from pipeline.tag.lexicon import (
     OFFICE_WORDS,
     PERSON_TITLES,
     REPORT_VERBS,
+    STOP_WORDS,
 )
 
 

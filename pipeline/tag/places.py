@@ -8,8 +8,6 @@ article's countries first, then by kind and size.
 
 from __future__ import annotations
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from pipeline.tag.article import ArticleBase
 from pipeline.tag.gazetteer import MAJOR_CITY, Entity, NameEntry
 from pipeline.tag.lexicon import (
@@ -19,6 +17,7 @@ from pipeline.tag.lexicon import (
     LOC_PREPS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
+    STOP_WORDS,
 )
 from pipeline.tag.normalize import Token
 
