@@ -59,8 +59,11 @@ class ArticleBase:
 
     # -- helpers
     def gap(self, i: int) -> str:
-        """The characters between token i-1 and token i."""
-        return self.text[self.toks[i - 1].end : self.toks[i].start] if 0 < i < len(self.toks) else "\n"
+        """The characters between token i-1 and token i (a dropped article prefix, "ar-", is the token's)."""
+        if not 0 < i < len(self.toks):
+            return "\n"
+        tok = self.toks[i]
+        return self.text[self.toks[i - 1].end : tok.pre if tok.pre >= 0 else tok.start]
 
     def sentence_start(self, i: int) -> bool:
         if i == 0:

@@ -15,6 +15,7 @@ from pipeline.tag.article import Mention
 from pipeline.tag.datelines import DatelineRules
 from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, NameEntry
 from pipeline.tag.lexicon import (
+    ADMIN_WORDS,
     DIRECTIONS,
     FACILITY_WORDS,
     LOC_PREPS,
@@ -26,7 +27,7 @@ from pipeline.tag.lexicon import (
 from pipeline.tag.metonymy import MetonymyRules
 from pipeline.tag.ner import SPACY_LABELS
 from pipeline.tag.normalize import tokens
-from pipeline.tag.places import PlaceRules, place_kind
+from pipeline.tag.places import PlaceRules, place_kind, region_for
 
 
 class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
@@ -218,6 +219,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if j < len(self.toks) and self.toks[j].raw.lower() in PLACE_SUFFIXES and self.gap(j) == " ":
                     m.end = self.toks[j].end
                     m.text = self.text[m.start : m.end]
+                    if self.toks[j].raw.lower() in ADMIN_WORDS:
+                        m.entity_id = region_for(self.gaz, e)  # "Daraa province": the region, not its town
         return [m for m in found if id(m) not in drop]
 
     def spacy_spans(self) -> list[tuple[int, int, str]]:

@@ -9,7 +9,7 @@ article's countries first, then by kind and size.
 from __future__ import annotations
 
 from pipeline.tag.article import ArticleBase
-from pipeline.tag.gazetteer import MAJOR_CITY, Entity, NameEntry
+from pipeline.tag.gazetteer import MAJOR_CITY, Entity, Gazetteer, NameEntry
 from pipeline.tag.lexicon import (
     CALENDAR_WORDS,
     DIRECTIONS,
@@ -19,7 +19,7 @@ from pipeline.tag.lexicon import (
     PLACE_SUFFIXES,
     STOP_WORDS,
 )
-from pipeline.tag.normalize import Token
+from pipeline.tag.normalize import Token, norm_key
 
 
 class PlaceRules(ArticleBase):
@@ -107,11 +107,11 @@ class PlaceRules(ArticleBase):
         def plain(e: Entity) -> tuple[int, bool, bool, int]:
             return place_rank(e, self.gaz.capitals, alt)
 
-        best = max(places, key=plain)
+        best = _seat(max(places, key=plain), places)
         local = [e for e in places if e.country_code in self.context]
         if not local or best in local:
             return best
-        near = max(local, key=plain)
+        near = _seat(max(local, key=plain), local)
         if near.population and best.population > 50 * near.population:
             return best  # "Moscow" in a story that mentions the US is still Russia's capital
         return near
@@ -211,6 +211,37 @@ SPEECH_VERBS = frozenset(
         "recalled",
     ]
 )
+
+
+def region_for(gaz: Gazetteer, place: Entity) -> str:
+    """The id of the region a place's name stands for before "province", "region", "oblast"...: the admin-1
+    (else admin-2) region of that name in the place's country, else the admin-1 region containing the place
+    ("Kaliningrad Oblast" -> Kaliningradskaya oblast', "Daraa province" -> the governorate)."""
+    if place.kind in ("admin1", "admin2"):
+        return place.id
+    entry = gaz.names.get(norm_key(place.name))
+    regions = [
+        gaz.entities[eid]
+        for eid, _ in (entry.targets if entry else [])
+        if gaz.entities[eid].kind in ("admin1", "admin2")
+        and gaz.entities[eid].country_code == place.country_code
+    ]
+    if regions:
+        return min(regions, key=lambda r: r.kind).id  # admin1 before admin2
+    for aid in place.ancestors:
+        a = gaz.entities.get(aid)
+        if a is not None and a.kind == "admin1":
+            return a.id
+    return place.id
+
+
+def _seat(place: Entity, candidates: list[Entity]) -> Entity:
+    """A region and a town inside it that share a name: the town ("Daraa", "Kherson", "Deir ez-Zor"); news
+    names the region with its type word ("Daraa province"), which the linker widens over."""
+    if place.kind not in ("admin1", "admin2"):
+        return place
+    inside = [e for e in candidates if e.kind == "city" and place.id in e.ancestors]
+    return max(inside, key=lambda e: e.population) if inside else place
 
 
 def place_rank(

@@ -40,10 +40,11 @@ from pipeline.settings import get_settings
 from pipeline.tag import gazetteer
 from pipeline.tag.article import Mention
 from pipeline.tag.gazetteer import ALT, Entity, Gazetteer, load_gazetteer
+from pipeline.tag.lexicon import ADMIN_WORDS
 from pipeline.tag.linker import Article
 from pipeline.tag.ner import Ents, load_spacy, ner_segments, run_ner
 from pipeline.tag.normalize import Token, norm_key, slug, tokens
-from pipeline.tag.places import importance, place_rank
+from pipeline.tag.places import importance, place_rank, region_for
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,12 @@ class Tagger:
         Raqqah). Small towns that share the name of a country, region or city are left out: a search by
         ``Georgia`` means the country and the US state, not every village called Georgia."""
         locs = [e for e in self._resolve(name) if e.type == "location"]
+        words = name.split()
+        if not locs and len(words) >= 2 and words[-1].lower() in ADMIN_WORDS:
+            # "Kaliningrad Oblast", "Daraa province": the region a place of that name stands for
+            base = [e for e in self._resolve(" ".join(words[:-1])) if e.type == "location"]
+            ids = dict.fromkeys(region_for(self.gaz, e) for e in base)
+            locs = [self.gaz.entities[i] for i in ids if self.gaz.entities[i].kind in ("admin1", "admin2")]
         entry = self.gaz.names.get(norm_key(name.strip()))
         alt = frozenset(eid for eid, f in entry.targets if f & ALT) if entry else frozenset()
         locs.sort(key=lambda e: place_rank(e, self.gaz.capitals, alt), reverse=True)
