@@ -300,8 +300,13 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                         out.append(self.mention(i, j, self.best_place(places).id, "spacy"))
                         continue
                 out.append(self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy"))
-            elif label in ("GPE", "LOC", "FAC") and span[0].raw[0].isupper() and len(name) > 2:
-                # a place the gazetteer lacks ("Diboli", "Kelani"): searchable under the id its name gives
+            elif (
+                label in ("GPE", "LOC", "FAC")
+                and len(name) > 2
+                and (self.locative_cue(i, j) or place_kind(name) != "place")
+            ):
+                # a place the gazetteer lacks, named as a place ("at Diboli", "the Kelani river"): searchable
+                # under the id its name gives
                 out.append(self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy"))
         return out
 

@@ -262,4 +262,6 @@ def importance(e: Entity, capitals: dict[str, str]) -> int:
         return 2 if e.population >= MAJOR_CITY else 1
     if e.kind == "admin2":
         return 0
+    if e.country_code is None and e.kind in ("region", "sea"):
+        return 3  # a macro-region or sea spanning countries ("Sahel") before a province of that name
     return 2  # admin-1 regions, seas, rivers, macro-regions, facilities
