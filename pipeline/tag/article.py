@@ -89,8 +89,8 @@ class ArticleBase:
 
     def case_ok(self, i: int, j: int, entry: NameEntry, flags: int) -> bool:
         span = self.toks[i:j]
-        if flags & UPPER:
-            letters = [c for t in span for c in t.raw if c.isalpha()]
+        if flags & UPPER:  # "EU", "EU's", "U.N."
+            letters = [c for t in span for c in _without_possessive(t.raw) if c.isalpha()]
             return all(c.isupper() for c in letters) and not self.shouting(span[0].start, span[-1].end)
         content = [t for t in span if t.norm not in CONNECTORS]
         if not content:
@@ -127,3 +127,7 @@ class ArticleBase:
         found = [(i, j, self.gaz.names[key]) for i, j, key in self.gaz.spans([t.norm for t in self.toks])]
         found.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
         return found
+
+
+def _without_possessive(word: str) -> str:
+    return word[:-2] if word[-2:] in ("'s", "’s") else word

@@ -41,6 +41,7 @@ OFFICE_WORDS = _words("office_words")
 FACILITY_WORDS = _words("facility_words")
 LIST_AGENT_CUES = _words("list_agent_cues")
 ADMIN_WORDS = _words("admin_words")
+OFFICE_ADJECTIVES = _words("office_adjectives")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

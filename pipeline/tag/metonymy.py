@@ -19,6 +19,7 @@ from pipeline.tag.lexicon import (
     LOC_PREPS,
     MODALS,
     OF_GOVERNMENT,
+    OFFICE_ADJECTIVES,
     OFFICE_WORDS,
     PERSON_TITLES,
     REPORT_VERBS,
@@ -78,6 +79,19 @@ class MetonymyRules(ArticleBase):
             if self.gap(k).strip() == ",":
                 return self.followed_by_verb(k)
             if self.gap(k).strip() != "":
+                return False
+        return False
+
+    def office_follows(self, j: int) -> bool:
+        """After "<Country>'s": a state office or state noun, possibly after one adjective ("Oman's Foreign
+        Minister", "Iran's president", "South Korea's new president", "the UK's commitment")."""
+        for k in (j, j + 1):
+            if k >= len(self.toks) or self.gap(k).strip(". ") != "":
+                return False
+            low = self.toks[k].raw.lower()
+            if low in GOV_NOUNS or low in PERSON_TITLES or low in INSTITUTIONS or low in OFFICE_WORDS:
+                return True
+            if k == j and not (self.toks[k].raw.islower() and low in OFFICE_ADJECTIVES):
                 return False
         return False
 
@@ -244,9 +258,6 @@ class MetonymyRules(ArticleBase):
             ):
                 return True  # "U.S. strikes", "US Embassy", "United States Treasury Department"
             raw = self.toks[j - 1].raw
-            if raw[-2:] in ("’s", "'s") and (
-                nxt.raw.lower() in GOV_NOUNS
-                or (nxt.raw[0].isupper() and nxt.raw.lower() in PERSON_TITLES | INSTITUTIONS | OFFICE_WORDS)
-            ):
-                return True  # "the UK's commitment", "Oman's Foreign Minister", "Argentina's President"
+            if raw[-2:] in ("’s", "'s") and self.office_follows(j):
+                return True  # "the UK's commitment", "Oman's Foreign Minister", "South Korea's new president"
         return False
