@@ -372,3 +372,193 @@ def test_linking_accuracy_gazetteer_only(gaz_tagger: Tagger) -> None:
 def test_linking_accuracy_with_spacy(nlp_tagger: Tagger) -> None:
     acc, failures = _linking_accuracy(nlp_tagger)
     assert acc >= 0.95, failures
+
+
+# ---- issue 11: datelines, look-alikes, ambiguity, countries and capitals, the world gazetteer -------------
+
+LAGOS, NIGERIA, BORNO, MAIDUGURI = (
+    "geonames:2332459",
+    "geonames:2328926",
+    "geonames:2346794",
+    "geonames:2331447",
+)
+
+
+def locs(tagger: Tagger, text: str, title: str | None = None) -> dict[str, str]:
+    """surface form -> country code of every location mention."""
+    return {
+        m.text: (tagger.entity(m.entity_id).country_code or "")  # type: ignore[union-attr]
+        for m in tagger.mentions(text, title)
+        if m.entity_id.startswith(("geonames:", "place:", "ne:", "wikidata:", "icao:"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "surface", "expected"),
+    [
+        ("LAGOS — Fuel queues lengthened on Monday.", "LAGOS", LAGOS),
+        ("Lagos, Nigeria (Wire) — Fuel queues lengthened on Monday.", "Lagos", LAGOS),
+        ("ATHENS, Greece (Wire) — Ferries stayed in port.", "ATHENS", "geonames:264371"),
+        ("KHERSON, Ukraine, May 4 (Wire) - Shelling resumed.", "KHERSON", "geonames:706448"),
+        ("WASHINGTON (AP) -- The Senate met late.", "WASHINGTON", "geonames:4140963"),
+        ("Nairobi, Kenya, 3 March: Traders protested.", "Nairobi", "geonames:184745"),
+    ],
+)
+def test_datelines_in_any_case_are_the_place_filed_from(
+    nlp_tagger: Tagger, text: str, surface: str, expected: str
+) -> None:
+    got = links(nlp_tagger, text)
+    assert got[surface] == [expected]  # a capital in a dateline is a place, not its government
+    assert not any("Wire" in s or s == "AP" for s in got)  # the agency is no name
+
+
+def test_the_datelines_country_is_a_place(nlp_tagger: Tagger) -> None:
+    got = links(nlp_tagger, "ATHENS, Greece (Wire) — Ferries stayed in port.")
+    assert got["Greece"] == ["geonames:390903"]
+
+
+def test_look_alike_words_and_people_are_not_towns(nlp_tagger: Tagger) -> None:
+    text = (
+        "Jassem said the convoy left in March. The Meridian hotel stayed open, and Police said Obama "
+        "would visit. Orange said profits fell."
+    )
+    found = locs(nlp_tagger, text)
+    for word in ("Jassem", "March", "Meridian", "Police", "Obama", "Orange"):
+        assert word not in found, (word, found)
+    assert links(nlp_tagger, text)["Obama"] == ["actor:barack-obama"]
+
+
+def test_small_towns_need_a_locative_cue_in_their_country(gaz_tagger: Tagger) -> None:
+    # Konduga (Borno, a town under 15,000) is linked after "in" in a story set in Nigeria ...
+    assert locs(gaz_tagger, "Gunmen attacked Maiduguri. Residents in Konduga fled.")["Konduga"] == "NG"
+    # ... but the same word as a surname in a story about somewhere else is nobody's town
+    assert "Konduga" not in locs(gaz_tagger, "Konduga told reporters in Paris that talks would resume.")
+
+
+@pytest.mark.parametrize(
+    ("text", "surface", "country"),
+    [
+        ("Fighting in the Kasai region of Congo displaced thousands.", "Kasai region", "CD"),
+        ("Obama visited Mansoura, a village near Raqqa.", "Mansoura", "SY"),
+        ("Aid reached the Democratic Republic of Congo.", "Democratic Republic of Congo", "CD"),
+        ("Gunmen killed farmers in Borno state.", "Borno state", "NG"),
+        ("Gunmen killed farmers in Borno on Monday.", "Borno", "NG"),
+    ],
+)
+def test_ambiguous_names_take_the_articles_country(
+    gaz_tagger: Tagger, text: str, surface: str, country: str
+) -> None:
+    assert locs(gaz_tagger, text)[surface] == country
+
+
+def test_countries_stay_places_unless_a_local_cue_makes_them_the_state(gaz_tagger: Tagger) -> None:
+    got = links(gaz_tagger, "Troops from Chad, Niger and Cameroon patrol the border with Chad.")
+    assert got["Chad"] == ["geonames:2434508", "geonames:2434508"]
+    assert got["Niger"] == ["geonames:2440476"] and got["Cameroon"] == ["geonames:2233387"]
+    soldiers = links(gaz_tagger, "Nigerian soldiers repelled the attack.")
+    assert soldiers == {}  # a demonym is neither a place nor the government
+    assert links(gaz_tagger, "Rome and Athens objected to the plan.") == {
+        "Rome": ["actor:italian-government"],
+        "Athens": ["actor:greek-government"],
+    }
+    assert links(gaz_tagger, "Addis Ababa denies any role.")["Addis Ababa"] == ["actor:ethiopian-government"]
+    assert links(gaz_tagger, "Diplomats met in Addis Ababa.")["Addis Ababa"] == ["geonames:344979"]
+    state = links(gaz_tagger, "Argentina's President Javier Milei scrapped the tax.")
+    assert "actor:government-of-argentina" in state["Argentina's President"]  # the state acts through it
+
+
+def test_country_and_capital_names_resolve_to_the_government(gaz_tagger: Tagger) -> None:
+    us = "actor:united-states-government"
+    assert gaz_tagger.resolve_actor("Washington") == [us]
+    assert gaz_tagger.resolve_actor("United States") == [us]
+    assert gaz_tagger.resolve_actor("Russia") == ["actor:russian-government"]
+    assert gaz_tagger.resolve_actor("Ankara") == ["actor:turkish-government"]
+    assert gaz_tagger.resolve_actor("Islamic State") == [IS]  # an actor's own name is untouched
+
+
+def test_institutions_generated_per_country_are_tagged(gaz_tagger: Tagger) -> None:
+    text = (
+        "India's Defence Ministry said the Ethiopian army and the Nigerian Air Force had joined the drill; "
+        "Algeria's foreign ministry objected."
+    )
+    got = {m.text: m.entity_id for m in gaz_tagger.mentions(text)}
+    assert got["India's Defence Ministry"] == gaz_tagger.resolve_actor("India's Defence Ministry")[0]
+    assert got["Ethiopian army"] == "actor:army-of-ethiopia"
+    assert got["Nigerian Air Force"] == "actor:air-force-of-nigeria"
+    assert got["Algeria's foreign ministry"] == gaz_tagger.resolve_actor("Algerian Foreign Ministry")[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Sumy Oblast",
+        "Deir ez-Zor Governorate",
+        "North Kivu",
+        "Tigray",
+        "Sinai",
+        "Golan Heights",
+        "Strait of Hormuz",
+        "Lake Chad",
+        "Gulf of Guinea",
+        "Blue Nile",
+        "Nuba Mountains",
+        "Kakhovka dam",
+        "Al-Hol camp",
+        "Horn of Africa",
+        "Middle East",
+        "Balkans",
+        "Caucasus",
+        "Kaliningrad Oblast",
+        "Keflavik International Airport",
+    ],
+)
+def test_the_world_gazetteer_knows_places_news_is_about(gaz_tagger: Tagger, name: str) -> None:
+    ids = gaz_tagger.resolve_location(name)
+    assert ids, name  # known to the gazetteer, not only by the id an unknown name gets
+    text = f"Fighting was reported near {name} on Monday."
+    assert ids[0] in links(gaz_tagger, text).get(name, [])  # the text's name links to what a search means
+
+
+def test_a_region_named_with_its_type_word_is_the_region(gaz_tagger: Tagger) -> None:
+    got = links(gaz_tagger, "Drones hit Kaliningrad Oblast, and Daraa province saw clashes near Daraa.")
+    assert got["Kaliningrad Oblast"] == gaz_tagger.resolve_location("Kaliningrad Oblast")
+    assert gaz_tagger.entity(got["Kaliningrad Oblast"][0]).kind == "admin1"  # type: ignore[union-attr]
+    assert gaz_tagger.entity(got["Daraa province"][0]).kind == "admin1"  # type: ignore[union-attr]
+    assert gaz_tagger.entity(got["Daraa"][0]).kind == "city"  # type: ignore[union-attr]
+
+
+def test_locations_carry_their_ancestors(gaz_tagger: Tagger) -> None:
+    _, locations = gaz_tagger.tag("Gunmen attacked Maiduguri overnight.")
+    (maiduguri,) = [loc for loc in locations if loc["id"] == MAIDUGURI]
+    assert BORNO in maiduguri["ancestors"] and maiduguri["ancestors"][-1] == NIGERIA
+    assert maiduguri["admin1"] == {"id": BORNO, "name": gaz_tagger.entity_name(BORNO)}
+
+
+def test_the_samples_places_have_the_right_countries(gaz_tagger: Tagger) -> None:
+    from pipeline.clean import clean_records
+    from pipeline.parse import parse_feed
+
+    records = [
+        r
+        for path in sorted((ROOT / "config" / "samples").glob("*.xml"))
+        for r in parse_feed(path.read_bytes(), url=path.as_uri()).records
+    ]
+    texts = [(r.get("title"), r.get("text") or "") for r in clean_records(records)]
+    seen: dict[str, set[str]] = {}
+    for title, text in texts:
+        for m in gaz_tagger.mentions(text, title):
+            e = gaz_tagger.entity(m.entity_id)
+            if e is not None and e.type == "location":
+                seen.setdefault(m.text, set()).add(e.country_code or "")
+    expected = {
+        "Raqqa": "SY",
+        "Maiduguri": "NG",
+        "Mansoura": "SY",
+        "Nyala": "SD",
+        "Kyiv": "UA",
+        "Mosul": "IQ",
+    }
+    for surface, country in expected.items():
+        assert seen.get(surface) == {country}, (surface, seen.get(surface))
+    for word in ("March", "Meridian", "Jassem", "Obama"):
+        assert word not in seen, (word, seen[word])

@@ -130,8 +130,8 @@ class Tagger:
         words = name.split()
         if not locs and len(words) >= 2 and words[-1].lower() in ADMIN_WORDS:
             # "Kaliningrad Oblast", "Daraa province": the region a place of that name stands for
-            base = [e for e in self._resolve(" ".join(words[:-1])) if e.type == "location"]
-            ids = dict.fromkeys(region_for(self.gaz, e) for e in base)
+            base = self.resolve_location(" ".join(words[:-1]))[:1]  # the place the name most likely means
+            ids = [region_for(self.gaz, self.gaz.entities[i]) for i in base if i in self.gaz.entities]
             locs = [self.gaz.entities[i] for i in ids if self.gaz.entities[i].kind in ("admin1", "admin2")]
         entry = self.gaz.names.get(norm_key(name.strip()))
         alt = frozenset(eid for eid, f in entry.targets if f & ALT) if entry else frozenset()
