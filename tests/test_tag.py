@@ -481,11 +481,15 @@ def test_institutions_generated_per_country_are_tagged(gaz_tagger: Tagger) -> No
         "India's Defence Ministry said the Ethiopian army and the Nigerian Air Force had joined the drill; "
         "Algeria's foreign ministry objected."
     )
-    got = {m.text: m.entity_id for m in gaz_tagger.mentions(text)}
-    assert got["India's Defence Ministry"] == gaz_tagger.resolve_actor("India's Defence Ministry")[0]
-    assert got["Ethiopian army"] == "actor:army-of-ethiopia"
-    assert got["Nigerian Air Force"] == "actor:air-force-of-nigeria"
-    assert got["Algeria's foreign ministry"] == gaz_tagger.resolve_actor("Algerian Foreign Ministry")[0]
+    got = links(gaz_tagger, text)
+    # the ministry, and the state it speaks for ("<Country>'s <institution>")
+    assert got["India's Defence Ministry"] == [
+        gaz_tagger.resolve_actor("India's Defence Ministry")[0],
+        "actor:indian-government",
+    ]
+    assert got["Ethiopian army"] == ["actor:army-of-ethiopia"]
+    assert got["Nigerian Air Force"] == ["actor:air-force-of-nigeria"]
+    assert got["Algeria's foreign ministry"][0] == gaz_tagger.resolve_actor("Algerian Foreign Ministry")[0]
 
 
 @pytest.mark.parametrize(
@@ -541,7 +545,7 @@ def test_the_samples_places_have_the_right_countries(gaz_tagger: Tagger) -> None
     records = [
         r
         for path in sorted((ROOT / "config" / "samples").glob("*.xml"))
-        for r in parse_feed(path.read_bytes(), url=path.as_uri()).records
+        for r in parse_feed(path.read_bytes(), url=path.as_uri()).entries
     ]
     texts = [(r.get("title"), r.get("text") or "") for r in clean_records(records)]
     seen: dict[str, set[str]] = {}
