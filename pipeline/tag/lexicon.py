@@ -42,6 +42,7 @@ FACILITY_WORDS = _words("facility_words")
 LIST_AGENT_CUES = _words("list_agent_cues")
 ADMIN_WORDS = _words("admin_words")
 OFFICE_ADJECTIVES = _words("office_adjectives")
+RELATION_NOUNS = _words("relation_nouns")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

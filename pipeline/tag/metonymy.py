@@ -22,6 +22,7 @@ from pipeline.tag.lexicon import (
     OFFICE_ADJECTIVES,
     OFFICE_WORDS,
     PERSON_TITLES,
+    RELATION_NOUNS,
     REPORT_VERBS,
     STOP_WORDS,
 )
@@ -30,7 +31,7 @@ from pipeline.tag.lexicon import (
 class MetonymyRules(ArticleBase):
     """Is a country or capital the state acting, or the place?"""
 
-    def followed_by_verb(self, j: int, loose: bool = False) -> bool:
+    def followed_by_verb(self, j: int, loose: bool = False, after_comma: bool = False) -> bool:
         """Is the name ending before token j the subject of a reporting or action verb ("Moscow warned",
         "the United States will provide")? ``loose`` also takes any -s/-ed word after a clause-initial name."""
         k = j
@@ -39,6 +40,8 @@ class MetonymyRules(ArticleBase):
             gap = self.gap(k)
             if k == j and len(self.toks[j - 1].raw) == 1:
                 gap = gap.lstrip(".")  # "The U.S. reaffirms"
+            if k == j and after_comma:
+                gap = gap.replace(",", "", 1)  # the verb after an aside
             if gap.strip() != "":
                 return False
             w = self.toks[k].raw
@@ -72,12 +75,12 @@ class MetonymyRules(ArticleBase):
             return False
         word = self.toks[j].raw.lower()
         if word in ("which", "who", "that"):
-            return self.followed_by_verb(j + 1)
+            return self.followed_by_verb(j + 1)  # "which have long opposed": the clause's own verb
         if word not in ("the", "a", "an", "its", "their", "whose"):
             return False
         for k in range(j + 1, min(j + 10, len(self.toks))):
             if self.gap(k).strip() == ",":
-                return self.followed_by_verb(k)
+                return self.followed_by_verb(k, after_comma=True)
             if self.gap(k).strip() != "":
                 return False
         return False
@@ -201,10 +204,13 @@ class MetonymyRules(ArticleBase):
     def capital_is_government(self, i: int, j: int) -> bool:
         """A capital as the subject of a reporting verb, alone or in a pair ("Addis Ababa denies", "Rome and
         Athens objected"); never after a locative preposition ("talks in Moscow")."""
-        if self.prev_word(i) in LOC_PREPS:
+        prev = self.prev_word(i)
+        if prev in LOC_PREPS:
             return False
         if self.followed_by_verb(j) or self.verb_after_aside(j):
             return True
+        if prev in ("with", "against") and i >= 2 and self.toks[i - 2].raw.lower() in RELATION_NOUNS:
+            return True  # "ties with Washington", "in constant contact with Washington"
         if j + 1 < len(self.toks) and self.toks[j].raw == "and" and self.gap(j).strip() == "":
             for n in (3, 2, 1):
                 k = j + 1 + n
