@@ -108,7 +108,8 @@ class PlaceRules(ArticleBase):
             return place_rank(e, self.gaz.capitals, alt)
 
         best = _seat(max(places, key=plain), places)
-        local = [e for e in places if e.country_code in self.context]
+        # places spanning countries (seas, lakes, macro-regions) are local to every story
+        local = [e for e in places if e.country_code in self.context or e.country_code is None]
         if not local or best in local:
             return best
         near = _seat(max(local, key=plain), local)

@@ -135,9 +135,18 @@ class Tagger:
             locs = [self.gaz.entities[i] for i in ids if self.gaz.entities[i].kind in ("admin1", "admin2")]
         entry = self.gaz.names.get(norm_key(name.strip()))
         alt = frozenset(eid for eid, f in entry.targets if f & ALT) if entry else frozenset()
-        named = {e.country_code for e in locs if e.id not in alt}
-        if named:  # "Alexandria" means the places so named, not Mashhad's old name; "Kherson" also the oblast
-            locs = [e for e in locs if e.id not in alt or e.country_code in named]
+        named = {e.country_code for e in locs if e.id not in alt and e.country_code}
+        if named:  # "Alexandria" means the places so named, not the old name of Mashhad, a city elsewhere
+            locs = [
+                e
+                for e in locs
+                if not (
+                    e.id in alt
+                    and e.kind == "city"
+                    and e.population >= 100_000
+                    and e.country_code not in named
+                )
+            ]
         locs.sort(key=lambda e: place_rank(e, self.gaz.capitals, alt), reverse=True)
         if locs and importance(locs[0], self.gaz.capitals) >= 2:
             top = locs[0].country_code
