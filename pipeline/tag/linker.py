@@ -13,12 +13,15 @@ import bisect
 from pipeline.tag.acronyms import AcronymRules
 from pipeline.tag.article import Mention
 from pipeline.tag.datelines import DatelineRules
-from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, NameEntry
+from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, Entity, NameEntry
 from pipeline.tag.lexicon import (
     ADMIN_WORDS,
     DIRECTIONS,
     FACILITY_WORDS,
+    FEATURE_HEADS,
+    FEATURE_WORDS,
     LOC_PREPS,
+    LOWER_FEATURE_HEADS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
     TITLE_WORDS,
@@ -221,7 +224,37 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                     m.text = self.text[m.start : m.end]
                     if self.toks[j].raw.lower() in ADMIN_WORDS:
                         m.entity_id = region_for(self.gaz, e)  # "Daraa province": the region, not its town
+                    continue
+                self.name_after_place(m, i, j, e)
         return [m for m in found if id(m) not in drop]
+
+    def name_after_place(self, m: Mention, i: int, j: int, place: Entity) -> None:
+        """A feature or facility named after a known place: "Dnipro River", "Port of Beira", "Hwange Thermal
+        Power Station", "Zamzam camp". The mention becomes that feature (an id from its name, lying in the
+        place), unless the gazetteer knew the whole name (it would have matched, longest first)."""
+        k = j
+        while (
+            k < len(self.toks)
+            and k < j + 4
+            and self.gap(k) == " "
+            and self.toks[k].raw.lower() in FEATURE_WORDS
+        ):
+            k += 1
+        while k > j and self.toks[k - 1].raw.lower() not in FEATURE_HEADS:
+            k -= 1
+        start = m.start
+        if k == j and i >= 2 and self.toks[i - 2].raw == "Port" and self.toks[i - 1].raw == "of":
+            start = self.toks[i - 2].start  # "Port of Beira"
+        elif k == j:
+            return
+        elif not (self.toks[j].raw[0].isupper() or self.toks[k - 1].raw.lower() in LOWER_FEATURE_HEADS):
+            return  # "Beira port", "the Goma airport" name the town's port; "Kelani river", "Zamzam camp" a feature
+        end = self.toks[k - 1].end if k > j else m.end
+        name = self.text[start:end]
+        for x in range(i, max(k, j)):
+            self.taken[x] = True
+        m.start, m.end, m.text = start, end, name
+        m.entity_id = self.t.new_place(name, place_kind(name), None, within=place)
 
     def spacy_spans(self) -> list[tuple[int, int, str]]:
         """spaCy's entity spans as token ranges, without a leading "the" or person title."""

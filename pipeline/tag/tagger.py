@@ -240,17 +240,24 @@ class Tagger:
                 out["actors"], out["locations"] = results[i]
             yield out
 
-    def new_place(self, name: str, kind: str, country_code: str | None) -> str:
-        """The id of a place the gazetteer lacks, found by spaCy: :func:`unknown_place_id` of its name."""
+    def new_place(self, name: str, kind: str, country_code: str | None, within: Entity | None = None) -> str:
+        """The id of a place the gazetteer lacks (:func:`unknown_place_id` of its name), found by spaCy or named
+        after a known place (``within``: "Port of Beira", "Hwange Thermal Power Station" lie in that place,
+        so a search by it finds them)."""
         pid = unknown_place_id(name)
         if pid not in self.gaz.entities and pid not in self.extra:
-            country = self.gaz.country_place.get(country_code or "")
-            ancestors = (country,) if country else ()
+            lat = lon = None
+            if within is not None:
+                ancestors = (within.id, *within.ancestors) if within.kind != "continent" else ()
+                country_code, lat, lon = within.country_code, within.lat, within.lon
+            else:
+                country = self.gaz.country_place.get(country_code or "")
+                ancestors = (country,) if country else ()
             with self._lock:
                 if len(self.extra) > 200_000:
                     self.extra.clear()
                 self.extra[pid] = Entity(
-                    pid, name, kind, "location", country_code, curated=False, ancestors=ancestors
+                    pid, name, kind, "location", country_code, lat, lon, curated=False, ancestors=ancestors
                 )
         return pid
 
