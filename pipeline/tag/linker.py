@@ -24,7 +24,6 @@ from pipeline.tag.lexicon import (
     LOWER_FEATURE_HEADS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
-    STOP_WORDS,
     TITLE_WORDS,
     guess_kind,
 )
@@ -257,15 +256,6 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         m.start, m.end, m.text = start, end, name
         m.entity_id = self.t.new_place(name, place_kind(name), None, within=place)
 
-    def one_word_name(self, i: int) -> bool:
-        """A one-word organisation spaCy found ("Codelco", "Jadrolinija") that is a name here: not at a
-        sentence start, never written in lower case in the text, and not an English stop word."""
-        tok = self.toks[i]
-        low = tok.raw.lower()
-        if self.sentence_start(i) or low in STOP_WORDS or len(tok.raw) < 3 or not tok.raw[0].isupper():
-            return False
-        return not any(t.raw == low for t in self.toks)
-
     def spacy_spans(self) -> list[tuple[int, int, str]]:
         """spaCy's entity spans as token ranges, without a leading "the" or person title."""
         if self.doc is None:
@@ -328,7 +318,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
                     out.append(self.mention(i, j, self.t.new_actor(name, "person"), "spacy"))
             elif label == "ORG":
-                if j - i >= 2 or (span[0].raw.isupper() and len(span[0].raw) >= 2) or self.one_word_name(i):
+                if j - i >= 2 or (span[0].raw.isupper() and len(span[0].raw) >= 2):
                     out.append(self.mention(i, j, self.t.new_actor(name, guess_kind(name)), "spacy"))
             elif label in ("GPE", "LOC") and len(span) > 1 and span[-1].raw.lower() in PLACE_SUFFIXES:
                 # "Raqqa province", "Idlib governorate": the place without the generic word
