@@ -430,7 +430,7 @@ KIND_FORMS = {
     "mountain": ("Mount {}", "Mt {}"),
     "island": ("{} Island", "{} island"),
     "sea": ("{} Sea",),
-    "desert": ("{} Desert",),
+    "desert": ("{} Desert", "{} desert"),
 }
 
 
@@ -440,10 +440,30 @@ def _kind_variants(name: str, kind: str) -> tuple[str, ...]:
     words = name.lower().split()
     if kind == "sea" and len(words) > 2 and words[-1] == "ocean":
         return (name.rsplit(" ", 1)[0],)
+    if len(words) > 1 and words[-1] in LOWER_GENERIC:  # "Karakum Desert" -> also "Karakum desert"
+        return (f"{name.rsplit(' ', 1)[0]} {words[-1]}",)
     forms = KIND_FORMS.get(kind, ())
     if not forms or any(f.format("").strip().lower() in words for f in forms):
         return ()
     return tuple(f.format(name) for f in forms)
+
+
+#: Generic last words of feature names that news also writes in lower case ("the Bekaa valley").
+LOWER_GENERIC = frozenset(
+    [
+        "basin",
+        "delta",
+        "desert",
+        "hills",
+        "island",
+        "islands",
+        "mountains",
+        "plateau",
+        "range",
+        "river",
+        "valley",
+    ]
+)
 
 
 def _generic(name: str) -> bool:

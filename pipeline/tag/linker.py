@@ -65,7 +65,9 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         # a cue, and neither a name spaCy reads as a person's nor the start of a longer name ("Black Sea")
         cue = self.locative_cue(i, j) and not self.spacy_person[i] and not longer
         local_minor = [e for e in minor if e.country_code in self.context] if cue else []
-        if not places or (local_minor and not any(e.country_code in self.context for e in places)):
+        if not places or (
+            local_minor and not any(e.country_code in self.context or e.country_code is None for e in places)
+        ):
             if not local_minor:
                 return (
                     None  # a small town or a common word: only with a locative cue in its country's context
@@ -127,10 +129,10 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 continue
             if entry.common or not self.case_ok(i, j, entry, 0):
                 continue  # a common word ("Orange", "Split") places no article
-            places = [
+            places = [  # alternate names place no article ("Acropolis" is also a name of Little Rock)
                 self.gaz.entities[eid]
                 for eid, f in entry.targets
-                if eid.startswith("geonames:") and not f & MINOR
+                if eid.startswith("geonames:") and not f & (MINOR | ALT)
             ]
             if any(e.kind == "country" for e in places):
                 self.country_spans[j] = i

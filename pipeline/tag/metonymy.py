@@ -246,10 +246,11 @@ class MetonymyRules(ArticleBase):
         ):
             return True  # "The UK, as part of the Global Coalition, ..."
         if prev in GOV_PREPS:
-            k = self.list_head(i) - 1  # "the border with Iraq" is a place
-            return not (
-                k > 0 and prev == "with" and self.toks[k - 1].raw.lower() in ("border", "frontier", "borders")
-            )
+            k = self.list_head(i) - 1
+            if prev in ("with", "between"):  # "talks with Iran", "ties between Egypt and Sudan"; but "the
+                # border with Iraq", "squeezed between Colombia and Peru" are places
+                return k > 0 and self.toks[k - 1].raw.lower() in RELATION_NOUNS
+            return True
         nxt = self.toks[j] if j < len(self.toks) else None
         if nxt is not None:
             g = self.gap(j)

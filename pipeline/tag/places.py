@@ -11,6 +11,7 @@ from __future__ import annotations
 from pipeline.tag.article import ArticleBase
 from pipeline.tag.gazetteer import MAJOR_CITY, Entity, Gazetteer, NameEntry
 from pipeline.tag.lexicon import (
+    ADMIN_WORDS,
     CALENDAR_WORDS,
     DIRECTIONS,
     FACILITY_WORDS,
@@ -120,8 +121,15 @@ class PlaceRules(ArticleBase):
     def locative_cue(self, i: int, j: int) -> bool:
         """A cue that the name at [i, j) is a place: a locative preposition before it ("in", "near", "the town
         of"), or ", <country or admin-1>" after it ("Konduga, Borno")."""
-        if self.prev_word(i) in LOC_PREPS:
-            return True
+        if self.prev_word(self.coordination_head(i)) in LOC_PREPS:
+            return True  # "in Nuuk and Sisimiut": the preposition governs the whole list
+        end = self.coordination_end(j)
+        if (
+            end < len(self.toks)
+            and self.gap(end) == " "
+            and self.toks[end].raw.lower().rstrip("s") in ADMIN_WORDS
+        ):
+            return True  # "Sisaket province", "the Northwest and Southwest regions"
         if j < len(self.toks) and self.gap(j).strip() == "," and self.toks[j].raw[:1].isupper():
             for n in (3, 2, 1):
                 entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
@@ -130,6 +138,45 @@ class PlaceRules(ArticleBase):
                 ):
                     return True
         return False
+
+    def coordination_head(self, i: int) -> int:
+        """The first token of a coordination of capitalised names ending with the one at token i ("Hvar and
+        Vis", "Brac, Hvar and Vis"), or i."""
+        k = i
+        while k >= 2:
+            link = self.toks[k - 1].raw if self.gap(k) == " " else ""
+            if link in ("and", "or") and self._name_word(k - 2) and self.gap(k - 1) == " ":
+                k -= 2
+            elif self.gap(k).strip() == "," and self._name_word(k - 1):
+                k -= 1
+            else:
+                break
+            while k > 0 and self.gap(k) == " " and self._name_word(k - 1) and k > i - 8:
+                k -= 1  # the previous name's other words ("Baton Rouge")
+        return k
+
+    def coordination_end(self, j: int) -> int:
+        """The token after a coordination of capitalised names that starts before token j."""
+        k = j
+        while k + 1 < len(self.toks) and k < j + 8:
+            if (
+                self.gap(k).strip() in ("", ",")
+                and self.toks[k].raw in ("and", "or")
+                and self.toks[k + 1].raw[:1].isupper()
+            ):
+                k += 2
+            elif self.gap(k).strip() == "," and self._name_word(k):
+                k += 1
+            else:
+                break
+            while k < len(self.toks) and self.gap(k) == " " and self._name_word(k):
+                k += 1
+        return k
+
+    def _name_word(self, k: int) -> bool:
+        """A capitalised word that can be part of a name (not "In", "The" opening a sentence)."""
+        raw = self.toks[k].raw
+        return raw[:1].isupper() and raw.lower() not in STOP_WORDS
 
     def spoken_by(self, i: int, j: int) -> bool:
         """Is the name at [i, j) the subject of a speech verb ("Jassem said")? People speak; towns do not."""
