@@ -109,10 +109,9 @@ class PlaceRules(ArticleBase):
             return place_rank(e, self.gaz.capitals, alt)
 
         best = _seat(max(places, key=plain), places)
-        # places spanning countries (seas, lakes, macro-regions) are local to every story
-        local = [e for e in places if e.country_code in self.context or e.country_code is None]
-        if not local or best in local:
-            return best
+        local = [e for e in places if e.country_code in self.context]
+        if not local or best in local or best.country_code is None:
+            return best  # a place spanning countries (a sea, a lake) belongs to every story
         near = _seat(max(local, key=plain), local)
         if near.population and best.population > 50 * near.population:
             return best  # "Moscow" in a story that mentions the US is still Russia's capital
