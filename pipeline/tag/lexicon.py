@@ -46,6 +46,7 @@ RELATION_NOUNS = _words("relation_nouns")
 FEATURE_HEADS = _words("feature_heads")
 LOWER_FEATURE_HEADS = _words("lower_feature_heads")
 FEATURE_WORDS = _words("feature_words")
+ADDRESS_VERBS = _words("address_verbs")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pipeline.tag.article import ArticleBase
 from pipeline.tag.lexicon import (
+    ADDRESS_VERBS,
     AUXILIARIES,
     BACKER_WORDS,
     GOV_NOUNS,
@@ -81,7 +82,7 @@ class MetonymyRules(ArticleBase):
         for k in range(j + 1, min(j + 10, len(self.toks))):
             if self.gap(k).strip() == ",":
                 return self.followed_by_verb(k, after_comma=True)
-            if self.gap(k).strip() != "":
+            if self.gap(k).strip() not in ("", "-"):  # "the so-called E3"
                 return False
         return False
 
@@ -229,6 +230,8 @@ class MetonymyRules(ArticleBase):
             if self.attributive(i, j, strict=True):
                 return True  # "in the U.S. 5th Fleet area"
             return prev == "of" and self.word_before_of(head) in OF_GOVERNMENT  # "Foreign Ministers of Iran"
+        if prev in ADDRESS_VERBS:
+            return True  # "Mirziyoyev asked Afghanistan to consult", "Kinshasa accused Rwanda of arming"
         size, end = self.list_span(i)
         if size >= 2 and (self.followed_by_verb(end) or self.verb_after_aside(end)):
             return True  # "Chad, Niger and Mali said": the list is the subject; a bare list stays places
