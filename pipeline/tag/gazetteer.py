@@ -128,6 +128,7 @@ class Gazetteer:
     capitals: dict[str, str]  # geonames id of a capital city -> country code
     surnames: dict[str, str]  # normal form of a curated surname -> person id
     country_place: dict[str, str] = field(default_factory=dict)  # country code -> the country's place id
+    institutions: dict[str, str] = field(default_factory=dict)  # "<country code>:<role>" -> actor id
     build_seconds: float = 0.0
     from_cache: bool = False
     digest: str = ""  # of the build's inputs (data files, data packages, build version)
@@ -340,6 +341,7 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
     capitals = {gid: cc for cc, gid in capital_of(min_population).items() if gid in b.entities}
 
     government_of: dict[str, str] = {}
+    institutions: dict[str, str] = {}  # "<country code>:<role>" -> the generated actor
     surnames: dict[str, str] = {}
     for a in load_actors(actors_file):
         if a.id in b.entities:
@@ -356,6 +358,8 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
         for sn in a.surnames:
             b.add_name(sn, a.id, SURNAME)
             surnames[norm_key(sn)] = a.id
+        if a.role is not None and a.country_code:
+            institutions.setdefault(f"{a.country_code}:{a.role}", a.id)
         if a.role == "government" and a.country_code:
             government_of.setdefault(a.country_code, a.id)
     extra = load_actor_data(actors_file)
@@ -395,7 +399,9 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
     for key in b.names:
         automaton.add_word(f" {key} ")
     automaton.make_automaton()
-    return Gazetteer(b.entities, b.names, automaton, government_of, capitals, surnames, iso2_to_gid)
+    return Gazetteer(
+        b.entities, b.names, automaton, government_of, capitals, surnames, iso2_to_gid, institutions
+    )
 
 
 #: Words of the institutions generated per country that news writes in lower case too.

@@ -9,6 +9,7 @@ surnames of people named in full, (5) names widened to titles and place suffixes
 from __future__ import annotations
 
 import bisect
+import re
 
 from pipeline.tag.acronyms import AcronymRules
 from pipeline.tag.article import Mention
@@ -31,6 +32,27 @@ from pipeline.tag.metonymy import MetonymyRules
 from pipeline.tag.ner import SPACY_LABELS
 from pipeline.tag.normalize import tokens
 from pipeline.tag.places import PlaceRules, place_kind, region_for
+
+#: Institutions news names without their country, capitalised ("the Interior Ministry said"), and their role.
+BARE_INSTITUTIONS = {
+    "interior ministry": "interior_ministry",
+    "ministry of interior": "interior_ministry",
+    "ministry of the interior": "interior_ministry",
+    "home ministry": "interior_ministry",
+    "foreign ministry": "foreign_ministry",
+    "ministry of foreign affairs": "foreign_ministry",
+    "foreign affairs ministry": "foreign_ministry",
+    "defence ministry": "defence_ministry",
+    "defense ministry": "defence_ministry",
+    "ministry of defence": "defence_ministry",
+    "ministry of defense": "defence_ministry",
+    "central bank": "central_bank",
+}
+_BARE_INSTITUTION = re.compile(
+    r"(?<![A-Z][a-z]{2} )(?<!'s )(?<!’s )\b(?:Interior|Home|Foreign(?: Affairs)?|Defen[cs]e) Ministry\b"
+    r"|(?<![A-Z][a-z]{2} )\bMinistry of (?:the )?(?:Interior|Foreign Affairs|Defen[cs]e)\b(?! of)"
+    r"|(?<=the )Central Bank\b(?! of)"
+)
 
 
 class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
@@ -157,6 +179,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if gov is not None:
                     out.append(Mention(out[-1].start, out[-1].end, out[-1].text, gov, "metonymy"))
         out.extend(self.spacy_mentions(spacy_ents))
+        out.extend(self.bare_institution_mentions(out))
         out.extend(self.surname_mentions(out))
         out.sort(key=lambda m: m.start)
         return self.widen(out)
@@ -229,6 +252,30 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                     continue
                 self.name_after_place(m, i, j, e)
         return [m for m in found if id(m) not in drop]
+
+    def bare_institution_mentions(self, found: list[Mention]) -> list[Mention]:
+        """ "the Interior Ministry said" in a story from one country: that country's ministry. The home country
+        is the dateline's, else the one country the article's places and states belong to."""
+        home = self.home_country(found)
+        if home is None:
+            return []
+        out: list[Mention] = []
+        for m in _BARE_INSTITUTION.finditer(self.text):
+            i = self.char_to_tok.get(m.start())
+            if i is None or self.taken[i]:
+                continue
+            role = BARE_INSTITUTIONS.get(" ".join(m.group().lower().split()))
+            actor = self.gaz.institutions.get(f"{home}:{role}") if role else None
+            if actor is not None:
+                j = bisect.bisect_left(self.starts, m.end())
+                out.append(self.mention(i, j, actor, "context"))
+        return out
+
+    def home_country(self, found: list[Mention]) -> str | None:
+        dateline = [m for m in found if m.source == "dateline"]
+        codes = [self.t.entity(m.entity_id) for m in (dateline or found)]
+        countries = {e.country_code for e in codes if e is not None and e.country_code}
+        return next(iter(countries)) if len(countries) == 1 else None
 
     def name_after_place(self, m: Mention, i: int, j: int, place: Entity) -> None:
         """A feature or facility named after a known place: "Dnipro River", "Port of Beira", "Hwange Thermal
