@@ -49,9 +49,9 @@ BARE_INSTITUTIONS = {
     "central bank": "central_bank",
 }
 _BARE_INSTITUTION = re.compile(
-    r"(?<![A-Z][a-z]{2} )(?<!'s )(?<!’s )\b(?:Interior|Home|Foreign(?: Affairs)?|Defen[cs]e) Ministry\b"
-    r"|(?<![A-Z][a-z]{2} )\bMinistry of (?:the )?(?:Interior|Foreign Affairs|Defen[cs]e)\b(?! of)"
-    r"|(?<=the )Central Bank\b(?! of)"
+    r"\b(?:Interior|Home|Foreign(?: Affairs)?|Defen[cs]e) Ministry\b"
+    r"|\bMinistry of (?:the )?(?:Interior|Foreign Affairs|Defen[cs]e)\b(?! of)"
+    r"|\bCentral Bank\b(?! of)"
 )
 
 
@@ -264,6 +264,13 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
             i = self.char_to_tok.get(m.start())
             if i is None or self.taken[i]:
                 continue
+            if (
+                i > 0
+                and self.gap(i) == " "
+                and self.toks[i - 1].raw[:1].isupper()
+                and self.toks[i - 1].raw != "The"
+            ):
+                continue  # "French Interior Ministry", "Kenya's Central Bank": named with a country already
             role = BARE_INSTITUTIONS.get(" ".join(m.group().lower().split()))
             actor = self.gaz.institutions.get(f"{home}:{role}") if role else None
             if actor is not None:
