@@ -11,14 +11,15 @@ pages. Pages whose bytes are valid UTF-8 are served with ``charset=utf-8`` excep
 real servers do, so the pipeline's charset detection runs on them.
 
 Runs ``python -m pipeline run --once`` as a child process into a fresh SQLite store (and into
-Elasticsearch with ``--es-url URL``: an index prefix unique to the run; the server's own CPU is
-not counted) and prints: articles/s by wall clock, articles per CPU-second (the child's user +
-system time; the loopback servers run in this process and are not counted), the child's peak
-RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
+Elasticsearch with ``--es``: a server started for the run by :class:`pipeline.esserver.LocalElasticsearch`,
+whose CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index
+prefix unique to the run either way) and prints: articles/s by wall clock, articles per
+CPU-second (the child's user + system time, plus the server's with ``--es``; the loopback
+feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
 count equals N (each copy is stored; copies join their original's cluster: the number of
 clusters is printed next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_e2e.py [--articles 600] [--gazetteer-only] [--es-url URL]
+    PYTHONPATH=. .venv/bin/python bench/bench_e2e.py [--articles 600] [--gazetteer-only] [--es | --es-url URL]
 
 Not measured here (see issue 15): per-stage CPU shares, the plain user script and news-please.
 """
@@ -164,6 +165,29 @@ def run_once(feeds_file: Path, store: str, gazetteer_only: bool, env_extra: dict
     }
 
 
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a live process and all its descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += cpu.get(pid, 0.0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
 def sqlite_counts(path: Path) -> tuple[int, int]:
     with sqlite3.connect(path) as conn:
         count = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
@@ -178,7 +202,7 @@ def es_counts(url: str, prefix: str) -> tuple[int, int, int]:
     client.indices.refresh(index=prefix)
     count = int(client.count(index=prefix)["count"])
     aggs = client.search(index=prefix, size=0, aggs={"c": {"cardinality": {"field": "cluster_id"}}})
-    stats = client.indices.stats(index=f"{prefix}-*", metric="store")
+    stats = client.indices.stats(index=prefix, metric="store")  # the read alias: articles only
     size = int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
     return count, int(aggs["aggregations"]["c"]["value"]), size
 
@@ -190,7 +214,8 @@ def main() -> int:
     parser.add_argument("--feed-size", type=int, default=30, help="items per feed")
     parser.add_argument("--no-charset-every", type=int, default=4, help="also serve every k-th UTF-8 page without charset")
     parser.add_argument("--gazetteer-only", action="store_true", help="NEWSWIRE_SPACY_MODEL='' (no spaCy NER)")
-    parser.add_argument("--es-url", default="", help="also run into this Elasticsearch (fresh index prefix)")
+    parser.add_argument("--es", action="store_true", help="also run into a local Elasticsearch started for the run")
+    parser.add_argument("--es-url", default="", help="also run into this running Elasticsearch (fresh index prefix)")
     parser.add_argument("--label", default="", help="a name for this run in the JSON output")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -205,7 +230,13 @@ def main() -> int:
         **corpus,
         "runs": {},
     }
+    es_server = None
     try:
+        if args.es and not args.es_url:
+            from pipeline.esserver import LocalElasticsearch
+
+            es_server = LocalElasticsearch().start()
+            args.es_url = es_server.url
         with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
             feeds_file = Path(tmp) / "feeds.yaml"
             feeds_file.write_text(
@@ -218,7 +249,12 @@ def main() -> int:
                 targets.append(("elasticsearch", args.es_url))
             for name, store in targets:
                 prefix = f"bench{uuid.uuid4().hex[:8]}"
+                server_pid = es_server._executor.process.pid if es_server and name == "elasticsearch" else None
+                server_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
                 run = run_once(feeds_file, store, args.gazetteer_only, {"NEWSWIRE_INDEX_PREFIX": prefix})
+                run["server_cpu_s"] = tree_cpu_seconds(server_pid) - server_before if server_pid else None
+                if run["server_cpu_s"] is not None:
+                    run["cpu_s"] += run["server_cpu_s"]
                 if name == "sqlite":
                     db = Path(tmp) / "bench.db"
                     count, clusters = sqlite_counts(db)
@@ -240,6 +276,8 @@ def main() -> int:
     finally:
         for server in servers:
             server.stop()
+        if es_server is not None:
+            es_server.stop()
 
     print(
         f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} outlets), "
@@ -252,7 +290,8 @@ def main() -> int:
     for name, r in results["runs"].items():
         print(
             f"| {name} | {r['stored']} / {args.articles} | {r['clusters']} / {corpus['distinct_pages']} | {r['wall_s']:.1f} "
-            f"| {r['cpu_s']:.1f} | {r['articles_per_s_wall']:.1f} | {r['articles_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['cpu_s']:.1f}{' (server ' + format(r['server_cpu_s'], '.1f') + ')' if r['server_cpu_s'] else ''} "
+            f"| {r['articles_per_s_wall']:.1f} | {r['articles_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f} "
             f"| {r['store_kb_per_article']:.1f} | {r['n_errors']} |"
         )
         for e in r["errors"][:5]:
