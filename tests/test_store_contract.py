@@ -252,6 +252,17 @@ def test_index_then_get_returns_the_article(store: Store) -> None:
     assert store.get("no-such-article") is None
 
 
+def test_the_raw_page_html_is_not_stored(store: Store) -> None:
+    page = "<html><body><p>Full page of the convoy story, with its navigation and adverts.</p></body></html>"
+    report = store.index([dict(ARTS["convoy"], html=page)])
+    assert (report.indexed, report.errors) == (1, [])
+    stored = store.get(IDS["convoy"])
+    assert stored is not None
+    assert "html" not in stored
+    assert stored == ARTS["convoy"]  # everything else is kept as written
+    assert run(store, text="adverts").total == 0
+
+
 def test_reindexing_is_idempotent(store: Store) -> None:
     store.index(ARTS.values())
     before = run(store, text="raqqa", facets=True)

@@ -28,6 +28,10 @@ Rules every engine follows:
   places (:func:`admin1_of`).
 - Pipeline state besides feeds (``get_state``/``put_state``, e.g. the progress of
   ``newswire retag``) is one JSON object per key, separate from feed state.
+- ``index`` never stores :data:`UNSTORED_FIELDS` (the raw page ``html`` a record carries
+  from fetch to clean): search and display need ``text``, the fields and the facets, and the
+  page was most of a document's size (issue 15). :func:`stored_form` is the one place this
+  rule lives; no raw-page archive is kept.
 - Every ``search`` is bounded in time: past ``store.search_timeout`` seconds (settings'
   ``search_timeout``) the engine stops it and raises :class:`SearchTimeout`; a timed-out
   search is never retried.
@@ -42,6 +46,14 @@ from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 Article = dict[str, Any]
+
+#: Record fields no engine stores: the raw page HTML (the clean stage's input).
+UNSTORED_FIELDS = frozenset({"html"})
+
+
+def stored_form(article: Article) -> Article:
+    """A shallow copy of ``article`` without :data:`UNSTORED_FIELDS` (what ``index`` writes)."""
+    return {k: v for k, v in article.items() if k not in UNSTORED_FIELDS}
 
 
 def location_ancestors(location: dict[str, Any]) -> list[str]:

@@ -92,6 +92,7 @@ from pipeline.stores.base import (
     SearchTimeout,
     admin1_of,
     country_name,
+    stored_form,
 )
 
 log = logging.getLogger(__name__)
@@ -432,7 +433,7 @@ class ElasticsearchStore:
         stored_members = self._members_of(rep_ids, memory, exclude=set(ids))
         docs: dict[str, dict[str, Any]] = {}
         for aid, (article, _) in latest.items():
-            doc = dict(article)
+            doc = stored_form(article)
             if aid in stored_members:
                 touched.add(aid)
             if not article.get("duplicate_of"):

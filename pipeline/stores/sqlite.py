@@ -64,6 +64,7 @@ from pipeline.stores.base import (
     admin1_of,
     country_name,
     location_ancestors,
+    stored_form,
 )
 
 SCHEMA_VERSION = "3"  # 3: article_location_ancestors, article_admin1 (2 is migrated)
@@ -454,7 +455,7 @@ def _prepare(article: Any) -> _Prepared:
         ms = _to_ms(article.get("published_at"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"published_at {article.get('published_at')!r} is not an ISO 8601 date") from exc
-    doc = dict(article)
+    doc = stored_form(article)
     minhash = doc.pop("minhash", None)
     if minhash is not None and not isinstance(minhash, list):
         raise ValueError("minhash must be a list of integers")
