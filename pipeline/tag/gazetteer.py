@@ -293,7 +293,8 @@ def _common_word(name: str) -> bool:
         from wordfreq import zipf_frequency
     except ImportError:  # pragma: no cover - a declared dependency
         return False
-    return zipf_frequency(name.lower(), "en") >= COMMON_ZIPF
+    # the name as written, and its normal form ("Minning" reads "mining" once doubled letters collapse)
+    return max(zipf_frequency(name.lower(), "en"), zipf_frequency(norm_key(name), "en")) >= COMMON_ZIPF
 
 
 def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:

@@ -47,6 +47,7 @@ FEATURE_HEADS = _words("feature_heads")
 LOWER_FEATURE_HEADS = _words("lower_feature_heads")
 FEATURE_WORDS = _words("feature_words")
 ADDRESS_VERBS = _words("address_verbs")
+STRONG_LOC_PREPS = _words("strong_loc_preps")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

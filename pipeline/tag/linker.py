@@ -17,6 +17,7 @@ from pipeline.tag.datelines import DatelineRules
 from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, Entity, NameEntry
 from pipeline.tag.lexicon import (
     ADMIN_WORDS,
+    CALENDAR_WORDS,
     DIRECTIONS,
     FACILITY_WORDS,
     FEATURE_HEADS,
@@ -25,6 +26,8 @@ from pipeline.tag.lexicon import (
     LOWER_FEATURE_HEADS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
+    STOP_WORDS,
+    STRONG_LOC_PREPS,
     TITLE_WORDS,
     guess_kind,
 )
@@ -53,6 +56,20 @@ _BARE_INSTITUTION = re.compile(
     r"|\bMinistry of (?:the )?(?:Interior|Foreign Affairs|Defen[cs]e)\b(?! of)"
     r"|\bCentral Bank\b(?! of)"
 )
+
+
+#: Plural kind words after a coordination of names ("the Ankobra and Pra rivers") and the kind of each.
+PLURAL_FEATURES = {"rivers": "river", "lakes": "lake", "islands": "island", "mountains": "mountain"}
+#: Plural nouns before "of" and a coordination of place names ("the villages of Sarbuland and Nayeb Rafi").
+OF_PLACES = {
+    "islands": "island",
+    "villages": "place",
+    "towns": "place",
+    "districts": "region",
+    "provinces": "region",
+    "regions": "region",
+    "cities": "place",
+}
 
 
 class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
@@ -178,6 +195,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 out.append(self.mention(i, j, *picked))
                 if gov is not None:
                     out.append(Mention(out[-1].start, out[-1].end, out[-1].text, gov, "metonymy"))
+        out.extend(self.unknown_feature_mentions())
         out.extend(self.spacy_mentions(spacy_ents))
         out.extend(self.bare_institution_mentions(out))
         out.extend(self.surname_mentions(out))
@@ -276,6 +294,84 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
             if actor is not None:
                 j = bisect.bisect_left(self.starts, m.end())
                 out.append(self.mention(i, j, actor, "context"))
+        return out
+
+    def unknown_feature_mentions(self) -> list[Mention]:
+        """Places the gazetteer lacks, named by their kind: "the Bhote Koshi river", "the Svartsengi geothermal
+        power plant", "the Ankobra and Pra rivers", "the islands of Brac, Hvar and Vis". Each gets the id its
+        name gives (without the generic words), so a search by the bare name finds it."""
+        out: list[Mention] = []
+        for k, tok in enumerate(self.toks):
+            head = tok.raw.lower()
+            if self.taken[k] or (
+                head not in FEATURE_HEADS and head not in PLURAL_FEATURES and head not in OF_PLACES
+            ):
+                continue
+            if head in OF_PLACES:  # "the islands of Brac, Hvar and Vis", "the villages of Sarbuland and ..."
+                if k + 1 < len(self.toks) and self.toks[k + 1].raw == "of" and self.gap(k + 1) == " ":
+                    out.extend(self._coordinated_places(k + 2, forward=True, kind=OF_PLACES[head]))
+                continue
+            i = k
+            while i > 0 and self.gap(i) == " " and self.toks[i - 1].raw.lower() in FEATURE_WORDS:
+                i -= 1  # "geothermal power" before "plant"
+            start = i
+            while i > 0 and self.gap(i) == " " and self._unknown_name_word(i - 1) and start - i < 4:
+                i -= 1
+            if i == start:
+                continue
+            if head in PLURAL_FEATURES:  # "the Ankobra and Pra rivers": each name is one
+                out.extend(self._coordinated_places(start - 1, forward=False, kind=PLURAL_FEATURES[head]))
+                continue
+            name = self.text[self.toks[i].start : tok.end]
+            out.append(self.mention(i, k + 1, self.t.new_place(name, place_kind(name), None), "context"))
+        return out
+
+    def _unknown_name_word(self, k: int) -> bool:
+        raw = self.toks[k].raw
+        return (
+            raw[:1].isupper()
+            and not self.taken[k]
+            and raw.lower() not in STOP_WORDS
+            and not (self.sentence_start(k) and raw.lower() in CALENDAR_WORDS)
+        )
+
+    def _coordinated_places(self, k: int, forward: bool, kind: str) -> list[Mention]:
+        """Each capitalised name of a coordination ("A, B and C") starting (forward) or ending (backward) at
+        token k, as a place the gazetteer lacks (names it knows were linked already)."""
+        names: list[tuple[int, int]] = []
+        step = 1 if forward else -1
+        while 0 <= k < len(self.toks) and len(names) < 8:
+            a = b = k
+            while (
+                0 <= b + step < len(self.toks)
+                and self._unknown_name_word(b + step)
+                and (self.gap(max(b, b + step)) == " ")
+            ):
+                b += step
+            if not self._unknown_name_word(k):
+                break
+            lo, hi = min(a, b), max(a, b) + 1
+            names.append((lo, hi))
+            nxt = hi if forward else lo - 1
+            if forward:
+                if nxt < len(self.toks) and self.toks[nxt].raw in ("and", "or") and self.gap(nxt) == " ":
+                    k = nxt + 1
+                elif nxt < len(self.toks) and self.gap(nxt).strip() == ",":
+                    k = nxt
+                else:
+                    break
+            else:
+                if nxt >= 0 and self.toks[nxt].raw in ("and", "or") and self.gap(nxt + 1) == " ":
+                    k = nxt - 1
+                elif lo > 0 and self.gap(lo).strip() == ",":
+                    k = lo - 1
+                else:
+                    break
+        out = []
+        for lo, hi in names:
+            if not any(self.taken[lo:hi]):
+                name = self.text[self.toks[lo].start : self.toks[hi - 1].end]
+                out.append(self.mention(lo, hi, self.t.new_place(name, kind, None), "context"))
         return out
 
     def home_country(self, found: list[Mention]) -> str | None:
@@ -392,7 +488,10 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
             elif (
                 label in ("GPE", "LOC", "FAC")
                 and len(name) > 2
-                and (self.locative_cue(i, j) or place_kind(name) != "place")
+                and (
+                    self.prev_word(self.coordination_head(i)) in STRONG_LOC_PREPS
+                    or place_kind(name) != "place"
+                )
             ):
                 # a place the gazetteer lacks, named as a place ("at Diboli", "the Kelani river"): searchable
                 # under the id its name gives

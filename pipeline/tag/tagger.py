@@ -40,7 +40,7 @@ from pipeline.settings import get_settings
 from pipeline.tag import gazetteer
 from pipeline.tag.article import Mention
 from pipeline.tag.gazetteer import ALT, Entity, Gazetteer, load_gazetteer
-from pipeline.tag.lexicon import ADMIN_WORDS
+from pipeline.tag.lexicon import ADMIN_WORDS, FEATURE_HEADS, FEATURE_WORDS, GENERIC_PLACE_WORDS
 from pipeline.tag.linker import Article
 from pipeline.tag.ner import Ents, load_spacy, ner_segments, run_ner
 from pipeline.tag.normalize import Token, norm_key, slug, tokens
@@ -310,10 +310,46 @@ def unknown_actor_id(name: str) -> str:
 
 
 def unknown_place_id(name: str) -> str:
-    """The id of a place the gazetteer lacks: ``place:<slug of its normal form>``, so that spellings the
-    normal form joins ("al-Jaili", "Jaili") meet on one id."""
-    return f"place:{slug(norm_key(name))}"
+    """The id of a place the gazetteer lacks: ``place:<slug of its normal form>`` without the generic words
+    around the proper name, so that the spellings the normal form joins ("al-Jaili", "Jaili") and the ways news
+    names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
+    words = norm_key(name).split()
+    while len(words) > 1 and words[-1] in GENERIC_TAIL:
+        words.pop()
+    while len(words) > 1 and words[0] in GENERIC_HEAD:
+        words.pop(0)
+    return f"place:{slug(' '.join(words))}"
 
+
+#: Normal forms of the generic words that name a feature's kind, not the feature.
+GENERIC_TAIL = frozenset(
+    norm_key(w)
+    for w in (FEATURE_WORDS | FEATURE_HEADS | ADMIN_WORDS | GENERIC_PLACE_WORDS)
+    | {
+        "crater",
+        "row",
+        "peninsula",
+        "lagoon",
+        "gorge",
+        "ravine",
+        "glacier",
+        "fault",
+        "cable",
+        "block",
+        "lake",
+        "mountain",
+        "mount",
+        "sea",
+        "geothermal",
+        "regency",
+        "territory",
+        "zone",
+        "health",
+        "area",
+        "areas",
+    }
+)
+GENERIC_HEAD = frozenset(norm_key(w) for w in ("lake", "mount", "port", "of", "gulf", "bay", "the"))
 
 _TAGGER: Tagger | None = None
 _TAGGER_LOCK = threading.Lock()
