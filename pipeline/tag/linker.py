@@ -72,6 +72,15 @@ OF_PLACES = {
 }
 
 
+def clean_name(name: str) -> str:
+    """A name as spaCy's span gives it, without what is not part of the name: a possessive, a quoted nickname
+    (Joaquin "El Chapo" Guzman), an unclosed parenthesis ("Electoral Service (Servel")."""
+    name = re.sub(r"\s*[\"“][^\"”]{1,30}[\"”]\s*", " ", name).strip()
+    if "(" in name and ")" not in name:
+        name = name.split("(", 1)[0].strip()
+    return name[:-2] if name[-2:] in ("'s", "’s") else name
+
+
 class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
     """Links the mentions of one text: every rule family composed, in order."""
 
@@ -454,7 +463,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if self.gaz.known(key) is not None:
                     continue  # a known name, rejected here by the linker's rules
                 # else only small towns bear it: spaCy's person or organisation stands
-            name = self.text[span[0].start : span[-1].end]
+            name = clean_name(self.text[span[0].start : span[-1].end])
             country = self.followed_by_country(j)
             if country is not None or self.town_names(span):
                 # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place the gazetteer lacks
