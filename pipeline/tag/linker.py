@@ -415,7 +415,10 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         for x in range(i, max(k, j)):
             self.taken[x] = True
         m.start, m.end, m.text = start, end, name
-        m.entity_id = self.t.new_place(name, place_kind(name), None, within=place)
+        # it lies in the place it is named after when that place is in the story's countries ("Victoria
+        # reservoir" in a story about Sri Lanka does not lie in Hong Kong's Victoria)
+        within = place if place.country_code in self.context else None
+        m.entity_id = self.t.new_place(name, place_kind(name), None, within=within)
 
     def spacy_spans(self) -> list[tuple[int, int, str]]:
         """spaCy's entity spans as token ranges, without a leading "the" or person title."""
