@@ -566,3 +566,24 @@ def test_the_samples_places_have_the_right_countries(gaz_tagger: Tagger) -> None
         assert seen.get(surface) == {country}, (surface, seen.get(surface))
     for word in ("March", "Meridian", "Jassem", "Obama"):
         assert word not in seen, (word, seen[word])
+
+
+def test_places_the_gazetteer_lacks_are_named_by_their_kind(gaz_tagger: Tagger) -> None:
+    from pipeline.tag.tagger import unknown_place_id
+
+    got = links(gaz_tagger, "Mining has polluted the Ankobra and Pra rivers near the Bhote Koshi river.")
+    assert got["Ankobra"] == ["place:ankobra"] and got["Pra"] == ["place:pra"]
+    assert got["Bhote Koshi river"] == [unknown_place_id("Bhote Koshi")]  # a search by the bare name finds it
+    assert "Mining" not in got  # "Minning" (a Chinese town) reads "mining": a common word needs a cue
+    islands = links(gaz_tagger, "Strikes cut ferries to the islands of Brac, Hvar and Vis on Monday.")
+    assert islands["Brac"] == ["place:brac"]
+    beira = links(gaz_tagger, "Mozambique said the Port of Beira reopened.")
+    port = gaz_tagger.entity(beira["Port of Beira"][0])
+    assert port is not None and port.country_code == "MZ" and port.ancestors[-1] == "geonames:1036973"
+
+
+def test_bare_institutions_belong_to_the_datelines_country(gaz_tagger: Tagger) -> None:
+    got = links(gaz_tagger, "PARIS (Wire) — The Interior Ministry put the figure at 450,000.")
+    assert got["Interior Ministry"] == [gaz_tagger.resolve_actor("French Interior Ministry")[0]]
+    other = links(gaz_tagger, "PARIS (Wire) — The Kenyan Interior Ministry said the talks would resume.")
+    assert other.get("Interior Ministry") is None  # named with its country already
