@@ -158,7 +158,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
             if query.after is None:
                 raise
             raise HTTPException(status_code=422, detail=f"--after: {exc}") from None  # a cursor of another sort
-        return search_payload(result)
+        return search_payload(result, query.notes)
 
     @api.get("/suggest")
     def suggest(

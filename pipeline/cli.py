@@ -215,10 +215,12 @@ def search(
         fail(f"--after: {exc}")  # a cursor of another sort
     finally:
         st.close()
-    payload = search_payload(result)
+    payload = search_payload(result, q.notes)
     if as_json:
         print(redact(json.dumps(payload, ensure_ascii=False, default=str)))
         return
+    for note in q.notes:
+        out.print(Text(note, style="dim"))
     out.print(f"{result.total} stories")
     for hit in result.hits:
         out.print(hit_line(hit))

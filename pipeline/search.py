@@ -189,6 +189,10 @@ def build_query(
 
         tagger = get_tagger()
         query.actor_ids = resolve(actors, tagger.resolve_actor, "--actor", unknown_actor_id)
+        for name in actors:
+            state = tagger.state_for(name)
+            if state is not None:
+                query.notes.append(f"--actor {shown(name)}: searched as {state} (a country or capital stands for it)")
         query.location_ids = resolve(locations, tagger.resolve_location, "--location", unknown_place_id)
     if since:
         query.since = parse_when(since, "--since", now)
@@ -228,12 +232,15 @@ def public_article(article: Article) -> Article:
     return shown
 
 
-def search_payload(result: SearchResult) -> dict[str, Any]:
+def search_payload(result: SearchResult, notes: Sequence[str] = ()) -> dict[str, Any]:
     """``{"total", "hits", "facets", "next_after"}`` as users see it (``newswire search --json`` and
-    ``/search``); ``next_after`` is the opaque cursor of the next page (:mod:`pipeline.cursor`) or None."""
+    ``/search``); ``next_after`` is the opaque cursor of the next page (:mod:`pipeline.cursor`) or None;
+    ``notes`` (present when there are some) say how names were read ("--actor Russia: searched as ...")."""
     from pipeline.cursor import encode_cursor
 
     payload = result.to_json()
+    if notes:
+        payload["notes"] = list(notes)
     payload["hits"] = [public_article(hit) for hit in payload["hits"]]
     payload["next_after"] = encode_cursor(result.next_after)
     return payload

@@ -117,6 +117,7 @@ class SearchQuery:
     limit: int = 20
     after: list[Any] | None = None  # opaque cursor from SearchResult.next_after
     collapse: bool = True  # one hit per near-duplicate cluster
+    notes: list[str] = field(default_factory=list)  # how user names were read (for people; engines ignore it)
     facets: bool = True
     highlight: bool = True
     facet_size: int = 10

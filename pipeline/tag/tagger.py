@@ -113,6 +113,15 @@ class Tagger:
                 out.append(gov)
         return out
 
+    def state_for(self, name: str) -> str | None:
+        """The government's name when a user's actor name is a country or capital and no actor's own name
+        (``Russia`` -> "Russian government"), else None: what search says it searched for."""
+        found = self._resolve(name)
+        if any(e.type == "actor" for e in found):
+            return None
+        govs = [g for g in (self.government_for(e) for e in found) if g]
+        return self.entity_name(govs[0]) if govs else None
+
     def government_for(self, place: Entity) -> str | None:
         """The government actor a country or capital stands for, or None."""
         if place.type != "location":
