@@ -401,7 +401,7 @@ def test_a_country_as_actor_is_searched_as_its_government_and_says_so(api: httpx
     body = r.json()
     assert r.status_code == 200 and body["total"] >= 1  # the samples' US government mentions
     assert body["notes"] == [
-        "--actor United States: searched as United States government (a country or capital stands for it)"
+        "--actor 'United States': searched as United States government (a country or capital stands for it)"
     ]
     plain = api.get("/search", params={"actor": "Islamic State"}).json()
     assert "notes" not in plain  # an actor's own name needs no note
