@@ -118,7 +118,9 @@ class BenchRecord:
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
         """One table, as printed."""
-        self.data["tables"].append({"title": title, "columns": list(columns), "rows": [list(r) for r in rows]})
+        self.data["tables"].append(
+            {"title": title, "columns": list(columns), "rows": [list(r) for r in rows]}
+        )
 
     def note(self, text: str) -> None:
         self.data["notes"].append(text)

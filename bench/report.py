@@ -32,7 +32,9 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     """The records of one JSON file, normalised to dicts with figures/tables/notes."""
     data = json.loads(path.read_text(encoding="utf-8"))
     stem = path.stem
-    if isinstance(data, list) and all(isinstance(x, dict) and "figures" not in x and "name" in x for x in data):
+    if isinstance(data, list) and all(
+        isinstance(x, dict) and "figures" not in x and "name" in x for x in data
+    ):
         return [{"bench": stem, "figures": data}]
     items = data if isinstance(data, list) else [data]
     out = []
@@ -67,9 +69,7 @@ def cell(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        if value.is_integer() and abs(value) >= 1000:
-            return f"{int(value):,}"
-        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else repr(value)
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
@@ -116,7 +116,10 @@ def render_record(rec: dict[str, Any]) -> list[str]:
         for f in figures:
             extra += [k for k in f if k not in ("name", "value", "unit") and k not in extra]
         columns = ["figure", "value", "unit", *extra]
-        rows = [[f.get("name"), f.get("value"), f.get("unit", ""), *(f.get(k, "") for k in extra)] for f in figures]
+        rows = [
+            [f.get("name"), f.get("value"), f.get("unit", ""), *(f.get(k, "") for k in extra)]
+            for f in figures
+        ]
         lines += [*markdown_table(columns, rows), ""]
     for table in rec.get("tables") or []:
         if table.get("title"):
@@ -127,20 +130,45 @@ def render_record(rec: dict[str, Any]) -> list[str]:
     return lines
 
 
+def summary(sections: list[tuple[Path, list[dict[str, Any]]]]) -> list[str]:
+    """One table of every figure that has a target, each at its latest measurement."""
+    rows = []
+    for path, records in sections:
+        seen: set[str] = set()
+        for rec in records:  # newest first
+            for f in rec.get("figures") or []:
+                if f.get("target") in (None, "") or f.get("name") in seen:
+                    continue
+                seen.add(f.get("name"))
+                value = f"{cell(f.get('value'))} {f.get('unit', '')}".strip()
+                rows.append([path.stem, f.get("name"), value, f["target"], str(rec.get("date", ""))[:10]])
+    if not rows:
+        return []
+    columns = ["bench", "figure", "latest value", "target", "measured"]
+    return ["## Figures with a target (latest measurement of each)", "", *markdown_table(columns, rows), ""]
+
+
 def render(out_dir: Path) -> list[str]:
-    """The generated part of the document: one section per JSON file."""
-    lines = [BEGIN, ""]
-    files = sorted(out_dir.glob("*.json"))
-    if not files:
-        lines += [f"No figures yet: run a bench (`python bench/bench_<name>.py`) to fill {out_dir.name}/.", ""]
-    for path in files:
+    """The generated part of the document: a summary, then one section per JSON file."""
+    sections: list[tuple[Path, list[dict[str, Any]]]] = []
+    for path in sorted(out_dir.glob("*.json")):
         try:
             records = load_records(path)
         except (OSError, ValueError) as exc:
             print(f"skipped {path}: {exc}", file=sys.stderr)
             continue
         records.sort(key=lambda r: str(r.get("date", "")), reverse=True)
-        lines += [f"## {path.stem}", "", f"From `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`.", ""]
+        sections.append((path, records))
+    lines = [BEGIN, ""]
+    if not sections:
+        lines += [
+            f"No figures yet: run a bench (`python bench/bench_<name>.py`) to fill {out_dir.name}/.",
+            "",
+        ]
+    lines += summary(sections)
+    for path, records in sections:
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        lines += [f"## {path.stem}", "", f"From `{shown}`, newest run first.", ""]
         for rec in records:
             lines += render_record(rec)
     lines.append(END)
