@@ -45,7 +45,9 @@ def test_report_renders_any_shape_and_keeps_hand_written_text(tmp_path: Path) ->
     (out / "bench_c.json").write_text(json.dumps({"set": "dev", "systems": [{"f1": 0.5}]}))
     (out / "broken.json").write_text("{not json")
     doc = tmp_path / "benchmarks.md"
-    doc.write_text(f"# Benchmarks\n\nintro by hand\n\n{BEGIN}\nold table\n{END}\n\n## History\n\nkept by hand\n")
+    doc.write_text(
+        f"# Benchmarks\n\nintro by hand\n\n{BEGIN}\nold table\n{END}\n\n## History\n\nkept by hand\n"
+    )
     assert main(["--out-dir", str(out), "--doc", str(doc)]) == 0
     text = doc.read_text()
     assert "intro by hand" in text and "kept by hand" in text and "old table" not in text
