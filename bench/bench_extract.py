@@ -32,6 +32,7 @@ from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.clean import DEFAULT_EXTRACTOR, decode_page, extract_article, extract_body  # noqa: E402
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "extraction"
@@ -66,6 +67,7 @@ def main() -> int:
         default=",".join((*EXTRACTORS, *PRODUCT_PATHS)),
         help="'extract_article[:NAME]' scores the product path (extractor NAME, default the configured one)",
     )
+    add_json_out(parser, "bench_extract")
     args = parser.parse_args()
     truth = json.loads((args.eval_dir / "ground-truth.json").read_text(encoding="utf-8"))
     ids = sorted(truth)[: args.limit or None]
@@ -119,10 +121,11 @@ def main() -> int:
             f"| {name} | {p:.3f} | {r:.3f} | {f:.3f} | {f_of_means:.3f} | {a:.3f} | {speed:.1f} "
             f"| {cpu_speed:.1f} | {errors} |"
         )
-    print(
+    best = (
         f"best by F1: {rows[0][0]}; extract_article uses {DEFAULT_EXTRACTOR!r} "
         "(+ metadata, date, canonical URL and the headline rules)"
     )
+    print(best)
     product = [row for row in rows if row[0].startswith("extract_article")]
     if product:
         best_f1 = max(row[3] for row in product)
@@ -131,6 +134,19 @@ def main() -> int:
             f"pick (best F1 {best_f1:.3f}, or within {F1_TOLERANCE} of it and faster per CPU s): {pick[0]} "
             f"(F1 {pick[3]:.3f}, {pick[7]:.1f} pages per CPU s)"
         )
+    record = BenchRecord("bench_extract")
+    for name, _p, _r, f, *_ in rows:
+        target = {"target": "best of the extractors"} if name == "extract_article" else {}
+        record.figure(f"extraction F1 (mean per page), {name}", round(f, 3), "", pages=len(ids), **target)
+    record.table(
+        f"{len(ids)} pages of {args.eval_dir.name}: word 4-gram multiset P/R/F1 per page, pages weighted equally",
+        ["extractor", "precision", "recall", "F1 (mean per page)", "F1 (of mean P/R)", "accuracy",
+         "pages/s wall", "pages per CPU s", "errors"],
+        [[name, round(p, 3), round(r, 3), round(f, 3), round(fm, 3), round(a, 3), round(sp, 1), round(cs, 1), e]
+         for name, p, r, f, fm, a, sp, cs, e in rows],
+    )
+    record.note(best)
+    record.write(args.json_out)
     return 0
 
 

@@ -6,7 +6,7 @@ Contract:
 - ``newswire search`` queries a store by text, actor, location, date, source, language,
   country and place; ``--json`` prints ``{"total", "hits", "facets", "next_after"}``; ``--after``
   takes the cursor of the previous page (the text output prints it).
-- ``newswire parse|clean|dedupe|tag|index`` are JSON Lines filters (DESIGN.md's filter
+- ``newswire parse|clean|dedupe|tag|index`` are JSON Lines filters (docs/architecture.md's filter
   contract, implemented once in :func:`pipeline.records.run_filter`).
 - ``newswire es start|stop|status|setup`` runs a local Elasticsearch without Docker.
 - ``newswire feeds status|check`` shows feed health and checks that feeds parse.

@@ -1,6 +1,6 @@
 """Dedupe stage: one story, every outlet that ran it — exact and near-duplicate clusters.
 
-Contract (``newswire dedupe``, the filter contract of DESIGN.md)
+Contract (``newswire dedupe``, the filter contract of docs/architecture.md)
 -----------------------------------------------------------------
 :meth:`Deduper.run` maps records ``{id, title, text[, summary, url, feed_entry_id, source,
 published_at]}`` one to one, in input order, to copies that gain:

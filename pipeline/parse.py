@@ -15,7 +15,7 @@ feed: every caller prefixes the feed URL it knows (``f"{url}: {message}"``).
   be made to fetch a URL or open a local file named in the body.
 - ``ttl_seconds``: RSS ``<ttl>`` (minutes), else ``sy:updatePeriod``/``sy:updateFrequency``,
   else None. ``title``: the feed's title.
-- One record per entry (field names as DESIGN.md "Records"): ``id`` (``article_id`` of the
+- One record per entry (field names as docs/architecture.md "Records"): ``id`` (``article_id`` of the
   canonical link, else of the entry id), ``url`` (canonical; relative links resolved against
   xml:base / the feed URL), ``feed_entry_id``, ``title`` (plain text), ``summary`` (plain text
   of the summary), ``html`` (the fullest content: content:encoded / Atom content / JSON

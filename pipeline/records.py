@@ -1,7 +1,7 @@
 """Article records: stable ids, canonical URLs and the JSON Lines filter contract.
 
 Records are plain dicts (JSON objects) so that a filter keeps every field it does not
-own. This module fixes the names DESIGN.md gives them and the two rules that make
+own. This module fixes the names docs/architecture.md gives them and the two rules that make
 ids stable:
 
 - :func:`canonical_url` lower-cases scheme and host, drops default ports, fragments and

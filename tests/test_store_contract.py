@@ -1,4 +1,4 @@
-"""One contract suite for every store engine (DESIGN.md: "One contract test suite runs unchanged
+"""One contract suite for every store engine (docs/architecture.md: "One contract test suite runs unchanged
 against both engines").
 
 Each test runs twice: on a fresh SQLite file and on a real Elasticsearch server (the ``es_url``
@@ -70,7 +70,7 @@ def make_article(
     bands: tuple[str, ...] = (),
     content_hash: str | None = None,
 ) -> dict[str, Any]:
-    """A record shaped as DESIGN.md's Article (``cluster``/``duplicate_of`` are corpus keys)."""
+    """A record shaped as docs/architecture.md's Article (``cluster``/``duplicate_of`` are corpus keys)."""
     src = SOURCES[source]
     url = f"https://{src['domain']}/news/{key}"
     aid = article_id(url)

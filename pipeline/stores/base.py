@@ -1,6 +1,6 @@
 """The store contract: one interface, two engines (SQLite and Elasticsearch).
 
-A store keeps articles (plain dicts shaped as DESIGN.md's Article record) and the
+A store keeps articles (plain dicts shaped as docs/architecture.md's Article record) and the
 pipeline's state (feed state, dedupe lookups). Every method here is implemented by
 both :class:`~pipeline.stores.sqlite.SQLiteStore` and
 :class:`~pipeline.stores.elasticsearch.ElasticsearchStore`; the contract tests in

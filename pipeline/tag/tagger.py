@@ -75,7 +75,7 @@ class Tagger:
 
     # ---- public API ---------------------------------------------------------------------------------
     def tag(self, text: str, title: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Actors and locations of one article (record shape of DESIGN.md)."""
+        """Actors and locations of one article (record shape of docs/architecture.md)."""
         return self._consolidate(self.mentions(text, title))
 
     def mentions(self, text: str, title: str | None = None, doc: Any = None) -> list[Mention]:
