@@ -209,6 +209,7 @@ class _Context:
         language: str | None,
     ) -> Record:
         url = link
+        entry_id = entry_id.replace("\x00", "").strip() or None if entry_id else None  # NUL never stored
         ident = article_id(url=url) if url else article_id(entry_id=entry_id)
         return {
             "id": ident,
