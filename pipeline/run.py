@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 #: Entries whose feed HTML has less text than this are treated as summaries when a
 #: feed's ``full_text`` setting is left on auto.
 SUMMARY_ONLY_CHARS = 400
+#: Entries of one feed fetched, processed and indexed together (memory is flat in a feed's size).
+FEED_CHUNK = 256
 
 
 @dataclass
@@ -91,8 +93,12 @@ def needs_full_text(feed: FeedConfig, entry: dict[str, Any]) -> bool:
     return bool(entry.get("url")) and len(html) < SUMMARY_ONLY_CHARS
 
 
-def parse_fetched(feed: FeedConfig, result: FetchResult, stats: FeedStats) -> list[dict[str, Any]]:
-    """Feed document -> entry records (errors and warnings recorded in ``stats``)."""
+def parse_fetched(
+    feed: FeedConfig, result: FetchResult, stats: FeedStats, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """Feed document -> entry records, one per id (a link listed twice is one entry), at most
+    ``settings.max_entries_per_feed`` (errors and warnings recorded in ``stats``)."""
+    settings = settings or get_settings()
     parsed = parse_feed(
         result.body,
         url=result.final_url or feed.url,
@@ -100,7 +106,9 @@ def parse_fetched(feed: FeedConfig, result: FetchResult, stats: FeedStats) -> li
         headers=result.headers,
         language=feed.language,
         feed_tags=list(feed.tags),
+        max_entries=settings.max_entries_per_feed,
     )
+    parsed.entries = list({e["id"]: e for e in reversed(parsed.entries)}.values())[::-1]  # first listing wins
     shown = redact(feed.url)
     stats.warnings.extend(f"{shown}: {w}" for w in parsed.warnings)
     if parsed.error:
@@ -238,15 +246,23 @@ def ingest_fetched(
         if result.status == "gone":
             stats.warnings.append(f"{redact(feed.url)}: 410 Gone: the feed is retired")
         return []
-    entries = parse_fetched(feed, result, stats)
+    entries = parse_fetched(feed, result, stats, settings)
     if stats.errors and not entries:
         stats.status = "error"
         return []
     known = store.known_ids(e["id"] for e in entries)
-    fresh = [e for e in entries if e["id"] not in known]
-    if settings.fetch_full_text:
-        add_full_text(feed, fresh, stats, settings)
-    return index_entries(store, fresh, stats)
+    # chunks keep memory flat in entries: pages are fetched, processed and indexed a chunk at a time
+    chunks = [entries[i : i + FEED_CHUNK] for i in range(0, len(entries), FEED_CHUNK)]
+    del entries
+    indexed: list[dict[str, Any]] = []
+    while chunks:
+        fresh = [e for e in chunks.pop(0) if e["id"] not in known]
+        if not fresh:
+            continue
+        if settings.fetch_full_text:
+            add_full_text(feed, fresh, stats, settings)
+        indexed.extend(index_entries(store, fresh, stats))
+    return indexed
 
 
 def next_poll_delay(feed: FeedConfig, state: dict[str, Any] | None, settings: Settings) -> float:
