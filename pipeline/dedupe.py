@@ -706,9 +706,10 @@ def reconcile(
     ``articles`` are the records the writers indexed (they carry ``id``, ``cluster_id``,
     ``content_hash``, ``minhash`` and ``lsh_bands``); ``None`` checks the whole store. For
     each of them, stored articles sharing its content hash or an LSH band key and passing
-    ``deduper``'s rule join its cluster (union-find over cluster ids). Every touched cluster
-    is then re-read with ``store.cluster_members`` and, where its members or its id change,
-    re-indexed: ``cluster_id`` = id of the earliest member (``published_at``, then ``id``),
+    ``deduper``'s rule join its cluster (union-find over cluster ids). The clusters the
+    union-find merged, and those the articles joined as members, are then read in one call
+    (``store.clusters_members``) and, where their members or id change, rewritten in one
+    call (``store.rewrite_clusters``): ``cluster_id`` = id of the earliest member (``published_at``, then ``id``),
     ``duplicate_of`` = that id for the others, and the representative's
     ``also_published_by`` rebuilt. Idempotent: a second call rewrites nothing. Run it once
     the parallel writers are done (the final task of an ingestion run).
@@ -718,6 +719,7 @@ def reconcile(
     report = ReconcileReport()
     uf = _UnionFind()
     touched: set[str] = set()
+    suspects: set[str] = set()
 
     def check(batch: list[Record]) -> None:
         batch = [r for r in batch if r.get("id") and r.get("cluster_id")]
@@ -735,6 +737,8 @@ def reconcile(
             cid = own.cluster_id if own is not None else str(r["cluster_id"])
             touched.add(cid)
             uf.find(cid)
+            if cid != r["id"]:  # r joined a cluster: its representative's list and date order are checked
+                suspects.add(cid)
             same = by_hash.get(r.get("content_hash") or "")
             if same is not None:
                 uf.union(cid, same.cluster_id)
@@ -765,10 +769,14 @@ def reconcile(
     groups: dict[str, set[str]] = {}
     for cid in touched:
         groups.setdefault(uf.find(cid), set()).add(cid)
-    for cids in groups.values():
+    # a cluster is read only when the union-find merged it or the articles added a member to it
+    wanted = [cids for cids in groups.values() if len(cids) > 1 or cids & suspects]
+    stored_members = store.clusters_members({c for cids in wanted for c in cids}) if wanted else {}
+    rewrite: list[Record] = []
+    for cids in wanted:
         members: dict[str, Record] = {}
         for cid in sorted(cids):
-            for m in store.cluster_members(cid):
+            for m in stored_members.get(cid, ()):
                 members.setdefault(m["id"], m)
         if not members:
             continue
@@ -778,7 +786,6 @@ def reconcile(
         report.merged += len(stored) - 1
         if len(stored) == 1 and rep not in stored:
             report.renamed += 1
-        rewrite: list[Record] = []
         others = ordered[1:]
         also = [
             {
@@ -795,16 +802,53 @@ def reconcile(
             or head.get("duplicate_of") is not None
             or _ids(head.get("also_published_by")) != {a["id"] for a in also}
         ):
-            rewrite.append(dict(head, cluster_id=rep, duplicate_of=None, also_published_by=also))
+            rewrite.append({"id": rep, "cluster_id": rep, "duplicate_of": None, "also_published_by": also})
         for m in others:
             if m.get("cluster_id") != rep or m.get("duplicate_of") != rep or m.get("also_published_by"):
-                rewrite.append(dict(m, cluster_id=rep, duplicate_of=rep, also_published_by=[]))
-        if rewrite:
-            for r in rewrite:
-                r.pop("_score", None)
-                r.pop("_highlight", None)
-            store.index(rewrite)
-            report.rewritten += len(rewrite)
+                rewrite.append({"id": m["id"], "cluster_id": rep, "duplicate_of": rep, "also_published_by": []})
+    if rewrite:  # one call for the whole pass (one bulk request and one refresh on Elasticsearch)
+        done = store.rewrite_clusters(rewrite)
+        if done.errors:
+            raise RuntimeError(f"reconcile: {len(done.errors)} rewrites failed, e.g. {done.errors[0]}")
+        report.rewritten += len(rewrite)
+    return report
+
+
+#: Store state key of the journal: ids indexed by runs whose reconcile has not finished yet.
+PENDING_STATE = "reconcile_pending"
+
+
+def note_pending(store: Store, ids: Iterable[str]) -> None:
+    """Journal ``ids`` before they are indexed, so that a run killed before its reconcile is
+    repaired by the next one (:func:`reconcile_pending`)."""
+    ids = [i for i in ids if isinstance(i, str)]
+    if not ids:
+        return
+    state = store.get_state(PENDING_STATE) or {}
+    store.put_state(PENDING_STATE, {"ids": list(dict.fromkeys([*(state.get("ids") or []), *ids]))})
+
+
+def reconcile_pending(
+    store: Store, articles: Iterable[Record] = (), *, whole_store: bool = False, deduper: Deduper | None = None
+) -> ReconcileReport:
+    """:func:`reconcile` over ``articles`` (a run's indexed articles) plus every article the
+    journal holds (indexed by a run that was killed before its reconcile), or over the whole
+    store when ``whole_store`` (``newswire reconcile``); then the reconciled ids leave the
+    journal. Raises what the store raises (the journal is then kept for the next run)."""
+    journal = list((store.get_state(PENDING_STATE) or {}).get("ids") or [])
+    if whole_store:
+        report = reconcile(store, None, deduper=deduper)
+    else:
+        given = list(articles)
+        have = {a.get("id") for a in given}
+        extra = [doc for i in journal if i not in have and (doc := store.get(i)) is not None]
+        if not given and not extra:
+            return ReconcileReport()
+        report = reconcile(store, [*given, *extra], deduper=deduper)
+    if journal:
+        done = set(journal)
+        left = [i for i in (store.get_state(PENDING_STATE) or {}).get("ids") or [] if i not in done]
+        store.put_state(PENDING_STATE, {"ids": left})  # ids journaled meanwhile by another run stay
     return report
 
 

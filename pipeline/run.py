@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline.clean import clean_records, decode_page
 from pipeline.config import FeedConfig
-from pipeline.dedupe import Deduper, reconcile
+from pipeline.dedupe import Deduper, note_pending, reconcile_pending
 from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages, poll_hint
 from pipeline.parse import parse_feed
 from pipeline.redaction import redact
@@ -68,6 +68,7 @@ class FeedStats:
 @dataclass
 class RunReport:
     feeds: list[FeedStats] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # failures of the pass itself (its reconcile)
 
     @property
     def new(self) -> int:
@@ -81,6 +82,7 @@ class RunReport:
         return {
             "new": self.new,
             "failed_feeds": self.failed,
+            "errors": self.errors,
             "feeds": [f.as_dict() for f in self.feeds],
         }
 
@@ -162,9 +164,16 @@ def index_entries(store: Store, entries: list[dict[str, Any]], stats: FeedStats)
             stats.errors.append(f"{record.get('url') or record.get('id')}: {record['error']}")
         else:
             good.append(record)
+    note_pending(store, [r["id"] for r in good])  # a run killed from here on is repaired by the next
     report = store.index(good)
     failed_ids = {e["id"] for e in report.errors}
-    stats.errors.extend(f"{e['id']}: {e['error']}" for e in report.errors)
+    if report.errors:  # one line per distinct cause (a store that went away fails every article alike)
+        stats.status = "error"  # the feed is not marked seen: the next run fetches it again
+        causes: dict[str, list[str]] = {}
+        for e in report.errors:
+            causes.setdefault(str(e["error"]), []).append(str(e["id"]))
+        for cause, ids in causes.items():
+            stats.errors.append(f"{ids[0]}: {cause}" if len(ids) == 1 else f"{len(ids)} articles not stored: {cause}")
     stats.new += sum(1 for r in good if r["id"] not in failed_ids)
     stats.duplicates += sum(1 for r in good if r.get("duplicate_of") and r["id"] not in failed_ids)
     return [{k: r.get(k) for k in RECONCILE_FIELDS} for r in good if r["id"] not in failed_ids]
@@ -208,8 +217,10 @@ def ingest(
     """One pass over ``feeds`` into ``store``; ``on_feed`` is called as each feed finishes.
 
     Feeds are processed as their fetches complete, so a copy may be indexed before its
-    original; the pass ends with :func:`pipeline.dedupe.reconcile` over the articles it
-    indexed, which names every touched cluster after its earliest member.
+    original; the pass ends with :func:`pipeline.dedupe.reconcile_pending` over the articles
+    it indexed and those a killed run left, which names every touched cluster after its
+    earliest member. A store that fails mid-pass costs one error line per feed (the feed is
+    not marked seen) and, when the reconcile fails too, one in ``RunReport.errors``.
     """
     settings = settings or get_settings()
     indexed: list[dict[str, Any]] = []
@@ -221,18 +232,28 @@ def ingest(
         stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
         try:
             indexed.extend(ingest_fetched(feed, result, store, stats, settings))
-        except Exception as exc:  # a bug or a store outage on one feed must not end the pass
-            log.exception("feed %s failed", redact(feed.url))
-            stats.status = "error"
-            stats.errors.append(redact(f"{feed.url}: {type(exc).__name__}: {exc}"))
-        else:
             store.put_feed_state(feed.url, feed_state_after(result, previous[feed.url], stats))
+        except Exception as exc:  # a bug or a store outage on one feed must not end the pass
+            # one line per feed (a dead store fails every feed alike); the traceback at debug level
+            log.error("feed %s failed: %s", redact(feed.url), redact(_one_line(exc)))
+            log.debug("feed %s failed", redact(feed.url), exc_info=True)
+            stats.status = "error"
+            stats.errors.append(redact(f"{feed.url}: {_one_line(exc)}"))
         report.feeds.append(stats)
         if on_feed:
             on_feed(stats)
-    if indexed:
-        reconcile(store, indexed)
+    try:  # also repairs what a run killed before its reconcile left (the journal of note_pending)
+        reconcile_pending(store, indexed)
+    except Exception as exc:  # the journal keeps the ids: the next run or `newswire reconcile` repairs
+        log.debug("reconcile failed", exc_info=True)
+        report.errors.append(redact(f"reconcile: {_one_line(exc)}; run `newswire reconcile` once the store is back"))
     return report
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most 300 characters (client errors can be long)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def ingest_fetched(
