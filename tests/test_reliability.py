@@ -52,3 +52,66 @@ def test_a_link_listed_twice_in_a_feed_counts_once(feed_server: FeedServer, uniq
     assert report.new == 3 and report.feeds[0].duplicates == 0
     assert store.count() == 3
     store.close()
+
+
+# --- 10. a killed run leaves a split cluster ---------------------------------------------
+
+STORY = (
+    "The harbour authority of Port Vellan closed the northern quay on Monday after divers found cracks "
+    "in the concrete piles that carry the old grain sheds. Ferries to the islands will leave from the "
+    "southern pier until engineers finish their survey, which the authority expects to take three weeks. "
+    "Fishermen who moor at the northern quay were offered berths in the marina at no charge, and the "
+    "weekly market that fills the sheds every Saturday will move to the square by the town hall. The "
+    "authority said the piles were last inspected four years ago and that no one had been hurt."
+)
+
+
+def _one_item_feed(title: str, link: str, when: str, text: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>f</title>'
+        "<link>http://example.org/</link><description>d</description>"
+        f"<item><title>{title}</title><link>{link}</link><guid>{link}</guid>"
+        f"<description>{text}</description><pubDate>{when}</pubDate></item></channel></rss>"
+    ).encode()
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after the point where it is raised runs."""
+
+
+def test_the_next_run_repairs_what_a_killed_run_left(
+    store_url: str, feed_server: FeedServer, unique_path: Any
+) -> None:
+    # the later copy arrives first (its feed answers at once), the earlier original second:
+    # the original joins the copy's cluster, and only reconcile names the cluster after it
+    late = feed_server.add(unique_path("late.xml"), _one_item_feed(
+        "Quay closed", "http://example.org/late", "Mon, 06 Nov 2023 12:00:00 GMT", STORY + " More to follow."))
+    early = feed_server.add(unique_path("early.xml"), _one_item_feed(
+        "Quay shut", "http://example.org/early", "Mon, 06 Nov 2023 09:00:00 GMT", STORY), delay=1.0)
+    feeds = [FeedConfig(name="late", url=late, full_text=False), FeedConfig(name="early", url=early, full_text=False)]
+    store = open_store(store_url)
+    finished: list[str] = []
+
+    def kill_after_the_last_feed(stats: Any) -> None:
+        finished.append(stats.name)
+        if len(finished) == len(feeds):
+            raise Killed
+
+    with pytest.raises(Killed):
+        ingest(feeds, store, on_feed=kill_after_the_last_feed)
+    assert finished == ["late", "early"]
+    from pipeline.records import article_id
+
+    early_id, late_id = article_id(url="http://example.org/early"), article_id(url="http://example.org/late")
+    split = store.get(early_id)
+    assert split is not None and split["cluster_id"] == late_id  # the state a killed run leaves
+    report = ingest(feeds, store)  # nothing new to fetch: the journal alone drives the repair
+    assert report.new == 0 and report.errors == []
+    head, copy = store.get(early_id), store.get(late_id)
+    assert head is not None and copy is not None
+    assert (head["cluster_id"], head["duplicate_of"]) == (early_id, None)
+    assert (copy["cluster_id"], copy["duplicate_of"]) == (early_id, early_id)
+    assert [a["id"] for a in head.get("also_published_by") or []] == [late_id]
+    assert [m["id"] for m in store.cluster_members(early_id)] == [early_id, late_id]
+    assert store.cluster_members(late_id) == []
+    store.close()
