@@ -234,8 +234,8 @@ def ingest(
             indexed.extend(ingest_fetched(feed, result, store, stats, settings))
             store.put_feed_state(feed.url, feed_state_after(result, previous[feed.url], stats))
         except Exception as exc:  # a bug or a store outage on one feed must not end the pass
-            # one line per feed (a dead store fails every feed alike); the traceback at debug level
-            log.error("feed %s failed: %s", redact(feed.url), redact(_one_line(exc)))
+            # one line per feed in the report (a dead store fails every feed alike); the traceback at debug
+            log.info("feed %s failed: %s", redact(feed.url), redact(_one_line(exc)))
             log.debug("feed %s failed", redact(feed.url), exc_info=True)
             stats.status = "error"
             stats.errors.append(redact(f"{feed.url}: {_one_line(exc)}"))

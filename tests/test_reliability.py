@@ -4,9 +4,16 @@ tmp_path and the real Elasticsearch test server."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -115,3 +122,115 @@ def test_the_next_run_repairs_what_a_killed_run_left(
     assert [m["id"] for m in store.cluster_members(early_id)] == [early_id, late_id]
     assert store.cluster_members(late_id) == []
     store.close()
+
+
+
+# --- 11. Elasticsearch killed mid-run --------------------------------------------------------
+
+
+class TcpProxy:
+    """A TCP forwarder on loopback in front of the real server; :meth:`stop` is the server
+    dying: the listener closes and every open connection is cut."""
+
+    def __init__(self, target_url: str) -> None:
+        parts = urlsplit(target_url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sockets: list[socket.socket] = []
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.stopped.is_set():
+                client.close()
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self.stopped.set()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (Linux)
+        except OSError:
+            pass
+        self.listener.close()
+        for s in list(self.sockets):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
+    es_url: str, es_prefix: str, feed_server: FeedServer, unique_path: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", es_prefix)
+    get_settings.cache_clear()
+    released = threading.Event()
+
+    def after_the_outage(doc: bytes) -> Any:
+        def handler(req: Any) -> None:
+            released.wait(120)
+            req.send_plain(200, doc, content_type="application/rss+xml")
+        return handler
+
+    first = feed_server.add(unique_path("first.xml"), rss("firstfeed", 4))
+    later = [feed_server.add_handler(unique_path(f"later{i}.xml"), after_the_outage(rss(f"later{i}", 4)))
+             for i in range(2)]
+    feeds_file = tmp_path / "feeds.yaml"
+    feeds_file.write_text("feeds:\n" + "".join(
+        f"  - name: {name}\n    url: {url}\n    full_text: false\n"
+        for name, url in [("first", first), ("later0", later[0]), ("later1", later[1])]
+    ))
+    real = open_store(es_url)
+    real.setup()
+    proxy = TcpProxy(es_url)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--once", "--feeds", str(feeds_file), "--store", proxy.url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while real.get_feed_state(first) is None:  # the first feed is stored and marked seen
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.05)
+        proxy.stop()  # Elasticsearch is gone for the rest of the run
+        released.set()
+        stdout, stderr = run.communicate(timeout=240)
+    finally:
+        released.set()
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 1, (stdout, stderr)
+    assert "Traceback" not in stderr and len(stderr.splitlines()) <= 12, stderr
+    for name in ("later0", "later1"):
+        assert sum(1 for line in stderr.splitlines() if line.startswith(f"{name}: ")) == 1, stderr
+    assert "reconcile" in stderr  # the pass's own failure is said once too
+    assert "new articles from 3 feeds; 2 feeds had errors" in stdout  # the report is printed
+    assert real.get_feed_state(later[0]) is None and real.get_feed_state(later[1]) is None  # not marked seen
+    assert real.count() == 4
+    real.close()

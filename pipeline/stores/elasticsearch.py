@@ -97,6 +97,26 @@ from pipeline.stores.base import (
 
 log = logging.getLogger(__name__)
 
+
+class _QuietTransportRetries(logging.Filter):
+    """The client logs every retried request at WARNING with its traceback; when the server
+    is gone that is hundreds of tracebacks for one outage. Retries are logged at DEBUG
+    with the node pool's back-off notes (their outcome reaches the caller as one error) and
+    other records lose the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR and str(record.msg).startswith(("Retrying request", "Node ")):
+            return logging.getLogger("elastic_transport").isEnabledFor(logging.DEBUG)
+        if not logging.getLogger("elastic_transport").isEnabledFor(logging.DEBUG):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+for _name in ("elastic_transport.transport", "elastic_transport.node_pool"):
+    if not any(isinstance(f, _QuietTransportRetries) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_QuietTransportRetries())
+
 BATCH_DOCS = 2000  # articles per write batch (lookup + bulk + representative updates)
 BULK_CHUNK_DOCS = 500  # documents per _bulk request
 BULK_CHUNK_BYTES = 8 * 1024 * 1024  # bytes per _bulk request
