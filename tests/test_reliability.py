@@ -4,6 +4,7 @@ tmp_path and the real Elasticsearch test server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -164,23 +165,17 @@ class TcpProxy:
             pass
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def stop(self) -> None:
         self.stopped.set()
-        try:
+        with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (Linux)
-        except OSError:
-            pass
         self.listener.close()
         for s in list(self.sockets):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
 
