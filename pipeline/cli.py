@@ -168,7 +168,7 @@ def reconcile(store: StoreOpt = None) -> None:
         fail(f"reconcile stopped: {exc}; run `newswire reconcile` again", 1)
     st.close()
     out.print(f"reconcile: {result.checked} articles checked, {result.merged} clusters merged, "
-              f"{result.renamed} renamed, {result.rewritten} articles rewritten", highlight=False)
+              f"{result.renamed} renamed, {result.rewritten} articles rewritten", highlight=False, soft_wrap=True)
 
 
 # --- search ---------------------------------------------------------------------------

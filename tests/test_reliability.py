@@ -229,3 +229,30 @@ def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
     assert real.get_feed_state(later[0]) is None and real.get_feed_state(later[1]) is None  # not marked seen
     assert real.count() == 4
     real.close()
+
+
+def test_newswire_reconcile_merges_split_clusters_over_the_whole_store(store_url: str) -> None:
+    from pipeline.dedupe import Deduper
+
+    store = open_store(store_url)
+    store.setup()
+    original = {"id": "orig", "title": "Quay shut", "text": STORY, "url": "http://a.example/q",
+                "source": {"name": "A"}, "published_at": "2026-02-01T09:00:00+00:00"}
+    copy = {"id": "copy", "title": "Quay closed", "text": STORY + " More to follow.", "url": "http://b.example/q",
+            "source": {"name": "B"}, "published_at": "2026-02-01T10:00:00+00:00"}
+    split = [*Deduper(store).run([copy]), *Deduper(store).run([original])]  # two writers, blind to each other
+    assert not store.index(split).errors
+    assert {r["cluster_id"] for r in split} == {"orig", "copy"}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "reconcile", "--store", store_url],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert "1 clusters merged" in done.stdout and "articles rewritten" in done.stdout
+    head, member = store.get("orig"), store.get("copy")
+    assert head is not None and member is not None
+    assert (head["cluster_id"], head["duplicate_of"]) == ("orig", None)
+    assert (member["cluster_id"], member["duplicate_of"]) == ("orig", "orig")
+    assert [a["id"] for a in head["also_published_by"]] == ["copy"]
+    again = subprocess.run([sys.executable, "-m", "pipeline", "reconcile", "--store", store_url],
+                           capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert again.returncode == 0 and "0 clusters merged" in again.stdout and "0 articles rewritten" in again.stdout
+    store.close()
