@@ -47,7 +47,10 @@ smaller minimum in A with probability |A\\B|/|A∪B|, so
 ``max(containment(A in B), containment(B in A)) >= threshold`` (default 0.7) with at least
 ``min_support`` equal minima, on the body signature or on the lead signature (see
 :func:`is_duplicate`). The measured comparison with Jaccard is in the README
-(``rule="jaccard"`` remains available).
+(``rule="jaccard"`` remains available). A *short* smaller text (under ``SHORT_SHINGLES``
+shingles, its size estimated from the signature) must be contained whole: short items of
+one newsroom share a template that is most of their words, so 0.7 would cluster different
+stories.
 
 Candidates
 ----------
@@ -66,7 +69,9 @@ copy of a batch represents the cluster whatever the arrival order. A stored clus
 its id. Parallel writers that did not see each other's copies create separate clusters;
 :func:`reconcile` merges them afterwards with the same rule and makes every cluster's id
 the id of its earliest member (by ``published_at``, then ``id``), so the final clusters do
-not depend on arrival order or on how the work was split.
+not depend on arrival order or on how the work was split. Writers journal the ids they are
+about to index (:func:`note_pending`); :func:`reconcile_pending` reconciles a run's articles
+plus the journal, so a run killed before its reconcile is repaired by the next one.
 
 MinHash is computed here with numpy (multiply-shift hashing over 64-bit shingle hashes,
 all records of a batch at once) rather than with ``datasketch.MinHash``: the bench measures
