@@ -256,3 +256,73 @@ def test_newswire_reconcile_merges_split_clusters_over_the_whole_store(store_url
                            capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert again.returncode == 0 and "0 clusters merged" in again.stdout and "0 articles rewritten" in again.stdout
     store.close()
+
+
+def _distinct_story(i: int) -> str:
+    """A story of its own (80 words drawn from STORY's vocabulary, seeded by ``i``)."""
+    import random
+
+    words = sorted(set(STORY.replace(".", "").replace(",", "").split()))
+    return " ".join(random.Random(i).choices(words, k=80)) + "."
+
+
+def _stories_feed(prefix: str, n: int, hour: int, suffix: str) -> bytes:
+    items = "".join(
+        f"<item><title>{prefix} {i}</title><link>http://{prefix}.example/{i}</link>"
+        f"<guid>http://{prefix}.example/{i}</guid><description>{_distinct_story(i)}{suffix}</description>"
+        f"<pubDate>Mon, 06 Nov 2023 {hour:02d}:{i % 60:02d}:00 GMT</pubDate></item>"
+        for i in range(n)
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{prefix}</title>'
+            f"<link>http://{prefix}.example/</link><description>d</description>{items}</channel></rss>").encode()
+
+
+def _snapshot(url: str) -> dict[str, tuple[Any, ...]]:
+    from pipeline.stores.base import SearchQuery
+
+    store = open_store(url)
+    hits = store.search(SearchQuery(collapse=False, limit=1000, facets=False, highlight=False)).hits
+    store.close()
+    url_of = {h["id"]: h["url"] for h in hits}
+    return {
+        h["url"]: (url_of[h["cluster_id"]], h["duplicate_of"] is None,
+                   sorted(url_of[a["id"]] for a in h.get("also_published_by") or []))
+        for h in hits
+    }
+
+
+def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
+    feed_server: FeedServer, unique_path: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    monkeypatch.setenv("NEWSWIRE_SPACY_MODEL", "")  # gazetteer only: the kills, not NER, are under test
+    copies = feed_server.add(unique_path("copies.xml"), _stories_feed("copies", 24, 12, " More to follow."))
+    originals = feed_server.add(unique_path("originals.xml"), _stories_feed("originals", 24, 9, ""), delay=0.5)
+    feeds_file = tmp_path / "feeds.yaml"
+    feeds_file.write_text("feeds:\n" + "".join(
+        f"  - name: {name}\n    url: {url}\n    full_text: false\n"
+        for name, url in [("copies", copies), ("originals", originals)]
+    ))
+
+    def run_once(store: str, kill_after: float | None = None) -> int:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--once", "--feeds", str(feeds_file),
+                                 "--store", store], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=dict(os.environ))
+        if kill_after is not None:
+            try:
+                proc.wait(kill_after)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # SIGKILL: nothing runs after it
+        return proc.wait(300)
+
+    clean = f"sqlite:///{tmp_path / 'clean.db'}"
+    assert run_once(clean) == 0
+    expected = _snapshot(clean)
+    assert len(expected) == 48 and sum(1 for v in expected.values() if not v[1]) == 24  # 24 stories, 2 copies each
+    killed = f"sqlite:///{tmp_path / 'killed.db'}"
+    rng = random.Random(14)
+    for _ in range(6):  # killed at random points: while starting, fetching, indexing, reconciling
+        run_once(killed, kill_after=rng.uniform(0.5, 6.0))
+    assert run_once(killed) == 0
+    assert _snapshot(killed) == expected  # same articles, clusters, representatives and publisher lists
