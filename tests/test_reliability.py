@@ -291,9 +291,13 @@ def _snapshot(url: str) -> dict[str, tuple[Any, ...]]:
     }
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "elasticsearch"])
 def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
-    feed_server: FeedServer, unique_path: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: str, feed_server: FeedServer, unique_path: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """Six SIGKILLs of `newswire run --once` into one store, then one run: the store equals a
+    clean run's (the clean run goes to SQLite; the store contract makes the two comparable)."""
     import random
 
     monkeypatch.setenv("NEWSWIRE_SPACY_MODEL", "")  # gazetteer only: the kills, not NER, are under test
@@ -323,6 +327,10 @@ def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
     expected = _snapshot(clean)
     assert len(expected) == 48 and sum(1 for v in expected.values() if not v[1]) == 24  # 24 stories, 2 copies each
     killed = f"sqlite:///{tmp_path / 'killed.db'}"
+    if engine == "elasticsearch":
+        killed = request.getfixturevalue("es_url")
+        monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", request.getfixturevalue("es_prefix"))
+        get_settings.cache_clear()
     rng = random.Random(14)
     for _ in range(6):  # killed at random points of a run: starting, fetching, indexing, reconciling
         run_once(killed, kill_after=rng.uniform(0.3, 1.0) * whole_run)
