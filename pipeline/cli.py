@@ -13,6 +13,8 @@ Contract:
 - ``newswire serve`` runs the HTTP search API (:mod:`pipeline.api`).
 - ``newswire retag`` re-runs the current tagger over every stored article, resumably
   (:func:`pipeline.retag.retag`).
+- ``newswire reconcile`` merges split clusters over the whole store
+  (:func:`pipeline.dedupe.reconcile_pending`); a run also repairs what a killed run left.
 
 Exit codes: 0 success; 1 some feeds or lines failed; 2 usage or configuration error.
 
@@ -138,7 +140,9 @@ def run(
                 err.print(Text.assemble((redact(stats.name), "yellow"), ": ", redact(e)), soft_wrap=True)
 
         if once:
-            ingest(feed_list, st, on_feed=on_feed)
+            report.errors = ingest(feed_list, st, on_feed=on_feed).errors
+            for e in report.errors:
+                err.print(Text.assemble(("run", "yellow"), ": ", redact(e)), soft_wrap=True)
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 watch_feeds(feed_list, st, on_feed=on_feed, max_passes=max_passes)
@@ -148,7 +152,23 @@ def run(
     else:
         out.print(feed_table(report))
         out.print(f"{report.new} new articles from {len(report.feeds)} feeds; {report.failed} feeds had errors")
-    raise typer.Exit(1 if report.failed else 0)
+    raise typer.Exit(1 if report.failed or report.errors else 0)
+
+
+@app.command()
+def reconcile(store: StoreOpt = None) -> None:
+    """Merge split clusters and repair publisher lists over the whole store (after a killed run)."""
+    from pipeline.dedupe import reconcile_pending
+
+    st = open_store_or_fail(store)
+    try:
+        result = reconcile_pending(st, whole_store=True)
+    except Exception as exc:  # the store went away: nothing is lost, run it again
+        st.close()
+        fail(f"reconcile stopped: {exc}; run `newswire reconcile` again", 1)
+    st.close()
+    out.print(f"reconcile: {result.checked} articles checked, {result.merged} clusters merged, "
+              f"{result.renamed} renamed, {result.rewritten} articles rewritten", highlight=False, soft_wrap=True)
 
 
 # --- search ---------------------------------------------------------------------------

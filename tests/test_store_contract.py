@@ -347,6 +347,32 @@ def test_rewriting_clusters_replaces_publisher_lists(loaded: Store) -> None:
                                                                     "raqqa-fr", "analysis"}
 
 
+def test_clusters_are_read_and_rewritten_in_one_call_each(loaded: Store) -> None:
+    """``clusters_members`` and ``rewrite_clusters``, what reconcile uses: the same merge as
+    above as partial changes; every other field of the rewritten articles is kept."""
+    rep, absorbed = ARTS["strike"], ARTS["raqqa-fr"]
+    found = loaded.clusters_members([rep["id"], absorbed["id"], "no-such-cluster"])
+    assert set(found) == {rep["id"], absorbed["id"]}
+    assert {m["id"] for m in found[rep["id"]]} == {rep["id"]} | {IDS[k] for k in MEMBERS}
+    assert all({"id", "cluster_id", "published_at", "source", "url"} <= set(m) for m in found[rep["id"]])
+    members = [ARTS["strike-courier"], ARTS["strike-herald"], absorbed]
+    entries = [{"id": m["id"], "source": m["source"], "url": m["url"], "published_at": m["published_at"]}
+               for m in members]
+    changes = [{"id": rep["id"], "cluster_id": rep["id"], "duplicate_of": None, "also_published_by": entries}] + [
+        {"id": m["id"], "cluster_id": rep["id"], "duplicate_of": rep["id"], "also_published_by": []} for m in members
+    ]
+    report = loaded.rewrite_clusters(changes)
+    assert report.errors == []
+    assert publishers(loaded, "strike") == {m["id"] for m in members}
+    assert loaded.cluster_members(absorbed["id"]) == []
+    # searchable at once: raqqa-fr is no longer a representative
+    assert keys(run(loaded, text="raqqa")) == {k for k in REPS if "raqqa" in text_of(k)} - {"raqqa-fr"}
+    moved = loaded.get(absorbed["id"])
+    assert moved is not None and moved["duplicate_of"] == rep["id"]
+    assert moved["title"] == absorbed["title"] and moved.get("locations") == absorbed.get("locations")
+    assert set(loaded.clusters_members([rep["id"]])[rep["id"]][0]) >= {"id", "cluster_id"}
+
+
 # --------------------------------------------------------------------------------------
 # text search
 # --------------------------------------------------------------------------------------

@@ -164,6 +164,11 @@ class SearchTimeout(Exception):
         self.seconds = seconds
 
 
+#: The fields :meth:`Store.clusters_members` returns of each member (``also_published_by``
+#: may hold the member ids only).
+CLUSTER_FIELDS = ("id", "cluster_id", "duplicate_of", "published_at", "also_published_by", "source", "url")
+
+
 @dataclass(frozen=True)
 class ClusterRef:
     """A stored article as seen by dedupe lookups."""
@@ -192,6 +197,15 @@ class Store(Protocol):
 
     def cluster_members(self, cluster_id: str) -> list[Article]:
         """Every stored article of one cluster, the representative first."""
+
+    def clusters_members(self, cluster_ids: Iterable[str]) -> dict[str, list[Article]]:
+        """cluster id -> its stored members, with at least the fields :data:`CLUSTER_FIELDS`
+        (what :func:`pipeline.dedupe.reconcile` reads); clusters with no member are absent."""
+
+    def rewrite_clusters(self, changes: list[Article]) -> IndexReport:
+        """Set ``cluster_id``, ``duplicate_of`` and ``also_published_by`` of stored articles
+        (each change: ``{"id", "cluster_id", "duplicate_of", "also_published_by"}``); other
+        fields are kept. The changes are searchable when the call returns."""
 
     def articles_after(self, after_id: str | None, size: int) -> list[Article]:
         """Up to ``size`` stored articles (cluster members included, as ``get`` returns them)

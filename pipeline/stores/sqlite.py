@@ -873,6 +873,28 @@ class SQLiteStore:
             ).fetchall()
         return [self._load(*r) for r in rows]
 
+    def clusters_members(self, cluster_ids: Iterable[str]) -> dict[str, list[Article]]:
+        self._ensure()
+        out: dict[str, list[Article]] = {}
+        for chunk in _chunks(sorted(set(cluster_ids)), 500):
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT cluster, doc FROM articles WHERE cluster IN ({_marks(len(chunk))})", chunk
+                ).fetchall()
+            for cluster, doc in rows:
+                out.setdefault(cluster, []).append(json.loads(doc))
+        return out
+
+    def rewrite_clusters(self, changes: list[Article]) -> IndexReport:
+        """Whole documents re-indexed with the new cluster fields (local: a read costs little)."""
+        fields = ("cluster_id", "duplicate_of", "also_published_by")
+        docs = []
+        for change in changes:
+            doc = self.get(change["id"])
+            if doc is not None:
+                docs.append({**doc, **{k: change.get(k) for k in fields}})
+        return self.index(docs)
+
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         self._ensure()
         wanted = _json_list(ids)
