@@ -48,6 +48,16 @@ LOWER_FEATURE_HEADS = _words("lower_feature_heads")
 FEATURE_WORDS = _words("feature_words")
 ADDRESS_VERBS = _words("address_verbs")
 STRONG_LOC_PREPS = _words("strong_loc_preps")
+
+
+def _mapping(key: str) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _DATA[key].items()}
+
+
+KIND_WORDS = _mapping("kind_words")
+BARE_INSTITUTIONS = _mapping("bare_institutions")
+PLURAL_FEATURES = _mapping("plural_features")
+OF_PLACES = _mapping("of_places")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )

@@ -17,6 +17,7 @@ from pipeline.tag.datelines import DatelineRules
 from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, Entity, NameEntry
 from pipeline.tag.lexicon import (
     ADMIN_WORDS,
+    BARE_INSTITUTIONS,
     CALENDAR_WORDS,
     DIRECTIONS,
     FACILITY_WORDS,
@@ -24,8 +25,10 @@ from pipeline.tag.lexicon import (
     FEATURE_WORDS,
     LOC_PREPS,
     LOWER_FEATURE_HEADS,
+    OF_PLACES,
     PERSON_TITLES,
     PLACE_SUFFIXES,
+    PLURAL_FEATURES,
     STOP_WORDS,
     STRONG_LOC_PREPS,
     TITLE_WORDS,
@@ -36,40 +39,11 @@ from pipeline.tag.ner import SPACY_LABELS
 from pipeline.tag.normalize import tokens
 from pipeline.tag.places import PlaceRules, place_kind, region_for
 
-#: Institutions news names without their country, capitalised ("the Interior Ministry said"), and their role.
-BARE_INSTITUTIONS = {
-    "interior ministry": "interior_ministry",
-    "ministry of interior": "interior_ministry",
-    "ministry of the interior": "interior_ministry",
-    "home ministry": "interior_ministry",
-    "foreign ministry": "foreign_ministry",
-    "ministry of foreign affairs": "foreign_ministry",
-    "foreign affairs ministry": "foreign_ministry",
-    "defence ministry": "defence_ministry",
-    "defense ministry": "defence_ministry",
-    "ministry of defence": "defence_ministry",
-    "ministry of defense": "defence_ministry",
-    "central bank": "central_bank",
-}
 _BARE_INSTITUTION = re.compile(
     r"\b(?:Interior|Home|Foreign(?: Affairs)?|Defen[cs]e) Ministry\b"
     r"|\bMinistry of (?:the )?(?:Interior|Foreign Affairs|Defen[cs]e)\b(?! of)"
     r"|\bCentral Bank\b(?! of)"
 )
-
-
-#: Plural kind words after a coordination of names ("the Ankobra and Pra rivers") and the kind of each.
-PLURAL_FEATURES = {"rivers": "river", "lakes": "lake", "islands": "island", "mountains": "mountain"}
-#: Plural nouns before "of" and a coordination of place names ("the villages of Sarbuland and Nayeb Rafi").
-OF_PLACES = {
-    "islands": "island",
-    "villages": "place",
-    "towns": "place",
-    "districts": "region",
-    "provinces": "region",
-    "regions": "region",
-    "cities": "place",
-}
 
 
 def clean_name(name: str) -> str:

@@ -15,6 +15,7 @@ from pipeline.tag.lexicon import (
     CALENDAR_WORDS,
     DIRECTIONS,
     FACILITY_WORDS,
+    KIND_WORDS,
     LOC_PREPS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
@@ -212,34 +213,6 @@ def place_kind(name: str) -> str:
         if kind:
             return kind
     return "facility" if words and words[-1] in FACILITY_WORDS else "place"
-
-
-KIND_WORDS = {
-    "river": "river",
-    "lake": "lake",
-    "reservoir": "lake",
-    "mount": "mountain",
-    "mountain": "mountain",
-    "mountains": "mountain",
-    "hills": "mountain",
-    "island": "island",
-    "islands": "island",
-    "sea": "sea",
-    "ocean": "sea",
-    "gulf": "sea",
-    "bay": "sea",
-    "strait": "sea",
-    "desert": "desert",
-    "valley": "valley",
-    "province": "region",
-    "region": "region",
-    "district": "region",
-    "county": "region",
-    "state": "region",
-    "oblast": "region",
-    "governorate": "region",
-    "camp": "facility",
-}
 
 
 SPEECH_VERBS = frozenset(
