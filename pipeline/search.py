@@ -184,10 +184,10 @@ def build_query(
     check_limits(text, actor=actors, location=locations, source=sources, language=languages, country=countries)
     query = SearchQuery(text=text.strip(), sort=sort, limit=limit, collapse=collapse)  # type: ignore[arg-type]
     if actors or locations:
-        from pipeline.tag import get_tagger
+        from pipeline.tag import get_resolver
         from pipeline.tag.tagger import unknown_actor_id, unknown_place_id
 
-        tagger = get_tagger()
+        tagger = get_resolver()  # the gazetteer alone: a search never loads spaCy
         query.actor_ids = resolve(actors, tagger.resolve_actor, "--actor", unknown_actor_id)
         for name in actors:
             state = tagger.state_for(name)

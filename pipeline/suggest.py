@@ -154,10 +154,10 @@ _suggesters: dict[int, Suggester] = {}
 
 
 def default_gazetteer() -> Any:
-    """The gazetteer the API suggests from and describes ids with: the process-wide tagger's."""
-    from pipeline.tag import get_tagger
+    """The gazetteer the API suggests from and describes ids with: the resolver's (no spaCy)."""
+    from pipeline.tag import get_resolver
 
-    return get_tagger().gaz
+    return get_resolver().gaz
 
 
 def get_suggester(gaz: Any | None = None) -> Suggester:

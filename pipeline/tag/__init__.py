@@ -1,10 +1,11 @@
 """Entity tagging: actors and locations with canonical ids, aliases and coordinates.
 
-Public API (other modules import exactly this): :class:`Tagger` and :func:`get_tagger`. See
+Public API (other modules import exactly this): :class:`Tagger`, :func:`get_tagger` (tagging) and
+:func:`get_resolver` (names to ids without statistical NER: search, suggestions). See
 :mod:`pipeline.tag.tagger` for the contract, :mod:`pipeline.tag.gazetteer` for the data sources and
 :mod:`pipeline.tag.normalize` for the matching normal form.
 """
 
-from pipeline.tag.tagger import Mention, Tagger, get_tagger
+from pipeline.tag.tagger import Mention, Tagger, get_resolver, get_tagger
 
-__all__ = ["Mention", "Tagger", "get_tagger"]
+__all__ = ["Mention", "Tagger", "get_resolver", "get_tagger"]

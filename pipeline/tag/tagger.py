@@ -364,7 +364,20 @@ GENERIC_TAIL = frozenset(
 GENERIC_HEAD = frozenset(norm_key(w) for w in ("lake", "mount", "port", "of", "gulf", "bay", "the"))
 
 _TAGGER: Tagger | None = None
+_RESOLVER: Tagger | None = None
 _TAGGER_LOCK = threading.Lock()
+
+
+def get_resolver() -> Tagger:
+    """The process-wide tagger without statistical NER: what search, suggestions and id descriptions need
+    (names to ids, ids to names). Loads the gazetteer only: no spaCy import, no model."""
+    global _RESOLVER
+    with _TAGGER_LOCK:
+        if _TAGGER is not None and _TAGGER.nlp is None:
+            return _TAGGER
+        if _RESOLVER is None:
+            _RESOLVER = Tagger(spacy_model="")
+        return _RESOLVER
 
 
 def get_tagger() -> Tagger:
