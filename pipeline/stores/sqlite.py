@@ -484,7 +484,9 @@ def _prepare(article: Any) -> _Prepared:
         id=aid,
         doc=doc,
         minhash=_dumps(minhash) if minhash is not None else None,
-        published_ms=MISSING_DATE if ms is None else ms,
+        # an estimated date (the fetch time of an undated feed item) is shown but never
+        # filtered or sorted on: it counts as no date
+        published_ms=MISSING_DATE if ms is None or article.get("published_at_estimated") is True else ms,
         cluster=cluster,
         duplicate_of=duplicate_of,
         actors=list(actors.items()),
