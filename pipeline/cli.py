@@ -521,7 +521,10 @@ def feeds_status(feeds: FeedsOpt = None, store: StoreOpt = None,
     for r in rows:
         r = {**r, "last_success_at": short_time(r["last_success_at"])}
         table.add_row(*(Text(redact(str(r[c] if r[c] is not None else ""))) for c in columns))
-    out.print(table, width=None if out.is_terminal else max(out.width, 1000))  # a pipe gets whole lines
+    if out.is_terminal:
+        out.print(table)
+    else:  # a pipe or a file gets whole lines: a console as wide as the table needs
+        Console(file=out.file, width=10_000, markup=False, highlight=False).print(table)
 
 
 @feeds_app.command("check")
