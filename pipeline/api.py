@@ -18,7 +18,7 @@ Contract:
   the value.
   A search that runs past ``search_timeout`` (:class:`~pipeline.stores.base.SearchTimeout`)
   or a store that does not answer (Elasticsearch down, a SQLite file that cannot be read)
-  -> 503 ``{"detail": reason}``. ``notes`` lists what the user should know about how names
+  -> 503 ``{"detail": reason}``. ``notes`` (only when there are some) lists what the user should know about how names
   were searched (a capital searched as its government, an unknown actor with close names).
 - Every 422 has one shape, ``{"detail": "<message>"}``: FastAPI's own validation errors (a
   ``limit`` that is not a number, a missing ``kind``) are answered in it too.
@@ -192,7 +192,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
                 raise
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise HTTPException(status_code=503, detail=redact(f"store unavailable: {reason[:300]}")) from None
-        return {**search_payload(result), "notes": notes}
+        return {**search_payload(result), **({"notes": notes} if notes else {})}
 
     @api.get("/suggest")
     def suggest(

@@ -258,7 +258,8 @@ def search(
         err.print(Text.assemble(("note:", "yellow"), " ", redact(note)))
     payload = search_payload(result)
     if as_json:
-        payload["notes"] = notes
+        if notes:
+            payload["notes"] = notes
         print(redact(json.dumps(payload, ensure_ascii=False, default=str)))
         return
     out.print(f"{result.total} {'story' if result.total == 1 else 'stories'}")
