@@ -282,3 +282,23 @@ def test_es_stop_says_whether_something_was_stopped(tmp_path: Path, monkeypatch:
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
+
+
+# --- make demo ----------------------------------------------------------------------------------
+
+
+def test_make_demo_installs_only_what_the_demo_needs(tmp_path: Path) -> None:
+    """``make -n demo`` in a fresh checkout (no .venv): the commands it would run."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    plan = subprocess.run(["make", "-n", "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert plan.returncode == 0, plan.stderr
+    commands = plan.stdout
+    assert "pip install --quiet -e ." in commands and "newswire run --once" in commands
+    for unwanted in ("airflow", "[dev", "maven", "mvn", "chromium", "apt-get"):
+        assert unwanted not in commands, unwanted
+    assert ".demo/" in (ROOT / ".gitignore").read_text().splitlines()
