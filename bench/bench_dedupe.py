@@ -28,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.dedupe import Deduper, Rule, Signer, is_duplicate, normalise  # noqa: E402
 from pipeline.stores import open_store  # noqa: E402
 from tests.data.dedupe.labelled import gold_pairs, load_labelled, predicted_pairs, prf  # noqa: E402
@@ -35,7 +36,7 @@ from tests.data.dedupe.labelled import gold_pairs, load_labelled, predicted_pair
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "000_052631305eea7bf1.txt"
 
 
-def rule_table() -> None:
+def rule_table(record: BenchRecord) -> None:
     records, different = load_labelled()
     gold = gold_pairs(records)
     signer = Signer()
@@ -54,6 +55,7 @@ def rule_table() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     rules: tuple[Rule, ...] = ("jaccard", "containment")
+    rows: list[list[object]] = []
     for rule in rules:
         for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
             pred = {p for p, s in sims.items() if is_duplicate(s, rule=rule, threshold=t)}
@@ -66,6 +68,17 @@ def rule_table() -> None:
             hard = sum(assign[a] == assign[b] for a, b in different)
             pairs = f"{pp:.3f} | {pr:.3f} | {pf:.3f} | {pair_merged}"
             print(f"| {rule} | {t:.1f} | {pairs} | {dp:.3f} | {dr:.3f} | {df:.3f} | {merged} ({hard} hard) |")
+            rows.append([rule, t, round(pp, 3), round(pr, 3), round(pf, 3), pair_merged,
+                         round(dp, 3), round(dr, 3), round(df, 3), f"{merged} ({hard} hard)"])
+            if rule == "containment" and t == 0.7:
+                record.figure("labelled set F1, containment 0.7 (Deduper)", round(df, 3), "",
+                              target=">= 0.97", different_merged=merged)
+    record.table(
+        f"rules on the labelled set ({len(records)} articles, {len(sims)} pairs): "
+        "'pairs' = the rule alone, 'Deduper' = LSH + clustering",
+        ["rule", "threshold", "pairs: P", "R", "F1", "different merged", "Deduper: P", "R", "F1", "different merged"],
+        rows,
+    )
     print()
 
 
@@ -144,7 +157,7 @@ def new_articles(n: int, size: int) -> list[dict]:
     return out
 
 
-def throughput(size: int, n: int) -> None:
+def throughput(size: int, n: int, record: BenchRecord) -> None:
     url = build_index(size)
     articles = new_articles(n, size)
     texts = [normalise(a["text"]) for a in articles]
@@ -197,6 +210,19 @@ def throughput(size: int, n: int) -> None:
     )
     for label, (wall_rate, cpu_rate, dups, _load) in rates.items():
         print(f"| Deduper.run, {label} | {cpu_rate:,.0f} | {wall_rate:,.0f} | {dups} of {n // 5} |")
+    record.table(
+        f"speed: {n} new articles against a SQLiteStore of {size:,} articles, 1 in 5 an edited copy; one core",
+        ["stage", "articles/s (CPU time)", "articles/s (wall clock)", "copies found"],
+        [
+            ["signature + band keys, numpy (pipeline.dedupe.Signer)", round(cpu), round(wall), ""],
+            [f"signature only, datasketch.MinHash ({signer.width} perm, update_batch)", round(ds_rate[1]),
+             round(ds_rate[0]), ""],
+            *[[f"Deduper.run, {label}", round(c), round(w), f"{d} of {n // 5}"] for label, (w, c, d, _l) in rates.items()],
+        ],
+    )
+    stored = rates[f"SQLite store of {size:,} articles"]
+    record.figure(f"signature + lookup vs {size:,} stored", round(stored[1]), "articles per CPU-s",
+                  target=">= 1,000 on one core", wall=round(stored[0]), load=round(stored[3], 1))
     loads = ", ".join(f"{v[3]:.1f}" for v in rates.values())
     print(
         f"\nCPU time = the process's own time (the machine is shared; 1-min load average during the Deduper "
@@ -209,10 +235,13 @@ def main() -> None:
     ap.add_argument("--index-size", type=int, default=100_000)
     ap.add_argument("--new", type=int, default=5_000)
     ap.add_argument("--quick", action="store_true", help="rule table only")
+    add_json_out(ap, "bench_dedupe")
     args = ap.parse_args()
-    rule_table()
+    record = BenchRecord("bench_dedupe")
+    rule_table(record)
     if not args.quick:
-        throughput(args.index_size, args.new)
+        throughput(args.index_size, args.new, record)
+    record.write(args.json_out)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.stores.base import SearchQuery  # noqa: E402
 from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402
 
@@ -153,7 +154,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--heap", default="512m", help="heap of the started server (default 512m)")
     parser.add_argument("--warmup", type=int, default=20_000, help="articles indexed and deleted first (0: none)")
+    add_json_out(parser, "bench_es")
     args = parser.parse_args()
+    record = BenchRecord("bench_es")
 
     server = None
     url = args.url
@@ -224,6 +227,19 @@ def main() -> None:
         print(f"| browse (no filter, all facets): p50 / p95 | {statistics.median(browse):.1f} / "
               f"{percentile(browse, 95):.1f} ms |")  # fmt: skip
         print(f"| queries timed | {len(latencies)} (after 20 warm-up) |")
+        record.data["machine"]["elasticsearch"] = f"{node['version']}, heap {heap_mb:.0f} MiB, {store.analysis_kind}"
+        n = f"{report.indexed:,} articles"
+        record.figure(f"bulk indexing, {n}", round(rate), "docs/s", target=">= 3,000", errors=len(report.errors))
+        if cold is not None:
+            record.figure(f"cold start, the {args.warmup:,} warm-up articles", round(cold), "docs/s")
+        record.figure("CPU per document, server", round(server_ms, 3), "ms")
+        record.figure("CPU per document, client", round(client_ms, 3), "ms")
+        record.figure("actor+location+text search, facets + highlights, p50", round(statistics.median(latencies), 1), "ms")
+        record.figure("actor+location+text search, facets + highlights, p95", round(percentile(latencies, 95), 1),
+                      "ms", target="< 50", queries=len(latencies))
+        record.figure("browse (no filter, all facets), p50", round(statistics.median(browse), 1), "ms")
+        record.figure("browse (no filter, all facets), p95", round(percentile(browse, 95), 1), "ms")
+        record.write(args.json_out)
     finally:
         try:
             drop(store)

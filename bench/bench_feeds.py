@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.clean import clean_records  # noqa: E402
 from pipeline.parse import parse_feed  # noqa: E402
 
@@ -34,7 +35,9 @@ def main() -> int:
     parser.add_argument("--feeds-dir", type=Path, default=DEFAULT_FEEDS)
     parser.add_argument("--show-errors", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=1, help="parse everything N times (steadier timing)")
+    add_json_out(parser, "bench_feeds")
     args = parser.parse_args()
+    record = BenchRecord("bench_feeds")
     files = sorted(p for p in args.feeds_dir.rglob("*") if p.is_file() and p.suffix != ".tsv")
     docs = [(p, p.read_bytes()) for p in files]
     fetched_at = datetime.now(UTC)
@@ -86,9 +89,13 @@ def main() -> int:
     print("| set | files | with entries | no entries, no error | errored | entries | skipped (no link/id) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     total: Counter[str] = Counter()
+    table_rows: list[list[object]] = []
     for group in sorted(groups):
         c = groups[group]
         total.update(c)
+        table_rows.append(
+            [group, c["files"], c["with entries"], c["empty"], c["errored"], per_group[group], c["skipped entries"]]
+        )
         print(
             f"| {group} | {c['files']} | {c['with entries']} | {c['empty']} | {c['errored']} "
             f"| {per_group[group]} "
@@ -99,6 +106,21 @@ def main() -> int:
         f"| {entries} "
         f"| {total['skipped entries']} |"
     )
+    table_rows.append(
+        ["all", total["files"], total["with entries"], total["empty"], total["errored"], entries,
+         total["skipped entries"]]
+    )
+    record.table(
+        f"every feed document under {args.feeds_dir.name}/",
+        ["set", "files", "with entries", "no entries, no error", "errored", "entries", "skipped (no link/id)"],
+        table_rows,
+    )
+    record.figure("crashes", crashes, "", target=0)
+    record.figure("warnings", warnings, "")
+    record.figure("entries dated by fetch time", estimated, "")
+    record.figure("parse speed per CPU second", round(n / cpu), "feeds/s")
+    record.figure("parse speed per CPU second", round(entries * args.repeat / cpu), "entries/s")
+    record.figure("parse speed, wall", round(n / elapsed), "feeds/s")
     print(f"crashes: {crashes}; warnings: {warnings}; entries dated by fetch time: {estimated}")
     print(
         f"speed: {n / elapsed:.0f} feeds/s, {entries * args.repeat / elapsed:.0f} entries/s wall "
@@ -117,8 +139,10 @@ def main() -> int:
             f"{failed} with an error (no html in the feed), "
             f"languages {dict(langs.most_common(6))}"
         )
+        record.figure("clean stage on real-feed entries, per CPU second", round(len(cleaned) / cpu), "records/s")
     for line in errors[: args.show_errors]:
         print("  e.g.", line[:200])
+    record.write(args.json_out)
     return 1 if crashes else 0
 
 

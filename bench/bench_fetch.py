@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 
 import feedparser
 
+from bench.figures import BenchRecord, add_json_out
 from pipeline.fetch import FetchOptions, fetch_feeds
 from pipeline.settings import Settings
 
@@ -138,7 +139,9 @@ def main() -> None:
     ap.add_argument("--total-timeout", type=float, default=5.0)
     ap.add_argument("--read-timeout", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=7)
+    add_json_out(ap, "bench_fetch")
     args = ap.parse_args()
+    record = BenchRecord("bench_fetch")
 
     parent, child = mp.Pipe()
     proc = mp.get_context("fork").Process(
@@ -177,6 +180,17 @@ def main() -> None:
         print("|---" * (len(keys) + 1) + "|")
         for label, row in rows:
             print(f"| {label} | " + " | ".join(str(row[k]) for k in keys) + " |")
+        record.table(
+            f"{len(plan)} feeds on {args.hosts} loopback hosts, {sum(k != 'good' for _, k in plan)} misbehaving; "
+            f"timeouts connect 2 s, read {args.read_timeout:g} s, total {args.total_timeout:g} s; 2 retries",
+            ["run", *keys],
+            [[label, *(row[k] for k in keys)] for label, row in rows],
+        )
+        default = rows[0][1]
+        record.figure("feeds/s, defaults 16/2, fetch only", default["feeds_per_s"], "feeds/s",
+                      target="total bounded by the slowest timeout", total_s=default["total_s"],
+                      slowest_feed_s=default["slowest_feed_s"])
+        record.write(args.json_out)
     finally:
         parent.send("done")
         proc.join(timeout=10)

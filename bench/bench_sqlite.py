@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.stores.base import SearchQuery  # noqa: E402
 from pipeline.stores.sqlite import SQLiteStore  # noqa: E402
 
@@ -91,7 +92,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--db", default=None)
     ap.add_argument("--search-only", action="store_true", help="reuse --db as it is: skip indexing")
+    add_json_out(ap, "bench_sqlite")
     args = ap.parse_args()
+    record = BenchRecord("bench_sqlite")
     folder = tempfile.mkdtemp(prefix="bench-sqlite-")
     path = Path(args.db or Path(folder) / "bench.db")
     store = SQLiteStore(path)
@@ -106,6 +109,9 @@ def main() -> None:
         print(f"indexed {report.indexed} docs in {elapsed:.1f}s wall: {report.indexed / elapsed:,.0f} docs/s "
               f"({report.indexed / cpu:,.0f} docs per CPU-second; errors {len(report.errors)}), "
               f"file {size / 1e6:.0f} MB; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        record.figure(f"bulk indexing, {report.indexed:,} articles (generation excluded)",
+                      round(report.indexed / elapsed), "docs/s", per_cpu_second=round(report.indexed / cpu),
+                      file_mb=round(size / 1e6), errors=len(report.errors))
     qrng = random.Random(7)
     kinds = {
         "actor+location+text+facets": lambda: SearchQuery(
@@ -119,6 +125,7 @@ def main() -> None:
         "near 300 km + text + facets": lambda: SearchQuery(
             text=qrng.choice(QUERY_WORDS), near=(qrng.uniform(-50, 50), qrng.uniform(-150, 150), 300.0)),
     }
+    rows: list[list[object]] = []
     for name, make in kinds.items():
         times = []
         totals = []
@@ -132,7 +139,11 @@ def main() -> None:
         p95 = times[int(len(times) * 0.95) - 1]
         print(f"{name:32s} p50 {statistics.median(times):7.1f} ms  p95 {p95:7.1f} ms  "
               f"(median total {statistics.median(totals):,.0f}, n={len(times)})")
+        rows.append([name, round(statistics.median(times), 1), round(p95, 1), statistics.median(totals), len(times)])
+    record.table(f"searches over {store.count():,} articles (wall ms)",
+                 ["query", "p50 ms", "p95 ms", "median total", "queries"], rows)
     store.close()
+    record.write(args.json_out)
 
 
 if __name__ == "__main__":

@@ -267,7 +267,11 @@ def main() -> None:
     ap.add_argument("--thresholds", action="store_true", help="also score city population thresholds")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--show-failures", action="store_true")
+    from bench.figures import BenchRecord, add_json_out
+
+    add_json_out(ap, "bench_tag")
     args = ap.parse_args()
+    record = BenchRecord("bench_tag")
 
     from pipeline.tag import Tagger, gazetteer
     from pipeline.tag.ner import load_spacy
@@ -278,11 +282,15 @@ def main() -> None:
     if args.thresholds:
         print("\ncity population threshold (tagger, gazetteer only):  set-F1 LOC / span-F1 LOC / names")
         default = gazetteer.CITY_MIN_POPULATION
+        thresholds: list[list[object]] = []
         for pop in (500, 1000, 5000, 15000, 50000, 100000):
             gazetteer.CITY_MIN_POPULATION = pop
             t = Tagger(spacy_model="")
             r = score(docs, tagger_predict(t))
             print(f"  {pop:>7}: {r['set:LOC']['f1']:.3f} / {r['span:LOC']['f1']:.3f} / {len(t.gaz.names)}")
+            thresholds.append([pop, round(r["set:LOC"]["f1"], 3), round(r["span:LOC"]["f1"], 3), len(t.gaz.names)])
+        record.table("city population threshold (tagger, gazetteer only)",
+                     ["threshold", "set-F1 locations", "span-F1 locations", "names"], thresholds)
         gazetteer.CITY_MIN_POPULATION = default
 
     gaz_only = Tagger(spacy_model="")
@@ -310,16 +318,25 @@ def main() -> None:
             f"| {name} | {a['p']:.3f} | {a['r']:.3f} | {a['f1']:.3f} | {lo['p']:.3f} | {lo['r']:.3f} | "
             f"{lo['f1']:.3f} | {r['span:ACT']['f1']:.3f} | {r['span:LOC']['f1']:.3f} |"
         )
+    record.table(
+        f"re3d dev, {len(docs)} documents; set = per-document sets of normalised surface forms, span = overlap",
+        ["system", "actors P", "actors R", "actors F1", "loc. P", "loc. R", "loc. F1", "actors F1 (span)",
+         "loc. F1 (span)"],
+        [[name, *(round(r[k][m], 3) for k in ("set:ACT", "set:LOC") for m in ("p", "r", "f1")),
+          round(r["span:ACT"]["f1"], 3), round(r["span:LOC"]["f1"], 3)] for name, r in results.items()],
+    )
     if "plain spaCy" in results:
         for t, label in (("ACT", "actors"), ("LOC", "locations")):
             d = results["tagger + spaCy"][f"set:{t}"]["f1"] - results["plain spaCy"][f"set:{t}"]["f1"]
             print(f"tagger + spaCy vs plain spaCy, {label}: {d:+.3f} F1 (target >= +0.15)")
+            record.figure(f"tagger + spaCy vs plain spaCy, F1 gain {label}", round(d, 3), "F1", target="+0.15")
 
     for label, tagger in (("gazetteer only", gaz_only), ("with spaCy", with_spacy)):
         if label == "with spaCy" and tagger.nlp is None:
             continue
         acc, n, failures = linking_accuracy(tagger)
         print(f"\nlinking accuracy ({label}): {acc:.3f} on {n} expectations (target >= 0.95)")
+        record.figure(f"linking accuracy, {label}", round(acc, 3), "", target="0.95", expectations=n)
         if args.show_failures:
             for f in failures:
                 print("  FAIL", f)
@@ -328,13 +345,20 @@ def main() -> None:
         texts = [d["text"] for d in docs]
         avg = sum(map(len, texts)) / len(texts)
         print(f"\nthroughput (re3d texts, {avg:.0f} characters on average, one process):")
-        print(f"  gazetteer only: {throughput(gaz_only, texts, 10)} (target >= 500)")
+        speed = throughput(gaz_only, texts, 10)
+        print(f"  gazetteer only: {speed} (target >= 500)")
+        record.figure("throughput, gazetteer only", speed, "", target=">= 500 per CPU-second")
         if with_spacy.nlp is not None:
-            print(f"  with spaCy:     {throughput(with_spacy, texts, 4)} (target >= 100)")
+            speed = throughput(with_spacy, texts, 4)
+            print(f"  with spaCy:     {speed} (target >= 100)")
+            record.figure("throughput, with spaCy", speed, "", target=">= 100 per CPU-second")
 
     print("\ngazetteer load (fresh process, Tagger(spacy_model='')): seconds / RSS MB / names / entities")
     for label, sec, mb, n_names, n_ent in load_figures():
-        print(f"  {label}: {sec:.2f} s / {mb:.0f} MB / {n_names} / {n_ent} (targets < 2 s, < 400 MB)")
+        print(f"  {label}: {sec:.2f} s / {mb:.0f} MB / {n_names} / {n_ent} (targets from cache: < 2 s, < 600 MB)")
+        record.figure(f"gazetteer load, {label}", round(sec, 2), "s", rss_mb=round(mb), names=n_names,
+                      target="from cache < 2 s, < 600 MB")
+    record.write(args.json_out)
 
 
 if __name__ == "__main__":

@@ -308,6 +308,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N articles only")
     ap.add_argument("--verbose", action="store_true", help="list refused names, misses and false hits")
     ap.add_argument("--json", action="store_true", help="print a machine-readable summary instead")
+    from bench.figures import BenchRecord, add_json_out
+
+    add_json_out(ap, "bench_wire")
     args = ap.parse_args(argv)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = set(systems) - set(SYSTEMS)
@@ -317,6 +320,15 @@ def main(argv: list[str] | None = None) -> None:
     if not articles:
         raise SystemExit(f"set {args.set!r} has no articles")
     results = [run_system(s, articles) for s in systems]
+    record = BenchRecord("bench_wire", None if argv is None else ["bench/bench_wire.py", *argv])
+    record.table(
+        f"set {args.set}: {len(articles)} articles; search = an article found by each labelled name, "
+        "entity = tagged entities against the labels",
+        ["system", "type", "search P", "search R", "search F1", "entity P", "entity R", "entity F1", "tag s"],
+        [[r["system"], typ, *(round(r[lvl][typ][m], 3) for lvl in ("search", "entity") for m in ("p", "r", "f1")),
+          r["seconds"]["tag"]] for r in results for typ in TYPES],
+    )
+    record.write(args.json_out)
     if args.json:
         if not args.verbose:
             for r in results:

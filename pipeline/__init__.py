@@ -1,6 +1,6 @@
 """newswire: news ingestion from RSS/Atom feeds into a searchable index.
 
-Stages (each a generator over record dicts, see DESIGN.md):
+Stages (each a generator over record dicts, see docs/architecture.md):
 fetch -> parse -> clean -> dedupe -> tag -> index (stores) -> search.
 """
 

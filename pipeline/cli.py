@@ -6,13 +6,15 @@ Contract:
 - ``newswire search`` queries a store by text, actor, location, date, source, language,
   country and place; ``--json`` prints ``{"total", "hits", "facets", "next_after"}``; ``--after``
   takes the cursor of the previous page (the text output prints it).
-- ``newswire parse|clean|dedupe|tag|index`` are JSON Lines filters (DESIGN.md's filter
+- ``newswire parse|clean|dedupe|tag|index`` are JSON Lines filters (docs/architecture.md's filter
   contract, implemented once in :func:`pipeline.records.run_filter`).
 - ``newswire es start|stop|status|setup`` runs a local Elasticsearch without Docker.
 - ``newswire feeds status|check`` shows feed health and checks that feeds parse.
 - ``newswire serve`` runs the HTTP search API (:mod:`pipeline.api`).
 - ``newswire retag`` re-runs the current tagger over every stored article, resumably
   (:func:`pipeline.retag.retag`).
+- ``newswire reconcile`` merges split clusters over the whole store
+  (:func:`pipeline.dedupe.reconcile_pending`); a run also repairs what a killed run left.
 
 Exit codes: 0 success; 1 some feeds or lines failed; 2 usage or configuration error.
 
@@ -169,7 +171,9 @@ def run(
                 err.print(Text.assemble((redact(stats.name), "yellow"), ": ", redact(e)), soft_wrap=True)
 
         if once:
-            ingest(feed_list, st, on_feed=on_feed)
+            report.errors = ingest(feed_list, st, on_feed=on_feed).errors
+            for e in report.errors:
+                err.print(Text.assemble(("run", "yellow"), ": ", redact(e)), soft_wrap=True)
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 watch_feeds(feed_list, st, on_feed=on_feed, max_passes=max_passes)
@@ -179,7 +183,23 @@ def run(
     else:
         out.print(feed_table(report))
         out.print(f"{report.new} new articles from {len(report.feeds)} feeds; {report.failed} feeds had errors")
-    raise typer.Exit(1 if report.failed else 0)
+    raise typer.Exit(1 if report.failed or report.errors else 0)
+
+
+@app.command()
+def reconcile(store: StoreOpt = None) -> None:
+    """Merge split clusters and repair publisher lists over the whole store (after a killed run)."""
+    from pipeline.dedupe import reconcile_pending
+
+    st = open_store_or_fail(store)
+    try:
+        result = reconcile_pending(st, whole_store=True)
+    except Exception as exc:  # the store went away: nothing is lost, run it again
+        st.close()
+        fail(f"reconcile stopped: {exc}; run `newswire reconcile` again", 1)
+    st.close()
+    out.print(f"reconcile: {result.checked} articles checked, {result.merged} clusters merged, "
+              f"{result.renamed} renamed, {result.rewritten} articles rewritten", highlight=False, soft_wrap=True)
 
 
 # --- search ---------------------------------------------------------------------------
@@ -229,11 +249,10 @@ def search(
     from pipeline.cursor import decode_cursor
     from pipeline.search import QueryError, build_query, search_payload
 
-    notes: list[str] = []
     try:
         q = build_query(
             query, actor, location, since, until, source, language, country, near, bbox, sort, limit,
-            collapse=not all_copies, notes=notes,
+            collapse=not all_copies,
         )
         if after is not None:
             q.after = decode_cursor(after)
@@ -254,14 +273,12 @@ def search(
         fail(f"cannot search {st.url}: {first_line(exc)}", 1)
     finally:
         st.close()
-    for note in notes:
-        err.print(Text.assemble(("note:", "yellow"), " ", redact(note)))
-    payload = search_payload(result)
+    payload = search_payload(result, q.notes)
     if as_json:
-        if notes:
-            payload["notes"] = notes
         print(redact(json.dumps(payload, ensure_ascii=False, default=str)))
         return
+    for note in q.notes:
+        out.print(Text(redact(note), style="dim"))
     out.print(f"{result.total} {'story' if result.total == 1 else 'stories'}")
     for hit in result.hits:
         out.print(hit_line(hit))

@@ -13,7 +13,8 @@ Contract
   invalid YAML, schema violation, duplicate key, duplicate name) raises
   :class:`ConfigError`, whose message names the file, the line and the field, e.g.
   ``config/feeds.yaml:14: feeds[3].url: unsupported URL scheme 'ftp' ...``; all
-  problems of a file are reported at once, one per line.
+  problems of a file are reported at once, one per line. YAML aliases (``*name``) are
+  refused at their line before anything is built (an alias bomb cannot expand).
 - :func:`group_feeds` splits feeds into ``n`` groups for parallel work (one Airflow mapped
   task per group). A feed's group depends only on its URL and ``n``.
 
@@ -295,6 +296,18 @@ def _allowed_keys(loc: Loc) -> str:
     return ", ".join(model.model_fields)
 
 
+def _refuse_aliases(text: str) -> None:
+    """Raise a marked YAML error at the first alias (``*name``): a feeds file has no use for
+    them, and nested aliases expand exponentially (a "billion laughs" of a few hundred bytes)
+    in every consumer that walks the tree. Scanning events is linear in the text."""
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.MarkedYAMLError(
+                problem="aliases (*name) are not allowed in a feeds file; write the value out",
+                problem_mark=event.start_mark,  # type: ignore[arg-type]  # libyaml marks alike
+            )
+
+
 def load_feeds_file(path: Path | str) -> FeedsFile:
     """Read and validate a feeds file (all feeds, enabled or not); raise :class:`ConfigError`."""
     path = Path(path)
@@ -307,6 +320,7 @@ def load_feeds_file(path: Path | str) -> FeedsFile:
 
     loader = _Loader(text)
     try:
+        _refuse_aliases(text)
         node = loader.get_single_node()
         if node is None:
             raise ConfigError(

@@ -176,8 +176,10 @@ class UnsafeAddressError(FetchError):
 
 def _address_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why ``ip`` is not a public unicast address, or None when it is."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return _address_kind(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour  # ::ffff:a.b.c.d and 2002:AABB:CCDD::/48 reach a.b.c.d
+        if embedded is not None:
+            return _address_kind(embedded)
     for attr, name in (
         ("is_loopback", "loopback"),
         ("is_unspecified", "unspecified"),

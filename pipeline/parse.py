@@ -15,7 +15,7 @@ feed: every caller prefixes the feed URL it knows (``f"{url}: {message}"``).
   be made to fetch a URL or open a local file named in the body.
 - ``ttl_seconds``: RSS ``<ttl>`` (minutes), else ``sy:updatePeriod``/``sy:updateFrequency``,
   else None. ``title``: the feed's title.
-- One record per entry (field names as DESIGN.md "Records"): ``id`` (``article_id`` of the
+- One record per entry (field names as docs/architecture.md "Records"): ``id`` (``article_id`` of the
   canonical link, else of the entry id), ``url`` (canonical; relative links resolved against
   xml:base / the feed URL), ``feed_entry_id``, ``title`` (plain text), ``summary`` (plain text
   of the summary), ``html`` (the fullest content: content:encoded / Atom content / JSON
@@ -163,8 +163,10 @@ class _Context:
         fetched_at: datetime,
         language: str | None,
         feed_tags: list[str] | None,
+        max_entries: int | None = None,
     ) -> None:
         self.url = url
+        self.max_entries = max_entries
         self.feed_name = feed_name
         self.fetched_at = fetched_at if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
         self.fetched_iso = _iso(self.fetched_at)
@@ -174,6 +176,16 @@ class _Context:
         self.feed_language: str | None = None
         self.site_link: str | None = None
         self.warnings: list[str] = []
+
+    def capped(self, entries: list[Any]) -> list[Any]:
+        """The first ``max_entries`` entries, with a warning naming the feed when there are more."""
+        if self.max_entries is None or len(entries) <= self.max_entries:
+            return entries
+        self.warnings.append(
+            f"feed {self.feed_name or self.url!r} lists {len(entries)} entries; only the first "
+            f"{self.max_entries} are read (NEWSWIRE_MAX_ENTRIES_PER_FEED)"
+        )
+        return entries[: self.max_entries]
 
     def date(self, parsed: Any, raw: Any, label: str) -> datetime | None:
         """The entry date in UTC: exact forms of the raw text first (feedparser drops the minutes of
@@ -209,6 +221,7 @@ class _Context:
         language: str | None,
     ) -> Record:
         url = link
+        entry_id = entry_id.replace("\x00", "").strip() or None if entry_id else None  # NUL never stored
         ident = article_id(url=url) if url else article_id(entry_id=entry_id)
         return {
             "id": ident,
@@ -361,7 +374,7 @@ def _parse_xml(body: bytes, ctx: _Context, headers: Mapping[str, str] | None, re
 
 
 def _xml_entries(entries: list[Any], ctx: _Context, result: ParsedFeed) -> None:
-    for position, entry in enumerate(entries, start=1):
+    for position, entry in enumerate(ctx.capped(entries), start=1):
         try:
             declared_base = str(
                 (entry.get("title_detail") or entry.get("summary_detail") or {}).get("base") or ""
@@ -464,7 +477,7 @@ def _parse_json(body: bytes, ctx: _Context, result: ParsedFeed) -> None:
     ctx.site_link = _http_link(doc.get("home_page_url"), base)
     result.title = ctx.feed_title
     feed_authors = _json_authors(doc)
-    for position, item in enumerate(doc["items"], start=1):
+    for position, item in enumerate(ctx.capped(doc["items"]), start=1):
         try:
             if not isinstance(item, Mapping):
                 ctx.warnings.append(f"entry {position} is not a JSON object; skipped")
@@ -520,9 +533,13 @@ def parse_feed(
     headers: Mapping[str, str] | None = None,
     language: str | None = None,
     feed_tags: list[str] | None = None,
+    max_entries: int | None = None,
 ) -> ParsedFeed:
-    """Parse one feed document into records; never raises on bad input (see module doc)."""
-    ctx = _Context(url, feed_name, fetched_at or datetime.now(UTC), language, feed_tags)
+    """Parse one feed document into records; never raises on bad input (see module doc).
+
+    ``max_entries`` bounds the records made from one document (the first ones; a warning
+    names the feed and how many it listed)."""
+    ctx = _Context(url, feed_name, fetched_at or datetime.now(UTC), language, feed_tags, max_entries)
     result = ParsedFeed()
     if not isinstance(body, bytes | bytearray) or not body.strip():
         result.error = "empty document"

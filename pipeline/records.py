@@ -1,7 +1,7 @@
 """Article records: stable ids, canonical URLs and the JSON Lines filter contract.
 
 Records are plain dicts (JSON objects) so that a filter keeps every field it does not
-own. This module fixes the names DESIGN.md gives them and the two rules that make
+own. This module fixes the names docs/architecture.md gives them and the two rules that make
 ids stable:
 
 - :func:`canonical_url` lower-cases scheme and host, drops default ports, fragments and
@@ -38,8 +38,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def canonical_url(url: str, base: str | None = None) -> str:
-    """The canonical form of ``url`` (resolved against ``base`` when relative)."""
-    url = url.strip()
+    """The canonical form of ``url`` (resolved against ``base`` when relative); NUL bytes dropped."""
+    url = url.replace("\x00", "").strip()
     if base:
         url = urljoin(base, url)
     parts = urlsplit(url)
@@ -70,7 +70,7 @@ def article_id(url: str | None = None, entry_id: str | None = None) -> str:
     if url:
         return stable_hash(canonical_url(url))
     if entry_id:
-        return stable_hash("entry:" + entry_id.strip())
+        return stable_hash("entry:" + entry_id.replace("\x00", "").strip())
     raise ValueError("an article needs a url or a feed entry id")
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline.clean import clean_records, decode_page
 from pipeline.config import FeedConfig
-from pipeline.dedupe import Deduper, reconcile
+from pipeline.dedupe import Deduper, note_pending, reconcile_pending
 from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages, poll_hint
 from pipeline.parse import parse_feed
 from pipeline.redaction import redact
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 #: Entries whose feed HTML has less text than this are treated as summaries when a
 #: feed's ``full_text`` setting is left on auto.
 SUMMARY_ONLY_CHARS = 400
+#: Entries of one feed fetched, processed and indexed together (memory is flat in a feed's size).
+FEED_CHUNK = 256
 
 
 @dataclass
@@ -66,6 +68,7 @@ class FeedStats:
 @dataclass
 class RunReport:
     feeds: list[FeedStats] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # failures of the pass itself (its reconcile)
 
     @property
     def new(self) -> int:
@@ -79,6 +82,7 @@ class RunReport:
         return {
             "new": self.new,
             "failed_feeds": self.failed,
+            "errors": self.errors,
             "feeds": [f.as_dict() for f in self.feeds],
         }
 
@@ -91,8 +95,12 @@ def needs_full_text(feed: FeedConfig, entry: dict[str, Any]) -> bool:
     return bool(entry.get("url")) and len(html) < SUMMARY_ONLY_CHARS
 
 
-def parse_fetched(feed: FeedConfig, result: FetchResult, stats: FeedStats) -> list[dict[str, Any]]:
-    """Feed document -> entry records (errors and warnings recorded in ``stats``)."""
+def parse_fetched(
+    feed: FeedConfig, result: FetchResult, stats: FeedStats, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """Feed document -> entry records, one per id (a link listed twice is one entry), at most
+    ``settings.max_entries_per_feed`` (errors and warnings recorded in ``stats``)."""
+    settings = settings or get_settings()
     parsed = parse_feed(
         result.body,
         url=result.final_url or feed.url,
@@ -100,7 +108,9 @@ def parse_fetched(feed: FeedConfig, result: FetchResult, stats: FeedStats) -> li
         headers=result.headers,
         language=feed.language,
         feed_tags=list(feed.tags),
+        max_entries=settings.max_entries_per_feed,
     )
+    parsed.entries = list({e["id"]: e for e in reversed(parsed.entries)}.values())[::-1]  # first listing wins
     shown = redact(feed.url)
     stats.warnings.extend(f"{shown}: {w}" for w in parsed.warnings)
     if parsed.error:
@@ -154,9 +164,16 @@ def index_entries(store: Store, entries: list[dict[str, Any]], stats: FeedStats)
             stats.errors.append(f"{record.get('url') or record.get('id')}: {record['error']}")
         else:
             good.append(record)
+    note_pending(store, [r["id"] for r in good])  # a run killed from here on is repaired by the next
     report = store.index(good)
     failed_ids = {e["id"] for e in report.errors}
-    stats.errors.extend(f"{e['id']}: {e['error']}" for e in report.errors)
+    if report.errors:  # one line per distinct cause (a store that went away fails every article alike)
+        stats.status = "error"  # the feed is not marked seen: the next run fetches it again
+        causes: dict[str, list[str]] = {}
+        for e in report.errors:
+            causes.setdefault(str(e["error"]), []).append(str(e["id"]))
+        for cause, ids in causes.items():
+            stats.errors.append(f"{ids[0]}: {cause}" if len(ids) == 1 else f"{len(ids)} articles not stored: {cause}")
     stats.new += sum(1 for r in good if r["id"] not in failed_ids)
     stats.duplicates += sum(1 for r in good if r.get("duplicate_of") and r["id"] not in failed_ids)
     return [{k: r.get(k) for k in RECONCILE_FIELDS} for r in good if r["id"] not in failed_ids]
@@ -200,8 +217,10 @@ def ingest(
     """One pass over ``feeds`` into ``store``; ``on_feed`` is called as each feed finishes.
 
     Feeds are processed as their fetches complete, so a copy may be indexed before its
-    original; the pass ends with :func:`pipeline.dedupe.reconcile` over the articles it
-    indexed, which names every touched cluster after its earliest member.
+    original; the pass ends with :func:`pipeline.dedupe.reconcile_pending` over the articles
+    it indexed and those a killed run left, which names every touched cluster after its
+    earliest member. A store that fails mid-pass costs one error line per feed (the feed is
+    not marked seen) and, when the reconcile fails too, one in ``RunReport.errors``.
     """
     settings = settings or get_settings()
     indexed: list[dict[str, Any]] = []
@@ -213,18 +232,28 @@ def ingest(
         stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
         try:
             indexed.extend(ingest_fetched(feed, result, store, stats, settings))
-        except Exception as exc:  # a bug or a store outage on one feed must not end the pass
-            log.exception("feed %s failed", redact(feed.url))
-            stats.status = "error"
-            stats.errors.append(redact(f"{feed.url}: {type(exc).__name__}: {exc}"))
-        else:
             store.put_feed_state(feed.url, feed_state_after(result, previous[feed.url], stats))
+        except Exception as exc:  # a bug or a store outage on one feed must not end the pass
+            # one line per feed in the report (a dead store fails every feed alike); the traceback at debug
+            log.info("feed %s failed: %s", redact(feed.url), redact(_one_line(exc)))
+            log.debug("feed %s failed", redact(feed.url), exc_info=True)
+            stats.status = "error"
+            stats.errors.append(redact(f"{feed.url}: {_one_line(exc)}"))
         report.feeds.append(stats)
         if on_feed:
             on_feed(stats)
-    if indexed:
-        reconcile(store, indexed)
+    try:  # also repairs what a run killed before its reconcile left (the journal of note_pending)
+        reconcile_pending(store, indexed)
+    except Exception as exc:  # the journal keeps the ids: the next run or `newswire reconcile` repairs
+        log.debug("reconcile failed", exc_info=True)
+        report.errors.append(redact(f"reconcile: {_one_line(exc)}; run `newswire reconcile` once the store is back"))
     return report
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most 300 characters (client errors can be long)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def ingest_fetched(
@@ -238,15 +267,23 @@ def ingest_fetched(
         if result.status == "gone":
             stats.warnings.append(f"{redact(feed.url)}: 410 Gone: the feed is retired")
         return []
-    entries = parse_fetched(feed, result, stats)
+    entries = parse_fetched(feed, result, stats, settings)
     if stats.errors and not entries:
         stats.status = "error"
         return []
     known = store.known_ids(e["id"] for e in entries)
-    fresh = [e for e in entries if e["id"] not in known]
-    if settings.fetch_full_text:
-        add_full_text(feed, fresh, stats, settings)
-    return index_entries(store, fresh, stats)
+    # chunks keep memory flat in entries: pages are fetched, processed and indexed a chunk at a time
+    chunks = [entries[i : i + FEED_CHUNK] for i in range(0, len(entries), FEED_CHUNK)]
+    del entries
+    indexed: list[dict[str, Any]] = []
+    while chunks:
+        fresh = [e for e in chunks.pop(0) if e["id"] not in known]
+        if not fresh:
+            continue
+        if settings.fetch_full_text:
+            add_full_text(feed, fresh, stats, settings)
+        indexed.extend(index_entries(store, fresh, stats))
+    return indexed
 
 
 def next_poll_delay(feed: FeedConfig, state: dict[str, Any] | None, settings: Settings) -> float:

@@ -11,7 +11,7 @@ stores never see unvalidated user input. Dates given as a day (``2017-06-07`` or
 are inclusive: ``--until`` runs to the day's end. Languages must be ISO 639-1 codes and countries
 ISO 3166-1 alpha-2 codes (:func:`check_codes`, pycountry). What the user should know about how a
 name was searched (a capital searched as its government, an unknown actor and close names) is
-returned as notes (:func:`actor_notes`): the CLI prints them, the API answers them as ``notes``.
+kept in ``SearchQuery.notes`` (:func:`unknown_actor_notes`): the CLI prints them, the API answers them as ``notes``.
 
 Limits (:func:`check_limits`, the one validation layer both stores rely on): a text query
 of at most :data:`MAX_QUERY_CHARS` characters, :data:`MAX_QUERY_TERMS` words,
@@ -151,7 +151,7 @@ def resolve(
     fallback: Callable[[str], str] | None = None,
 ) -> list[list[str]]:
     """One id group per name. A name the gazetteer does not know becomes ``fallback(name)``
-    (actors: the id the tagger gives a name found only by NER) or raises QueryError."""
+    (the id the tagger gives an actor or a place found only by statistical NER) or raises QueryError."""
     groups = []
     for name in names:
         if not name.strip():
@@ -180,43 +180,29 @@ def check_codes(languages: Sequence[str], countries: Sequence[str]) -> None:
             raise QueryError(f"--country: {shown(code)} is not an ISO 3166-1 alpha-2 country code")
 
 
-def actor_notes(names: Sequence[str], tagger: Any) -> list[str]:
-    """What a person should know about how their ``--actor`` names were searched: a country or
-    capital searched as its government; a name the gazetteer does not know (with close names)."""
+def unknown_actor_notes(names: Sequence[str], tagger: Any) -> list[str]:
+    """For each ``--actor`` name the gazetteer does not know: a note saying so, the id it is searched
+    under (the one the tagger gives a name found only by NER) and close names (:mod:`pipeline.suggest`)."""
     from difflib import SequenceMatcher
+
+    from pipeline.suggest import get_suggester
+    from pipeline.tag.tagger import unknown_actor_id
 
     notes = []
     for name in names:
-        ids = tagger.resolve_actor(name)
-        if ids:
-            for place_id in tagger.resolve_location(name):
-                place = tagger.entity(place_id)
-                gov = tagger.government_for(place) if place is not None else None
-                if gov and gov in ids:
-                    notes.append(f"--actor {shown(name)}: searched as {tagger.entity_name(gov) or gov} ({gov})")
-                    break
+        if tagger.resolve_actor(name):
             continue
-        from pipeline.suggest import get_suggester
-
-        suggester = get_suggester()
         key = name.strip()
         close: list[dict[str, Any]] = []
         for n in range(len(key), 2, -1):
-            close = suggester.suggest("actor", key[:n], 10)
+            close = get_suggester().suggest("actor", key[:n], 10)
             if close:
                 break
         close.sort(key=lambda c: -SequenceMatcher(None, key.lower(), str(c["name"]).lower()).ratio())
-        fallback = f"actor:{_slug(name)}"
         hint = f"; did you mean {', '.join(repr(c['name']) for c in close[:3])}?" if close else ""
-        notes.append(f"--actor {shown(name)}: no known actor (searched as {fallback}, a name found only "
-                     f"by the tagger's NER){hint}")
+        notes.append(f"--actor {shown(name)}: no known actor (searched as {unknown_actor_id(name)}, a name "
+                     f"found only by the tagger's NER){hint}")
     return notes
-
-
-def _slug(name: str) -> str:
-    from pipeline.tag.normalize import slug
-
-    return str(slug(name))
 
 
 def build_query(
@@ -234,10 +220,8 @@ def build_query(
     limit: int = 20,
     collapse: bool = True,
     now: datetime | None = None,
-    notes: list[str] | None = None,
 ) -> SearchQuery:
-    """Validate and resolve user values into a SearchQuery (see module docstring). ``notes``, when
-    given, receives what the user should be told about the query (:func:`actor_notes`)."""
+    """Validate and resolve user values into a SearchQuery (see module docstring)."""
     if sort not in ("relevance", "date"):
         raise QueryError(f"--sort: {sort!r} is not one of relevance, date")
     if not 1 <= limit <= 1000:
@@ -247,13 +231,16 @@ def build_query(
     query = SearchQuery(text=text.strip(), sort=sort, limit=limit, collapse=collapse)  # type: ignore[arg-type]
     if actors or locations:
         from pipeline.tag import get_tagger
-        from pipeline.tag.normalize import slug
+        from pipeline.tag.tagger import unknown_actor_id, unknown_place_id
 
         tagger = get_tagger()
-        query.actor_ids = resolve(actors, tagger.resolve_actor, "--actor", lambda n: f"actor:{slug(n)}")
-        if notes is not None:
-            notes.extend(actor_notes(actors, tagger))
-        query.location_ids = resolve(locations, tagger.resolve_location, "--location")
+        query.actor_ids = resolve(actors, tagger.resolve_actor, "--actor", unknown_actor_id)
+        for name in actors:
+            state = tagger.state_for(name)
+            if state is not None:
+                query.notes.append(f"--actor {shown(name)}: searched as {state} (a country or capital stands for it)")
+        query.notes.extend(unknown_actor_notes(actors, tagger))
+        query.location_ids = resolve(locations, tagger.resolve_location, "--location", unknown_place_id)
     if since:
         query.since = parse_when(since, "--since", now)
     if until:
@@ -292,12 +279,15 @@ def public_article(article: Article) -> Article:
     return shown
 
 
-def search_payload(result: SearchResult) -> dict[str, Any]:
+def search_payload(result: SearchResult, notes: Sequence[str] = ()) -> dict[str, Any]:
     """``{"total", "hits", "facets", "next_after"}`` as users see it (``newswire search --json`` and
-    ``/search``); ``next_after`` is the opaque cursor of the next page (:mod:`pipeline.cursor`) or None."""
+    ``/search``); ``next_after`` is the opaque cursor of the next page (:mod:`pipeline.cursor`) or None;
+    ``notes`` (present when there are some) say how names were read ("--actor Russia: searched as ...")."""
     from pipeline.cursor import encode_cursor
 
     payload = result.to_json()
+    if notes:
+        payload["notes"] = list(notes)
     payload["hits"] = [public_article(hit) for hit in payload["hits"]]
     payload["next_after"] = encode_cursor(result.next_after)
     return payload

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     es_username: str | None = Field(default=None, description="Elasticsearch user")
     es_password: str | None = Field(default=None, description="Elasticsearch password")
     index_prefix: str = Field(default="news", description="Elasticsearch index/alias prefix")
+    max_entries_per_feed: int = Field(
+        default=5000, gt=0, description="entries read from one feed document (the rest are skipped with a warning)"
+    )
     search_timeout: float = Field(default=10.0, gt=0, description="seconds one search may run before it is stopped")
 
 

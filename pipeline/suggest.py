@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pipeline.tag.normalize import norm_key
+from pipeline.tag.places import importance
 
 Kind = Literal["actor", "location"]
 KINDS: tuple[Kind, ...] = ("actor", "location")
@@ -37,13 +38,13 @@ MAX_LIMIT = 50
 _SHORT = 2  # normal-form prefixes up to this length have their answers cached
 
 
-def _rank(entity: Any, names: int) -> tuple[int, int, int]:
+def _rank(entity: Any, names: int, capitals: dict[str, str]) -> tuple[int, int, int]:
     """Higher is better: places by population, actors curated first; then the number of names
     the entity has (a well-known actor has many aliases)."""
     population = int(getattr(entity, "population", 0) or 0)
     curated = int(bool(getattr(entity, "curated", True)))
     if entity.type == "location":
-        return (population, curated, names)
+        return (importance(entity, capitals), int(entity.kind == "city"), population)  # the tagger's order
     return (curated, names, population)
 
 
@@ -58,6 +59,7 @@ class Suggester:
         best_of: dict[str, dict[str, tuple[bool, tuple[int, int, int]]]] = {k: {} for k in KINDS}
         canonical: dict[str, str] = {}
         entities = gaz.entities
+        capitals = getattr(gaz, "capitals", {})
         name_count: dict[str, int] = {}
         for key in list(gaz.names):
             for eid, _flags in gaz.names[key].targets:
@@ -69,7 +71,7 @@ class Suggester:
                     continue
                 if eid not in canonical:
                     canonical[eid] = norm_key(e.name)
-                score = (canonical[eid] == key, _rank(e, name_count[eid]))
+                score = (canonical[eid] == key, _rank(e, name_count[eid], capitals))
                 old = best_of[e.type].get(key)
                 if old is None or score > old:
                     best_of[e.type][key] = score
@@ -112,11 +114,16 @@ class Suggester:
                     continue
                 seen.add(eid)
                 is_name = self._canonical.get(eid, "").startswith(key)
-                rank = _rank(e, self._name_count.get(eid, 0))
-                out.append({
-                    "id": e.id, "name": e.name, "kind": e.kind, "country_code": e.country_code,
-                    "match": "name" if is_name else "alias",
-                })
+                rank = _rank(e, self._name_count.get(eid, 0), getattr(self.gaz, "capitals", {}))
+                out.append(
+                    {
+                        "id": e.id,
+                        "name": e.name,
+                        "kind": e.kind,
+                        "country_code": e.country_code,
+                        "match": "name" if is_name else "alias",
+                    }
+                )
                 order.append((k != key, not is_name, -rank[0], -rank[1], -rank[2], len(k), e.name))
         ranked = sorted(range(len(out)), key=order.__getitem__)
         return tuple(out[i] for i in ranked[:limit])
@@ -128,10 +135,17 @@ def entity_info(gaz: Any, ids: list[str]) -> list[dict[str, Any]]:
     for eid in dict.fromkeys(ids):
         e = gaz.entities.get(eid)
         if e is not None:
-            out.append({
-                "id": e.id, "name": e.name, "type": e.type, "kind": e.kind,
-                "country_code": e.country_code, "lat": e.lat, "lon": e.lon,
-            })
+            out.append(
+                {
+                    "id": e.id,
+                    "name": e.name,
+                    "type": e.type,
+                    "kind": e.kind,
+                    "country_code": e.country_code,
+                    "lat": e.lat,
+                    "lon": e.lon,
+                }
+            )
     return out
 
 

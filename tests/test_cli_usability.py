@@ -90,14 +90,11 @@ def test_a_name_where_a_code_belongs_is_refused(option: str, value: str, said: s
 
 
 def test_an_unknown_actor_is_said_with_close_names() -> None:
-    notes: list[str] = []
-    build_query(actors=["Hezbollahh militia"], notes=notes)
+    notes = build_query(actors=["Hezbollahh militia"]).notes
     assert len(notes) == 1
     assert "no known actor" in notes[0] and "searched as actor:hezbollahh-militia" in notes[0]
     assert "did you mean 'Hezbollah'" in notes[0]
-    known: list[str] = []
-    build_query(actors=["Islamic State"], notes=known)
-    assert known == []
+    assert build_query(actors=["Islamic State"]).notes == []
 
 
 def test_a_capital_as_actor_is_said_to_mean_its_government(one_story: str) -> None:
@@ -108,7 +105,7 @@ def test_a_capital_as_actor_is_said_to_mean_its_government(one_story: str) -> No
     assert gov, "the tagger maps a capital to its government"
     result = CliRunner().invoke(app, ["search", "--actor", "Damascus", "--store", one_story])
     assert result.exit_code == 0, result.output
-    assert f"searched as {tagger.entity_name(gov[0])} ({gov[0]})" in result.output
+    assert f"--actor 'Damascus': searched as {tagger.entity_name(gov[0])}" in result.output
 
 
 # --- stores that are not there ------------------------------------------------------------------

@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -348,6 +349,25 @@ def test_wrong_shapes(tmp_path: Path, text: str, expected: str) -> None:
         load_feeds(path)
     assert expected in str(info.value).lower()
     assert str(info.value).startswith(str(path))
+
+
+def test_yaml_alias_bomb_is_refused_quickly_naming_file_and_line(tmp_path: Path) -> None:
+    rows = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    rows += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(rows) + "\nfeeds:\n  - name: x\n    url: *a9\n", encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        load_feeds(path)
+    assert time.monotonic() - started < 5
+    assert str(info.value).startswith(f"{path}:2: ")  # the first alias is on line 2
+    assert "alias" in str(info.value) and info.value.line == 2
+
+
+def test_anchors_without_aliases_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  - &first\n    name: a\n    url: https://a.example/feed\n", encoding="utf-8")
+    assert [f.name for f in load_feeds(path)] == ["a"]
 
 
 def test_missing_file(tmp_path: Path) -> None:

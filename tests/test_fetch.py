@@ -349,6 +349,20 @@ def test_address_policy() -> None:
         assert kind in (policy.refusal("x", ip) or ""), ip
 
 
+@pytest.mark.parametrize(
+    ("ip", "kind"),
+    [
+        ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::", "private"),  # 6to4 of 10.0.0.1
+        ("2002:a9fe:a9fe::", "link-local"),  # 6to4 of the metadata address 169.254.169.254
+    ],
+)
+def test_6to4_addresses_embedding_private_ipv4_are_refused(ip: str, kind: str) -> None:
+    refusal = AddressPolicy([]).refusal("x", ip) or ""
+    assert f"is {kind}; refused" in refusal, refusal
+    assert AddressPolicy([]).refusal("x", "2002:808:808::") is None  # 6to4 of a public address
+
+
 def test_credentials_only_sent_to_their_origin(feed_server: FeedServer, unique_path: P) -> None:
     same, other, start = unique_path("same"), unique_path("other.xml"), unique_path("auth")
     feed_server.add(other, rss("other"))

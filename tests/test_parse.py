@@ -301,3 +301,23 @@ def test_relative_links_inside_content_are_resolved_against_the_document_base() 
     assert entry["url"] == "https://base.example.test/section/story-1"
     assert 'href="https://base.example.test/maps/a.html"' in entry["html"]
     assert 'src="https://base.example.test/img/b.png"' in entry["html"]
+
+
+def test_nul_bytes_never_reach_url_or_feed_entry_id() -> None:
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "t",
+        "items": [
+            {"id": "tag:a\u0000b", "url": "https://example.org/a\u0000b", "title": "one", "content_text": "x"},
+            {"id": "only-id\u0000", "title": "two", "content_text": "y"},
+        ],
+    }
+    parsed = parse_feed(json.dumps(doc).encode(), url="https://example.org/feed.json")
+    assert len(parsed.entries) == 2, parsed.warnings
+    for entry in parsed.entries:
+        assert "\x00" not in entry["feed_entry_id"], entry
+    linked, bare = parsed.entries
+    assert "\x00" not in linked["url"] and linked["url"].startswith("https://example.org/a")
+    assert linked["id"] == article_id(url=linked["url"])
+    assert bare["url"] is None and bare["feed_entry_id"] == "only-id"
+    assert bare["id"] == article_id(entry_id="only-id")

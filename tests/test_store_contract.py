@@ -1,4 +1,4 @@
-"""One contract suite for every store engine (DESIGN.md: "One contract test suite runs unchanged
+"""One contract suite for every store engine (docs/architecture.md: "One contract test suite runs unchanged
 against both engines").
 
 Each test runs twice: on a fresh SQLite file and on a real Elasticsearch server (the ``es_url``
@@ -70,7 +70,7 @@ def make_article(
     bands: tuple[str, ...] = (),
     content_hash: str | None = None,
 ) -> dict[str, Any]:
-    """A record shaped as DESIGN.md's Article (``cluster``/``duplicate_of`` are corpus keys)."""
+    """A record shaped as docs/architecture.md's Article (``cluster``/``duplicate_of`` are corpus keys)."""
     src = SOURCES[source]
     url = f"https://{src['domain']}/news/{key}"
     aid = article_id(url)
@@ -252,6 +252,17 @@ def test_index_then_get_returns_the_article(store: Store) -> None:
     assert store.get("no-such-article") is None
 
 
+def test_the_raw_page_html_is_not_stored(store: Store) -> None:
+    page = "<html><body><p>Full page of the convoy story, with its navigation and adverts.</p></body></html>"
+    report = store.index([dict(ARTS["convoy"], html=page)])
+    assert (report.indexed, report.errors) == (1, [])
+    stored = store.get(IDS["convoy"])
+    assert stored is not None
+    assert "html" not in stored
+    assert stored == ARTS["convoy"]  # everything else is kept as written
+    assert run(store, text="adverts").total == 0
+
+
 def test_reindexing_is_idempotent(store: Store) -> None:
     store.index(ARTS.values())
     before = run(store, text="raqqa", facets=True)
@@ -334,6 +345,32 @@ def test_rewriting_clusters_replaces_publisher_lists(loaded: Store) -> None:
         assert keys(run(loaded, text="raqqa")) == {"strike"}
         assert keys(run(loaded, text="raqqa", collapse=False)) == {"strike", "strike-courier", "strike-herald",
                                                                     "raqqa-fr", "analysis"}
+
+
+def test_clusters_are_read_and_rewritten_in_one_call_each(loaded: Store) -> None:
+    """``clusters_members`` and ``rewrite_clusters``, what reconcile uses: the same merge as
+    above as partial changes; every other field of the rewritten articles is kept."""
+    rep, absorbed = ARTS["strike"], ARTS["raqqa-fr"]
+    found = loaded.clusters_members([rep["id"], absorbed["id"], "no-such-cluster"])
+    assert set(found) == {rep["id"], absorbed["id"]}
+    assert {m["id"] for m in found[rep["id"]]} == {rep["id"]} | {IDS[k] for k in MEMBERS}
+    assert all({"id", "cluster_id", "published_at", "source", "url"} <= set(m) for m in found[rep["id"]])
+    members = [ARTS["strike-courier"], ARTS["strike-herald"], absorbed]
+    entries = [{"id": m["id"], "source": m["source"], "url": m["url"], "published_at": m["published_at"]}
+               for m in members]
+    changes = [{"id": rep["id"], "cluster_id": rep["id"], "duplicate_of": None, "also_published_by": entries}] + [
+        {"id": m["id"], "cluster_id": rep["id"], "duplicate_of": rep["id"], "also_published_by": []} for m in members
+    ]
+    report = loaded.rewrite_clusters(changes)
+    assert report.errors == []
+    assert publishers(loaded, "strike") == {m["id"] for m in members}
+    assert loaded.cluster_members(absorbed["id"]) == []
+    # searchable at once: raqqa-fr is no longer a representative
+    assert keys(run(loaded, text="raqqa")) == {k for k in REPS if "raqqa" in text_of(k)} - {"raqqa-fr"}
+    moved = loaded.get(absorbed["id"])
+    assert moved is not None and moved["duplicate_of"] == rep["id"]
+    assert moved["title"] == absorbed["title"] and moved.get("locations") == absorbed.get("locations")
+    assert set(loaded.clusters_members([rep["id"]])[rep["id"]][0]) >= {"id", "cluster_id"}
 
 
 # --------------------------------------------------------------------------------------

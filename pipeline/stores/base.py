@@ -1,6 +1,6 @@
 """The store contract: one interface, two engines (SQLite and Elasticsearch).
 
-A store keeps articles (plain dicts shaped as DESIGN.md's Article record) and the
+A store keeps articles (plain dicts shaped as docs/architecture.md's Article record) and the
 pipeline's state (feed state, dedupe lookups). Every method here is implemented by
 both :class:`~pipeline.stores.sqlite.SQLiteStore` and
 :class:`~pipeline.stores.elasticsearch.ElasticsearchStore`; the contract tests in
@@ -28,6 +28,10 @@ Rules every engine follows:
   places (:func:`admin1_of`).
 - Pipeline state besides feeds (``get_state``/``put_state``, e.g. the progress of
   ``newswire retag``) is one JSON object per key, separate from feed state.
+- ``index`` never stores :data:`UNSTORED_FIELDS` (the raw page ``html`` a record carries
+  from fetch to clean): search and display need ``text``, the fields and the facets, and the
+  page was most of a document's size (issue 15). :func:`stored_form` is the one place this
+  rule lives; no raw-page archive is kept.
 - Every ``search`` is bounded in time: past ``store.search_timeout`` seconds (settings'
   ``search_timeout``) the engine stops it and raises :class:`SearchTimeout`; a timed-out
   search is never retried.
@@ -42,6 +46,14 @@ from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 Article = dict[str, Any]
+
+#: Record fields no engine stores: the raw page HTML (the clean stage's input).
+UNSTORED_FIELDS = frozenset({"html"})
+
+
+def stored_form(article: Article) -> Article:
+    """A shallow copy of ``article`` without :data:`UNSTORED_FIELDS` (what ``index`` writes)."""
+    return {k: v for k, v in article.items() if k not in UNSTORED_FIELDS}
 
 
 def location_ancestors(location: dict[str, Any]) -> list[str]:
@@ -105,6 +117,7 @@ class SearchQuery:
     limit: int = 20
     after: list[Any] | None = None  # opaque cursor from SearchResult.next_after
     collapse: bool = True  # one hit per near-duplicate cluster
+    notes: list[str] = field(default_factory=list)  # how user names were read (for people; engines ignore it)
     facets: bool = True
     highlight: bool = True
     facet_size: int = 10
@@ -151,6 +164,11 @@ class SearchTimeout(Exception):
         self.seconds = seconds
 
 
+#: The fields :meth:`Store.clusters_members` returns of each member (``also_published_by``
+#: may hold the member ids only).
+CLUSTER_FIELDS = ("id", "cluster_id", "duplicate_of", "published_at", "also_published_by", "source", "url")
+
+
 @dataclass(frozen=True)
 class ClusterRef:
     """A stored article as seen by dedupe lookups."""
@@ -179,6 +197,15 @@ class Store(Protocol):
 
     def cluster_members(self, cluster_id: str) -> list[Article]:
         """Every stored article of one cluster, the representative first."""
+
+    def clusters_members(self, cluster_ids: Iterable[str]) -> dict[str, list[Article]]:
+        """cluster id -> its stored members, with at least the fields :data:`CLUSTER_FIELDS`
+        (what :func:`pipeline.dedupe.reconcile` reads); clusters with no member are absent."""
+
+    def rewrite_clusters(self, changes: list[Article]) -> IndexReport:
+        """Set ``cluster_id``, ``duplicate_of`` and ``also_published_by`` of stored articles
+        (each change: ``{"id", "cluster_id", "duplicate_of", "also_published_by"}``); other
+        fields are kept. The changes are searchable when the call returns."""
 
     def articles_after(self, after_id: str | None, size: int) -> list[Article]:
         """Up to ``size`` stored articles (cluster members included, as ``get`` returns them)

@@ -86,6 +86,7 @@ from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundEr
 from elasticsearch.serializer import OrjsonSerializer
 
 from pipeline.stores.base import (
+    CLUSTER_FIELDS,
     Article,
     ClusterRef,
     IndexReport,
@@ -94,9 +95,30 @@ from pipeline.stores.base import (
     SearchTimeout,
     admin1_of,
     country_name,
+    stored_form,
 )
 
 log = logging.getLogger(__name__)
+
+
+class _QuietTransportRetries(logging.Filter):
+    """The client logs every retried request at WARNING with its traceback; when the server
+    is gone that is hundreds of tracebacks for one outage. Retries are logged at DEBUG
+    with the node pool's back-off notes (their outcome reaches the caller as one error) and
+    other records lose the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR and str(record.msg).startswith(("Retrying request", "Node ")):
+            return logging.getLogger("elastic_transport").isEnabledFor(logging.DEBUG)
+        if not logging.getLogger("elastic_transport").isEnabledFor(logging.DEBUG):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+for _name in ("elastic_transport.transport", "elastic_transport.node_pool"):
+    if not any(isinstance(f, _QuietTransportRetries) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_QuietTransportRetries())
 
 BATCH_DOCS = 2000  # articles per write batch (lookup + bulk + representative updates)
 BULK_CHUNK_DOCS = 500  # documents per _bulk request
@@ -434,7 +456,7 @@ class ElasticsearchStore:
         stored_members = self._members_of(rep_ids, memory, exclude=set(ids))
         docs: dict[str, dict[str, Any]] = {}
         for aid, (article, _) in latest.items():
-            doc = dict(article)
+            doc = stored_form(article)
             if aid in stored_members:
                 touched.add(aid)
             if not article.get("duplicate_of"):
@@ -784,6 +806,46 @@ class ElasticsearchStore:
             ],
         )
         return [self._strip(h["_source"]) for h in resp["hits"]["hits"]]
+
+    def clusters_members(self, cluster_ids: Iterable[str]) -> dict[str, list[Article]]:
+        """One search (paged by 5000, 1000 clusters a query) with a ``_source`` filter."""
+        wanted = sorted({c for c in cluster_ids if isinstance(c, str)})
+        out: dict[str, list[Article]] = {}
+        fields = [f for f in CLUSTER_FIELDS if f != "also_published_by"] + ["also_published_by.id"]
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            query = {"bool": {"should": [
+                {"terms": {"cluster_id": chunk}},
+                {"bool": {"filter": [{"ids": {"values": chunk}}], "must_not": [{"exists": {"field": "cluster_id"}}]}},
+            ]}}  # fmt: skip
+            for hit in self._scan(query, fields):
+                src = hit["_source"]
+                out.setdefault(src.get("cluster_id") or src["id"], []).append(src)
+        return out
+
+    def rewrite_clusters(self, changes: list[Article]) -> IndexReport:
+        """Partial ``update`` actions (cluster fields and the representative flag) in one bulk
+        call, located with one ids search, then one refresh."""
+        report = IndexReport()
+        by_id = {c["id"]: c for c in changes if isinstance(c.get("id"), str)}
+        if not by_id:
+            return report
+        located = self._lookup(list(by_id), False)
+        actions = []
+        for aid, change in by_id.items():
+            if aid not in located:
+                report.errors.append({"id": aid, "error": "not stored"})
+                continue
+            dup = change.get("duplicate_of") or None
+            cluster = change.get("cluster_id") or aid
+            doc = {"cluster_id": cluster, "duplicate_of": dup, "also_published_by": change.get("also_published_by") or [],
+                   HIDDEN: {"rep": dup is None and cluster == aid}}  # fmt: skip
+            actions.append({"_op_type": "update", "_index": located[aid]["_index"], "_id": aid, "doc": doc})
+        ok = self._bulk(actions, report)
+        report.indexed += len(ok)
+        if ok:
+            self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
+        return report
 
     def articles_after(self, after_id: str | None, size: int) -> list[Article]:
         size = max(0, int(size))

@@ -67,6 +67,7 @@ from pipeline.stores.base import (
     admin1_of,
     country_name,
     location_ancestors,
+    stored_form,
 )
 
 SCHEMA_VERSION = "4"  # 3: article_location_ancestors, article_admin1; 4: estimated dates count as none
@@ -457,7 +458,7 @@ def _prepare(article: Any) -> _Prepared:
         ms = _to_ms(article.get("published_at"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"published_at {article.get('published_at')!r} is not an ISO 8601 date") from exc
-    doc = dict(article)
+    doc = stored_form(article)
     minhash = doc.pop("minhash", None)
     if minhash is not None and not isinstance(minhash, list):
         raise ValueError("minhash must be a list of integers")
@@ -895,6 +896,28 @@ class SQLiteStore:
                 (cluster_id, MISSING_DATE),
             ).fetchall()
         return [self._load(*r) for r in rows]
+
+    def clusters_members(self, cluster_ids: Iterable[str]) -> dict[str, list[Article]]:
+        self._ensure()
+        out: dict[str, list[Article]] = {}
+        for chunk in _chunks(sorted(set(cluster_ids)), 500):
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT cluster, doc FROM articles WHERE cluster IN ({_marks(len(chunk))})", chunk
+                ).fetchall()
+            for cluster, doc in rows:
+                out.setdefault(cluster, []).append(json.loads(doc))
+        return out
+
+    def rewrite_clusters(self, changes: list[Article]) -> IndexReport:
+        """Whole documents re-indexed with the new cluster fields (local: a read costs little)."""
+        fields = ("cluster_id", "duplicate_of", "also_published_by")
+        docs = []
+        for change in changes:
+            doc = self.get(change["id"])
+            if doc is not None:
+                docs.append({**doc, **{k: change.get(k) for k in fields}})
+        return self.index(docs)
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         self._ensure()

@@ -78,7 +78,7 @@ class AcronymRules(ArticleBase):
         if target is None:
             if entry is not None:
                 return  # the long form is a place or a demonym: no actor to define
-            target = self.t._new_actor(long_name, guess_kind(long_name))
+            target = self.t.new_actor(long_name, guess_kind(long_name))
         self.aliases[norm_key(acr)] = target
         self.aliases[long_key] = target
 

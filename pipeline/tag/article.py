@@ -59,8 +59,11 @@ class ArticleBase:
 
     # -- helpers
     def gap(self, i: int) -> str:
-        """The characters between token i-1 and token i."""
-        return self.text[self.toks[i - 1].end : self.toks[i].start] if 0 < i < len(self.toks) else "\n"
+        """The characters between token i-1 and token i (a dropped article prefix, "ar-", is the token's)."""
+        if not 0 < i < len(self.toks):
+            return "\n"
+        tok = self.toks[i]
+        return self.text[self.toks[i - 1].end : tok.pre if tok.pre >= 0 else tok.start]
 
     def sentence_start(self, i: int) -> bool:
         if i == 0:
@@ -86,8 +89,8 @@ class ArticleBase:
 
     def case_ok(self, i: int, j: int, entry: NameEntry, flags: int) -> bool:
         span = self.toks[i:j]
-        if flags & UPPER:
-            letters = [c for t in span for c in t.raw if c.isalpha()]
+        if flags & UPPER:  # "EU", "EU's", "U.N."
+            letters = [c for t in span for c in _without_possessive(t.raw) if c.isalpha()]
             return all(c.isupper() for c in letters) and not self.shouting(span[0].start, span[-1].end)
         content = [t for t in span if t.norm not in CONNECTORS]
         if not content:
@@ -124,3 +127,7 @@ class ArticleBase:
         found = [(i, j, self.gaz.names[key]) for i, j, key in self.gaz.spans([t.norm for t in self.toks])]
         found.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
         return found
+
+
+def _without_possessive(word: str) -> str:
+    return word[:-2] if word[-2:] in ("'s", "’s") else word

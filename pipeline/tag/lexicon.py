@@ -8,7 +8,9 @@ the project's authors; names of entities live in the gazetteer's data, never her
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import runpy
 from pathlib import Path
 
 import yaml
@@ -36,9 +38,36 @@ PERSON_TITLES = _words("person_titles")
 GENERIC_PLACE_WORDS = _words("generic_place_words")
 CALENDAR_WORDS = _words("calendar_words")
 OFFICE_WORDS = _words("office_words")
+FACILITY_WORDS = _words("facility_words")
+LIST_AGENT_CUES = _words("list_agent_cues")
+ADMIN_WORDS = _words("admin_words")
+OFFICE_ADJECTIVES = _words("office_adjectives")
+RELATION_NOUNS = _words("relation_nouns")
+FEATURE_HEADS = _words("feature_heads")
+LOWER_FEATURE_HEADS = _words("lower_feature_heads")
+FEATURE_WORDS = _words("feature_words")
+ADDRESS_VERBS = _words("address_verbs")
+STRONG_LOC_PREPS = _words("strong_loc_preps")
 ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (str(kind), frozenset(str(w) for w in hints)) for kind, hints in _DATA["org_kind_hints"].items()
 )
+
+
+def _spacy_stop_words() -> frozenset[str]:
+    """spaCy's English stop words, run from the installed package's module file on its own: importing spaCy
+    costs about a second, and a process that only resolves names or tags from the gazetteer needs none of it."""
+    spec = importlib.util.find_spec("spacy")
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "lang" / "en" / "stop_words.py"
+        if path.is_file():
+            return frozenset(runpy.run_path(str(path))["STOP_WORDS"])
+    from spacy.lang.en.stop_words import STOP_WORDS as words  # pragma: no cover - an unusual install
+
+    return frozenset(words)
+
+
+#: English stop words (spaCy's list): never a name on their own ("One", "Along").
+STOP_WORDS = _spacy_stop_words()
 
 
 def guess_kind(name: str) -> str:

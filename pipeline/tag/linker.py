@@ -9,23 +9,76 @@ surnames of people named in full, (5) names widened to titles and place suffixes
 from __future__ import annotations
 
 import bisect
+import re
 
 from pipeline.tag.acronyms import AcronymRules
 from pipeline.tag.article import Mention
 from pipeline.tag.datelines import DatelineRules
-from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, NameEntry
+from pipeline.tag.gazetteer import ALT, MINOR, SEAT, SURNAME, Entity, NameEntry
 from pipeline.tag.lexicon import (
+    ADMIN_WORDS,
+    CALENDAR_WORDS,
     DIRECTIONS,
+    FACILITY_WORDS,
+    FEATURE_HEADS,
+    FEATURE_WORDS,
     LOC_PREPS,
+    LOWER_FEATURE_HEADS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
+    STOP_WORDS,
+    STRONG_LOC_PREPS,
     TITLE_WORDS,
     guess_kind,
 )
 from pipeline.tag.metonymy import MetonymyRules
 from pipeline.tag.ner import SPACY_LABELS
 from pipeline.tag.normalize import tokens
-from pipeline.tag.places import PlaceRules
+from pipeline.tag.places import PlaceRules, place_kind, region_for
+
+#: Institutions news names without their country, capitalised ("the Interior Ministry said"), and their role.
+BARE_INSTITUTIONS = {
+    "interior ministry": "interior_ministry",
+    "ministry of interior": "interior_ministry",
+    "ministry of the interior": "interior_ministry",
+    "home ministry": "interior_ministry",
+    "foreign ministry": "foreign_ministry",
+    "ministry of foreign affairs": "foreign_ministry",
+    "foreign affairs ministry": "foreign_ministry",
+    "defence ministry": "defence_ministry",
+    "defense ministry": "defence_ministry",
+    "ministry of defence": "defence_ministry",
+    "ministry of defense": "defence_ministry",
+    "central bank": "central_bank",
+}
+_BARE_INSTITUTION = re.compile(
+    r"\b(?:Interior|Home|Foreign(?: Affairs)?|Defen[cs]e) Ministry\b"
+    r"|\bMinistry of (?:the )?(?:Interior|Foreign Affairs|Defen[cs]e)\b(?! of)"
+    r"|\bCentral Bank\b(?! of)"
+)
+
+
+#: Plural kind words after a coordination of names ("the Ankobra and Pra rivers") and the kind of each.
+PLURAL_FEATURES = {"rivers": "river", "lakes": "lake", "islands": "island", "mountains": "mountain"}
+#: Plural nouns before "of" and a coordination of place names ("the villages of Sarbuland and Nayeb Rafi").
+OF_PLACES = {
+    "islands": "island",
+    "villages": "place",
+    "towns": "place",
+    "districts": "region",
+    "provinces": "region",
+    "regions": "region",
+    "cities": "place",
+}
+
+
+def clean_name(name: str) -> str:
+    """A name as spaCy's span gives it, without what is not part of the name: a possessive, a quoted nickname
+    (Joaquin "El Chapo" Guzman), an unclosed parenthesis ("Electoral Service (Servel")."""
+    name = re.sub(r"\s*[\"“][^\"”]{1,30}[\"”]\s*", " ", name).strip()
+    if "(" in name and ")" not in name:
+        name = name.split("(", 1)[0].strip()
+    return name[:-2] if name[-2:] in ("'s", "’s") else name
 
 
 class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
@@ -60,7 +113,9 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         # a cue, and neither a name spaCy reads as a person's nor the start of a longer name ("Black Sea")
         cue = self.locative_cue(i, j) and not self.spacy_person[i] and not longer
         local_minor = [e for e in minor if e.country_code in self.context] if cue else []
-        if not places or (local_minor and not any(e.country_code in self.context for e in places)):
+        if not places or (
+            local_minor and not any(e.country_code in self.context or e.country_code is None for e in places)
+        ):
             if not local_minor:
                 return (
                     None  # a small town or a common word: only with a locative cue in its country's context
@@ -122,10 +177,10 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 continue
             if entry.common or not self.case_ok(i, j, entry, 0):
                 continue  # a common word ("Orange", "Split") places no article
-            places = [
+            places = [  # alternate names place no article ("Acropolis" is also a name of Little Rock)
                 self.gaz.entities[eid]
                 for eid, f in entry.targets
-                if eid.startswith("geonames:") and not f & MINOR
+                if eid.startswith("geonames:") and not f & (MINOR | ALT)
             ]
             if any(e.kind == "country" for e in places):
                 self.country_spans[j] = i
@@ -149,15 +204,16 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 out.append(self.mention(i, j, *picked))
                 if gov is not None:
                     out.append(Mention(out[-1].start, out[-1].end, out[-1].text, gov, "metonymy"))
+        out.extend(self.unknown_feature_mentions())
         out.extend(self.spacy_mentions(spacy_ents))
+        out.extend(self.bare_institution_mentions(out))
         out.extend(self.surname_mentions(out))
         out.sort(key=lambda m: m.start)
         return self.widen(out)
 
     def widen(self, found: list[Mention]) -> list[Mention]:
-        """Whole names: titles before people ("Foreign Secretary Boris Johnson"), "Idlib province",
-        "Sarmada, Syria" (one place: the town)."""
-        by_start = {m.start: m for m in found}
+        """Whole names: titles before people ("Foreign Secretary Boris Johnson"), "Idlib province", "Northern
+        Iraq". "Sarmada, Syria" stays two mentions: the town and the country, each searchable."""
         drop: set[int] = set()
         for m in found:
             e = self.t.entity(m.entity_id)
@@ -218,15 +274,151 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if j < len(self.toks) and self.toks[j].raw.lower() in PLACE_SUFFIXES and self.gap(j) == " ":
                     m.end = self.toks[j].end
                     m.text = self.text[m.start : m.end]
-                elif self.text[m.end : m.end + 2] == ", ":
-                    nxt = by_start.get(m.end + 2)
-                    if nxt is not None:
-                        ne = self.t.entity(nxt.entity_id)
-                        if ne is not None and ne.kind == "country" and ne.country_code == e.country_code:
-                            drop.add(id(nxt))
-                            m.end = nxt.end
-                            m.text = self.text[m.start : m.end]
+                    if self.toks[j].raw.lower() in ADMIN_WORDS:
+                        m.entity_id = region_for(self.gaz, e)  # "Daraa province": the region, not its town
+                    continue
+                self.name_after_place(m, i, j, e)
         return [m for m in found if id(m) not in drop]
+
+    def bare_institution_mentions(self, found: list[Mention]) -> list[Mention]:
+        """ "the Interior Ministry said" in a story from one country: that country's ministry. The home country
+        is the dateline's, else the one country the article's places and states belong to."""
+        home = self.home_country(found)
+        if home is None:
+            return []
+        out: list[Mention] = []
+        for m in _BARE_INSTITUTION.finditer(self.text):
+            i = self.char_to_tok.get(m.start())
+            if i is None or self.taken[i]:
+                continue
+            if (
+                i > 0
+                and self.gap(i) == " "
+                and self.toks[i - 1].raw[:1].isupper()
+                and self.toks[i - 1].raw != "The"
+            ):
+                continue  # "French Interior Ministry", "Kenya's Central Bank": named with a country already
+            role = BARE_INSTITUTIONS.get(" ".join(m.group().lower().split()))
+            actor = self.gaz.institutions.get(f"{home}:{role}") if role else None
+            if actor is not None:
+                j = bisect.bisect_left(self.starts, m.end())
+                out.append(self.mention(i, j, actor, "context"))
+        return out
+
+    def unknown_feature_mentions(self) -> list[Mention]:
+        """Places the gazetteer lacks, named by their kind: "the Bhote Koshi river", "the Svartsengi geothermal
+        power plant", "the Ankobra and Pra rivers", "the islands of Brac, Hvar and Vis". Each gets the id its
+        name gives (without the generic words), so a search by the bare name finds it."""
+        out: list[Mention] = []
+        for k, tok in enumerate(self.toks):
+            head = tok.raw.lower()
+            if self.taken[k] or (
+                head not in FEATURE_HEADS and head not in PLURAL_FEATURES and head not in OF_PLACES
+            ):
+                continue
+            if head in OF_PLACES:  # "the islands of Brac, Hvar and Vis", "the villages of Sarbuland and ..."
+                if k + 1 < len(self.toks) and self.toks[k + 1].raw == "of" and self.gap(k + 1) == " ":
+                    out.extend(self._coordinated_places(k + 2, forward=True, kind=OF_PLACES[head]))
+                continue
+            i = k
+            while i > 0 and self.gap(i) == " " and self.toks[i - 1].raw.lower() in FEATURE_WORDS:
+                i -= 1  # "geothermal power" before "plant"
+            start = i
+            while i > 0 and self.gap(i) == " " and self._unknown_name_word(i - 1) and start - i < 4:
+                i -= 1
+            if i == start:
+                continue
+            if head in PLURAL_FEATURES:  # "the Ankobra and Pra rivers": each name is one
+                out.extend(self._coordinated_places(start - 1, forward=False, kind=PLURAL_FEATURES[head]))
+                continue
+            name = self.text[self.toks[i].start : tok.end]
+            out.append(self.mention(i, k + 1, self.t.new_place(name, place_kind(name), None), "context"))
+        return out
+
+    def _unknown_name_word(self, k: int) -> bool:
+        raw = self.toks[k].raw
+        return (
+            raw[:1].isupper()
+            and not self.taken[k]
+            and raw.lower() not in STOP_WORDS
+            and not (self.sentence_start(k) and raw.lower() in CALENDAR_WORDS)
+        )
+
+    def _coordinated_places(self, k: int, forward: bool, kind: str) -> list[Mention]:
+        """Each capitalised name of a coordination ("A, B and C") starting (forward) or ending (backward) at
+        token k, as a place the gazetteer lacks (names it knows were linked already)."""
+        names: list[tuple[int, int]] = []
+        step = 1 if forward else -1
+        while 0 <= k < len(self.toks) and len(names) < 8:
+            a = b = k
+            while (
+                0 <= b + step < len(self.toks)
+                and self._unknown_name_word(b + step)
+                and (self.gap(max(b, b + step)) == " ")
+            ):
+                b += step
+            if not self._unknown_name_word(k):
+                break
+            lo, hi = min(a, b), max(a, b) + 1
+            names.append((lo, hi))
+            nxt = hi if forward else lo - 1
+            if forward:
+                if nxt < len(self.toks) and self.toks[nxt].raw in ("and", "or") and self.gap(nxt) == " ":
+                    k = nxt + 1
+                elif nxt < len(self.toks) and self.gap(nxt).strip() == ",":
+                    k = nxt
+                else:
+                    break
+            else:
+                if nxt >= 0 and self.toks[nxt].raw in ("and", "or") and self.gap(nxt + 1) == " ":
+                    k = nxt - 1
+                elif lo > 0 and self.gap(lo).strip() == ",":
+                    k = lo - 1
+                else:
+                    break
+        out = []
+        for lo, hi in names:
+            if not any(self.taken[lo:hi]):
+                name = self.text[self.toks[lo].start : self.toks[hi - 1].end]
+                out.append(self.mention(lo, hi, self.t.new_place(name, kind, None), "context"))
+        return out
+
+    def home_country(self, found: list[Mention]) -> str | None:
+        dateline = [m for m in found if m.source == "dateline"]
+        codes = [self.t.entity(m.entity_id) for m in (dateline or found)]
+        countries = {e.country_code for e in codes if e is not None and e.country_code}
+        return next(iter(countries)) if len(countries) == 1 else None
+
+    def name_after_place(self, m: Mention, i: int, j: int, place: Entity) -> None:
+        """A feature or facility named after a known place: "Dnipro River", "Port of Beira", "Hwange Thermal
+        Power Station", "Zamzam camp". The mention becomes that feature (an id from its name, lying in the
+        place), unless the gazetteer knew the whole name (it would have matched, longest first)."""
+        k = j
+        while (
+            k < len(self.toks)
+            and k < j + 4
+            and self.gap(k) == " "
+            and self.toks[k].raw.lower() in FEATURE_WORDS
+        ):
+            k += 1
+        while k > j and self.toks[k - 1].raw.lower() not in FEATURE_HEADS:
+            k -= 1
+        start = m.start
+        if k == j and i >= 2 and self.toks[i - 2].raw == "Port" and self.toks[i - 1].raw == "of":
+            start = self.toks[i - 2].start  # "Port of Beira"
+        elif k == j:
+            return
+        elif not (self.toks[j].raw[0].isupper() or self.toks[k - 1].raw.lower() in LOWER_FEATURE_HEADS):
+            return  # "Beira port", "the Goma airport" name the town's port; "Kelani river", "Zamzam camp" a feature
+        end = self.toks[k - 1].end if k > j else m.end
+        name = self.text[start:end]
+        for x in range(i, max(k, j)):
+            self.taken[x] = True
+        m.start, m.end, m.text = start, end, name
+        # it lies in the place it is named after when that place is in the story's countries ("Victoria
+        # reservoir" in a story about Sri Lanka does not lie in Hong Kong's Victoria)
+        within = place if place.country_code in self.context else None
+        m.entity_id = self.t.new_place(name, place_kind(name), None, within=within)
 
     def spacy_spans(self) -> list[tuple[int, int, str]]:
         """spaCy's entity spans as token ranges, without a leading "the" or person title."""
@@ -274,16 +466,24 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if self.gaz.known(key) is not None:
                     continue  # a known name, rejected here by the linker's rules
                 # else only small towns bear it: spaCy's person or organisation stands
-            if self.followed_by_country(j) or self.town_names(span):
-                # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place we cannot place
+            name = clean_name(self.text[span[0].start : span[-1].end])
+            country = self.followed_by_country(j)
+            if country is not None or self.town_names(span):
+                # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place the gazetteer lacks
+                out.append(
+                    self.mention(i, j, self.t.new_place(name, place_kind(name), country or None), "spacy")
+                )
                 continue
-            name = self.text[span[0].start : span[-1].end]
+            if label in ("ORG", "FAC", "GPE", "LOC") and span[-1].raw.lower() in FACILITY_WORDS:
+                # "Alau Dam", "Herat Regional Hospital", "Medupi power station": a facility, not an actor
+                out.append(self.mention(i, j, self.t.new_place(name, "facility", None), "spacy"))
+                continue
             if label == "PERSON":
                 if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
-                    out.append(self.mention(i, j, self.t._new_actor(name, "person"), "spacy"))
+                    out.append(self.mention(i, j, self.t.new_actor(name, "person"), "spacy"))
             elif label == "ORG":
                 if j - i >= 2 or (span[0].raw.isupper() and len(span[0].raw) >= 2):
-                    out.append(self.mention(i, j, self.t._new_actor(name, guess_kind(name)), "spacy"))
+                    out.append(self.mention(i, j, self.t.new_actor(name, guess_kind(name)), "spacy"))
             elif label in ("GPE", "LOC") and len(span) > 1 and span[-1].raw.lower() in PLACE_SUFFIXES:
                 # "Raqqa province", "Idlib governorate": the place without the generic word
                 entry = self.gaz.names.get(" ".join(t.norm for t in span[:-1]))
@@ -295,6 +495,19 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                     ]
                     if places:
                         out.append(self.mention(i, j, self.best_place(places).id, "spacy"))
+                        continue
+                out.append(self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy"))
+            elif (
+                label in ("GPE", "LOC", "FAC")
+                and len(name) > 2
+                and (
+                    self.prev_word(self.coordination_head(i)) in STRONG_LOC_PREPS
+                    or place_kind(name) != "place"
+                )
+            ):
+                # a place the gazetteer lacks, named as a place ("at Diboli", "the Kelani river"): searchable
+                # under the id its name gives
+                out.append(self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy"))
         return out
 
     def surname_mentions(self, found: list[Mention]) -> list[Mention]:

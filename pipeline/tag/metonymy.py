@@ -8,28 +8,31 @@ government". A place is the default: when no such cue is there, the name stays a
 
 from __future__ import annotations
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from pipeline.tag.article import ArticleBase
 from pipeline.tag.lexicon import (
+    ADDRESS_VERBS,
     AUXILIARIES,
     BACKER_WORDS,
     GOV_NOUNS,
     GOV_PREPS,
     INSTITUTIONS,
+    LIST_AGENT_CUES,
     LOC_PREPS,
     MODALS,
     OF_GOVERNMENT,
+    OFFICE_ADJECTIVES,
     OFFICE_WORDS,
     PERSON_TITLES,
+    RELATION_NOUNS,
     REPORT_VERBS,
+    STOP_WORDS,
 )
 
 
 class MetonymyRules(ArticleBase):
     """Is a country or capital the state acting, or the place?"""
 
-    def followed_by_verb(self, j: int, loose: bool = False) -> bool:
+    def followed_by_verb(self, j: int, loose: bool = False, after_comma: bool = False) -> bool:
         """Is the name ending before token j the subject of a reporting or action verb ("Moscow warned",
         "the United States will provide")? ``loose`` also takes any -s/-ed word after a clause-initial name."""
         k = j
@@ -38,6 +41,8 @@ class MetonymyRules(ArticleBase):
             gap = self.gap(k)
             if k == j and len(self.toks[j - 1].raw) == 1:
                 gap = gap.lstrip(".")  # "The U.S. reaffirms"
+            if k == j and after_comma:
+                gap = gap.replace(",", "", 1)  # the verb after an aside
             if gap.strip() != "":
                 return False
             w = self.toks[k].raw
@@ -71,13 +76,26 @@ class MetonymyRules(ArticleBase):
             return False
         word = self.toks[j].raw.lower()
         if word in ("which", "who", "that"):
-            return self.followed_by_verb(j + 1)
+            return self.followed_by_verb(j + 1)  # "which have long opposed": the clause's own verb
         if word not in ("the", "a", "an", "its", "their", "whose"):
             return False
         for k in range(j + 1, min(j + 10, len(self.toks))):
             if self.gap(k).strip() == ",":
-                return self.followed_by_verb(k)
-            if self.gap(k).strip() != "":
+                return self.followed_by_verb(k, after_comma=True)
+            if self.gap(k).strip() not in ("", "-"):  # "the so-called E3"
+                return False
+        return False
+
+    def office_follows(self, j: int) -> bool:
+        """After "<Country>'s": a state office or state noun, possibly after one adjective ("Oman's Foreign
+        Minister", "Iran's president", "South Korea's new president", "the UK's commitment")."""
+        for k in (j, j + 1):
+            if k >= len(self.toks) or self.gap(k).strip(". ") != "":
+                return False
+            low = self.toks[k].raw.lower()
+            if low in GOV_NOUNS or low in PERSON_TITLES or low in INSTITUTIONS or low in OFFICE_WORDS:
+                return True
+            if k == j and not (self.toks[k].raw.islower() and low in OFFICE_ADJECTIVES):
                 return False
         return False
 
@@ -187,10 +205,13 @@ class MetonymyRules(ArticleBase):
     def capital_is_government(self, i: int, j: int) -> bool:
         """A capital as the subject of a reporting verb, alone or in a pair ("Addis Ababa denies", "Rome and
         Athens objected"); never after a locative preposition ("talks in Moscow")."""
-        if self.prev_word(i) in LOC_PREPS:
+        prev = self.prev_word(i)
+        if prev in LOC_PREPS:
             return False
         if self.followed_by_verb(j) or self.verb_after_aside(j):
             return True
+        if prev in ("with", "against") and i >= 2 and self.toks[i - 2].raw.lower() in RELATION_NOUNS:
+            return True  # "ties with Washington", "in constant contact with Washington"
         if j + 1 < len(self.toks) and self.toks[j].raw == "and" and self.gap(j).strip() == "":
             for n in (3, 2, 1):
                 k = j + 1 + n
@@ -209,9 +230,13 @@ class MetonymyRules(ArticleBase):
             if self.attributive(i, j, strict=True):
                 return True  # "in the U.S. 5th Fleet area"
             return prev == "of" and self.word_before_of(head) in OF_GOVERNMENT  # "Foreign Ministers of Iran"
+        if prev in ADDRESS_VERBS:
+            return True  # "Mirziyoyev asked Afghanistan to consult", "Kinshasa accused Rwanda of arming"
         size, end = self.list_span(i)
         if size >= 2 and (self.followed_by_verb(end) or self.verb_after_aside(end)):
             return True  # "Chad, Niger and Mali said": the list is the subject; a bare list stays places
+        if size >= 3 and prev in LIST_AGENT_CUES:
+            return True  # "strikes by Australia, Belgium and Canada", "the coalition includes A, B, C"
         if self.attributive(i, j):
             return True  # "U.S. service members", "U.S., U.K. and French maritime operations"
         clause_start = prev == "" or self.gap(head).strip() in (",", ";", "–", "—")
@@ -224,10 +249,11 @@ class MetonymyRules(ArticleBase):
         ):
             return True  # "The UK, as part of the Global Coalition, ..."
         if prev in GOV_PREPS:
-            k = self.list_head(i) - 1  # "the border with Iraq" is a place
-            return not (
-                k > 0 and prev == "with" and self.toks[k - 1].raw.lower() in ("border", "frontier", "borders")
-            )
+            k = self.list_head(i) - 1
+            if prev in ("with", "between"):  # "talks with Iran", "ties between Egypt and Sudan"; but "the
+                # border with Iraq", "squeezed between Colombia and Peru" are places
+                return k > 0 and self.toks[k - 1].raw.lower() in RELATION_NOUNS
+            return True
         nxt = self.toks[j] if j < len(self.toks) else None
         if nxt is not None:
             g = self.gap(j)
@@ -242,9 +268,6 @@ class MetonymyRules(ArticleBase):
             ):
                 return True  # "U.S. strikes", "US Embassy", "United States Treasury Department"
             raw = self.toks[j - 1].raw
-            if raw[-2:] in ("’s", "'s") and (
-                nxt.raw.lower() in GOV_NOUNS
-                or (nxt.raw[0].isupper() and nxt.raw.lower() in PERSON_TITLES | INSTITUTIONS | OFFICE_WORDS)
-            ):
-                return True  # "the UK's commitment", "Oman's Foreign Minister", "Argentina's President"
+            if raw[-2:] in ("’s", "'s") and self.office_follows(j):
+                return True  # "the UK's commitment", "Oman's Foreign Minister", "South Korea's new president"
         return False

@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from pipeline.tag.gazetteer import Gazetteer
 from pipeline.tag.lexicon import (
     CALENDAR_WORDS,
     DIRECTIONS,
     PERSON_TITLES,
+    STOP_WORDS,
     TITLE_WORDS,
 )
 from pipeline.tag.normalize import Token, tokens

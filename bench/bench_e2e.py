@@ -1,0 +1,306 @@
+"""End-to-end benchmark: one ``newswire run --once`` over a corpus served on loopback (issue 15).
+
+Builds a corpus of ``--articles`` N articles (default 600) from the extraction benchmark's real
+news pages (read from ``../shared/eval/extraction`` at run time, never copied into the repo):
+page ``i % P`` is published by outlet ``i // P``. Outlet 0 publishes the page as it is; every
+other outlet publishes a syndicated copy edited the way syndication edits (a credit line added
+after the first paragraph, a later publication time). Each outlet is its own loopback host
+(127.0.0.{outlet+1}) serving summary-only RSS feeds (``--feed-size`` items each) and the article
+pages. Pages whose bytes are valid UTF-8 are served with ``charset=utf-8`` except one in
+``--no-charset-every``; every other page is served as ``text/html`` without a charset, as many
+real servers do, so the pipeline's charset detection runs on them.
+
+Runs ``python -m pipeline run --once`` as a child process into a fresh SQLite store (and into
+Elasticsearch with ``--es``: a server started for the run by :class:`pipeline.esserver.LocalElasticsearch`,
+whose CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index
+prefix unique to the run either way) and prints: articles/s by wall clock, articles per
+CPU-second (the child's user + system time, plus the server's with ``--es``; the loopback
+feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
+count equals N (each copy is stored; copies join their original's cluster: the number of
+clusters is printed next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_e2e.py [--articles 600] [--gazetteer-only] [--es | --es-url URL]
+
+Not measured here (see issue 15): per-stage CPU shares, the plain user script and news-please.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import html
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.feedserver import FeedServer  # noqa: E402
+
+DEFAULT_EVAL = ROOT.parent / "shared" / "eval" / "extraction"
+OUT = ROOT / "bench" / "out" / "bench_e2e.json"
+
+
+def load_pages(eval_dir: Path) -> list[tuple[str, bytes, str]]:
+    """(page id, raw page bytes, reference body) of each benchmark page, in id order."""
+    truth = json.loads((eval_dir / "ground-truth.json").read_text(encoding="utf-8"))
+    return [
+        (pid, gzip.decompress((eval_dir / "pages" / f"{pid}.html.gz").read_bytes()), truth[pid]["articleBody"])
+        for pid in sorted(truth)
+    ]
+
+
+def syndicated(body: bytes, outlet: int) -> bytes:
+    """An edited copy: a credit paragraph after the first paragraph of the page body."""
+    credit = f"<p>Reporting for Outlet {outlet} was contributed by its regional desk.</p>".encode()
+    start = body.lower().find(b"<body")
+    end = body.lower().find(b"</p>", max(start, 0))
+    if end < 0:
+        return body + credit
+    return body[: end + 4] + credit + body[end + 4 :]
+
+
+def is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def rss(title: str, items: list[dict[str, str]]) -> bytes:
+    parts = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{html.escape(title)}</title>']
+    for it in items:
+        parts.append(
+            f"<item><title>{html.escape(it['title'])}</title><link>{html.escape(it['link'])}</link>"
+            f"<guid isPermaLink=\"false\">{html.escape(it['guid'])}</guid><pubDate>{it['date']}</pubDate>"
+            f"<description>{html.escape(it['summary'])}</description></item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")
+
+
+def build_corpus(
+    pages: list[tuple[str, bytes, str]], n: int, feed_size: int, no_charset_every: int
+) -> tuple[list[FeedServer], list[str], dict[str, int]]:
+    """Start one loopback server per outlet, register feeds and pages; return (servers, feed URLs, stats)."""
+    outlets = (n + len(pages) - 1) // len(pages)
+    servers = [FeedServer(host=f"127.0.0.{k + 1}").start() for k in range(outlets)]
+    base_time = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    feed_urls: list[str] = []
+    stats = {"outlets": outlets, "pages_without_charset": 0, "distinct_pages": min(n, len(pages))}
+    for outlet, server in enumerate(servers):
+        items: list[dict[str, str]] = []
+        for k, (pid, body, reference) in enumerate(pages):
+            i = outlet * len(pages) + k
+            if i >= n:
+                break
+            page = body if outlet == 0 else syndicated(body, outlet)
+            if is_utf8(page) and i % no_charset_every:
+                ctype = "text/html; charset=utf-8"
+            else:
+                ctype = "text/html"
+                stats["pages_without_charset"] += 1
+            link = server.add(f"/news/{pid[:16]}.html", page, content_type=ctype)
+            words = reference.split()
+            items.append(
+                {
+                    "title": " ".join(words[:9]) or pid[:16],
+                    "link": link,
+                    "guid": f"outlet{outlet}-{pid}",
+                    "date": format_datetime(base_time + timedelta(minutes=k, hours=outlet)),
+                    "summary": " ".join(words[:30])[:300],
+                }
+            )
+        server.add("/robots.txt", b"User-agent: *\nAllow: /\n", content_type="text/plain")
+        for f, start in enumerate(range(0, len(items), feed_size)):
+            feed_urls.append(server.add(f"/feed{f}.xml", rss(f"Outlet {outlet} feed {f}", items[start : start + feed_size])))
+    return servers, feed_urls, stats
+
+
+def run_once(feeds_file: Path, store: str, gazetteer_only: bool, env_extra: dict[str, str]) -> dict[str, Any]:
+    """One ``newswire run --once`` child: wall, CPU (user+sys), peak RSS and its JSON report."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "NEWSWIRE_ALLOW_HOSTS": '["127.0.0.0/8"]',
+            "NEWSWIRE_CACHE_DIR": env.get("NEWSWIRE_CACHE_DIR", str(Path(tempfile.gettempdir()) / "newswire-bench-cache")),
+            **env_extra,
+        }
+    )
+    if gazetteer_only:
+        env["NEWSWIRE_SPACY_MODEL"] = ""
+    cmd = [sys.executable, "-m", "pipeline", "run", "--once", "--feeds", str(feeds_file), "--store", store, "--json"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        print(proc.stdout[-2000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
+        raise SystemExit(f"run failed with exit code {proc.returncode}") from None
+    errors = [e for f in report["feeds"] for e in f["errors"]]
+    return {
+        "exit_code": proc.returncode,
+        "wall_s": wall,
+        "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "peak_rss_mb": after.ru_maxrss / 1024,  # KiB on Linux: the largest child so far
+        "new": report["new"],
+        "errors": errors[:20],
+        "n_errors": len(errors),
+    }
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a live process and all its descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += cpu.get(pid, 0.0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def sqlite_counts(path: Path) -> tuple[int, int]:
+    with sqlite3.connect(path) as conn:
+        count = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        clusters = conn.execute("SELECT count(DISTINCT cluster) FROM articles").fetchone()[0]
+    return int(count), int(clusters)
+
+
+def es_counts(url: str, prefix: str) -> tuple[int, int, int]:
+    from elasticsearch import Elasticsearch
+
+    client = Elasticsearch(url)
+    client.indices.refresh(index=prefix)
+    count = int(client.count(index=prefix)["count"])
+    aggs = client.search(index=prefix, size=0, aggs={"c": {"cardinality": {"field": "cluster_id"}}})
+    stats = client.indices.stats(index=prefix, metric="store")  # the read alias: articles only
+    size = int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
+    return count, int(aggs["aggregations"]["c"]["value"]), size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument("--articles", type=int, default=600, help="corpus size N (issue 15 asks >= 2000)")
+    parser.add_argument("--feed-size", type=int, default=30, help="items per feed")
+    parser.add_argument("--no-charset-every", type=int, default=4, help="also serve every k-th UTF-8 page without charset")
+    parser.add_argument("--gazetteer-only", action="store_true", help="NEWSWIRE_SPACY_MODEL='' (no spaCy NER)")
+    parser.add_argument("--es", action="store_true", help="also run into a local Elasticsearch started for the run")
+    parser.add_argument("--es-url", default="", help="also run into this running Elasticsearch (fresh index prefix)")
+    parser.add_argument("--label", default="", help="a name for this run in the JSON output")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+
+    pages = load_pages(args.eval_dir)
+    servers, feed_urls, corpus = build_corpus(pages, args.articles, args.feed_size, args.no_charset_every)
+    results: dict[str, Any] = {
+        "label": args.label,
+        "articles": args.articles,
+        "feeds": len(feed_urls),
+        "spacy": not args.gazetteer_only,
+        **corpus,
+        "runs": {},
+    }
+    es_server = None
+    try:
+        if args.es and not args.es_url:
+            from pipeline.esserver import LocalElasticsearch
+
+            es_server = LocalElasticsearch().start()
+            args.es_url = es_server.url
+        with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+            feeds_file = Path(tmp) / "feeds.yaml"
+            feeds_file.write_text(
+                "feeds:\n"
+                + "".join(f"  - name: bench {k}\n    url: {u}\n    full_text: true\n" for k, u in enumerate(feed_urls)),
+                encoding="utf-8",
+            )
+            targets = [("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
+            if args.es_url:
+                targets.append(("elasticsearch", args.es_url))
+            for name, store in targets:
+                prefix = f"bench{uuid.uuid4().hex[:8]}"
+                server_pid = es_server._executor.process.pid if es_server and name == "elasticsearch" else None
+                server_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
+                run = run_once(feeds_file, store, args.gazetteer_only, {"NEWSWIRE_INDEX_PREFIX": prefix})
+                run["server_cpu_s"] = tree_cpu_seconds(server_pid) - server_before if server_pid else None
+                if run["server_cpu_s"] is not None:
+                    run["cpu_s"] += run["server_cpu_s"]
+                if name == "sqlite":
+                    db = Path(tmp) / "bench.db"
+                    count, clusters = sqlite_counts(db)
+                    size = sum(p.stat().st_size for p in Path(tmp).glob("bench.db*"))
+                else:
+                    count, clusters, size = es_counts(args.es_url, prefix)
+                run.update(
+                    {
+                        "stored": count,
+                        "clusters": clusters,
+                        "count_ok": count == args.articles,
+                        "articles_per_s_wall": count / run["wall_s"],
+                        "articles_per_cpu_s": count / run["cpu_s"] if run["cpu_s"] else 0.0,
+                        "store_bytes": size,
+                        "store_kb_per_article": size / 1024 / max(count, 1),
+                    }
+                )
+                results["runs"][name] = run
+    finally:
+        for server in servers:
+            server.stop()
+        if es_server is not None:
+            es_server.stop()
+
+    print(
+        f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} outlets), "
+        f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a charset; "
+        f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
+    )
+    print("| store | stored / expected | clusters / pages | wall s | CPU s | art/s wall | art/CPU-s | peak RSS MB "
+          "| store KB/article | feed errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, r in results["runs"].items():
+        print(
+            f"| {name} | {r['stored']} / {args.articles} | {r['clusters']} / {corpus['distinct_pages']} | {r['wall_s']:.1f} "
+            f"| {r['cpu_s']:.1f}{' (server ' + format(r['server_cpu_s'], '.1f') + ')' if r['server_cpu_s'] else ''} "
+            f"| {r['articles_per_s_wall']:.1f} | {r['articles_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['store_kb_per_article']:.1f} | {r['n_errors']} |"
+        )
+        for e in r["errors"][:5]:
+            print(f"  error: {e}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0 if all(r["count_ok"] for r in results["runs"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
