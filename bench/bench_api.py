@@ -41,10 +41,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_es import drop, generate, percentile  # noqa: E402
 
+from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.esserver import free_port  # noqa: E402
 from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402
-
-OUT = ROOT / "bench" / "out" / "bench_api.json"
 
 
 def wait_for(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> float:
@@ -143,6 +142,23 @@ def run_direct(store: ElasticsearchStore, paths: list[str], count: int) -> dict[
             "p95_ms": round(percentile(latencies, 95), 1)}
 
 
+def write_record(
+    record: BenchRecord, articles: int, errors: int, index_s: float, startup_s: float,
+    one: dict[str, Any], many: dict[str, Any], direct: dict[str, Any],
+) -> None:
+    """The run's figures in the shape of ``bench/figures.py`` (read by ``bench/report.py``)."""
+    record.figure("articles indexed", articles, "", errors=errors, seconds=round(index_s, 1))
+    record.figure("API start (until /health answers)", round(startup_s, 2), "s")
+    record.figure("/search over HTTP, facets + highlights, 1 client, p50", one["p50_ms"], "ms")
+    record.figure("/search over HTTP, facets + highlights, 1 client, p95", one["p95_ms"], "ms", target="< 80 ms")
+    record.figure("/search over HTTP, 20 clients, p50", many["p50_ms"], "ms")
+    record.figure("/search over HTTP, 20 clients, p95", many["p95_ms"], "ms")
+    record.figure("same searches in-process (no HTTP), p95", direct["p95_ms"], "ms")
+    record.table("/search latency over HTTP", ["clients", "requests", "errors", "p50 ms", "p95 ms", "max ms", "req/s"],
+                 [[p["clients"], p["requests"], p["errors"], p["p50_ms"], p["p95_ms"], p["max_ms"], p["throughput_rps"]]
+                  for p in (one, many)])  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="an Elasticsearch URL (default: start the local integ-test server)")
@@ -151,8 +167,9 @@ def main() -> None:
     parser.add_argument("--queries-concurrent", type=int, default=30, help="requests per client with 20 clients")
     parser.add_argument("--phase-seconds", type=float, default=180.0, help="upper bound on each timed phase")
     parser.add_argument("--heap", default="512m", help="heap of the started server (default 512m)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    add_json_out(parser, "bench_api")
     args = parser.parse_args()
+    record = BenchRecord("bench_api")
 
     server = None
     url = args.url
@@ -186,13 +203,7 @@ def main() -> None:
         many = run_phase(port, paths, 20, args.queries_concurrent, args.phase_seconds)
         direct = run_direct(store, paths, args.queries)
         load = os.getloadavg()
-        figures = {
-            "articles": report.indexed, "index_errors": len(report.errors), "index_seconds": round(index_s, 1),
-            "api_startup_seconds": round(startup_s, 2), "one_client": one, "twenty_clients": many,
-            "in_process_store_search": direct,
-            "load_average_1m": round(load[0], 2), "target_p95_ms_one_client": 80,
-            "elasticsearch": url.split("@")[-1],
-        }  # fmt: skip
+        write_record(record, report.indexed, len(report.errors), index_s, startup_s, one, many, direct)
         print(f"{report.indexed:,} articles indexed in {index_s:.0f} s; API up in {startup_s:.1f} s; "
               f"load average {load[0]:.2f}")
         print("| clients | requests | errors | p50 ms | p95 ms | max ms | req/s |")
@@ -201,9 +212,7 @@ def main() -> None:
             print(f"| {phase['clients']} | {phase['requests']} | {phase['errors']} | {phase['p50_ms']} | "
                   f"{phase['p95_ms']} | {phase['max_ms']} | {phase['throughput_rps']} |")
         print(f"same searches in-process (no HTTP): p50 {direct['p50_ms']} ms, p95 {direct['p95_ms']} ms")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"written: {args.out}")
+        record.write(args.json_out)
     finally:
         if api is not None:
             api.terminate()
