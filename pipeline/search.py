@@ -7,7 +7,11 @@ are resolved through the tagger's own gazetteer, so ``--actor ISIS`` and ``--act
 "Islamic State"`` mean the same entity. An actor the gazetteer does not know is searched
 under the id the tagger gives names found only by its statistical NER; an unknown place
 is an error. Every bad value raises :class:`QueryError` naming the option and the value;
-stores never see unvalidated user input.
+stores never see unvalidated user input. Dates given as a day (``2017-06-07`` or ``20170607``)
+are inclusive: ``--until`` runs to the day's end. Languages must be ISO 639-1 codes and countries
+ISO 3166-1 alpha-2 codes (:func:`check_codes`, pycountry). What the user should know about how a
+name was searched (a capital searched as its government, an unknown actor and close names) is
+kept in ``SearchQuery.notes`` (:func:`unknown_actor_notes`): the CLI prints them, the API answers them as ``notes``.
 
 Limits (:func:`check_limits`, the one validation layer both stores rely on): a text query
 of at most :data:`MAX_QUERY_CHARS` characters, :data:`MAX_QUERY_TERMS` words,
@@ -31,6 +35,7 @@ from pipeline.stores.base import Article, SearchQuery, SearchResult
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 RELATIVE = re.compile(r"^(\d+)\s*(h|d|w)$")
+DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")  # 2017-06-07 or the compact 20170607
 
 MAX_QUERY_CHARS = 1000
 MAX_QUERY_TERMS = 64
@@ -123,7 +128,7 @@ def _parse_when(value: str, option: str, now: datetime | None, end_of_day: bool)
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        is_date_only = len(value.strip()) == 10
+        is_date_only = DATE_ONLY.match(value.strip()) is not None
         if is_date_only and end_of_day:
             return parsed.replace(hour=23, minute=59, second=59, microsecond=999999)
         return parsed.astimezone(UTC)
@@ -160,6 +165,46 @@ def resolve(
     return groups
 
 
+def check_codes(languages: Sequence[str], countries: Sequence[str]) -> None:
+    """Raise :class:`QueryError` for a language that is not an ISO 639-1 code or a country that is
+    not an ISO 3166-1 alpha-2 code (``english``, ``XX``): they would silently match nothing."""
+    import pycountry
+
+    for lang in languages:
+        if lang and pycountry.languages.get(alpha_2=lang.strip().lower()) is None:
+            named = pycountry.languages.get(name=lang.strip().title())
+            hint = f" (did you mean {named.alpha_2}?)" if named is not None and hasattr(named, "alpha_2") else ""
+            raise QueryError(f"--language: {shown(lang)} is not an ISO 639-1 language code{hint}")
+    for code in countries:
+        if code and (len(code.strip()) != 2 or pycountry.countries.get(alpha_2=code.strip().upper()) is None):
+            raise QueryError(f"--country: {shown(code)} is not an ISO 3166-1 alpha-2 country code")
+
+
+def unknown_actor_notes(names: Sequence[str], tagger: Any) -> list[str]:
+    """For each ``--actor`` name the gazetteer does not know: a note saying so, the id it is searched
+    under (the one the tagger gives a name found only by NER) and close names (:mod:`pipeline.suggest`)."""
+    from difflib import SequenceMatcher
+
+    from pipeline.suggest import get_suggester
+    from pipeline.tag.tagger import unknown_actor_id
+
+    notes = []
+    for name in names:
+        if tagger.resolve_actor(name):
+            continue
+        key = name.strip()
+        close: list[dict[str, Any]] = []
+        for n in range(len(key), 2, -1):
+            close = get_suggester().suggest("actor", key[:n], 10)
+            if close:
+                break
+        close.sort(key=lambda c: -SequenceMatcher(None, key.lower(), str(c["name"]).lower()).ratio())
+        hint = f"; did you mean {', '.join(repr(c['name']) for c in close[:3])}?" if close else ""
+        notes.append(f"--actor {shown(name)}: no known actor (searched as {unknown_actor_id(name)}, a name "
+                     f"found only by the tagger's NER){hint}")
+    return notes
+
+
 def build_query(
     text: str = "",
     actors: Sequence[str] = (),
@@ -182,6 +227,7 @@ def build_query(
     if not 1 <= limit <= 1000:
         raise QueryError(f"--limit: {limit} is not between 1 and 1000")
     check_limits(text, actor=actors, location=locations, source=sources, language=languages, country=countries)
+    check_codes(languages, countries)
     query = SearchQuery(text=text.strip(), sort=sort, limit=limit, collapse=collapse)  # type: ignore[arg-type]
     if actors or locations:
         from pipeline.tag import get_resolver
@@ -193,6 +239,7 @@ def build_query(
             state = tagger.state_for(name)
             if state is not None:
                 query.notes.append(f"--actor {shown(name)}: searched as {state} (a country or capital stands for it)")
+        query.notes.extend(unknown_actor_notes(actors, tagger))
         query.location_ids = resolve(locations, tagger.resolve_location, "--location", unknown_place_id)
     if since:
         query.since = parse_when(since, "--since", now)

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -299,10 +300,37 @@ def test_a_version_2_store_is_migrated_with_its_hierarchy_rows(tmp_path: Path) -
     migrated = SQLiteStore(path)
     migrated.setup()
     try:
-        assert migrated._schema_version() == "3"
+        assert migrated._schema_version() == "4"
         assert ids(migrated.search(SearchQuery(location_ids=[["geonames:203312"]]))) == {"a"}
         assert ids(migrated.search(SearchQuery(location_ids=[["geonames:216281"]]))) == {"a", "b"}
         facet = migrated.search(SearchQuery()).facets["location_admin1"]
         assert facet == [{"key": "geonames:206938", "name": "North Kivu", "count": 1}]
+    finally:
+        migrated.close()
+
+
+def test_a_version_3_store_stops_sorting_and_filtering_on_estimated_dates(tmp_path: Path) -> None:
+    """Schema 4: an estimated ``published_at`` counts as no date; a version 3 file is migrated."""
+    path = tmp_path / "v3.db"
+    first = SQLiteStore(path)
+    first.setup()
+    first.index([
+        doc("dated", published_at="2017-06-07T08:00:00+00:00"),
+        doc("guess", published_at="2017-06-09T08:00:00+00:00", published_at_estimated=True),
+    ])
+    first.close()
+    conn = sqlite3.connect(path)  # what a version 3 file wrote: the estimate as a date
+    conn.execute("UPDATE articles SET published_ms = 1497002400000 WHERE id = 'guess'")
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    migrated = SQLiteStore(path)
+    migrated.setup()
+    try:
+        assert migrated._schema_version() == "4"
+        assert [h["id"] for h in migrated.search(SearchQuery(sort="date")).hits] == ["dated", "guess"]
+        june = SearchQuery(since=datetime(2017, 6, 1, tzinfo=UTC), until=datetime(2017, 6, 30, tzinfo=UTC))
+        assert ids(migrated.search(june)) == {"dated"}
+        assert migrated.get("guess")["published_at"] == "2017-06-09T08:00:00+00:00"
     finally:
         migrated.close()

@@ -558,6 +558,32 @@ def test_sort_by_date_newest_first_and_undated_last(loaded: Store) -> None:
     assert raqqa == [k for k in order if "raqqa" in text_of(k)]
 
 
+def test_estimated_dates_are_shown_but_never_filtered_or_sorted_on(store: Store) -> None:
+    """An undated feed item keeps its fetch time as an estimate for display only."""
+    dated = make_article("dated", "Port reopens after storm", "The port reopened on Tuesday.",
+                         published="2017-06-07T08:00:00+00:00")
+    older = make_article("older", "Port closes before storm", "The port closed on Monday.",
+                         published="2017-06-06T08:00:00+00:00")
+    undated = make_article("guess", "Port workers return", "Dockers returned to the port.",
+                           published="2017-06-07T20:00:00+00:00")  # newest of the three, but a guess
+    undated["published_at_estimated"] = True
+    assert store.index([dated, older, undated]).errors == []
+    key = {a["id"]: k for k, a in (("dated", dated), ("older", older), ("guess", undated))}
+    day = datetime(2017, 6, 7, tzinfo=UTC)
+    hits = run(store, since=day, until=day + timedelta(days=1)).hits
+    assert [key[h["id"]] for h in hits] == ["dated"]
+    by_date = run(store, sort="date")
+    assert [key[h["id"]] for h in by_date.hits] == ["dated", "older", "guess"]
+    shown = next(h for h in by_date.hits if key[h["id"]] == "guess")
+    assert shown["published_at"].startswith("2017-06-07T20:00") and shown["published_at_estimated"] is True
+    assert [key[h["id"]] for h in run(store, text="port", sort="date").hits] == ["dated", "older", "guess"]
+    days = {b["key"]: b["count"] for b in run(store, facets=True).facets["dates"]}
+    assert days == {"2017-06-06": 1, "2017-06-07": 1}
+    first = run(store, sort="date", limit=2)  # paging across the estimated one
+    rest = run(store, sort="date", limit=2, after=first.next_after)
+    assert [key[h["id"]] for h in first.hits + rest.hits] == ["dated", "older", "guess"]
+
+
 def paging_corpus(n: int) -> list[dict[str, Any]]:
     start = datetime(2017, 7, 1, tzinfo=UTC)
     out = []

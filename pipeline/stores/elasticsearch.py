@@ -63,7 +63,9 @@ Search: ``simple_query_string`` (default operator AND) on ``title^3``, ``summary
 ``text``; every filter of :class:`SearchQuery` as a ``bool`` filter; collapse = filter on
 ``x_newswire.rep`` (one representative per cluster; this keeps ``search_after`` usable,
 which Elasticsearch's field collapsing does not allow with other sorts); facets as terms
-and ``date_histogram`` aggregations; ``<mark>`` highlights; paging with ``search_after``
+and ``date_histogram`` aggregations; an estimated ``published_at`` (``published_at_estimated``:
+the fetch time of an undated item) is shown but counts as no date: outside every date
+filter and the date histogram, after every dated article in date order; ``<mark>`` highlights; paging with ``search_after``
 and, once a second page is asked for, a point in time carried in the cursor.
 """
 
@@ -965,6 +967,7 @@ class ElasticsearchStore:
             if q.until is not None:
                 rng["lte"] = _iso(q.until)
             filters.append({"range": {"published_at": rng}})
+            filters.append({"bool": {"must_not": {"term": {"published_at_estimated": True}}}})
         if q.sources:
             should = []
             for value in q.sources:
@@ -1008,7 +1011,10 @@ class ElasticsearchStore:
         sort: list[Any] = (
             [{"_score": "desc"}, {"id": "asc"}]
             if by_score
-            else [{"published_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
+            else [
+                {"published_at_estimated": {"order": "asc", "missing": "_first"}},  # estimated dates last
+                {"published_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"},
+            ]
         )
         limit = max(0, int(q.limit))
         body: dict[str, Any] = {
@@ -1037,10 +1043,11 @@ class ElasticsearchStore:
                 "location_admin1": {"terms": {"field": f"{HIDDEN}.admin1_facet", **terms}},
                 "sources": {"terms": {"field": "source.name", **terms}},
                 "dates": {
-                    "date_histogram": {
+                    "filter": {"bool": {"must_not": {"term": {"published_at_estimated": True}}}},
+                    "aggs": {"days": {"date_histogram": {
                         "field": "published_at", "calendar_interval": "day", "min_doc_count": 1,
                         "format": "yyyy-MM-dd",
-                    }
+                    }}},
                 },
             }  # fmt: skip
         if text and q.highlight:
@@ -1216,7 +1223,7 @@ def _facets(aggs: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         ],
         "dates": [
             {"key": b["key_as_string"], "count": b["doc_count"]}
-            for b in aggs.get("dates", {}).get("buckets", [])
+            for b in (aggs.get("dates") or {}).get("days", {}).get("buckets", [])
             if b["doc_count"]
         ],
     }

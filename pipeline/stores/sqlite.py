@@ -21,7 +21,10 @@ semantics are written down in the README ("Store semantics") and summarised here
   (the place hierarchy of :mod:`pipeline.stores.base`); facets are ``GROUP BY`` over the
   matching set, which is materialised once per search in a temporary table.
 - Schema version 3 added the hierarchy tables; a version 2 file is migrated in place by
-  ``setup()`` (tables created, rows filled from the stored documents).
+  ``setup()`` (tables created, rows filled from the stored documents). Version 4: an estimated
+  ``published_at`` (``published_at_estimated: true``) is stored as no date (``published_ms`` =
+  :data:`MISSING_DATE`: no date filter matches it, date order puts it last); a version 3 file is
+  migrated in place (one ``UPDATE``).
 - Collapse (the default) returns cluster representatives only: the article whose id is
   its ``cluster_id`` (or, when that one was never stored, the cluster's earliest member).
   ``total`` and facets count the same set.
@@ -67,7 +70,7 @@ from pipeline.stores.base import (
     stored_form,
 )
 
-SCHEMA_VERSION = "3"  # 3: article_location_ancestors, article_admin1 (2 is migrated)
+SCHEMA_VERSION = "4"  # 3: article_location_ancestors, article_admin1; 4: estimated dates count as none
 BATCH_SIZE = 2000  # articles per write transaction
 MISSING_DATE = -(2**62)  # published_ms of an article without a date: sorts last in "date desc"
 EARTH_RADIUS_KM = 6371.0087714  # mean radius, as Elasticsearch's arc distance
@@ -485,7 +488,9 @@ def _prepare(article: Any) -> _Prepared:
         id=aid,
         doc=doc,
         minhash=_dumps(minhash) if minhash is not None else None,
-        published_ms=MISSING_DATE if ms is None else ms,
+        # an estimated date (the fetch time of an undated feed item) is shown but never
+        # filtered or sorted on: it counts as no date
+        published_ms=MISSING_DATE if ms is None or article.get("published_at_estimated") is True else ms,
         cluster=cluster,
         duplicate_of=duplicate_of,
         actors=list(actors.items()),
@@ -571,6 +576,9 @@ class SQLiteStore:
             if version == "2":
                 self._migrate_from_2()
                 version = self._schema_version()
+            if version == "3":
+                self._migrate_from_3()
+                version = self._schema_version()
             if version != SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self.path}: schema version {version} is not {SCHEMA_VERSION}; re-create the store"
@@ -599,7 +607,23 @@ class SQLiteStore:
                         "INSERT OR IGNORE INTO article_admin1 (admin1_id, art, name) VALUES (?, ?, ?)",
                         [(a1, rid, name) for a1, name in p.admin1],
                     )
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+                conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _migrate_from_3(self) -> None:
+        """Version 3 -> 4: estimated dates become no date. One transaction."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self._schema_version() == "3":
+                conn.execute(
+                    "UPDATE articles SET published_ms = ? WHERE json_extract(doc, '$.published_at_estimated') = 1",
+                    (MISSING_DATE,),
+                )
+                conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
