@@ -225,7 +225,8 @@ def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
     for name in ("later0", "later1"):
         assert sum(1 for line in stderr.splitlines() if line.startswith(f"{name}: ")) == 1, stderr
     assert "reconcile" in stderr  # the pass's own failure is said once too
-    assert "new articles from 3 feeds; 2 feeds had errors" in stdout  # the report is printed
+    # the report is printed; the first feed's own bookkeeping after it was marked seen may meet the outage too
+    assert re.search(r"new articles from 3 feeds; [23] feeds had errors", stdout), stdout
     assert real.get_feed_state(later[0]) is None and real.get_feed_state(later[1]) is None  # not marked seen
     assert real.count() == 4
     real.close()
