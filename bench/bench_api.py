@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_es import drop, generate, percentile  # noqa: E402
+from bench_es import drop, generate, percentile, server_or_url  # noqa: E402
 
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.esserver import free_port  # noqa: E402
@@ -171,15 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     record = BenchRecord("bench_api")
 
-    server = None
-    url = args.url
-    if not url:
-        from pipeline.esserver import LocalElasticsearch, make_config
-
-        config = make_config()
-        config.heap = args.heap
-        server = LocalElasticsearch(config).start()
-        url = server.url
+    server, url = server_or_url(args.url, args.heap)
     prefix = f"benchapi-{uuid.uuid4().hex[:8]}"
     store = ElasticsearchStore(url, prefix=prefix)
     api: subprocess.Popen[bytes] | None = None

@@ -147,6 +147,19 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+def server_or_url(url: str | None, heap: str) -> tuple[Any, str]:
+    """The Elasticsearch to measure: ``url`` when given, else a started local integ-test server (returned so
+    the caller stops it)."""
+    if url:
+        return None, url
+    from pipeline.esserver import LocalElasticsearch, make_config
+
+    config = make_config()
+    config.heap = heap
+    server = LocalElasticsearch(config).start()
+    return server, server.url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="an Elasticsearch URL (default: start the local integ-test server)")
@@ -158,15 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     record = BenchRecord("bench_es")
 
-    server = None
-    url = args.url
-    if not url:
-        from pipeline.esserver import LocalElasticsearch, make_config
-
-        config = make_config()
-        config.heap = args.heap
-        server = LocalElasticsearch(config).start()
-        url = server.url
+    server, url = server_or_url(args.url, args.heap)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     store = ElasticsearchStore(url, prefix=prefix)
     try:
