@@ -135,22 +135,35 @@ def run_direct(store: ElasticsearchStore, paths: list[str], count: int) -> dict[
     for path in paths[:count]:
         params = parse_qs(urlsplit(path).query)
         t0 = time.perf_counter()
-        query = build_query(params["q"][0], sources=params.get("source", []), countries=params.get("country", []))
+        query = build_query(
+            params["q"][0], sources=params.get("source", []), countries=params.get("country", [])
+        )
         store.search(query)
         latencies.append((time.perf_counter() - t0) * 1000)
-    return {"requests": len(latencies), "p50_ms": round(statistics.median(latencies), 1),
-            "p95_ms": round(percentile(latencies, 95), 1)}
+    return {
+        "requests": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+    }
 
 
 def write_record(
-    record: BenchRecord, articles: int, errors: int, index_s: float, startup_s: float,
-    one: dict[str, Any], many: dict[str, Any], direct: dict[str, Any],
+    record: BenchRecord,
+    articles: int,
+    errors: int,
+    index_s: float,
+    startup_s: float,
+    one: dict[str, Any],
+    many: dict[str, Any],
+    direct: dict[str, Any],
 ) -> None:
     """The run's figures in the shape of ``bench/figures.py`` (read by ``bench/report.py``)."""
     record.figure("articles indexed", articles, "", errors=errors, seconds=round(index_s, 1))
     record.figure("API start (until /health answers)", round(startup_s, 2), "s")
     record.figure("/search over HTTP, facets + highlights, 1 client, p50", one["p50_ms"], "ms")
-    record.figure("/search over HTTP, facets + highlights, 1 client, p95", one["p95_ms"], "ms", target="< 80 ms")
+    record.figure(
+        "/search over HTTP, facets + highlights, 1 client, p95", one["p95_ms"], "ms", target="< 80 ms"
+    )
     record.figure("/search over HTTP, 20 clients, p50", many["p50_ms"], "ms")
     record.figure("/search over HTTP, 20 clients, p95", many["p95_ms"], "ms")
     record.figure("same searches in-process (no HTTP), p95", direct["p95_ms"], "ms")
@@ -160,11 +173,15 @@ def write_record(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="an Elasticsearch URL (default: start the local integ-test server)")
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300, help="requests per client in the 1-client phase")
-    parser.add_argument("--queries-concurrent", type=int, default=30, help="requests per client with 20 clients")
+    parser.add_argument(
+        "--queries-concurrent", type=int, default=30, help="requests per client with 20 clients"
+    )
     parser.add_argument("--phase-seconds", type=float, default=180.0, help="upper bound on each timed phase")
     parser.add_argument("--heap", default="512m", help="heap of the started server (default 512m)")
     add_json_out(parser, "bench_api")
@@ -182,11 +199,17 @@ def main() -> None:
         report = store.index(corpus)
         index_s = time.perf_counter() - t0
         port = free_port()
-        env = {**os.environ, "NEWSWIRE_STORE": url, "NEWSWIRE_INDEX_PREFIX": prefix,
-               "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        env = {
+            **os.environ,
+            "NEWSWIRE_STORE": url,
+            "NEWSWIRE_INDEX_PREFIX": prefix,
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
         api = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "serve", "--port", str(port), "--store", url],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         startup_s = wait_for(port, api)
         paths = queries(corpus, 2000, seed=11)
@@ -196,13 +219,17 @@ def main() -> None:
         direct = run_direct(store, paths, args.queries)
         load = os.getloadavg()
         write_record(record, report.indexed, len(report.errors), index_s, startup_s, one, many, direct)
-        print(f"{report.indexed:,} articles indexed in {index_s:.0f} s; API up in {startup_s:.1f} s; "
-              f"load average {load[0]:.2f}")
+        print(
+            f"{report.indexed:,} articles indexed in {index_s:.0f} s; API up in {startup_s:.1f} s; "
+            f"load average {load[0]:.2f}"
+        )
         print("| clients | requests | errors | p50 ms | p95 ms | max ms | req/s |")
         print("|---|---|---|---|---|---|---|")
         for phase in (one, many):
-            print(f"| {phase['clients']} | {phase['requests']} | {phase['errors']} | {phase['p50_ms']} | "
-                  f"{phase['p95_ms']} | {phase['max_ms']} | {phase['throughput_rps']} |")
+            print(
+                f"| {phase['clients']} | {phase['requests']} | {phase['errors']} | {phase['p50_ms']} | "
+                f"{phase['p95_ms']} | {phase['max_ms']} | {phase['throughput_rps']} |"
+            )
         print(f"same searches in-process (no HTTP): p50 {direct['p50_ms']} ms, p95 {direct['p95_ms']} ms")
         record.write(args.json_out)
     finally:

@@ -68,15 +68,43 @@ def rule_table(record: BenchRecord) -> None:
             hard = sum(assign[a] == assign[b] for a, b in different)
             pairs = f"{pp:.3f} | {pr:.3f} | {pf:.3f} | {pair_merged}"
             print(f"| {rule} | {t:.1f} | {pairs} | {dp:.3f} | {dr:.3f} | {df:.3f} | {merged} ({hard} hard) |")
-            rows.append([rule, t, round(pp, 3), round(pr, 3), round(pf, 3), pair_merged,
-                         round(dp, 3), round(dr, 3), round(df, 3), f"{merged} ({hard} hard)"])
+            rows.append(
+                [
+                    rule,
+                    t,
+                    round(pp, 3),
+                    round(pr, 3),
+                    round(pf, 3),
+                    pair_merged,
+                    round(dp, 3),
+                    round(dr, 3),
+                    round(df, 3),
+                    f"{merged} ({hard} hard)",
+                ]
+            )
             if rule == "containment" and t == 0.7:
-                record.figure("labelled set F1, containment 0.7 (Deduper)", round(df, 3), "",
-                              target=">= 0.97", different_merged=merged)
+                record.figure(
+                    "labelled set F1, containment 0.7 (Deduper)",
+                    round(df, 3),
+                    "",
+                    target=">= 0.97",
+                    different_merged=merged,
+                )
     record.table(
         f"rules on the labelled set ({len(records)} articles, {len(sims)} pairs): "
         "'pairs' = the rule alone, 'Deduper' = LSH + clustering",
-        ["rule", "threshold", "pairs: P", "R", "F1", "different merged", "Deduper: P", "R", "F1", "different merged"],
+        [
+            "rule",
+            "threshold",
+            "pairs: P",
+            "R",
+            "F1",
+            "different merged",
+            "Deduper: P",
+            "R",
+            "F1",
+            "different merged",
+        ],
         rows,
     )
     print()
@@ -191,7 +219,9 @@ def throughput(size: int, n: int, record: BenchRecord) -> None:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         load = (load0 + os.getloadavg()[0]) / 2
         rates[label] = (len(out) / wall, len(out) / cpu, sum(1 for r in out if r["duplicate_of"]), load)
-        print(f"{label}: {cpu:.2f} s CPU, {wall:.2f} s wall, load average {load:.1f} (1 min, mean of start/end)")
+        print(
+            f"{label}: {cpu:.2f} s CPU, {wall:.2f} s wall, load average {load:.1f} (1 min, mean of start/end)"
+        )
         if store:
             store.close()
     avg_words = sum(len(t.split()) for t in texts) / len(texts)
@@ -215,14 +245,27 @@ def throughput(size: int, n: int, record: BenchRecord) -> None:
         ["stage", "articles/s (CPU time)", "articles/s (wall clock)", "copies found"],
         [
             ["signature + band keys, numpy (pipeline.dedupe.Signer)", round(cpu), round(wall), ""],
-            [f"signature only, datasketch.MinHash ({signer.width} perm, update_batch)", round(ds_rate[1]),
-             round(ds_rate[0]), ""],
-            *[[f"Deduper.run, {label}", round(c), round(w), f"{d} of {n // 5}"] for label, (w, c, d, _l) in rates.items()],
+            [
+                f"signature only, datasketch.MinHash ({signer.width} perm, update_batch)",
+                round(ds_rate[1]),
+                round(ds_rate[0]),
+                "",
+            ],
+            *[
+                [f"Deduper.run, {label}", round(c), round(w), f"{d} of {n // 5}"]
+                for label, (w, c, d, _l) in rates.items()
+            ],
         ],
     )
     stored = rates[f"SQLite store of {size:,} articles"]
-    record.figure(f"signature + lookup vs {size:,} stored", round(stored[1]), "articles per CPU-s",
-                  target=">= 1,000 on one core", wall=round(stored[0]), load=round(stored[3], 1))
+    record.figure(
+        f"signature + lookup vs {size:,} stored",
+        round(stored[1]),
+        "articles per CPU-s",
+        target=">= 1,000 on one core",
+        wall=round(stored[0]),
+        load=round(stored[3], 1),
+    )
     loads = ", ".join(f"{v[3]:.1f}" for v in rates.values())
     print(
         f"\nCPU time = the process's own time (the machine is shared; 1-min load average during the Deduper "

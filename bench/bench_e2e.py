@@ -56,7 +56,11 @@ def load_pages(eval_dir: Path) -> list[tuple[str, bytes, str]]:
     """(page id, raw page bytes, reference body) of each benchmark page, in id order."""
     truth = json.loads((eval_dir / "ground-truth.json").read_text(encoding="utf-8"))
     return [
-        (pid, gzip.decompress((eval_dir / "pages" / f"{pid}.html.gz").read_bytes()), truth[pid]["articleBody"])
+        (
+            pid,
+            gzip.decompress((eval_dir / "pages" / f"{pid}.html.gz").read_bytes()),
+            truth[pid]["articleBody"],
+        )
         for pid in sorted(truth)
     ]
 
@@ -80,11 +84,13 @@ def is_utf8(body: bytes) -> bool:
 
 
 def rss(title: str, items: list[dict[str, str]]) -> bytes:
-    parts = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{html.escape(title)}</title>']
+    parts = [
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{html.escape(title)}</title>'
+    ]
     for it in items:
         parts.append(
             f"<item><title>{html.escape(it['title'])}</title><link>{html.escape(it['link'])}</link>"
-            f"<guid isPermaLink=\"false\">{html.escape(it['guid'])}</guid><pubDate>{it['date']}</pubDate>"
+            f'<guid isPermaLink="false">{html.escape(it["guid"])}</guid><pubDate>{it["date"]}</pubDate>'
             f"<description>{html.escape(it['summary'])}</description></item>"
         )
     parts.append("</channel></rss>")
@@ -125,7 +131,11 @@ def build_corpus(
             )
         server.add("/robots.txt", b"User-agent: *\nAllow: /\n", content_type="text/plain")
         for f, start in enumerate(range(0, len(items), feed_size)):
-            feed_urls.append(server.add(f"/feed{f}.xml", rss(f"Outlet {outlet} feed {f}", items[start : start + feed_size])))
+            feed_urls.append(
+                server.add(
+                    f"/feed{f}.xml", rss(f"Outlet {outlet} feed {f}", items[start : start + feed_size])
+                )
+            )
     return servers, feed_urls, stats
 
 
@@ -136,13 +146,26 @@ def run_once(feeds_file: Path, store: str, gazetteer_only: bool, env_extra: dict
         {
             "PYTHONPATH": str(ROOT),
             "NEWSWIRE_ALLOW_HOSTS": '["127.0.0.0/8"]',
-            "NEWSWIRE_CACHE_DIR": env.get("NEWSWIRE_CACHE_DIR", str(Path(tempfile.gettempdir()) / "newswire-bench-cache")),
+            "NEWSWIRE_CACHE_DIR": env.get(
+                "NEWSWIRE_CACHE_DIR", str(Path(tempfile.gettempdir()) / "newswire-bench-cache")
+            ),
             **env_extra,
         }
     )
     if gazetteer_only:
         env["NEWSWIRE_SPACY_MODEL"] = ""
-    cmd = [sys.executable, "-m", "pipeline", "run", "--once", "--feeds", str(feeds_file), "--store", store, "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "--once",
+        "--feeds",
+        str(feeds_file),
+        "--store",
+        store,
+        "--json",
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -212,10 +235,18 @@ def main() -> int:
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--articles", type=int, default=600, help="corpus size N (issue 15 asks >= 2000)")
     parser.add_argument("--feed-size", type=int, default=30, help="items per feed")
-    parser.add_argument("--no-charset-every", type=int, default=4, help="also serve every k-th UTF-8 page without charset")
-    parser.add_argument("--gazetteer-only", action="store_true", help="NEWSWIRE_SPACY_MODEL='' (no spaCy NER)")
-    parser.add_argument("--es", action="store_true", help="also run into a local Elasticsearch started for the run")
-    parser.add_argument("--es-url", default="", help="also run into this running Elasticsearch (fresh index prefix)")
+    parser.add_argument(
+        "--no-charset-every", type=int, default=4, help="also serve every k-th UTF-8 page without charset"
+    )
+    parser.add_argument(
+        "--gazetteer-only", action="store_true", help="NEWSWIRE_SPACY_MODEL='' (no spaCy NER)"
+    )
+    parser.add_argument(
+        "--es", action="store_true", help="also run into a local Elasticsearch started for the run"
+    )
+    parser.add_argument(
+        "--es-url", default="", help="also run into this running Elasticsearch (fresh index prefix)"
+    )
     parser.add_argument("--label", default="", help="a name for this run in the JSON output")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -241,7 +272,10 @@ def main() -> int:
             feeds_file = Path(tmp) / "feeds.yaml"
             feeds_file.write_text(
                 "feeds:\n"
-                + "".join(f"  - name: bench {k}\n    url: {u}\n    full_text: true\n" for k, u in enumerate(feed_urls)),
+                + "".join(
+                    f"  - name: bench {k}\n    url: {u}\n    full_text: true\n"
+                    for k, u in enumerate(feed_urls)
+                ),
                 encoding="utf-8",
             )
             targets = [("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
@@ -249,7 +283,9 @@ def main() -> int:
                 targets.append(("elasticsearch", args.es_url))
             for name, store in targets:
                 prefix = f"bench{uuid.uuid4().hex[:8]}"
-                server_pid = es_server._executor.process.pid if es_server and name == "elasticsearch" else None
+                server_pid = (
+                    es_server._executor.process.pid if es_server and name == "elasticsearch" else None
+                )
                 server_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
                 run = run_once(feeds_file, store, args.gazetteer_only, {"NEWSWIRE_INDEX_PREFIX": prefix})
                 run["server_cpu_s"] = tree_cpu_seconds(server_pid) - server_before if server_pid else None
@@ -284,8 +320,10 @@ def main() -> int:
         f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a charset; "
         f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
     )
-    print("| store | stored / expected | clusters / pages | wall s | CPU s | art/s wall | art/CPU-s | peak RSS MB "
-          "| store KB/article | feed errors |")
+    print(
+        "| store | stored / expected | clusters / pages | wall s | CPU s | art/s wall | art/CPU-s | peak RSS MB "
+        "| store KB/article | feed errors |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results["runs"].items():
         print(

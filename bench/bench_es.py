@@ -68,7 +68,10 @@ def generate(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
     recent: list[dict[str, Any]] = []
 
     def sentence() -> str:
-        words = [rng.choice(COMMON) if rng.random() < 0.45 else rng.choice(vocab) for _ in range(rng.randint(8, 20))]
+        words = [
+            rng.choice(COMMON) if rng.random() < 0.45 else rng.choice(vocab)
+            for _ in range(rng.randint(8, 20))
+        ]
         return " ".join(words).capitalize() + "."
 
     for i in range(n):
@@ -122,7 +125,9 @@ def server_cpu_ms(store: ElasticsearchStore) -> int:
 def drop(store: ElasticsearchStore) -> None:
     """Delete the indices and template of ``store``'s prefix and close it."""
     try:
-        store.client.options(ignore_status=404).indices.delete(index=f"{store.prefix}*", expand_wildcards="all")
+        store.client.options(ignore_status=404).indices.delete(
+            index=f"{store.prefix}*", expand_wildcards="all"
+        )
         store.client.options(ignore_status=404).indices.delete_index_template(name=f"{store.prefix}*")
     finally:
         store.close()
@@ -161,12 +166,16 @@ def server_or_url(url: str | None, heap: str) -> tuple[Any, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="an Elasticsearch URL (default: start the local integ-test server)")
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--heap", default="512m", help="heap of the started server (default 512m)")
-    parser.add_argument("--warmup", type=int, default=20_000, help="articles indexed and deleted first (0: none)")
+    parser.add_argument(
+        "--warmup", type=int, default=20_000, help="articles indexed and deleted first (0: none)"
+    )
     add_json_out(parser, "bench_es")
     args = parser.parse_args()
     record = BenchRecord("bench_es")
@@ -216,32 +225,51 @@ def main() -> None:
             store.search(SearchQuery(limit=20, facets=True))
             browse.append((time.perf_counter() - t0) * 1000)
 
-        print(f"Elasticsearch {node['version']} at {url}, heap {heap_mb:.0f} MiB, analysis={store.analysis_kind}")
+        print(
+            f"Elasticsearch {node['version']} at {url}, heap {heap_mb:.0f} MiB, analysis={store.analysis_kind}"
+        )
         print()
         print("| measure | value |")
         print("|---|---|")
-        print(f"| documents indexed | {report.indexed:,} ({len(report.errors)} errors, {report.created:,} created) |")
+        print(
+            f"| documents indexed | {report.indexed:,} ({len(report.errors)} errors, {report.created:,} created) |"
+        )
         print(f"| bulk indexing time | {elapsed:.1f} s |")
         print(f"| bulk indexing rate | {rate:,.0f} docs/s |")
         if cold is not None:
             print(f"| cold start: rate of the {args.warmup:,} warm-up articles | {cold:,.0f} docs/s |")
         print(f"| CPU per document: server / client | {server_ms:.3f} / {client_ms:.3f} ms |")
-        print(f"| actor+location+text search, facets + highlights: p50 | {statistics.median(latencies):.1f} ms |")
+        print(
+            f"| actor+location+text search, facets + highlights: p50 | {statistics.median(latencies):.1f} ms |"
+        )
         print(f"| same, p95 | {percentile(latencies, 95):.1f} ms |")
         print(f"| same, mean hits per query | {statistics.mean(totals):.1f} |")
         print(f"| browse (no filter, all facets): p50 / p95 | {statistics.median(browse):.1f} / "
               f"{percentile(browse, 95):.1f} ms |")  # fmt: skip
         print(f"| queries timed | {len(latencies)} (after 20 warm-up) |")
-        record.data["machine"]["elasticsearch"] = f"{node['version']}, heap {heap_mb:.0f} MiB, {store.analysis_kind}"
+        record.data["machine"]["elasticsearch"] = (
+            f"{node['version']}, heap {heap_mb:.0f} MiB, {store.analysis_kind}"
+        )
         n = f"{report.indexed:,} articles"
-        record.figure(f"bulk indexing, {n}", round(rate), "docs/s", target=">= 3,000", errors=len(report.errors))
+        record.figure(
+            f"bulk indexing, {n}", round(rate), "docs/s", target=">= 3,000", errors=len(report.errors)
+        )
         if cold is not None:
             record.figure(f"cold start, the {args.warmup:,} warm-up articles", round(cold), "docs/s")
         record.figure("CPU per document, server", round(server_ms, 3), "ms")
         record.figure("CPU per document, client", round(client_ms, 3), "ms")
-        record.figure("actor+location+text search, facets + highlights, p50", round(statistics.median(latencies), 1), "ms")
-        record.figure("actor+location+text search, facets + highlights, p95", round(percentile(latencies, 95), 1),
-                      "ms", target="< 50", queries=len(latencies))
+        record.figure(
+            "actor+location+text search, facets + highlights, p50",
+            round(statistics.median(latencies), 1),
+            "ms",
+        )
+        record.figure(
+            "actor+location+text search, facets + highlights, p95",
+            round(percentile(latencies, 95), 1),
+            "ms",
+            target="< 50",
+            queries=len(latencies),
+        )
         record.figure("browse (no filter, all facets), p50", round(statistics.median(browse), 1), "ms")
         record.figure("browse (no filter, all facets), p95", round(percentile(browse, 95), 1), "ms")
         record.write(args.json_out)

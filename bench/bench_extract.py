@@ -140,10 +140,31 @@ def main() -> int:
         record.figure(f"extraction F1 (mean per page), {name}", round(f, 3), "", pages=len(ids), **target)
     record.table(
         f"{len(ids)} pages of {args.eval_dir.name}: word 4-gram multiset P/R/F1 per page, pages weighted equally",
-        ["extractor", "precision", "recall", "F1 (mean per page)", "F1 (of mean P/R)", "accuracy",
-         "pages/s wall", "pages per CPU s", "errors"],
-        [[name, round(p, 3), round(r, 3), round(f, 3), round(fm, 3), round(a, 3), round(sp, 1), round(cs, 1), e]
-         for name, p, r, f, fm, a, sp, cs, e in rows],
+        [
+            "extractor",
+            "precision",
+            "recall",
+            "F1 (mean per page)",
+            "F1 (of mean P/R)",
+            "accuracy",
+            "pages/s wall",
+            "pages per CPU s",
+            "errors",
+        ],
+        [
+            [
+                name,
+                round(p, 3),
+                round(r, 3),
+                round(f, 3),
+                round(fm, 3),
+                round(a, 3),
+                round(sp, 1),
+                round(cs, 1),
+                e,
+            ]
+            for name, p, r, f, fm, a, sp, cs, e in rows
+        ],
     )
     record.note(best)
     record.write(args.json_out)

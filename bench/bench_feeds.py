@@ -94,7 +94,15 @@ def main() -> int:
         c = groups[group]
         total.update(c)
         table_rows.append(
-            [group, c["files"], c["with entries"], c["empty"], c["errored"], per_group[group], c["skipped entries"]]
+            [
+                group,
+                c["files"],
+                c["with entries"],
+                c["empty"],
+                c["errored"],
+                per_group[group],
+                c["skipped entries"],
+            ]
         )
         print(
             f"| {group} | {c['files']} | {c['with entries']} | {c['empty']} | {c['errored']} "
@@ -107,12 +115,27 @@ def main() -> int:
         f"| {total['skipped entries']} |"
     )
     table_rows.append(
-        ["all", total["files"], total["with entries"], total["empty"], total["errored"], entries,
-         total["skipped entries"]]
+        [
+            "all",
+            total["files"],
+            total["with entries"],
+            total["empty"],
+            total["errored"],
+            entries,
+            total["skipped entries"],
+        ]
     )
     record.table(
         f"every feed document under {args.feeds_dir.name}/",
-        ["set", "files", "with entries", "no entries, no error", "errored", "entries", "skipped (no link/id)"],
+        [
+            "set",
+            "files",
+            "with entries",
+            "no entries, no error",
+            "errored",
+            "entries",
+            "skipped (no link/id)",
+        ],
         table_rows,
     )
     record.figure("crashes", crashes, "", target=0)
@@ -139,7 +162,9 @@ def main() -> int:
             f"{failed} with an error (no html in the feed), "
             f"languages {dict(langs.most_common(6))}"
         )
-        record.figure("clean stage on real-feed entries, per CPU second", round(len(cleaned) / cpu), "records/s")
+        record.figure(
+            "clean stage on real-feed entries, per CPU second", round(len(cleaned) / cpu), "records/s"
+        )
     for line in errors[: args.show_errors]:
         print("  e.g.", line[:200])
     record.write(args.json_out)

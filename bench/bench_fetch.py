@@ -187,9 +187,14 @@ def main() -> None:
             [[label, *(row[k] for k in keys)] for label, row in rows],
         )
         default = rows[0][1]
-        record.figure("feeds/s, defaults 16/2, fetch only", default["feeds_per_s"], "feeds/s",
-                      target="total bounded by the slowest timeout", total_s=default["total_s"],
-                      slowest_feed_s=default["slowest_feed_s"])
+        record.figure(
+            "feeds/s, defaults 16/2, fetch only",
+            default["feeds_per_s"],
+            "feeds/s",
+            target="total bounded by the slowest timeout",
+            total_s=default["total_s"],
+            slowest_feed_s=default["slowest_feed_s"],
+        )
         record.write(args.json_out)
     finally:
         parent.send("done")

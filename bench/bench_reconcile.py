@@ -26,7 +26,68 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-WORDS = ["harbour", "council", "river", "bridge", "market", "school", "doctor", "nurse", "farmer", "police", "court", "judge", "minister", "vote", "budget", "road", "train", "station", "airport", "storm", "flood", "drought", "harvest", "price", "wage", "strike", "union", "factory", "mine", "election", "mayor", "village", "city", "province", "border", "army", "truce", "talks", "aid", "camp", "water", "power", "grid", "fuel", "bank", "loan", "debt", "tax", "reform", "survey", "report", "study", "museum", "library", "festival", "match", "team", "coach", "season", "record"]
+WORDS = [
+    "harbour",
+    "council",
+    "river",
+    "bridge",
+    "market",
+    "school",
+    "doctor",
+    "nurse",
+    "farmer",
+    "police",
+    "court",
+    "judge",
+    "minister",
+    "vote",
+    "budget",
+    "road",
+    "train",
+    "station",
+    "airport",
+    "storm",
+    "flood",
+    "drought",
+    "harvest",
+    "price",
+    "wage",
+    "strike",
+    "union",
+    "factory",
+    "mine",
+    "election",
+    "mayor",
+    "village",
+    "city",
+    "province",
+    "border",
+    "army",
+    "truce",
+    "talks",
+    "aid",
+    "camp",
+    "water",
+    "power",
+    "grid",
+    "fuel",
+    "bank",
+    "loan",
+    "debt",
+    "tax",
+    "reform",
+    "survey",
+    "report",
+    "study",
+    "museum",
+    "library",
+    "festival",
+    "match",
+    "team",
+    "coach",
+    "season",
+    "record",
+]
 
 
 class _Counter(logging.Handler):
@@ -76,8 +137,14 @@ def main() -> None:
     for s in range(args.stories):
         text = story(rng, 150)
         when = base + timedelta(minutes=7 * s)
-        original = {"id": f"s{s}", "title": f"Story {s}", "text": text, "url": f"http://a.example/{s}",
-                    "source": {"name": "A"}, "published_at": when.isoformat()}
+        original = {
+            "id": f"s{s}",
+            "title": f"Story {s}",
+            "text": text,
+            "url": f"http://a.example/{s}",
+            "source": {"name": "A"},
+            "published_at": when.isoformat(),
+        }
         copies = [{"id": f"s{s}c{c}", "title": f"Story {s}", "text": edited(rng, text), "url": f"http://c{c}.example/{s}",
                    "source": {"name": f"C{c}"}, "published_at": (when + timedelta(minutes=1 + c)).isoformat()}
                   for c in range(args.copies)]  # fmt: skip
@@ -104,13 +171,20 @@ def main() -> None:
         final = {m["cluster_id"] for m in (store.get(r["id"]) or {} for r in indexed)}
         total = sum(counter.paths.values())
         print(f"code: {args.root}")
-        print(f"articles {len(indexed)} ({args.stories} stories x {1 + args.copies}); clusters before {clusters_before}, "
-              f"after {len(final)}; merged {report.merged}, renamed {report.renamed}, rewritten {report.rewritten}")
-        print(f"reconcile: {seconds:.2f} s, {total} requests: " + ", ".join(f"{k} {v}" for k, v in counter.paths.most_common()))
+        print(
+            f"articles {len(indexed)} ({args.stories} stories x {1 + args.copies}); clusters before {clusters_before}, "
+            f"after {len(final)}; merged {report.merged}, renamed {report.renamed}, rewritten {report.rewritten}"
+        )
+        print(
+            f"reconcile: {seconds:.2f} s, {total} requests: "
+            + ", ".join(f"{k} {v}" for k, v in counter.paths.most_common())
+        )
         again = reconcile(store, indexed)
         print(f"second reconcile rewrites {again.rewritten} (idempotent)")
     finally:
-        store.client.options(ignore_status=404).indices.delete(index=f"{store.prefix}*", expand_wildcards="all")
+        store.client.options(ignore_status=404).indices.delete(
+            index=f"{store.prefix}*", expand_wildcards="all"
+        )
         store.client.options(ignore_status=404).indices.delete_index_template(name=f"{store.prefix}*")
         store.close()
 

@@ -42,9 +42,19 @@ VOCAB = NEWS_WORDS + sorted({"".join(_vr.choices(_SYL, k=_vr.randint(2, 4))) for
 CUM = list(__import__("itertools").accumulate(1.0 / (r + 1) for r in range(len(VOCAB))))
 QUERY_WORDS = VOCAB[20:400]  # mid-frequency words: each in roughly 1-20% of the articles
 ACTORS = [(f"actor:a{i}", f"Actor {i}") for i in range(300)]
-PLACES = [(f"geonames:{1000 + i}", f"Place {i}", ("SY", "IQ", "UA", "KE", "YE")[i % 5],
-           random.Random(i).uniform(-60, 60), random.Random(-i).uniform(-170, 170)) for i in range(2000)]
-SOURCES = [{"feed": f"https://s{i}.example/rss", "name": f"Source {i}", "domain": f"s{i}.example"} for i in range(40)]
+PLACES = [
+    (
+        f"geonames:{1000 + i}",
+        f"Place {i}",
+        ("SY", "IQ", "UA", "KE", "YE")[i % 5],
+        random.Random(i).uniform(-60, 60),
+        random.Random(-i).uniform(-170, 170),
+    )
+    for i in range(2000)
+]
+SOURCES = [
+    {"feed": f"https://s{i}.example/rss", "name": f"Source {i}", "domain": f"s{i}.example"} for i in range(40)
+]
 _pr = random.Random(5)
 TEXTS = [" ".join(_pr.choices(VOCAB, cum_weights=CUM, k=_pr.randint(200, 450))) for _ in range(3000)]
 SIGNATURES = [[_pr.getrandbits(32) for _ in range(128)] for _ in range(500)]
@@ -57,17 +67,37 @@ def article(i: int, rng: random.Random) -> dict[str, Any]:
     dup = i % 10 == 9  # one in ten is a duplicate of the previous story
     rep = f"{i - 1:016x}" if dup else aid
     return {
-        "id": aid, "url": f"https://example.org/{i}", "source": rng.choice(SOURCES),
-        "title": " ".join(rng.choices(VOCAB, cum_weights=CUM, k=8)), "summary": text[:200], "text": text,
-        "language": "en", "published_at": published.isoformat(), "fetched_at": published.isoformat(),
-        "content_hash": f"h{i}", "minhash": SIGNATURES[i % len(SIGNATURES)],
+        "id": aid,
+        "url": f"https://example.org/{i}",
+        "source": rng.choice(SOURCES),
+        "title": " ".join(rng.choices(VOCAB, cum_weights=CUM, k=8)),
+        "summary": text[:200],
+        "text": text,
+        "language": "en",
+        "published_at": published.isoformat(),
+        "fetched_at": published.isoformat(),
+        "content_hash": f"h{i}",
+        "minhash": SIGNATURES[i % len(SIGNATURES)],
         "lsh_bands": [f"{b}:{rng.getrandbits(40):x}" for b in range(16)],
-        "cluster_id": rep, "duplicate_of": rep if dup else None,
-        "actors": [{"id": a, "name": n, "kind": "person", "mentions": [n], "count": 1}
-                   for a, n in rng.sample(ACTORS[:30] if rng.random() < 0.5 else ACTORS, 3)],
-        "locations": [{"id": p, "name": n, "kind": "city", "country_code": c, "lat": la, "lon": lo,
-                       "mentions": [n], "count": 1}
-                      for p, n, c, la, lo in rng.sample(PLACES[:50] if rng.random() < 0.5 else PLACES, 3)],
+        "cluster_id": rep,
+        "duplicate_of": rep if dup else None,
+        "actors": [
+            {"id": a, "name": n, "kind": "person", "mentions": [n], "count": 1}
+            for a, n in rng.sample(ACTORS[:30] if rng.random() < 0.5 else ACTORS, 3)
+        ],
+        "locations": [
+            {
+                "id": p,
+                "name": n,
+                "kind": "city",
+                "country_code": c,
+                "lat": la,
+                "lon": lo,
+                "mentions": [n],
+                "count": 1,
+            }
+            for p, n, c, la, lo in rng.sample(PLACES[:50] if rng.random() < 0.5 else PLACES, 3)
+        ],
     }
 
 
@@ -106,24 +136,35 @@ def main() -> None:
         elapsed = time.perf_counter() - t0 - docs.gen_seconds
         cpu = time.process_time() - c0 - docs.gen_seconds
         size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
-        print(f"indexed {report.indexed} docs in {elapsed:.1f}s wall: {report.indexed / elapsed:,.0f} docs/s "
-              f"({report.indexed / cpu:,.0f} docs per CPU-second; errors {len(report.errors)}), "
-              f"file {size / 1e6:.0f} MB; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        record.figure(f"bulk indexing, {report.indexed:,} articles (generation excluded)",
-                      round(report.indexed / elapsed), "docs/s", per_cpu_second=round(report.indexed / cpu),
-                      file_mb=round(size / 1e6), errors=len(report.errors))
+        print(
+            f"indexed {report.indexed} docs in {elapsed:.1f}s wall: {report.indexed / elapsed:,.0f} docs/s "
+            f"({report.indexed / cpu:,.0f} docs per CPU-second; errors {len(report.errors)}), "
+            f"file {size / 1e6:.0f} MB; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
+        record.figure(
+            f"bulk indexing, {report.indexed:,} articles (generation excluded)",
+            round(report.indexed / elapsed),
+            "docs/s",
+            per_cpu_second=round(report.indexed / cpu),
+            file_mb=round(size / 1e6),
+            errors=len(report.errors),
+        )
     qrng = random.Random(7)
     kinds = {
         "actor+location+text+facets": lambda: SearchQuery(
-            text=qrng.choice(QUERY_WORDS), actor_ids=[[qrng.choice(ACTORS[:30])[0]]],
-            location_ids=[[qrng.choice(PLACES[:50])[0]]]),
+            text=qrng.choice(QUERY_WORDS),
+            actor_ids=[[qrng.choice(ACTORS[:30])[0]]],
+            location_ids=[[qrng.choice(PLACES[:50])[0]]],
+        ),
         "actor+location (no text)+facets": lambda: SearchQuery(
-            actor_ids=[[qrng.choice(ACTORS[:30])[0]]], location_ids=[[qrng.choice(PLACES[:50])[0]]]),
+            actor_ids=[[qrng.choice(ACTORS[:30])[0]]], location_ids=[[qrng.choice(PLACES[:50])[0]]]
+        ),
         "text only (2 words) + facets": lambda: SearchQuery(text=" ".join(qrng.sample(QUERY_WORDS, 2))),
         "match all, date sort + facets": lambda: SearchQuery(sort="date"),
         "text, no facets": lambda: SearchQuery(text=qrng.choice(QUERY_WORDS), facets=False),
         "near 300 km + text + facets": lambda: SearchQuery(
-            text=qrng.choice(QUERY_WORDS), near=(qrng.uniform(-50, 50), qrng.uniform(-150, 150), 300.0)),
+            text=qrng.choice(QUERY_WORDS), near=(qrng.uniform(-50, 50), qrng.uniform(-150, 150), 300.0)
+        ),
     }
     rows: list[list[object]] = []
     for name, make in kinds.items():
@@ -137,11 +178,18 @@ def main() -> None:
             totals.append(r.total)
         times.sort()
         p95 = times[int(len(times) * 0.95) - 1]
-        print(f"{name:32s} p50 {statistics.median(times):7.1f} ms  p95 {p95:7.1f} ms  "
-              f"(median total {statistics.median(totals):,.0f}, n={len(times)})")
-        rows.append([name, round(statistics.median(times), 1), round(p95, 1), statistics.median(totals), len(times)])
-    record.table(f"searches over {store.count():,} articles (wall ms)",
-                 ["query", "p50 ms", "p95 ms", "median total", "queries"], rows)
+        print(
+            f"{name:32s} p50 {statistics.median(times):7.1f} ms  p95 {p95:7.1f} ms  "
+            f"(median total {statistics.median(totals):,.0f}, n={len(times)})"
+        )
+        rows.append(
+            [name, round(statistics.median(times), 1), round(p95, 1), statistics.median(totals), len(times)]
+        )
+    record.table(
+        f"searches over {store.count():,} articles (wall ms)",
+        ["query", "p50 ms", "p95 ms", "median total", "queries"],
+        rows,
+    )
     store.close()
     record.write(args.json_out)
 

@@ -288,9 +288,14 @@ def main() -> None:
             t = Tagger(spacy_model="")
             r = score(docs, tagger_predict(t))
             print(f"  {pop:>7}: {r['set:LOC']['f1']:.3f} / {r['span:LOC']['f1']:.3f} / {len(t.gaz.names)}")
-            thresholds.append([pop, round(r["set:LOC"]["f1"], 3), round(r["span:LOC"]["f1"], 3), len(t.gaz.names)])
-        record.table("city population threshold (tagger, gazetteer only)",
-                     ["threshold", "set-F1 locations", "span-F1 locations", "names"], thresholds)
+            thresholds.append(
+                [pop, round(r["set:LOC"]["f1"], 3), round(r["span:LOC"]["f1"], 3), len(t.gaz.names)]
+            )
+        record.table(
+            "city population threshold (tagger, gazetteer only)",
+            ["threshold", "set-F1 locations", "span-F1 locations", "names"],
+            thresholds,
+        )
         gazetteer.CITY_MIN_POPULATION = default
 
     gaz_only = Tagger(spacy_model="")
@@ -320,16 +325,34 @@ def main() -> None:
         )
     record.table(
         f"re3d dev, {len(docs)} documents; set = per-document sets of normalised surface forms, span = overlap",
-        ["system", "actors P", "actors R", "actors F1", "loc. P", "loc. R", "loc. F1", "actors F1 (span)",
-         "loc. F1 (span)"],
-        [[name, *(round(r[k][m], 3) for k in ("set:ACT", "set:LOC") for m in ("p", "r", "f1")),
-          round(r["span:ACT"]["f1"], 3), round(r["span:LOC"]["f1"], 3)] for name, r in results.items()],
+        [
+            "system",
+            "actors P",
+            "actors R",
+            "actors F1",
+            "loc. P",
+            "loc. R",
+            "loc. F1",
+            "actors F1 (span)",
+            "loc. F1 (span)",
+        ],
+        [
+            [
+                name,
+                *(round(r[k][m], 3) for k in ("set:ACT", "set:LOC") for m in ("p", "r", "f1")),
+                round(r["span:ACT"]["f1"], 3),
+                round(r["span:LOC"]["f1"], 3),
+            ]
+            for name, r in results.items()
+        ],
     )
     if "plain spaCy" in results:
         for t, label in (("ACT", "actors"), ("LOC", "locations")):
             d = results["tagger + spaCy"][f"set:{t}"]["f1"] - results["plain spaCy"][f"set:{t}"]["f1"]
             print(f"tagger + spaCy vs plain spaCy, {label}: {d:+.3f} F1 (target >= +0.15)")
-            record.figure(f"tagger + spaCy vs plain spaCy, F1 gain {label}", round(d, 3), "F1", target="+0.15")
+            record.figure(
+                f"tagger + spaCy vs plain spaCy, F1 gain {label}", round(d, 3), "F1", target="+0.15"
+            )
 
     for label, tagger in (("gazetteer only", gaz_only), ("with spaCy", with_spacy)):
         if label == "with spaCy" and tagger.nlp is None:
@@ -355,9 +378,17 @@ def main() -> None:
 
     print("\ngazetteer load (fresh process, Tagger(spacy_model='')): seconds / RSS MB / names / entities")
     for label, sec, mb, n_names, n_ent in load_figures():
-        print(f"  {label}: {sec:.2f} s / {mb:.0f} MB / {n_names} / {n_ent} (targets from cache: < 2 s, < 600 MB)")
-        record.figure(f"gazetteer load, {label}", round(sec, 2), "s", rss_mb=round(mb), names=n_names,
-                      target="from cache < 2 s, < 600 MB")
+        print(
+            f"  {label}: {sec:.2f} s / {mb:.0f} MB / {n_names} / {n_ent} (targets from cache: < 2 s, < 600 MB)"
+        )
+        record.figure(
+            f"gazetteer load, {label}",
+            round(sec, 2),
+            "s",
+            rss_mb=round(mb),
+            names=n_names,
+            target="from cache < 2 s, < 600 MB",
+        )
     record.write(args.json_out)
 
 

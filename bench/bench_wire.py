@@ -56,7 +56,11 @@ from pipeline.tag import tagger as tagger_module  # noqa: E402
 from pipeline.tag.normalize import norm_key  # noqa: E402
 
 WIRE = ROOT / "tests" / "data" / "wire"
-SETS = {"dev": [WIRE / "dev.jsonl"], "fresh": [WIRE / "fresh.jsonl"], "all": [WIRE / "dev.jsonl", WIRE / "fresh.jsonl"]}
+SETS = {
+    "dev": [WIRE / "dev.jsonl"],
+    "fresh": [WIRE / "fresh.jsonl"],
+    "all": [WIRE / "dev.jsonl", WIRE / "fresh.jsonl"],
+}
 SYSTEMS = ("tagger", "gazetteer", "spacy")
 TYPES = ("location", "actor")
 SPACY_TYPES = {"GPE": "location", "LOC": "location", "FAC": "location", "PERSON": "actor", "ORG": "actor"}
@@ -81,7 +85,13 @@ def labels(article: dict[str, Any], typ: str) -> list[dict[str, Any]]:
 # --- tagging --------------------------------------------------------------------------------------------------
 def tag_with_tagger(tagger: Tagger, articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     records = [
-        {"id": a["id"], "title": a["title"], "text": a["text"], "published_at": a["published_at"], "language": "en"}
+        {
+            "id": a["id"],
+            "title": a["title"],
+            "text": a["text"],
+            "published_at": a["published_at"],
+            "language": "en",
+        }
         for a in articles
     ]
     return list(tagger.tag_records(records))
@@ -104,10 +114,16 @@ def tag_with_spacy(nlp: Any, articles: list[dict[str, Any]]) -> list[dict[str, A
             key = spacy_surface_key(ent.text)
             if typ and key:
                 found[typ].setdefault(key, {"id": f"spacy:{key}", "name": ent.text, "mentions": [ent.text]})
-        out.append({
-            "id": a["id"], "title": a["title"], "text": a["text"], "published_at": a["published_at"],
-            "locations": list(found["location"].values()), "actors": list(found["actor"].values()),
-        })
+        out.append(
+            {
+                "id": a["id"],
+                "title": a["title"],
+                "text": a["text"],
+                "published_at": a["published_at"],
+                "locations": list(found["location"].values()),
+                "actors": list(found["actor"].values()),
+            }
+        )
     return out
 
 
@@ -130,7 +146,9 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
 
 
 def search_level(
-    articles: list[dict[str, Any]], tagged: list[dict[str, Any]], query: Callable[[str, str], list[list[str]]],
+    articles: list[dict[str, Any]],
+    tagged: list[dict[str, Any]],
+    query: Callable[[str, str], list[list[str]]],
 ) -> dict[str, Any]:
     """Index ``tagged`` in a temporary SQLite store and search for every labelled NAME; see the module docstring.
 
@@ -197,7 +215,9 @@ def search_level(
 
 
 def entity_level(
-    articles: list[dict[str, Any]], tagged: list[dict[str, Any]], right: Callable[[str, dict, dict], bool],
+    articles: list[dict[str, Any]],
+    tagged: list[dict[str, Any]],
+    right: Callable[[str, dict, dict], bool],
 ) -> dict[str, Any]:
     """P/R of tagged entities against labels, per type; ``right(typ, tagged_entity, label)``."""
     out: dict[str, Any] = {}
@@ -212,7 +232,13 @@ def entity_level(
             tp_gold += sum(1 for g in golds if any(right(typ, t, g) for t in preds))
         p = tp_pred / n_pred if n_pred else 0.0
         r = tp_gold / n_gold if n_gold else 0.0
-        out[typ] = {"p": p, "r": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tagged": n_pred, "labels": n_gold}
+        out[typ] = {
+            "p": p,
+            "r": r,
+            "f1": 2 * p * r / (p + r) if p + r else 0.0,
+            "tagged": n_pred,
+            "labels": n_gold,
+        }
     return out
 
 
@@ -232,7 +258,9 @@ def tagger_rightness(tagger: Tagger) -> Callable[[str, dict, dict], bool]:
     def right(typ: str, t: dict, g: dict) -> bool:
         if t["id"] not in ids(typ, g["name"]):
             return False
-        if typ == "actor" or not g.get("country_code"):  # a label without a country (a sea, a river) takes any
+        if typ == "actor" or not g.get(
+            "country_code"
+        ):  # a label without a country (a sea, a river) takes any
             return True
         return (t.get("country_code") or None) == g["country_code"]
 
@@ -284,15 +312,21 @@ def run_system(system: str, articles: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_report(res: dict[str, Any], verbose: bool) -> None:
-    print(f"\n== {res['system']}  ({res['articles']} articles; load {res['seconds']['load']}s, "
-          f"tag {res['seconds']['tag']}s)")
+    print(
+        f"\n== {res['system']}  ({res['articles']} articles; load {res['seconds']['load']}s, "
+        f"tag {res['seconds']['tag']}s)"
+    )
     for typ in TYPES:
         s = res["search"][typ]
         e = res["entity"][typ]
-        print(f"  {typ:8s} search  P {s['p']:.3f}  R {s['r']:.3f}  F1 {s['f1']:.3f}  "
-              f"(TP {s['tp']}, FP {s['fp']}, FN {s['fn']}; refused {len(s['refused'])} of {s['names']} names)")
-        print(f"  {typ:8s} entity  P {e['p']:.3f}  R {e['r']:.3f}  F1 {e['f1']:.3f}  "
-              f"(tagged {e['tagged']}, labels {e['labels']})")
+        print(
+            f"  {typ:8s} search  P {s['p']:.3f}  R {s['r']:.3f}  F1 {s['f1']:.3f}  "
+            f"(TP {s['tp']}, FP {s['fp']}, FN {s['fn']}; refused {len(s['refused'])} of {s['names']} names)"
+        )
+        print(
+            f"  {typ:8s} entity  P {e['p']:.3f}  R {e['r']:.3f}  F1 {e['f1']:.3f}  "
+            f"(tagged {e['tagged']}, labels {e['labels']})"
+        )
         kinds = ", ".join(f"{k} {v['r']:.2f}/{v['n']}" for k, v in s["recall_by_kind"].items())
         print(f"    recall by kind (recall/labels): {kinds}")
         if verbose:
@@ -304,7 +338,9 @@ def print_report(res: dict[str, Any], verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--set", choices=sorted(SETS), default="dev")
-    ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}")
+    ap.add_argument(
+        "--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}"
+    )
     ap.add_argument("--limit", type=int, default=None, help="first N articles only")
     ap.add_argument("--verbose", action="store_true", help="list refused names, misses and false hits")
     ap.add_argument("--json", action="store_true", help="print a machine-readable summary instead")
@@ -325,8 +361,16 @@ def main(argv: list[str] | None = None) -> None:
         f"set {args.set}: {len(articles)} articles; search = an article found by each labelled name, "
         "entity = tagged entities against the labels",
         ["system", "type", "search P", "search R", "search F1", "entity P", "entity R", "entity F1", "tag s"],
-        [[r["system"], typ, *(round(r[lvl][typ][m], 3) for lvl in ("search", "entity") for m in ("p", "r", "f1")),
-          r["seconds"]["tag"]] for r in results for typ in TYPES],
+        [
+            [
+                r["system"],
+                typ,
+                *(round(r[lvl][typ][m], 3) for lvl in ("search", "entity") for m in ("p", "r", "f1")),
+                r["seconds"]["tag"],
+            ]
+            for r in results
+            for typ in TYPES
+        ],
     )
     record.write(args.json_out)
     if args.json:
@@ -335,11 +379,15 @@ def main(argv: list[str] | None = None) -> None:
                 for typ in TYPES:
                     for k in ("missed", "false_hits"):
                         r["search"][typ].pop(k)
-        print(json.dumps({"set": args.set, "articles": len(articles), "systems": results}, ensure_ascii=False))
+        print(
+            json.dumps({"set": args.set, "articles": len(articles), "systems": results}, ensure_ascii=False)
+        )
         return
     labels_n = {t: sum(len(labels(a, t)) for a in articles) for t in TYPES}
-    print(f"set {args.set}: {len(articles)} articles, {labels_n['location']} location labels, "
-          f"{labels_n['actor']} actor labels")
+    print(
+        f"set {args.set}: {len(articles)} articles, {labels_n['location']} location labels, "
+        f"{labels_n['actor']} actor labels"
+    )
     for r in results:
         print_report(r, args.verbose)
 

@@ -83,22 +83,30 @@ def news_ingest() -> None:
         return T.reconcile_run(paths, T.airflow_staging(), store_url=_store())
 
     @task(trigger_rule="all_done", outlets=[NEWS_INDEX], retries=0)
-    def publish_stats(groups: list[list[str]] | None, results: list[dict[str, Any] | None] | None,
-                      reconciled: dict[str, int] | None) -> dict[str, Any]:
+    def publish_stats(
+        groups: list[list[str]] | None,
+        results: list[dict[str, Any] | None] | None,
+        reconciled: dict[str, int] | None,
+    ) -> dict[str, Any]:
         """Sum the groups' counts into staging and the news_index asset event; fail if a group failed.
 
         Failing here (after publishing) keeps a run with a failed group red in the UI even
         though this final task runs whatever happened upstream.
         """
         context = get_current_context()
-        stats = T.publish_stats(T.group_results(results), context["run_id"], T.airflow_staging(),
-                                expected_groups=len(groups or []))
+        stats = T.publish_stats(
+            T.group_results(results),
+            context["run_id"],
+            T.airflow_staging(),
+            expected_groups=len(groups or []),
+        )
         stats["reconciled"] = reconciled
         context["outlet_events"][NEWS_INDEX].extra = {k: v for k, v in stats.items() if k != "errors"}
         if stats["failed_groups"] or reconciled is None:
             raise AirflowFailException(
                 f"{stats['failed_groups']} of {len(groups or [])} feed groups failed"
-                + ("; reconcile failed" if reconciled is None else "") + ": see their task logs"
+                + ("; reconcile failed" if reconciled is None else "")
+                + ": see their task logs"
             )
         return stats
 

@@ -72,6 +72,7 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
+
 def unavailable(exc: BaseException) -> bool:
     """True when ``exc`` says the store cannot be reached or read (not a bug in the request)."""
     import sqlite3
@@ -83,7 +84,9 @@ def unavailable(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - the client is a dependency
         return False
     status = getattr(getattr(exc, "meta", None), "status", 0)
-    return isinstance(exc, TransportError) or (isinstance(exc, ApiError) and isinstance(status, int) and status >= 500)
+    return isinstance(exc, TransportError) or (
+        isinstance(exc, ApiError) and isinstance(status, int) and status >= 500
+    )
 
 
 def get_store(request: Request) -> Store:
@@ -123,8 +126,12 @@ def create_app(store_url: str | None = None) -> FastAPI:
         parts = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body"))
-            parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid")))
-        return JSONResponse(status_code=422, content={"detail": redact("; ".join(parts) or "invalid request")})
+            parts.append(
+                f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid"))
+            )
+        return JSONResponse(
+            status_code=422, content={"detail": redact("; ".join(parts) or "invalid request")}
+        )
 
     @api.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -133,7 +140,8 @@ def create_app(store_url: str | None = None) -> FastAPI:
     @api.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=api.openapi_url or "/openapi.json", title="newswire API",
+            openapi_url=api.openapi_url or "/openapi.json",
+            title="newswire API",
             swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
@@ -157,7 +165,9 @@ def create_app(store_url: str | None = None) -> FastAPI:
         q: Annotated[str, Query(description='full-text query (words, "phrases", -excluded, prefix*)')] = "",
         actor: Repeated = None,
         location: Repeated = None,
-        since: Annotated[str | None, Query(description="from: 2017-06-07, today, yesterday, monday, 3d")] = None,
+        since: Annotated[
+            str | None, Query(description="from: 2017-06-07, today, yesterday, monday, 3d")
+        ] = None,
         until: Annotated[str | None, Query(description="until (inclusive), same forms as since")] = None,
         source: Repeated = None,
         language: Repeated = None,
@@ -172,8 +182,19 @@ def create_app(store_url: str | None = None) -> FastAPI:
         """The same search as ``newswire search --json``."""
         try:
             query = build_query(
-                q, actor or [], location or [], since, until, source or [], language or [], country or [],
-                near, bbox, sort, limit, collapse=not all_copies,
+                q,
+                actor or [],
+                location or [],
+                since,
+                until,
+                source or [],
+                language or [],
+                country or [],
+                near,
+                bbox,
+                sort,
+                limit,
+                collapse=not all_copies,
             )
             if after is not None:
                 query.after = decode_cursor(after)
@@ -186,12 +207,16 @@ def create_app(store_url: str | None = None) -> FastAPI:
         except ValueError as exc:
             if query.after is None:
                 raise
-            raise HTTPException(status_code=422, detail=f"--after: {exc}") from None  # a cursor of another sort
+            raise HTTPException(
+                status_code=422, detail=f"--after: {exc}"
+            ) from None  # a cursor of another sort
         except Exception as exc:
             if not unavailable(exc):
                 raise
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HTTPException(status_code=503, detail=redact(f"store unavailable: {reason[:300]}")) from None
+            raise HTTPException(
+                status_code=503, detail=redact(f"store unavailable: {reason[:300]}")
+            ) from None
         payload = search_payload(result, query.notes)
         # encoded once with orjson: FastAPI's generic encoder walks every hit's fields (measured with
         # bench/bench_api.py, it was a third of the time the API added to a search)

@@ -60,10 +60,18 @@ out = Console(markup=False, highlight=False, soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, markup=False, highlight=False, soft_wrap=not sys.stderr.isatty())
 
 StoreOpt = Annotated[
-    str | None, typer.Option("--store", metavar="URL", help="store URL (sqlite:///path or http://host:port); default NEWSWIRE_STORE")
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="store URL (sqlite:///path or http://host:port); default NEWSWIRE_STORE",
+    ),
 ]
 FeedsOpt = Annotated[
-    Path | None, typer.Option("--feeds", metavar="FILE", help="feeds YAML file; default NEWSWIRE_FEEDS_FILE (config/feeds.yaml)")
+    Path | None,
+    typer.Option(
+        "--feeds", metavar="FILE", help="feeds YAML file; default NEWSWIRE_FEEDS_FILE (config/feeds.yaml)"
+    ),
 ]
 
 
@@ -78,10 +86,16 @@ def open_store_or_fail(url: str | None, must_exist: bool = False) -> Any:
     from pipeline.stores import open_store, sqlite_path
 
     target = url or get_settings().store
-    if must_exist and target.lower().startswith("sqlite:///") and target[len("sqlite:///"):] not in ("", ":memory:"):
+    if (
+        must_exist
+        and target.lower().startswith("sqlite:///")
+        and target[len("sqlite:///") :] not in ("", ":memory:")
+    ):
         path = Path(sqlite_path(target))
         if not path.exists():
-            fail(f"no such store: {path} does not exist (run `newswire run --once` to fill it, or pass --store)")
+            fail(
+                f"no such store: {path} does not exist (run `newswire run --once` to fill it, or pass --store)"
+            )
     try:
         return open_store(url)
     except ValueError as exc:
@@ -128,21 +142,35 @@ def load_feeds_or_fail(path: Path | None) -> list[Any]:
 def feed_table(report: Any) -> Table:
     table = Table(title="newswire run", show_lines=False)
     for column in ("feed", "status", "fetched", "new", "duplicates", "errors"):
-        table.add_column(column, justify="right" if column in ("fetched", "new", "duplicates", "errors") else "left")
+        table.add_column(
+            column, justify="right" if column in ("fetched", "new", "duplicates", "errors") else "left"
+        )
     for f in report.feeds:
         table.add_row(
-            Text(redact(f.name)), f.status, str(f.fetched), str(f.new), str(f.duplicates),
+            Text(redact(f.name)),
+            f.status,
+            str(f.fetched),
+            str(f.new),
+            str(f.duplicates),
             Text(str(len(f.errors)), style="red") if f.errors else "0",
         )
-    table.add_row(Text("total", style="bold"), "", str(sum(f.fetched for f in report.feeds)), str(report.new),
-                  str(sum(f.duplicates for f in report.feeds)), str(sum(len(f.errors) for f in report.feeds)))
+    table.add_row(
+        Text("total", style="bold"),
+        "",
+        str(sum(f.fetched for f in report.feeds)),
+        str(report.new),
+        str(sum(f.duplicates for f in report.feeds)),
+        str(sum(len(f.errors) for f in report.feeds)),
+    )
     return table
 
 
 @app.command()
 def run(
     once: Annotated[bool, typer.Option("--once", help="one pass over every feed, then exit")] = False,
-    watch: Annotated[bool, typer.Option("--watch", help="keep polling, each feed on its own schedule")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="keep polling, each feed on its own schedule")
+    ] = False,
     feeds: FeedsOpt = None,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the run report as JSON")] = False,
@@ -158,8 +186,13 @@ def run(
     st = open_store_or_fail(store)
     report = RunReport()
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-        console=err, transient=True, disable=as_json or not err.is_terminal,
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
     ) as progress:
         task = progress.add_task("ingesting feeds", total=len(feed_list))
 
@@ -182,7 +215,9 @@ def run(
         print(redact(json.dumps(report.as_dict(), ensure_ascii=False)))
     else:
         out.print(feed_table(report))
-        out.print(f"{report.new} new articles from {len(report.feeds)} feeds; {report.failed} feeds had errors")
+        out.print(
+            f"{report.new} new articles from {len(report.feeds)} feeds; {report.failed} feeds had errors"
+        )
     raise typer.Exit(1 if report.failed or report.errors else 0)
 
 
@@ -198,8 +233,12 @@ def reconcile(store: StoreOpt = None) -> None:
         st.close()
         fail(f"reconcile stopped: {exc}; run `newswire reconcile` again", 1)
     st.close()
-    out.print(f"reconcile: {result.checked} articles checked, {result.merged} clusters merged, "
-              f"{result.renamed} renamed, {result.rewritten} articles rewritten", highlight=False, soft_wrap=True)
+    out.print(
+        f"reconcile: {result.checked} articles checked, {result.merged} clusters merged, "
+        f"{result.renamed} renamed, {result.rewritten} articles rewritten",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # --- search ---------------------------------------------------------------------------
@@ -212,13 +251,19 @@ def hit_line(hit: dict[str, Any]) -> Text:
         when = f"~{when} (estimated)"
     src = (hit.get("source") or {}).get("name", "")
     also = hit.get("also_published_by") or []
-    outlets = sorted({
-        str((a.get("source") or {}).get("name", "?")) if isinstance(a.get("source"), dict) else str(a.get("source"))
-        for a in also if isinstance(a, dict)
-    })
+    outlets = sorted(
+        {
+            str((a.get("source") or {}).get("name", "?"))
+            if isinstance(a.get("source"), dict)
+            else str(a.get("source"))
+            for a in also
+            if isinstance(a, dict)
+        }
+    )
     extra = f" (+{len(also)} outlets: {', '.join(outlets)})" if also else ""
     return Text.assemble(
-        (redact(str(hit.get("title", ""))), "bold"), redact(f"\n  {when}  {src}  {hit.get('url', '')}"),
+        (redact(str(hit.get("title", ""))), "bold"),
+        redact(f"\n  {when}  {src}  {hit.get('url', '')}"),
         (redact(extra), "dim"),
     )
 
@@ -226,21 +271,47 @@ def hit_line(hit: dict[str, Any]) -> Text:
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(metavar="QUERY", hidden=True)] = "",
-    actor: Annotated[list[str], typer.Option("--actor", "-a", metavar="NAME", help="actor in any spelling; repeat for AND")] = [],  # noqa: B006
-    location: Annotated[list[str], typer.Option("--location", "-l", metavar="PLACE", help="place in any spelling; repeat for AND")] = [],  # noqa: B006
-    since: Annotated[str | None, typer.Option(metavar="WHEN", help="from: 2017-06-07, today, yesterday, monday, 3d, 12h")] = None,
-    until: Annotated[str | None, typer.Option(metavar="WHEN", help="until (inclusive), same forms as --since")] = None,
-    source: Annotated[list[str], typer.Option("--source", metavar="SOURCE", help="source name or domain; repeat for OR")] = [],  # noqa: B006
-    language: Annotated[list[str], typer.Option("--language", metavar="CODE", help="ISO 639-1 code; repeat for OR")] = [],  # noqa: B006
-    country: Annotated[list[str], typer.Option("--country", metavar="CC", help="ISO country code of a tagged place")] = [],  # noqa: B006
-    near: Annotated[str | None, typer.Option(metavar="LAT,LON,KM", help="lat,lon,km: places within km of a point")] = None,
-    bbox: Annotated[str | None, typer.Option(metavar="T,L,B,R", help="top,left,bottom,right: places in a box")] = None,
+    actor: Annotated[
+        list[str], typer.Option("--actor", "-a", metavar="NAME", help="actor in any spelling; repeat for AND")
+    ] = [],  # noqa: B006
+    location: Annotated[
+        list[str],
+        typer.Option("--location", "-l", metavar="PLACE", help="place in any spelling; repeat for AND"),
+    ] = [],  # noqa: B006
+    since: Annotated[
+        str | None, typer.Option(metavar="WHEN", help="from: 2017-06-07, today, yesterday, monday, 3d, 12h")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="WHEN", help="until (inclusive), same forms as --since")
+    ] = None,
+    source: Annotated[
+        list[str], typer.Option("--source", metavar="SOURCE", help="source name or domain; repeat for OR")
+    ] = [],  # noqa: B006
+    language: Annotated[
+        list[str], typer.Option("--language", metavar="CODE", help="ISO 639-1 code; repeat for OR")
+    ] = [],  # noqa: B006
+    country: Annotated[
+        list[str], typer.Option("--country", metavar="CC", help="ISO country code of a tagged place")
+    ] = [],  # noqa: B006
+    near: Annotated[
+        str | None, typer.Option(metavar="LAT,LON,KM", help="lat,lon,km: places within km of a point")
+    ] = None,
+    bbox: Annotated[
+        str | None, typer.Option(metavar="T,L,B,R", help="top,left,bottom,right: places in a box")
+    ] = None,
     sort: Annotated[str, typer.Option(metavar="relevance|date", help="relevance or date")] = "relevance",
     limit: Annotated[int, typer.Option(metavar="N", help="hits to return (1-1000)")] = 20,
-    all_copies: Annotated[bool, typer.Option("--all-copies", help="every outlet's copy, not one hit per story")] = False,
+    all_copies: Annotated[
+        bool, typer.Option("--all-copies", help="every outlet's copy, not one hit per story")
+    ] = False,
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print {total, hits, facets, next_after} as JSON")] = False,
-    after: Annotated[str | None, typer.Option("--after", metavar="CURSOR", help="next page: the cursor the last page printed")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print {total, hits, facets, next_after} as JSON")
+    ] = False,
+    after: Annotated[
+        str | None,
+        typer.Option("--after", metavar="CURSOR", help="next page: the cursor the last page printed"),
+    ] = None,
 ) -> None:
     """Search stored articles by text, actor, location, date, source and place.
 
@@ -251,7 +322,18 @@ def search(
 
     try:
         q = build_query(
-            query, actor, location, since, until, source, language, country, near, bbox, sort, limit,
+            query,
+            actor,
+            location,
+            since,
+            until,
+            source,
+            language,
+            country,
+            near,
+            bbox,
+            sort,
+            limit,
             collapse=not all_copies,
         )
         if after is not None:
@@ -289,7 +371,9 @@ def search(
                 values = ", ".join(f"{b.get('name') or b['key']} ({b['count']})" for b in buckets[:8])
                 out.print(Text.assemble((f"{name}:", "dim"), " ", redact(values)))
     if payload["next_after"]:
-        out.print(Text.assemble(("next page: --after ", "dim"), (payload["next_after"], "dim")), soft_wrap=True)
+        out.print(
+            Text.assemble(("next page: --after ", "dim"), (payload["next_after"], "dim")), soft_wrap=True
+        )
 
 
 # --- JSON Lines filters -----------------------------------------------------------------
@@ -315,7 +399,9 @@ def parse(
             failed += 1
             print(redact(f"newswire parse: {result.error or result.status}"), file=sys.stderr)
             continue
-        parsed = parse_feed(result.body, url=result.final_url or result.url, feed_name=name, headers=result.headers)
+        parsed = parse_feed(
+            result.body, url=result.final_url or result.url, feed_name=name, headers=result.headers
+        )
         for warning in parsed.warnings:
             print(redact(f"newswire parse: {result.url}: {warning}"), file=sys.stderr)
         if parsed.error:
@@ -336,8 +422,14 @@ def clean() -> None:
 
 
 @app.command()
-def dedupe(store: StoreOpt = None, in_stream: Annotated[bool, typer.Option(
-    "--in-stream/--against-store", help="compare within the input only (default) or with a store too")] = True,
+def dedupe(
+    store: StoreOpt = None,
+    in_stream: Annotated[
+        bool,
+        typer.Option(
+            "--in-stream/--against-store", help="compare within the input only (default) or with a store too"
+        ),
+    ] = True,
 ) -> None:
     """{id, title, text} -> adds {content_hash, cluster_id, duplicate_of}."""
     from pipeline.dedupe import Deduper
@@ -383,16 +475,23 @@ def index(store: StoreOpt = None) -> None:
 
     code = run_filter(write, name="index")
     st.close()
-    print(f"newswire index: {totals['indexed']} indexed ({totals['created']} new), {totals['errors']} failed "
-          f"into {redact(st.url)}", file=sys.stderr)
+    print(
+        f"newswire index: {totals['indexed']} indexed ({totals['created']} new), {totals['errors']} failed "
+        f"into {redact(st.url)}",
+        file=sys.stderr,
+    )
     raise typer.Exit(code)
 
 
 @app.command()
 def retag(
     store: StoreOpt = None,
-    batch: Annotated[int, typer.Option("--batch", metavar="N", help="articles per batch (tagged, written, checkpointed)")] = 500,
-    restart: Annotated[bool, typer.Option("--restart", help="start over instead of continuing a stopped run")] = False,
+    batch: Annotated[
+        int, typer.Option("--batch", metavar="N", help="articles per batch (tagged, written, checkpointed)")
+    ] = 500,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="start over instead of continuing a stopped run")
+    ] = False,
     max_batches: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Re-tag every stored article with the current tagger; an interrupted run continues where it stopped."""
@@ -405,11 +504,16 @@ def retag(
     tagger = get_tagger()
 
     def on_batch(result: Any) -> None:
-        err.print(f"retag: {result.processed} articles tagged, {result.changed} changed, "
-                  f"{len(result.errors)} failed (last id {result.last_id})", highlight=False)
+        err.print(
+            f"retag: {result.processed} articles tagged, {result.changed} changed, "
+            f"{len(result.errors)} failed (last id {result.last_id})",
+            highlight=False,
+        )
 
     try:
-        result = retag_store(st, tagger, batch=batch, restart=restart, max_batches=max_batches, on_batch=on_batch)
+        result = retag_store(
+            st, tagger, batch=batch, restart=restart, max_batches=max_batches, on_batch=on_batch
+        )
     except KeyboardInterrupt:
         st.close()
         err.print("retag: interrupted; run `newswire retag` again to continue", highlight=False)
@@ -419,15 +523,23 @@ def retag(
         fail(f"retag stopped: {exc}; run `newswire retag` again to continue", 1)
     st.close()
     for e in result.errors[:20]:
-        err.print(Text.assemble((str(e.get("id")), "yellow"), ": ", redact(str(e.get("error")))), soft_wrap=True)
+        err.print(
+            Text.assemble((str(e.get("id")), "yellow"), ": ", redact(str(e.get("error")))), soft_wrap=True
+        )
     if result.skipped:
-        out.print(f"retag: already complete for tagger version {result.version}; nothing to do "
-                  "(--restart to run it again)", highlight=False)
+        out.print(
+            f"retag: already complete for tagger version {result.version}; nothing to do "
+            "(--restart to run it again)",
+            highlight=False,
+        )
     else:
         where = f" (continued after {result.resumed_after})" if result.resumed_after else ""
         state = "complete" if result.done else "stopped before the end; run it again to continue"
-        out.print(f"retag{where}: {result.processed} articles tagged, {result.changed} changed, "
-                  f"{len(result.errors)} failed; tagger version {result.version}; {state}", highlight=False)
+        out.print(
+            f"retag{where}: {result.processed} articles tagged, {result.changed} changed, "
+            f"{len(result.errors)} failed; tagger version {result.version}; {state}",
+            highlight=False,
+        )
     raise typer.Exit(1 if result.errors else 0)
 
 
@@ -454,7 +566,9 @@ def serve(
 
 @es_app.command("start")
 def es_start(
-    port: Annotated[int | None, typer.Option(metavar="PORT", help="HTTP port (default: the last one, if free)")] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="HTTP port (default: the last one, if free)")
+    ] = None,
 ) -> None:
     """Download (once) and start the local Elasticsearch; prints its URL."""
     from pipeline import esserver
@@ -513,8 +627,9 @@ def es_setup(store: StoreOpt = None) -> None:
 
 
 @feeds_app.command("status")
-def feeds_status(feeds: FeedsOpt = None, store: StoreOpt = None,
-                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def feeds_status(
+    feeds: FeedsOpt = None, store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """Health per feed: last success, last error, consecutive failures, new items per day."""
     feed_list = load_feeds_or_fail(feeds)
     st = open_store_or_fail(store)
@@ -522,12 +637,17 @@ def feeds_status(feeds: FeedsOpt = None, store: StoreOpt = None,
     for f in feed_list:
         health = (st.get_feed_state(f.url) or {}).get("health") or {}
         per_day = health.get("new_per_day") or {}
-        rows.append({
-            "name": f.name, "url": f.url, "status": health.get("status", "never polled"),
-            "last_success_at": health.get("last_success_at"), "last_error": health.get("last_error"),
-            "consecutive_failures": health.get("consecutive_failures", 0),
-            "new_per_day": round(sum(per_day.values()) / max(len(per_day), 1), 1),
-        })
+        rows.append(
+            {
+                "name": f.name,
+                "url": f.url,
+                "status": health.get("status", "never polled"),
+                "last_success_at": health.get("last_success_at"),
+                "last_error": health.get("last_error"),
+                "consecutive_failures": health.get("consecutive_failures", 0),
+                "new_per_day": round(sum(per_day.values()) / max(len(per_day), 1), 1),
+            }
+        )
     st.close()
     if as_json:
         print(redact(json.dumps(rows, ensure_ascii=False)))
@@ -556,14 +676,18 @@ def feeds_check(feeds: FeedsOpt = None) -> None:
     for result in fetch_feeds([(f.url, None) for f in feed_list]):
         if result.status != "ok":
             failed += 1
-            out.print(Text.assemble(("FAIL", "red"), " ", redact(f"{result.url}: {result.error or result.status}")))
+            out.print(
+                Text.assemble(("FAIL", "red"), " ", redact(f"{result.url}: {result.error or result.status}"))
+            )
             continue
         parsed = parse_feed(result.body, url=result.final_url or result.url, headers=result.headers)
         if parsed.error:
             failed += 1
             out.print(Text.assemble(("FAIL", "red"), " ", redact(f"{result.url}: {parsed.error}")))
         else:
-            out.print(Text.assemble(("ok", "green"), "   ", redact(f"{result.url}: {len(parsed.entries)} entries")))
+            out.print(
+                Text.assemble(("ok", "green"), "   ", redact(f"{result.url}: {len(parsed.entries)} entries"))
+            )
     raise typer.Exit(1 if failed else 0)
 
 
@@ -573,4 +697,3 @@ def main() -> None:
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     install_log_filter()
     app()
-

@@ -38,7 +38,9 @@ def decode_cursor(token: str, option: str = "--after") -> list[Any]:
         value = None
     if not isinstance(value, list) or not value:
         shown = text if len(text) <= 40 else text[:40] + "…"
-        raise QueryError(f"{option}: {shown!r} is not a paging cursor (pass next_after from the last page unchanged)")
+        raise QueryError(
+            f"{option}: {shown!r} is not a paging cursor (pass next_after from the last page unchanged)"
+        )
     return value
 
 

@@ -810,7 +810,9 @@ def reconcile(
             rewrite.append({"id": rep, "cluster_id": rep, "duplicate_of": None, "also_published_by": also})
         for m in others:
             if m.get("cluster_id") != rep or m.get("duplicate_of") != rep or m.get("also_published_by"):
-                rewrite.append({"id": m["id"], "cluster_id": rep, "duplicate_of": rep, "also_published_by": []})
+                rewrite.append(
+                    {"id": m["id"], "cluster_id": rep, "duplicate_of": rep, "also_published_by": []}
+                )
     if rewrite:  # one call for the whole pass (one bulk request and one refresh on Elasticsearch)
         done = store.rewrite_clusters(rewrite)
         if done.errors:
@@ -834,7 +836,11 @@ def note_pending(store: Store, ids: Iterable[str]) -> None:
 
 
 def reconcile_pending(
-    store: Store, articles: Iterable[Record] = (), *, whole_store: bool = False, deduper: Deduper | None = None
+    store: Store,
+    articles: Iterable[Record] = (),
+    *,
+    whole_store: bool = False,
+    deduper: Deduper | None = None,
 ) -> ReconcileReport:
     """:func:`reconcile` over ``articles`` (a run's indexed articles) plus every article the
     journal holds (indexed by a run that was killed before its reconcile), or over the whole

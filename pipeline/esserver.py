@@ -258,9 +258,17 @@ def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) ->
     java_home = find_java_home()
     javac = java_home / "bin" / "javac"
     if not javac.is_file():
-        log.warning("no javac in %s: the English analysis plugin is not installed (text will not be stemmed)", java_home)
+        log.warning(
+            "no javac in %s: the English analysis plugin is not installed (text will not be stemmed)",
+            java_home,
+        )
         return
-    api_jars = ("elasticsearch-plugin-api-", "elasticsearch-plugin-analysis-api-", "lucene-core-", "lucene-analysis-common-")
+    api_jars = (
+        "elasticsearch-plugin-api-",
+        "elasticsearch-plugin-analysis-api-",
+        "lucene-core-",
+        "lucene-analysis-common-",
+    )
     classpath = [str(jar) for jar in sorted((home / "lib").glob("*.jar")) if jar.name.startswith(api_jars)]
     with tempfile.TemporaryDirectory(prefix="newswire-plugin-") as tmp:
         build = Path(tmp)
@@ -295,7 +303,9 @@ def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) ->
 def _run_step(step: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        raise EsServerError(f"could not {step} (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+        raise EsServerError(
+            f"could not {step} (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stdout}{proc.stderr}"
+        )
 
 
 # --- the server ------------------------------------------------------------------------
@@ -528,7 +538,9 @@ def pick_port(requested: int | None = None) -> int:
 
 
 def start(
-    port: int | None = None, version: str = ELASTICSEARCH_VERSION, timeout: float = 180.0,
+    port: int | None = None,
+    version: str = ELASTICSEARCH_VERSION,
+    timeout: float = 180.0,
     on_wait: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Start the local server as a daemon (or return the running one's state).
@@ -542,9 +554,7 @@ def start(
     home = ensure_distribution(version)
     tag = hashlib.sha256(str(_cache_dir().resolve()).encode()).hexdigest()[:8]  # one daemon per cache dir
     data_dir = runtime_root() / f"data-{version}-{tag}"
-    config = ServerConfig(
-        home=home, data_dir=data_dir, port=pick_port(port), transport_port=free_port()
-    )
+    config = ServerConfig(home=home, data_dir=data_dir, port=pick_port(port), transport_port=free_port())
     config.prepare()
     with open(data_dir / "console.log", "w") as console:  # the child keeps its own fd
         proc = subprocess.Popen(

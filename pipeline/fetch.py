@@ -691,7 +691,9 @@ class Fetcher:
         async for chunk in resp.aiter_raw(_READ_CHUNK):
             raw += len(chunk)
             if raw > max_bytes and not truncate:
-                raise FetchError(f"body larger than {max_bytes} bytes" + (" (compressed)" if encodings else ""))
+                raise FetchError(
+                    f"body larger than {max_bytes} bytes" + (" (compressed)" if encodings else "")
+                )
             out += decoder.feed(chunk)
             if decoder.full:
                 break

@@ -500,7 +500,9 @@ def _parse_json(body: bytes, ctx: _Context, result: ParsedFeed) -> None:
             content_text = _str(item.get("content_text"))
             summary = _str(item.get("summary"))
             html = content_html or "".join(
-                f"<p>{htmllib.escape(p)}</p>" for p in re.split(r"\n\s*\n", content_text or summary) if p.strip()
+                f"<p>{htmllib.escape(p)}</p>"
+                for p in re.split(r"\n\s*\n", content_text or summary)
+                if p.strip()
             )
             html = _resolved_html(html, link or base)
             tags = [str(t) for t in item.get("tags") or [] if isinstance(t, str | int | float)]

@@ -59,8 +59,14 @@ class FeedStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "url": self.url, "status": self.status, "fetched": self.fetched,
-            "new": self.new, "duplicates": self.duplicates, "errors": self.errors, "warnings": self.warnings,
+            "name": self.name,
+            "url": self.url,
+            "status": self.status,
+            "fetched": self.fetched,
+            "new": self.new,
+            "duplicates": self.duplicates,
+            "errors": self.errors,
+            "warnings": self.warnings,
             "poll_seconds": self.poll_seconds,
         }
 
@@ -151,7 +157,15 @@ def process(records: Iterable[dict[str, Any]], store: Store | None) -> list[dict
 
 
 #: The fields :func:`pipeline.dedupe.reconcile` needs of each article indexed in a run.
-RECONCILE_FIELDS = ("id", "cluster_id", "duplicate_of", "content_hash", "minhash", "lsh_bands", "published_at")
+RECONCILE_FIELDS = (
+    "id",
+    "cluster_id",
+    "duplicate_of",
+    "content_hash",
+    "minhash",
+    "lsh_bands",
+    "published_at",
+)
 
 
 def index_entries(store: Store, entries: list[dict[str, Any]], stats: FeedStats) -> list[dict[str, Any]]:
@@ -173,13 +187,17 @@ def index_entries(store: Store, entries: list[dict[str, Any]], stats: FeedStats)
         for e in report.errors:
             causes.setdefault(str(e["error"]), []).append(str(e["id"]))
         for cause, ids in causes.items():
-            stats.errors.append(f"{ids[0]}: {cause}" if len(ids) == 1 else f"{len(ids)} articles not stored: {cause}")
+            stats.errors.append(
+                f"{ids[0]}: {cause}" if len(ids) == 1 else f"{len(ids)} articles not stored: {cause}"
+            )
     stats.new += sum(1 for r in good if r["id"] not in failed_ids)
     stats.duplicates += sum(1 for r in good if r.get("duplicate_of") and r["id"] not in failed_ids)
     return [{k: r.get(k) for k in RECONCILE_FIELDS} for r in good if r["id"] not in failed_ids]
 
 
-def feed_state_after(result: FetchResult, previous: dict[str, Any] | None, stats: FeedStats) -> dict[str, Any]:
+def feed_state_after(
+    result: FetchResult, previous: dict[str, Any] | None, stats: FeedStats
+) -> dict[str, Any]:
     """The feed's new state: fetch validators plus a health record."""
     now = datetime.now(UTC).isoformat()
     state = dict(previous or {})
@@ -246,7 +264,9 @@ def ingest(
         reconcile_pending(store, indexed)
     except Exception as exc:  # the journal keeps the ids: the next run or `newswire reconcile` repairs
         log.debug("reconcile failed", exc_info=True)
-        report.errors.append(redact(f"reconcile: {_one_line(exc)}; run `newswire reconcile` once the store is back"))
+        report.errors.append(
+            redact(f"reconcile: {_one_line(exc)}; run `newswire reconcile` once the store is back")
+        )
     return report
 
 

@@ -117,7 +117,10 @@ def _parse_when(value: str, option: str, now: datetime | None, end_of_day: bool)
         day = today - timedelta(days=(today.weekday() - WEEKDAYS.index(text)) % 7)
     elif m := RELATIVE.match(text):
         amount, unit = int(m.group(1)), m.group(2)
-        return now - {"h": timedelta(hours=amount), "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
+        return (
+            now
+            - {"h": timedelta(hours=amount), "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
+        )
     else:
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -147,7 +150,9 @@ def parse_floats(value: str, option: str, count: int) -> list[float]:
 
 
 def resolve(
-    names: Sequence[str], resolver: Callable[[str], list[str]], option: str,
+    names: Sequence[str],
+    resolver: Callable[[str], list[str]],
+    option: str,
     fallback: Callable[[str], str] | None = None,
 ) -> list[list[str]]:
     """One id group per name. A name the gazetteer does not know becomes ``fallback(name)``
@@ -173,7 +178,9 @@ def check_codes(languages: Sequence[str], countries: Sequence[str]) -> None:
     for lang in languages:
         if lang and pycountry.languages.get(alpha_2=lang.strip().lower()) is None:
             named = pycountry.languages.get(name=lang.strip().title())
-            hint = f" (did you mean {named.alpha_2}?)" if named is not None and hasattr(named, "alpha_2") else ""
+            hint = (
+                f" (did you mean {named.alpha_2}?)" if named is not None and hasattr(named, "alpha_2") else ""
+            )
             raise QueryError(f"--language: {shown(lang)} is not an ISO 639-1 language code{hint}")
     for code in countries:
         if code and (len(code.strip()) != 2 or pycountry.countries.get(alpha_2=code.strip().upper()) is None):
@@ -200,8 +207,10 @@ def unknown_actor_notes(names: Sequence[str], tagger: Any) -> list[str]:
                 break
         close.sort(key=lambda c: -SequenceMatcher(None, key.lower(), str(c["name"]).lower()).ratio())
         hint = f"; did you mean {', '.join(repr(c['name']) for c in close[:3])}?" if close else ""
-        notes.append(f"--actor {shown(name)}: no known actor (searched as {unknown_actor_id(name)}, a name "
-                     f"found only by the tagger's NER){hint}")
+        notes.append(
+            f"--actor {shown(name)}: no known actor (searched as {unknown_actor_id(name)}, a name "
+            f"found only by the tagger's NER){hint}"
+        )
     return notes
 
 
@@ -226,7 +235,9 @@ def build_query(
         raise QueryError(f"--sort: {sort!r} is not one of relevance, date")
     if not 1 <= limit <= 1000:
         raise QueryError(f"--limit: {limit} is not between 1 and 1000")
-    check_limits(text, actor=actors, location=locations, source=sources, language=languages, country=countries)
+    check_limits(
+        text, actor=actors, location=locations, source=sources, language=languages, country=countries
+    )
     check_codes(languages, countries)
     query = SearchQuery(text=text.strip(), sort=sort, limit=limit, collapse=collapse)  # type: ignore[arg-type]
     if actors or locations:
@@ -238,7 +249,9 @@ def build_query(
         for name in actors:
             state = tagger.state_for(name)
             if state is not None:
-                query.notes.append(f"--actor {shown(name)}: searched as {state} (a country or capital stands for it)")
+                query.notes.append(
+                    f"--actor {shown(name)}: searched as {state} (a country or capital stands for it)"
+                )
         query.notes.extend(unknown_actor_notes(actors, tagger))
         query.location_ids = resolve(locations, tagger.resolve_location, "--location", unknown_place_id)
     if since:

@@ -30,7 +30,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSWIRE_", extra="ignore")
 
-    store: str = Field(default_factory=_default_store, description="store URL: sqlite:///path or http(s)://host:port")
+    store: str = Field(
+        default_factory=_default_store, description="store URL: sqlite:///path or http(s)://host:port"
+    )
     feeds_file: Path = Field(default=CONFIG_DIR / "feeds.yaml", description="feed list")
     actors_file: Path = Field(default=CONFIG_DIR / "actors.yaml", description="curated actors gazetteer")
     staging_dir: str = Field(
@@ -58,16 +60,22 @@ class Settings(BaseSettings):
         description="hosts/networks allowed although private or loopback (e.g. 127.0.0.1)",
     )
     respect_robots: bool = Field(default=True, description="honour robots.txt for article pages")
-    fetch_full_text: bool = Field(default=True, description="fetch article pages when a feed has summaries only")
+    fetch_full_text: bool = Field(
+        default=True, description="fetch article pages when a feed has summaries only"
+    )
     spacy_model: str = Field(default="en_core_web_sm", description="spaCy model name ('' disables NER)")
     poll_interval: int = Field(default=900, description="seconds between polls of a feed in watch mode")
     es_username: str | None = Field(default=None, description="Elasticsearch user")
     es_password: str | None = Field(default=None, description="Elasticsearch password")
     index_prefix: str = Field(default="news", description="Elasticsearch index/alias prefix")
     max_entries_per_feed: int = Field(
-        default=5000, gt=0, description="entries read from one feed document (the rest are skipped with a warning)"
+        default=5000,
+        gt=0,
+        description="entries read from one feed document (the rest are skipped with a warning)",
     )
-    search_timeout: float = Field(default=10.0, gt=0, description="seconds one search may run before it is stopped")
+    search_timeout: float = Field(
+        default=10.0, gt=0, description="seconds one search may run before it is stopped"
+    )
 
 
 @lru_cache(maxsize=1)

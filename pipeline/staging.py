@@ -64,7 +64,7 @@ def open_staging(root: Any = None) -> Staging:
                 from airflow.sdk import ObjectStoragePath
             except ImportError:  # pipeline used without Airflow: universal_pathlib if present
                 if root.startswith("file://"):
-                    return Staging(Path(root[len("file://"):]))
+                    return Staging(Path(root[len("file://") :]))
                 from upath import UPath
 
                 return Staging(UPath(root))

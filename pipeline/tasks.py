@@ -116,9 +116,7 @@ class OrchestrationSettings:
         return cls(**values)
 
 
-def store_url_from_connection(
-    host: str | None, port: int | None = None, schema: str | None = None
-) -> str:
+def store_url_from_connection(host: str | None, port: int | None = None, schema: str | None = None) -> str:
     """An Elasticsearch store URL from an Airflow connection's fields (no credentials in it).
 
     ``host`` may carry a scheme (``https://es.example:9200``); otherwise ``schema``
@@ -269,8 +267,17 @@ def fetch_group(
         entries: list[dict[str, Any]] = []
         feed_reports: list[dict[str, Any]] = []
         for url in missing:
-            feed_reports.append({"url": url, "name": url, "status": "removed", "fetched": 0,
-                                 "errors": [f"{redact(url)}: no longer in the feeds file"], "warnings": [], "state": None})
+            feed_reports.append(
+                {
+                    "url": url,
+                    "name": url,
+                    "status": "removed",
+                    "fetched": 0,
+                    "errors": [f"{redact(url)}: no longer in the feeds file"],
+                    "warnings": [],
+                    "state": None,
+                }
+            )
         for result in fetch_feeds([(f.url, previous[f.url]) for f in feeds], settings):
             feed = configured[result.url]
             stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
@@ -314,7 +321,9 @@ def fetch_group(
         "new_entries": n,
         "errors": errors[:MAX_ERRORS_IN_COUNTS],
     }
-    log.info("group %s: %d feeds, %d new entries, %d feeds with errors", name, len(group), n, counts["feed_errors"])
+    log.info(
+        "group %s: %d feeds, %d new entries, %d feeds with errors", name, len(group), n, counts["feed_errors"]
+    )
     return {"path": keys["fetched"], "group": name, "counts": counts}
 
 
@@ -395,9 +404,14 @@ def index_group(path: str, staging: Any = None, store_url: str | None = None) ->
             url = meta["url"]
             shown = redact(url)  # what articles' source.feed holds
             stats = FeedStats(
-                name=meta["name"], url=url, status=meta["status"], fetched=meta["fetched"],
-                new=new_by_feed[shown], duplicates=dup_by_feed[shown],
-                errors=list(meta["errors"]) + errors_by_feed[shown], warnings=list(meta.get("warnings", [])),
+                name=meta["name"],
+                url=url,
+                status=meta["status"],
+                fetched=meta["fetched"],
+                new=new_by_feed[shown],
+                duplicates=dup_by_feed[shown],
+                errors=list(meta["errors"]) + errors_by_feed[shown],
+                warnings=list(meta.get("warnings", [])),
                 poll_seconds=meta.get("poll_seconds"),
             )
             if meta["status"] == "removed":
@@ -495,8 +509,13 @@ def publish_stats(
         _staging(staging).write_json(f"runs/{_safe(run_id)}/stats.json", total)
     log.info(
         "run %s: %d groups (%d failed), %d feeds (%d with errors), %d new articles, %d duplicates",
-        run_id, total["groups"], total["failed_groups"], total["feeds"], total["feed_errors"],
-        total["new"], total["duplicates"],
+        run_id,
+        total["groups"],
+        total["failed_groups"],
+        total["feeds"],
+        total["feed_errors"],
+        total["new"],
+        total["duplicates"],
     )
     return total
 
@@ -522,21 +541,33 @@ def feed_health_report(
         rows = []
         for f in feeds:
             health = (store.get_feed_state(f.url) or {}).get("health") or {}
-            rows.append({
-                "name": f.name, "url": redact(f.url), "status": health.get("status", "never polled"),
-                "last_success_at": health.get("last_success_at"),
-                "last_error": redact(str(health["last_error"])) if health.get("last_error") else None,
-                "consecutive_failures": int(health.get("consecutive_failures", 0)),
-            })
+            rows.append(
+                {
+                    "name": f.name,
+                    "url": redact(f.url),
+                    "status": health.get("status", "never polled"),
+                    "last_success_at": health.get("last_success_at"),
+                    "last_error": redact(str(health["last_error"])) if health.get("last_error") else None,
+                    "consecutive_failures": int(health.get("consecutive_failures", 0)),
+                }
+            )
     finally:
         store.close()
     failing = [r["name"] for r in rows if r["consecutive_failures"] >= failing_after]
     for r in rows:
         if r["consecutive_failures"]:
-            log.warning("feed %s: %d failures in a row, last error: %s", r["name"], r["consecutive_failures"],
-                        r["last_error"])
-    return {"feeds": len(rows), "failing": failing,
-            "never_polled": [r["name"] for r in rows if r["status"] == "never polled"], "rows": rows}
+            log.warning(
+                "feed %s: %d failures in a row, last error: %s",
+                r["name"],
+                r["consecutive_failures"],
+                r["last_error"],
+            )
+    return {
+        "feeds": len(rows),
+        "failing": failing,
+        "never_polled": [r["name"] for r in rows if r["status"] == "never polled"],
+        "rows": rows,
+    }
 
 
 def cleanup_staging(retention_days: int, staging: Any = None) -> dict[str, Any]:

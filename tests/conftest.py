@@ -33,7 +33,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """The URL of an empty store, once per engine: SQLite in tmp_path, or the real
     Elasticsearch server under an index prefix of this test's own."""
     from pipeline.settings import get_settings

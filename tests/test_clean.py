@@ -166,7 +166,9 @@ def test_date_is_never_taken_from_script_code_and_og_url_is_resolved() -> None:
     assert "Night market returns" not in article["text"]
 
 
-@pytest.mark.parametrize("extractor", ["trafilatura", "trafilatura-fast", "trafilatura-recall", "readability", "rules"])
+@pytest.mark.parametrize(
+    "extractor", ["trafilatura", "trafilatura-fast", "trafilatura-recall", "readability", "rules"]
+)
 def test_every_extractor_finds_the_body_and_drops_the_chrome(extractor: str) -> None:
     text = extract_body(read("article.html"), ARTICLE_URL, extractor=extractor)  # type: ignore[arg-type]
     assert "spare parts had to be brought in from the capital" in text

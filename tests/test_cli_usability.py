@@ -27,7 +27,9 @@ from pipeline.stores import open_store
 from tests.test_api import serving
 
 ROOT = Path(__file__).resolve().parent.parent
-LONG_URL = "https://harbour-gazette.example/news/2017/06/07/" + "-".join(["port-authority-reopens-the-quay"] * 4)
+LONG_URL = "https://harbour-gazette.example/news/2017/06/07/" + "-".join(
+    ["port-authority-reopens-the-quay"] * 4
+)
 
 
 def cli(*args: str) -> Any:
@@ -59,8 +61,12 @@ def one_story(tmp_path: Path) -> str:
 
 
 def test_a_compact_iso_date_is_a_whole_day_like_the_dashed_one() -> None:
-    assert parse_when("20170607", "--until", end_of_day=True) == parse_when("2017-06-07", "--until", end_of_day=True)
-    assert parse_when("20170607", "--until", end_of_day=True) == datetime(2017, 6, 7, 23, 59, 59, 999999, tzinfo=UTC)
+    assert parse_when("20170607", "--until", end_of_day=True) == parse_when(
+        "2017-06-07", "--until", end_of_day=True
+    )
+    assert parse_when("20170607", "--until", end_of_day=True) == datetime(
+        2017, 6, 7, 23, 59, 59, 999999, tzinfo=UTC
+    )
     assert parse_when("20170607", "--since") == datetime(2017, 6, 7, tzinfo=UTC)
     q = build_query(until="20170607")
     assert q.until is not None and q.until.hour == 23
@@ -124,7 +130,10 @@ def test_elasticsearch_down_is_one_line_from_the_cli() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", "pipeline", "search", "quay", "--store", f"http://127.0.0.1:{port}"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
@@ -136,7 +145,10 @@ def test_elasticsearch_down_is_one_line_from_the_cli() -> None:
 def test_serve_with_a_bad_store_url_is_one_line() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pipeline", "serve", "--store", "ftp://x"],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
@@ -152,7 +164,9 @@ def test_the_api_answers_503_with_a_reason_when_elasticsearch_is_down(one_story:
     with serving(api) as base, httpx.Client(base_url=base, timeout=60) as client:
         assert client.get("/search", params={"q": "quay"}).status_code == 200
         opened = api.state.store
-        api.state.store = ElasticsearchStore(f"http://127.0.0.1:{free_port()}", prefix="gone")  # nothing listens
+        api.state.store = ElasticsearchStore(
+            f"http://127.0.0.1:{free_port()}", prefix="gone"
+        )  # nothing listens
         try:
             r = client.get("/search", params={"q": "quay"})
             health = client.get("/health")
@@ -201,20 +215,42 @@ def test_one_story_and_piped_urls_stay_whole(one_story: str) -> None:
 def test_estimated_dates_are_marked_in_the_cli(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'est.db'}"
     store = open_store(url)
-    store.index([article("guess", "Dockers return to the quay", published_at="2017-06-09T10:00:00+00:00",
-                         published_at_estimated=True)])
+    store.index(
+        [
+            article(
+                "guess",
+                "Dockers return to the quay",
+                published_at="2017-06-09T10:00:00+00:00",
+                published_at_estimated=True,
+            )
+        ]
+    )
     store.close()
     lines = cli("search", "dockers", "--store", url).output.splitlines()
     assert any("~2017-06-09 10:00 (estimated)" in line for line in lines), lines
     assert cli("search", "dockers", "--since", "2017-06-01", "--store", url).output.startswith("0 stories")
 
 
-@pytest.mark.parametrize("command", [["search"], ["serve"], ["parse"], ["retag"], ["run"], ["feeds", "status"],
-                                     ["es", "start"], ["dedupe"], ["index"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["search"],
+        ["serve"],
+        ["parse"],
+        ["retag"],
+        ["run"],
+        ["feeds", "status"],
+        ["es", "start"],
+        ["dedupe"],
+        ["index"],
+    ],
+)
 def test_help_has_no_type_tags(command: list[str]) -> None:
     result = cli(*command, "--help")
     assert result.exit_code == 0
-    assert "<bool>" not in result.output and "<list[str]>" not in result.output and "<str>" not in result.output
+    assert (
+        "<bool>" not in result.output and "<list[str]>" not in result.output and "<str>" not in result.output
+    )
     assert "<int>" not in result.output and "Options" in result.output
 
 
@@ -241,7 +277,9 @@ def test_feeds_status_is_whole_in_a_pipe_and_has_no_microseconds(tmp_path: Path)
 # --- local Elasticsearch ----------------------------------------------------------------------------
 
 
-def test_es_start_reuses_the_last_port_while_it_is_free(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_es_start_reuses_the_last_port_while_it_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
 
     from pipeline.settings import get_settings

@@ -148,7 +148,9 @@ def test_schema_is_the_compose_specification() -> None:
     assert "service" in schema["definitions"] and "healthcheck" in schema["definitions"]
 
 
-def test_compose_file_validates_against_the_compose_spec_schema(raw: dict[str, Any], env: dict[str, str]) -> None:
+def test_compose_file_validates_against_the_compose_spec_schema(
+    raw: dict[str, Any], env: dict[str, str]
+) -> None:
     """Validated as Compose does it: after interpolation, with .env.example and with the defaults."""
     validator = _validator()
     secrets_only = {k: v for k, v in env.items() if "PASSWORD" in k or "SECRET" in k}
@@ -191,8 +193,17 @@ def test_required_secrets_fail_loudly_when_missing(raw: dict[str, Any], env: dic
 
 def test_services_of_the_stack(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("elasticsearch", "postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-                 "airflow-dag-processor", "airflow-triggerer", "api", "kibana"):
+    for name in (
+        "elasticsearch",
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "api",
+        "kibana",
+    ):
         assert name in services, name
     commands = {n: s.get("command") for n, s in services.items()}
     assert commands["airflow-apiserver"] == "api-server"
@@ -217,16 +228,23 @@ def test_airflow_uses_postgres_and_the_es_connection(compose: dict[str, Any]) ->
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
         conn = json.loads(env["AIRFLOW_CONN_NEWSWIRE_ES"])
         assert conn["conn_type"] == "elasticsearch" and conn["host"] == "elasticsearch"
-        assert compose["services"][name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        assert (
+            compose["services"][name]["depends_on"]["airflow-init"]["condition"]
+            == "service_completed_successfully"
+        )
 
 
-def test_elasticsearch_matches_the_tests_version_and_is_bounded(compose: dict[str, Any], env: dict[str, str]) -> None:
+def test_elasticsearch_matches_the_tests_version_and_is_bounded(
+    compose: dict[str, Any], env: dict[str, str]
+) -> None:
     es = compose["services"]["elasticsearch"]
     assert es["image"].endswith(f":{ELASTICSEARCH_VERSION}")
     assert env["ELASTICSEARCH_VERSION"] == ELASTICSEARCH_VERSION
     assert compose["services"]["kibana"]["image"].endswith(f":{ELASTICSEARCH_VERSION}")
-    defaults = interpolate(yaml.safe_load(COMPOSE.read_text()), {k: v for k, v in env.items() if "PASSWORD" in k
-                                                                 or "SECRET" in k})
+    defaults = interpolate(
+        yaml.safe_load(COMPOSE.read_text()),
+        {k: v for k, v in env.items() if "PASSWORD" in k or "SECRET" in k},
+    )
     assert defaults["services"]["elasticsearch"]["image"].endswith(f":{ELASTICSEARCH_VERSION}")
     assert es["environment"]["discovery.type"] == "single-node"
     assert es["mem_limit"] and "-Xmx" in es["environment"]["ES_JAVA_OPTS"]
@@ -241,6 +259,7 @@ def test_dockerfile_matches_the_installed_airflow(compose: dict[str, Any]) -> No
     assert re.search(r"^FROM apache/airflow:\$\{AIRFLOW_VERSION\}", text, re.M)
     try:
         from importlib.metadata import version as installed
+
         airflow_version = installed("apache-airflow")
     except Exception:
         airflow_version = None

@@ -54,11 +54,16 @@ AIRFLOW_HOME = Path(os.environ["AIRFLOW_HOME"])
 
 def _airflow_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "airflow", *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "airflow", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
     )
     if proc.returncode != 0:
-        raise AssertionError(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"airflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc.stdout
 
 
@@ -99,8 +104,13 @@ def test_dag_files_import_cleanly_under_warnings_as_errors() -> None:
         f"for f in ('news_ingest.py', 'news_maintenance.py'): runpy.run_path(r'{DAGS}/' + f)\n"
         "print('ok')\n"
     )
-    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
 
 
@@ -146,8 +156,12 @@ def test_schedule_and_groups_come_from_the_environment(monkeypatch: pytest.Monke
 def test_maintenance_dag_shape() -> None:
     bag, _ = load_dagbag()
     dag = bag.dags["news_maintenance"]
-    assert {t.task_id for t in dag.tasks} == {"feed_health", "check_feeds", "cleanup_staging",
-                                               "index_housekeeping"}
+    assert {t.task_id for t in dag.tasks} == {
+        "feed_health",
+        "check_feeds",
+        "cleanup_staging",
+        "index_housekeeping",
+    }
     assert all(not t.upstream_task_ids for t in dag.tasks)  # independent checks
     assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
 
@@ -175,8 +189,9 @@ def _feeds_file(tmp_path: Path, feed_server: Any, prefix: str, extra: list[dict[
 
 
 @pytest.fixture
-def ingest_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, es_url: str, es_prefix: str,
-               airflow_db: Path) -> dict[str, Any]:
+def ingest_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, es_url: str, es_prefix: str, airflow_db: Path
+) -> dict[str, Any]:
     """Environment of one ingestion: ES via the Airflow connection, a fresh index prefix."""
     host, port = es_url.removeprefix("http://").rsplit(":", 1)
     conn = {"conn_type": "elasticsearch", "host": host, "port": int(port), "schema": "http"}
@@ -236,8 +251,12 @@ def test_dag_test_indexes_the_sample_feeds_and_isolates_a_broken_feed(
     ingest_env: dict[str, Any], feed_server: Any, unique_path: Any, tmp_path: Path
 ) -> None:
     broken = feed_server.add(unique_path("broken.xml"), "<rss><channel><item><title>cut", status=500)
-    feeds_file = _feeds_file(tmp_path, feed_server, unique_path("samples"),
-                             [{"name": "Broken Feed", "url": broken, "full_text": False}])
+    feeds_file = _feeds_file(
+        tmp_path,
+        feed_server,
+        unique_path("samples"),
+        [{"name": "Broken Feed", "url": broken, "full_text": False}],
+    )
     dr = _run_ingest(feeds_file)
     assert dr.state == "success", dr.state
 
@@ -311,7 +330,11 @@ def _watch_task_states(db: Path, task_id: str, on_retry: Any, stop: threading.Ev
 
 @pytest.mark.slow
 def test_index_task_that_fails_once_then_succeeds_on_retry_leaves_no_duplicate(
-    ingest_env: dict[str, Any], feed_server: Any, unique_path: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ingest_env: dict[str, Any],
+    feed_server: Any,
+    unique_path: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Elasticsearch refuses writes to one monthly index until an index task is up for retry.
 
@@ -354,7 +377,9 @@ def test_index_task_that_fails_once_then_succeeds_on_retry_leaves_no_duplicate(
     finally:
         stop.set()
         watcher.join(timeout=10)
-        client.options(ignore_status=404).indices.put_settings(index=blocked, settings={"index.blocks.write": False})
+        client.options(ignore_status=404).indices.put_settings(
+            index=blocked, settings={"index.blocks.write": False}
+        )
         client.close()
     assert lifted.is_set(), "no index task went up for retry: the block did not make it fail"
     assert written_before_retry and written_before_retry[0] >= 1, "the failed attempt wrote nothing"
@@ -412,13 +437,17 @@ def _wait(what: str, check: Any, timeout: float, proc: subprocess.Popen[bytes], 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"airflow standalone exited ({proc.returncode}) while waiting for {what}:\n"
-                                 + log.read_text(errors="replace")[-4000:])
+            raise AssertionError(
+                f"airflow standalone exited ({proc.returncode}) while waiting for {what}:\n"
+                + log.read_text(errors="replace")[-4000:]
+            )
         value = check()
         if value:
             return value
         time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n" + log.read_text(errors="replace")[-4000:])
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what}:\n" + log.read_text(errors="replace")[-4000:]
+    )
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
@@ -458,9 +487,7 @@ def test_airflow_standalone_runs_news_ingest_triggered_through_the_rest_api(
     home = tmp_path / "airflow-home"
     port = _free_port()
     host, es_port = es_url.removeprefix("http://").rsplit(":", 1)
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "NEWSWIRE_"))
-    } | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "NEWSWIRE_"))} | {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -473,8 +500,9 @@ def test_airflow_standalone_runs_news_ingest_triggered_through_the_rest_api(
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW_CONN_NEWSWIRE_ES": json.dumps({"conn_type": "elasticsearch", "host": host,
-                                                "port": int(es_port), "schema": "http"}),
+        "AIRFLOW_CONN_NEWSWIRE_ES": json.dumps(
+            {"conn_type": "elasticsearch", "host": host, "port": int(es_port), "schema": "http"}
+        ),
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "PYTHONPATH": str(ROOT),
         "NEWSWIRE_SCHEDULE": "none",
@@ -492,14 +520,28 @@ def test_airflow_standalone_runs_news_ingest_triggered_through_the_rest_api(
     log = tmp_path / "standalone.log"
     api = f"http://127.0.0.1:{port}/api/v2"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "standalone"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait("the api-server", lambda: _http("GET", f"{api}/version")[0] == 200, 300, proc, log)
-        status, body = _http("POST", f"{api}/pools", {"name": "newswire_es", "slots": 2,
-                                                      "description": "bounds Elasticsearch writes"})
+        status, body = _http(
+            "POST",
+            f"{api}/pools",
+            {"name": "newswire_es", "slots": 2, "description": "bounds Elasticsearch writes"},
+        )
         assert status in (200, 201), body
-        _wait("news_ingest to be parsed", lambda: _http("GET", f"{api}/dags/news_ingest")[0] == 200, 180, proc, log)
+        _wait(
+            "news_ingest to be parsed",
+            lambda: _http("GET", f"{api}/dags/news_ingest")[0] == 200,
+            180,
+            proc,
+            log,
+        )
         status, run = _http("POST", f"{api}/dags/news_ingest/dagRuns", {"logical_date": None})
         assert status in (200, 201), run
         run_id = run["dag_run_id"]

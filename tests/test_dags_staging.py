@@ -98,8 +98,9 @@ def test_cleanup_removes_only_expired_runs(tmp_path: Path) -> None:
     st.write_jsonl(Staging.key("old", "fetched", "g"), [{"id": "1"}])
     st.write_jsonl(Staging.key("new", "fetched", "g"), [{"id": "2"}])
     old_manifest = tmp_path / "runs" / "old" / "_run.json"
-    old_manifest.write_text(json.dumps({"run_id": "old",
-                                        "created_at": (datetime.now(UTC) - timedelta(days=10)).isoformat()}))
+    old_manifest.write_text(
+        json.dumps({"run_id": "old", "created_at": (datetime.now(UTC) - timedelta(days=10)).isoformat()})
+    )
     assert st.cleanup(timedelta(days=7)) == ["old"]
     assert st.runs() == ["new"]
     assert st.cleanup(timedelta(days=7)) == []
@@ -140,10 +141,26 @@ def test_store_url_from_connection_fields() -> None:
 
 
 def test_publish_stats_sums_and_counts_failed_groups(tmp_path: Path) -> None:
-    a = {"feeds": 2, "feed_errors": 1, "entries": 5, "indexed": 4, "new": 4, "duplicates": 1, "failed": 0,
-         "errors": ["x: boom"]}
-    b = {"feeds": 1, "feed_errors": 0, "entries": 3, "indexed": 3, "new": 2, "duplicates": 0, "failed": 1,
-         "errors": []}
+    a = {
+        "feeds": 2,
+        "feed_errors": 1,
+        "entries": 5,
+        "indexed": 4,
+        "new": 4,
+        "duplicates": 1,
+        "failed": 0,
+        "errors": ["x: boom"],
+    }
+    b = {
+        "feeds": 1,
+        "feed_errors": 0,
+        "entries": 3,
+        "indexed": 3,
+        "new": 2,
+        "duplicates": 0,
+        "failed": 1,
+        "errors": [],
+    }
     total = publish_stats([a, None, b], run_id="r1", staging=str(tmp_path), expected_groups=4)
     assert (total["feeds"], total["new"], total["indexed"], total["failed"]) == (3, 6, 7, 1)
     assert total["groups"] == 2 and total["failed_groups"] == 2

@@ -23,7 +23,9 @@ def _expected_total() -> int:
     return int(yaml.safe_load((SAMPLES / "EXPECTED.yaml").read_text())["total_articles"])
 
 
-def write_feeds(tmp_path: Path, feed_server: Any, prefix: str, extra: list[dict[str, Any]] | None = None) -> Path:
+def write_feeds(
+    tmp_path: Path, feed_server: Any, prefix: str, extra: list[dict[str, Any]] | None = None
+) -> Path:
     samples = yaml.safe_load((SAMPLES / "feeds.yaml").read_text())["feeds"]
     base = feed_server.serve_dir(SAMPLES, prefix)
     feeds = [dict(f, url=base + f["url"].removeprefix("file:")) for f in samples]
@@ -33,15 +35,15 @@ def write_feeds(tmp_path: Path, feed_server: Any, prefix: str, extra: list[dict[
     return path
 
 
-
-
 def _all_articles(store_url: str) -> list[dict[str, Any]]:
     from pipeline.stores import open_store
     from pipeline.stores.base import SearchQuery
 
     store = open_store(store_url)
     try:
-        res = store.search(SearchQuery(limit=1000, collapse=False, facets=False, highlight=False, sort="date"))
+        res = store.search(
+            SearchQuery(limit=1000, collapse=False, facets=False, highlight=False, sort="date")
+        )
         return res.hits
     finally:
         store.close()
@@ -52,13 +54,19 @@ def _health(store_url: str, urls: list[str]) -> dict[str, dict[str, Any]]:
 
     store = open_store(store_url)
     try:
-        return {u: dict((store.get_feed_state(u) or {}).get("health") or {}, last_poll_at=None,
-                        last_success_at=None) for u in urls}
+        return {
+            u: dict(
+                (store.get_feed_state(u) or {}).get("health") or {}, last_poll_at=None, last_success_at=None
+            )
+            for u in urls
+        }
     finally:
         store.close()
 
 
-def _run(groups: list[list[str]], run_id: str, staging: Staging, feeds: Path, store_url: str) -> list[dict[str, Any]]:
+def _run(
+    groups: list[list[str]], run_id: str, staging: Staging, feeds: Path, store_url: str
+) -> list[dict[str, Any]]:
     out = []
     for g in groups:
         f = T.fetch_group(g, run_id, staging, feeds_file=feeds, store_url=store_url)
@@ -125,10 +133,15 @@ def test_a_broken_feed_is_recorded_and_its_group_goes_on(
     store_url = f"sqlite:///{tmp_path / 'iso.db'}"
     broken = feed_server.add(unique_path("broken.xml"), "<rss><channel><item><title>cut", status=500)
     truncated = feed_server.add(unique_path("truncated.xml"), "<?xml version='1.0'?><rss><channel><item><ti")
-    feeds = write_feeds(tmp_path, feed_server, unique_path("samples"), [
-        {"name": "Broken", "url": broken, "full_text": False},
-        {"name": "Truncated", "url": truncated, "full_text": False},
-    ])
+    feeds = write_feeds(
+        tmp_path,
+        feed_server,
+        unique_path("samples"),
+        [
+            {"name": "Broken", "url": broken, "full_text": False},
+            {"name": "Truncated", "url": truncated, "full_text": False},
+        ],
+    )
     staging = Staging(tmp_path / "staging")
     one_group = T.plan_groups(feeds, 1)
     assert len(one_group) == 1 and len(one_group[0]) == 6

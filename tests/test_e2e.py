@@ -46,8 +46,6 @@ def served_feeds_file(server: FeedServer, tmp_path: Path, prefix: str) -> Path:
     return path
 
 
-
-
 def search_ids(store: str, *args: str) -> tuple[set[str], dict[str, Any]]:
     code, stdout, stderr = cli("search", *args, "--store", store, "--json", "--all-copies", "--limit", "200")
     assert code == 0, stderr
@@ -80,7 +78,12 @@ def test_run_twice_then_search_by_alias(
         store.close()
 
     # the queries: every alias spelling finds exactly the answer key's stories
-    for actor, location in [("Islamic State", "Raqqa"), ("ISIL", "Raqa"), ("Daesh", "Ar-Raqqah"), ("ISIS", "Raqqa")]:
+    for actor, location in [
+        ("Islamic State", "Raqqa"),
+        ("ISIL", "Raqa"),
+        ("Daesh", "Ar-Raqqah"),
+        ("ISIS", "Raqqa"),
+    ]:
         ids, _ = search_ids(store_url, "--actor", actor, "--location", location)
         assert ids == RAQQA_IS, (actor, location)
 
@@ -119,7 +122,9 @@ def test_human_output_and_bad_input(feed_server: FeedServer, tmp_path: Path, uni
     code, stdout, _ = cli("search", "--location", "Xyzzyville Qqq", "--store", store, "--json")
     assert code == 0 and json.loads(stdout)["total"] == 0  # unknown places too: searched, never refused
     bad = tmp_path / "bad.yaml"
-    bad.write_text("feeds:\n  - name: A\n    url: http://a.example/feed\n  - name: B\n    url: 42\n    colour: red\n")
+    bad.write_text(
+        "feeds:\n  - name: A\n    url: http://a.example/feed\n  - name: B\n    url: 42\n    colour: red\n"
+    )
     code, _, stderr = cli("run", "--once", "--feeds", str(bad), "--store", store)
     assert code == 2
     assert "bad.yaml" in stderr and ":6" in stderr.replace(" line ", ":")
@@ -131,7 +136,11 @@ def test_filters_compose_over_json_lines(tmp_path: Path) -> None:
 
     def stage(args: list[str], data: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pipeline", *args], input=data, capture_output=True, text=True, env=env,
+            [sys.executable, "-m", "pipeline", *args],
+            input=data,
+            capture_output=True,
+            text=True,
+            env=env,
             timeout=300,
         )
 
@@ -154,7 +163,9 @@ def test_filters_compose_over_json_lines(tmp_path: Path) -> None:
     assert [r["id"] for r in records] == [json.loads(x)["id"] for x in lines]
     assert all({"content_hash", "cluster_id", "actors", "locations"} <= r.keys() for r in records)
     raqqa = next(r for r in records if r["id"] == EXPECTED["clusters"]["raqqa-wire"]["original"]["id"])
-    assert any(loc["name"].lower().endswith("raqqah") or "raqq" in loc["name"].lower() for loc in raqqa["locations"])
+    assert any(
+        loc["name"].lower().endswith("raqqah") or "raqq" in loc["name"].lower() for loc in raqqa["locations"]
+    )
     indexed = stage(["index"], tagged.stdout)
     assert indexed.returncode == 0, indexed.stderr
     assert "9 indexed" in indexed.stderr

@@ -62,9 +62,14 @@ def test_analysis_plugin_is_installed_on_the_started_server(es_url: str) -> None
         nodes = client.nodes.info(metric="plugins")["nodes"].values()
         plugins = {p["name"]: p["version"] for node in nodes for p in node["plugins"]}
         # built from the current source (its hash is the version), not left over from an older one
-        assert plugins[esserver.PLUGIN_NAME] == hashlib.sha256(esserver.PLUGIN_SOURCE.read_bytes()).hexdigest()[:12]
+        assert (
+            plugins[esserver.PLUGIN_NAME]
+            == hashlib.sha256(esserver.PLUGIN_SOURCE.read_bytes()).hexdigest()[:12]
+        )
         tokens = client.indices.analyze(
-            tokenizer="standard", filter=[{"type": name} for name in esserver.PLUGIN_COMPONENTS], text="Raqqa's Cafés"
+            tokenizer="standard",
+            filter=[{"type": name} for name in esserver.PLUGIN_COMPONENTS],
+            text="Raqqa's Cafés",
         )["tokens"]
         assert [t["token"] for t in tokens] == ["Raqqa", "Cafe"]  # possessive dropped, folded, Porter
     finally:

@@ -66,7 +66,9 @@ def index_of(es: Elasticsearch, alias: str, doc_id: str) -> list[str]:
     return [h["_index"] for h in hits]
 
 
-def test_setup_is_idempotent_and_creates_template_and_aliases(store: ElasticsearchStore, es: Elasticsearch) -> None:
+def test_setup_is_idempotent_and_creates_template_and_aliases(
+    store: ElasticsearchStore, es: Elasticsearch
+) -> None:
     store.setup()  # a second time changes nothing and does not fail
     store.setup()
     template = es.indices.get_index_template(name=store.template)["index_templates"][0]["index_template"]
@@ -81,7 +83,9 @@ def test_setup_is_idempotent_and_creates_template_and_aliases(store: Elasticsear
     assert es.indices.exists(index=store.feeds_index)
 
 
-def test_articles_go_to_monthly_indices_behind_the_read_alias(store: ElasticsearchStore, es: Elasticsearch) -> None:
+def test_articles_go_to_monthly_indices_behind_the_read_alias(
+    store: ElasticsearchStore, es: Elasticsearch
+) -> None:
     report = store.index([
         article(1, "2017-06-30T23:30:00-02:00"),  # 2017-07-01 01:30 UTC
         article(2, "2024-01-15T10:00:00Z"),
@@ -97,7 +101,9 @@ def test_articles_go_to_monthly_indices_behind_the_read_alias(store: Elasticsear
     assert store.count() == 3
 
 
-def test_reindexing_with_another_month_keeps_one_document(store: ElasticsearchStore, es: Elasticsearch) -> None:
+def test_reindexing_with_another_month_keeps_one_document(
+    store: ElasticsearchStore, es: Elasticsearch
+) -> None:
     store.index([article(1, "2017-06-07T08:00:00Z")])
     report = store.index([article(1, "2019-03-01T08:00:00Z", title="Corrected story about a ceasefire")])
     assert (report.indexed, report.created, report.errors) == (1, 0, [])
@@ -109,7 +115,9 @@ def test_reindexing_with_another_month_keeps_one_document(store: ElasticsearchSt
     assert store.search(SearchQuery(text="strikes")).total == 0
 
 
-def test_stray_fields_are_kept_but_never_grow_the_mapping(store: ElasticsearchStore, es: Elasticsearch) -> None:
+def test_stray_fields_are_kept_but_never_grow_the_mapping(
+    store: ElasticsearchStore, es: Elasticsearch
+) -> None:
     stray = {"extra": {"deep": {"er": [1, 2, 3]}}, "x_anything": "v"}
     assert store.index([article(1, html="<p>raw page</p>", **stray)]).errors == []
     got = store.get("art-1")
@@ -250,7 +258,9 @@ def test_bulk_failures_that_persist_are_reported_per_document(es_url: str, es_pr
         proxy.close()
 
 
-def test_clusters_across_batches_and_calls(store: ElasticsearchStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clusters_across_batches_and_calls(
+    store: ElasticsearchStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A member written before its representative stands in for it, then is demoted; entries are
     recorded once whether the two meet in one batch, in later batches of one call, or in later calls."""
     import pipeline.stores.elasticsearch as es_module
@@ -342,13 +352,21 @@ def test_indices_of_an_older_mapping_gain_the_hierarchy_fields(
     old["_meta"]["newswire_mapping_version"] = 3
     monkeypatch.setattr(es_module, "MAPPING", old)
     monkeypatch.setattr(es_module, "MAPPING_VERSION", 3)
-    goma = {"id": "geonames:216281", "name": "Goma", "kind": "city", "country_code": "CD",
-            "ancestors": ["geonames:206938", "geonames:203312"], "admin1": {"id": "geonames:206938", "name": "North Kivu"}}
+    goma = {
+        "id": "geonames:216281",
+        "name": "Goma",
+        "kind": "city",
+        "country_code": "CD",
+        "ancestors": ["geonames:206938", "geonames:203312"],
+        "admin1": {"id": "geonames:206938", "name": "North Kivu"},
+    }
     doc = article(1, locations=[goma])
     before = ElasticsearchStore(es_url, prefix=es_prefix)
     before.setup()
     assert before.index([doc]).errors == []
-    assert before.search(SearchQuery(location_ids=[["geonames:203312"]])).total == 0  # not indexed by version 3
+    assert (
+        before.search(SearchQuery(location_ids=[["geonames:203312"]])).total == 0
+    )  # not indexed by version 3
     before.close()
     monkeypatch.undo()
     after = ElasticsearchStore(es_url, prefix=es_prefix)
@@ -357,7 +375,9 @@ def test_indices_of_an_older_mapping_gain_the_hierarchy_fields(
         index = f"{es_prefix}-2017.06"
         props = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
         assert props["locations"]["properties"]["ancestors"] == {"type": "keyword"}
-        meta = es.indices.get_index_template(name=after.template)["index_templates"][0]["index_template"]["_meta"]
+        meta = es.indices.get_index_template(name=after.template)["index_templates"][0]["index_template"][
+            "_meta"
+        ]
         assert meta["newswire_mapping_version"] == es_module.MAPPING_VERSION
         assert after.index([doc]).errors == []
         assert after.search(SearchQuery(location_ids=[["geonames:203312"]])).total == 1

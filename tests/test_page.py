@@ -39,11 +39,21 @@ MOSUL = ("geonames:99072", "Mosul", "city", "IQ", 36.335, 43.11889)
 IS = ("actor:islamic-state", "Islamic State", "armed_group")
 SDF = ("actor:syrian-democratic-forces", "Syrian Democratic Forces", "armed_group")
 IRAQI_ARMY = ("actor:iraqi-army", "Iraqi Army", "military")
-OUTLETS = [("Cedar Ledger", "cedar-ledger.example"), ("Tidewater Courier", "tidewater-courier.example"),
-           ("Basalt Review", "basalt-review.example")]
-TOPICS = ["water trucks reach the eastern quarter", "a school reopens in two shifts", "bakeries ration flour",
-          "mine clearance teams mark a road", "families queue at a clinic", "power returns to a pumping station",
-          "a market reopens near the clock tower", "engineers inspect a damaged bridge"]
+OUTLETS = [
+    ("Cedar Ledger", "cedar-ledger.example"),
+    ("Tidewater Courier", "tidewater-courier.example"),
+    ("Basalt Review", "basalt-review.example"),
+]
+TOPICS = [
+    "water trucks reach the eastern quarter",
+    "a school reopens in two shifts",
+    "bakeries ration flour",
+    "mine clearance teams mark a road",
+    "families queue at a clinic",
+    "power returns to a pumping station",
+    "a market reopens near the clock tower",
+    "engineers inspect a damaged bridge",
+]
 
 
 def _in_ci() -> bool:
@@ -59,20 +69,44 @@ def _unavailable(message: str) -> None:
 # ---- the corpus ----------------------------------------------------------------------------------------
 
 
-def article(n: int, title: str, text: str, places: list[tuple[Any, ...]], actors: list[tuple[str, str, str]],
-            day: int, outlet: int = 0, **extra: Any) -> dict[str, Any]:
+def article(
+    n: int,
+    title: str,
+    text: str,
+    places: list[tuple[Any, ...]],
+    actors: list[tuple[str, str, str]],
+    day: int,
+    outlet: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
     name, domain = OUTLETS[outlet]
     aid = f"page{n:012d}"
     record = {
-        "id": aid, "url": f"https://{domain}/story/{n}", "title": title, "text": text,
-        "summary": text.split(". ")[0] + ".", "language": "en",
+        "id": aid,
+        "url": f"https://{domain}/story/{n}",
+        "title": title,
+        "text": text,
+        "summary": text.split(". ")[0] + ".",
+        "language": "en",
         "source": {"name": name, "domain": domain, "feed_url": f"https://{domain}/feed.xml"},
-        "published_at": f"2017-06-{day:02d}T09:{n % 60:02d}:00+00:00", "published_at_estimated": False,
-        "fetched_at": "2017-06-30T00:00:00+00:00", "content_hash": f"h{n}", "cluster_id": aid, "duplicate_of": None,
+        "published_at": f"2017-06-{day:02d}T09:{n % 60:02d}:00+00:00",
+        "published_at_estimated": False,
+        "fetched_at": "2017-06-30T00:00:00+00:00",
+        "content_hash": f"h{n}",
+        "cluster_id": aid,
+        "duplicate_of": None,
         "actors": [{"id": a[0], "name": a[1], "kind": a[2], "mentions": [a[1]], "count": 2} for a in actors],
         "locations": [
-            {"id": p[0], "name": p[1], "kind": p[2], "country_code": p[3], "lat": p[4], "lon": p[5],
-             "mentions": [p[1]], "count": 1}
+            {
+                "id": p[0],
+                "name": p[1],
+                "kind": p[2],
+                "country_code": p[3],
+                "lat": p[4],
+                "lon": p[5],
+                "mentions": [p[1]],
+                "count": 1,
+            }
             for p in places
         ],
     }
@@ -86,28 +120,55 @@ def journey_corpus() -> list[dict[str, Any]]:
     docs = []
     for n in range(25):
         topic = TOPICS[n % len(TOPICS)]
-        docs.append(article(
-            n, f"Raqqa dispatch {n + 1}: {topic}",
-            f"In Raqqa, {topic}, residents told reporters on day {n + 1}. Syrian Democratic Forces patrols "
-            f"were seen nearby. Local officials in Syria said more help was needed.",
-            [RAQQA, SYRIA], [SDF] + ([IS] if n % 3 == 0 else []), day=1 + n % 24, outlet=n % 3,
-            published_at_estimated=(n == 7),
-        ))
+        docs.append(
+            article(
+                n,
+                f"Raqqa dispatch {n + 1}: {topic}",
+                f"In Raqqa, {topic}, residents told reporters on day {n + 1}. Syrian Democratic Forces patrols "
+                f"were seen nearby. Local officials in Syria said more help was needed.",
+                [RAQQA, SYRIA],
+                [SDF] + ([IS] if n % 3 == 0 else []),
+                day=1 + n % 24,
+                outlet=n % 3,
+                published_at_estimated=(n == 7),
+            )
+        )
     for n in range(25, 31):
-        docs.append(article(
-            n, f"Islamic State cells still active around Raqqa, report {n - 24}",
-            "Sleeper cells of the Islamic State attacked a checkpoint outside Raqqa overnight. Nobody claimed it.",
-            [RAQQA], [IS], day=n - 20, outlet=1,
-        ))
+        docs.append(
+            article(
+                n,
+                f"Islamic State cells still active around Raqqa, report {n - 24}",
+                "Sleeper cells of the Islamic State attacked a checkpoint outside Raqqa overnight. Nobody claimed it.",
+                [RAQQA],
+                [IS],
+                day=n - 20,
+                outlet=1,
+            )
+        )
     for n in range(31, 35):
-        docs.append(article(
-            n, f"Mosul rebuilds its old city, part {n - 30}",
-            "The Iraqi Army handed over a district of Mosul to civilian authorities. Rubble is still cleared by hand.",
-            [MOSUL], [IRAQI_ARMY], day=n - 25, outlet=2,
-        ))
+        docs.append(
+            article(
+                n,
+                f"Mosul rebuilds its old city, part {n - 30}",
+                "The Iraqi Army handed over a district of Mosul to civilian authorities. Rubble is still cleared by hand.",
+                [MOSUL],
+                [IRAQI_ARMY],
+                day=n - 25,
+                outlet=2,
+            )
+        )
     first = docs[0]
-    copy = article(99, first["title"], first["text"], [RAQQA, SYRIA], [SDF, IS], day=2, outlet=2,
-                   cluster_id=first["id"], duplicate_of=first["id"])
+    copy = article(
+        99,
+        first["title"],
+        first["text"],
+        [RAQQA, SYRIA],
+        [SDF, IS],
+        day=2,
+        outlet=2,
+        cluster_id=first["id"],
+        duplicate_of=first["id"],
+    )
     docs.append(copy)
     return docs
 
@@ -115,7 +176,8 @@ def journey_corpus() -> list[dict[str, Any]]:
 def ids_where(docs: list[dict[str, Any]], place: str | None = None, actor: str | None = None) -> set[str]:
     """Representatives (one per story, as the page shows them) with that place and actor."""
     return {
-        d["id"] for d in docs
+        d["id"]
+        for d in docs
         if not d["duplicate_of"]
         and (place is None or place in {p["id"] for p in d["locations"]})
         and (actor is None or actor in {a["id"] for a in d["actors"]})
@@ -140,16 +202,31 @@ def newswire_serve(store_url: str, log_path: Path) -> Iterator[str]:
     env["NEWSWIRE_SPACY_MODEL"] = ""  # the server never tags: its gazetteer is all the page needs
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--store", store_url],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--store",
+                store_url,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"newswire serve exited with {proc.returncode}:\n{log_path.read_text()}")
+                    raise RuntimeError(
+                        f"newswire serve exited with {proc.returncode}:\n{log_path.read_text()}"
+                    )
                 try:
                     if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                         break
@@ -181,8 +258,16 @@ def chrome() -> Iterator[Any]:
         _unavailable("selenium is not installed (pip install -e '.[dev]')")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,1000", "--lang=en-US", "--no-first-run", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+        "--lang=en-US",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
@@ -208,8 +293,9 @@ def wait(driver: Any, condition: Any, timeout: float = 30, message: str = "") ->
     from selenium.webdriver.support.ui import WebDriverWait
 
     # the page redraws its lists on every search: an element read mid-redraw is looked up again
-    return WebDriverWait(driver, timeout, poll_frequency=0.1,
-                         ignored_exceptions=(StaleElementReferenceException,)).until(condition, message)
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, message)
 
 
 def hit_ids(driver: Any) -> list[str]:
@@ -223,9 +309,7 @@ def url_params(driver: Any) -> dict[str, list[str]]:
 # ---- the journey --------------------------------------------------------------------------------------
 
 
-def test_search_by_place_then_actor_and_page_forward(
-    chrome: Any, store_url: str, tmp_path: Path
-) -> None:
+def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -239,26 +323,46 @@ def test_search_by_place_then_actor_and_page_forward(
         d = chrome
         d.set_window_size(1280, 1000)
         d.get(f"{base}/")
-        wait(d, lambda d: d.execute_script("return document.body.dataset.ready"), message="the page never rendered")
+        wait(
+            d,
+            lambda d: d.execute_script("return document.body.dataset.ready"),
+            message="the page never rendered",
+        )
 
         # type a spelling the gazetteer knows as an alias; pick the suggestion
         box = d.find_element(By.ID, "location-input")
         box.send_keys("Raqa")
-        option = wait(d, lambda d: next(iter(d.find_elements(
-            By.CSS_SELECTOR, f"#location-list li[data-id='{RAQQA[0]}']")), False), timeout=60,
-            message="no suggestion for Raqa")
+        option = wait(
+            d,
+            lambda d: next(
+                iter(d.find_elements(By.CSS_SELECTOR, f"#location-list li[data-id='{RAQQA[0]}']")), False
+            ),
+            timeout=60,
+            message="no suggestion for Raqa",
+        )
         assert option.find_element(By.CLASS_NAME, "s-name").text == RAQQA[1]
         option.click()
 
-        wait(d, lambda d: set(hit_ids(d)) and set(hit_ids(d)) <= in_raqqa and
-             d.find_element(By.ID, "summary").text.startswith(f"{len(in_raqqa)} stories"),
-             message="the Raqqa stories never showed")
+        wait(
+            d,
+            lambda d: (
+                set(hit_ids(d))
+                and set(hit_ids(d)) <= in_raqqa
+                and d.find_element(By.ID, "summary").text.startswith(f"{len(in_raqqa)} stories")
+            ),
+            message="the Raqqa stories never showed",
+        )
         assert url_params(d)["location"] == [RAQQA[0]]
         assert len(hit_ids(d)) == PAGE_SIZE
         chip = d.find_element(By.CSS_SELECTOR, f"#active .chip[data-value='{RAQQA[0]}']")
         assert RAQQA[1] in chip.text
-        point = wait(d, lambda d: next(iter(d.find_elements(
-            By.CSS_SELECTOR, f"#points circle[data-id='{RAQQA[0]}']")), False), message="no Raqqa point on the map")
+        point = wait(
+            d,
+            lambda d: next(
+                iter(d.find_elements(By.CSS_SELECTOR, f"#points circle[data-id='{RAQQA[0]}']")), False
+            ),
+            message="no Raqqa point on the map",
+        )
         assert int(point.get_attribute("data-count")) == len(in_raqqa)
         assert float(point.get_attribute("r")) > 0
         # country outlines drawn from the packaged map; nothing loaded from anywhere but the server itself
@@ -277,14 +381,19 @@ def test_search_by_place_then_actor_and_page_forward(
 
         # click an actor chip of a story
         d.find_element(By.CSS_SELECTOR, f"#hits .chip.actor[data-id='{SDF[0]}']").click()
-        wait(d, lambda d: d.find_element(By.ID, "summary").text.startswith(f"{len(with_sdf)} stories"),
-             message="the actor chip did not filter")
+        wait(
+            d,
+            lambda d: d.find_element(By.ID, "summary").text.startswith(f"{len(with_sdf)} stories"),
+            message="the actor chip did not filter",
+        )
         assert url_params(d)["actor"] == [SDF[1]] and url_params(d)["location"] == [RAQQA[0]]
         page1 = hit_ids(d)
         assert len(page1) == PAGE_SIZE and set(page1) <= with_sdf
         estimated = docs[7]["id"]
         if estimated in page1:
-            assert "estimated" in d.find_element(By.CSS_SELECTOR, f"#hits li[data-id='{estimated}'] .meta").text
+            assert (
+                "estimated" in d.find_element(By.CSS_SELECTOR, f"#hits li[data-id='{estimated}'] .meta").text
+            )
 
         # page forward: the rest of the stories, none repeated
         d.find_element(By.ID, "next").click()
@@ -343,7 +452,10 @@ def test_search_by_place_then_actor_and_page_forward(
 
 
 def test_suggest_is_fast_and_ranks_exact_names_first(store_url: str, tmp_path: Path) -> None:
-    with newswire_serve(store_url, tmp_path / "serve.log") as base, httpx.Client(base_url=base, timeout=60) as c:
+    with (
+        newswire_serve(store_url, tmp_path / "serve.log") as base,
+        httpx.Client(base_url=base, timeout=60) as c,
+    ):
         first = c.get("/suggest", params={"kind": "location", "prefix": "Raqa"})
         assert first.status_code == 200, first.text
         assert first.json()["suggestions"][0]["id"] == RAQQA[0]
@@ -390,17 +502,47 @@ def sentinel() -> Iterator[tuple[str, list[str]]]:
 
 def hostile_corpus(s: str) -> list[dict[str, Any]]:
     title = f"<script>fetch('{s}/title-script')</script>Raqqa siege <img src=x onerror=\"fetch('{s}/title-img')\">"
-    text = (f"Raqqa <img src=\"{s}/body-img\" onerror=\"alert('body')\"> was quiet. "
-            f"<svg onload=\"fetch('{s}/body-svg')\"></svg> Raqqa <a href=\"javascript:alert('a')\">more</a>. "
-            f"<iframe src=\"{s}/body-iframe\"></iframe> Raqqa </mark><script>alert('mark')</script>")
+    text = (
+        f'Raqqa <img src="{s}/body-img" onerror="alert(\'body\')"> was quiet. '
+        f"<svg onload=\"fetch('{s}/body-svg')\"></svg> Raqqa <a href=\"javascript:alert('a')\">more</a>. "
+        f"<iframe src=\"{s}/body-iframe\"></iframe> Raqqa </mark><script>alert('mark')</script>"
+    )
     evil_actor = ("actor:evil", f"<img src={s}/actor-img onerror=alert('actor')>", "person")
-    evil_place = ("geonames:172955", f"Raqqa<script>fetch('{s}/place')</script>", "city", "SY", 35.95283, 39.00788)
-    main = article(500, title, text, [evil_place], [evil_actor, IS], day=9, outlet=0,
-                   url=f"javascript:fetch('{s}/title-link')",
-                   summary=f"<iframe src='{s}/summary'></iframe>Raqqa summary")
-    main["source"] = {"name": f"<b onmouseover=\"fetch('{s}/source')\">Evil Outlet</b>", "domain": "evil.example"}
-    copy = article(501, title, text, [evil_place], [IS], day=9, outlet=1, url=f"javascript:fetch('{s}/also-link')",
-                   cluster_id=main["id"], duplicate_of=main["id"])
+    evil_place = (
+        "geonames:172955",
+        f"Raqqa<script>fetch('{s}/place')</script>",
+        "city",
+        "SY",
+        35.95283,
+        39.00788,
+    )
+    main = article(
+        500,
+        title,
+        text,
+        [evil_place],
+        [evil_actor, IS],
+        day=9,
+        outlet=0,
+        url=f"javascript:fetch('{s}/title-link')",
+        summary=f"<iframe src='{s}/summary'></iframe>Raqqa summary",
+    )
+    main["source"] = {
+        "name": f"<b onmouseover=\"fetch('{s}/source')\">Evil Outlet</b>",
+        "domain": "evil.example",
+    }
+    copy = article(
+        501,
+        title,
+        text,
+        [evil_place],
+        [IS],
+        day=9,
+        outlet=1,
+        url=f"javascript:fetch('{s}/also-link')",
+        cluster_id=main["id"],
+        duplicate_of=main["id"],
+    )
     return [main, copy]
 
 
@@ -425,14 +567,30 @@ def test_hostile_titles_and_bodies_never_run(
         assert hit.find_element(By.CSS_SELECTOR, "h3").text == main["title"]
         assert "<b onmouseover=" in hit.find_element(By.CSS_SELECTOR, ".meta .source").text
         snippet = hit.find_element(By.CSS_SELECTOR, ".snippet")
-        assert ("<img src=" in snippet.text or "<iframe src=" in snippet.text), snippet.text
+        assert "<img src=" in snippet.text or "<iframe src=" in snippet.text, snippet.text
         assert snippet.find_elements(By.TAG_NAME, "mark")
         actor_chip = hit.find_element(By.CSS_SELECTOR, ".chip.actor[data-id='actor:evil']")
         assert actor_chip.text.startswith("<img src=")
         # no element came from article data: only our own tags inside the results
-        tags = set(d.execute_script(
-            "return [...document.querySelectorAll('#hits *')].map(e => e.tagName.toLowerCase())"))
-        assert tags <= {"li", "h3", "a", "span", "div", "p", "mark", "time", "details", "summary", "ul", "button"}, tags
+        tags = set(
+            d.execute_script(
+                "return [...document.querySelectorAll('#hits *')].map(e => e.tagName.toLowerCase())"
+            )
+        )
+        assert tags <= {
+            "li",
+            "h3",
+            "a",
+            "span",
+            "div",
+            "p",
+            "mark",
+            "time",
+            "details",
+            "summary",
+            "ul",
+            "button",
+        }, tags
         # a javascript: URL is never a link
         assert not hit.find_elements(By.CSS_SELECTOR, "a[href^='javascript']")
         hit.find_element(By.CSS_SELECTOR, "h3 > *").click()
@@ -444,8 +602,13 @@ def test_hostile_titles_and_bodies_never_run(
         actor_chip.click()  # filters by that name: the page reloads results with the hostile name as a chip
         wait(d, lambda d: "actor" in url_params(d))
         # no story carries an actor of that name: the page says so (no stories, or the API's reason)
-        wait(d, lambda d: d.find_element(By.ID, "summary").text == "No stories match."
-             or d.find_element(By.ID, "error").is_displayed())
+        wait(
+            d,
+            lambda d: (
+                d.find_element(By.ID, "summary").text == "No stories match."
+                or d.find_element(By.ID, "error").is_displayed()
+            ),
+        )
         wait(d, lambda d: d.find_element(By.CSS_SELECTOR, "#active .chip.actor").text.count("<img") == 1)
         time.sleep(1.0)  # give anything that was injected time to fire
         d.save_screenshot(str(tmp_path / "page-hostile.png"))

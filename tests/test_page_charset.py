@@ -22,7 +22,17 @@ STORY = (
     "In München begrüßten die Bürgerinnen die Öffnung der neuen Straßenbahnlinie über die Isarbrücke. "
     "Señora Núñez, directora de la escuela, dijo que la reforma llegó tarde pero es bienvenida."
 )
-WORDS = ("Genève", "présenté", "Pâquis", "déjeuneront", "rénovée", "München", "begrüßten", "Straßenbahnlinie", "Núñez")
+WORDS = (
+    "Genève",
+    "présenté",
+    "Pâquis",
+    "déjeuneront",
+    "rénovée",
+    "München",
+    "begrüßten",
+    "Straßenbahnlinie",
+    "Núñez",
+)
 
 
 def page(story: str, head: str = "") -> str:
@@ -57,8 +67,12 @@ def test_utf8_page_without_any_declaration(feed_server: FeedServer, unique_path:
 
 def test_latin1_page_declared_by_a_meta_late_in_head(feed_server: FeedServer, unique_path: Any) -> None:
     # the <meta> comes after several KB of other head content: it is read anywhere in <head>
-    filler = "".join(f'<meta name="keyword-{i}" content="schools, city council, budget {i}">' for i in range(120))
-    body = page(STORY, head=filler + '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">')
+    filler = "".join(
+        f'<meta name="keyword-{i}" content="schools, city council, budget {i}">' for i in range(120)
+    )
+    body = page(
+        STORY, head=filler + '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">'
+    )
     raw = body.encode("latin-1")
     assert raw.find(b"charset=ISO") > 4096
     html = fetched_html(feed_server, unique_path("latin1.html"), raw)
@@ -67,7 +81,9 @@ def test_latin1_page_declared_by_a_meta_late_in_head(feed_server: FeedServer, un
 
 
 def test_windows1252_page_without_any_declaration(feed_server: FeedServer, unique_path: Any) -> None:
-    story = STORY + " \u201cC\u2019est une bonne nouvelle\u201d, a déclaré l\u2019adjointe \u2013 sans réserve."
+    story = (
+        STORY + " \u201cC\u2019est une bonne nouvelle\u201d, a déclaré l\u2019adjointe \u2013 sans réserve."
+    )
     body = page(story)
     html = fetched_html(feed_server, unique_path("cp1252.html"), body.encode("cp1252"))
     assert html == body

@@ -308,7 +308,12 @@ def test_nul_bytes_never_reach_url_or_feed_entry_id() -> None:
         "version": "https://jsonfeed.org/version/1.1",
         "title": "t",
         "items": [
-            {"id": "tag:a\u0000b", "url": "https://example.org/a\u0000b", "title": "one", "content_text": "x"},
+            {
+                "id": "tag:a\u0000b",
+                "url": "https://example.org/a\u0000b",
+                "title": "one",
+                "content_text": "x",
+            },
             {"id": "only-id\u0000", "title": "two", "content_text": "y"},
         ],
     }

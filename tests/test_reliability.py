@@ -51,7 +51,9 @@ def test_entries_per_feed_are_capped_with_a_warning_naming_the_feed(
 # --- 12. a link listed twice ---------------------------------------------------------------
 
 
-def test_a_link_listed_twice_in_a_feed_counts_once(feed_server: FeedServer, unique_path: Any, tmp_path: Path) -> None:
+def test_a_link_listed_twice_in_a_feed_counts_once(
+    feed_server: FeedServer, unique_path: Any, tmp_path: Path
+) -> None:
     doc = rss("twice", 3)
     doc = doc.replace(b"</channel>", _items(doc) + b"</channel>")  # every item listed again
     url = feed_server.add(unique_path("twice.xml"), doc)
@@ -92,11 +94,24 @@ def test_the_next_run_repairs_what_a_killed_run_left(
 ) -> None:
     # the later copy arrives first (its feed answers at once), the earlier original second:
     # the original joins the copy's cluster, and only reconcile names the cluster after it
-    late = feed_server.add(unique_path("late.xml"), _one_item_feed(
-        "Quay closed", "http://example.org/late", "Mon, 06 Nov 2023 12:00:00 GMT", STORY + " More to follow."))
-    early = feed_server.add(unique_path("early.xml"), _one_item_feed(
-        "Quay shut", "http://example.org/early", "Mon, 06 Nov 2023 09:00:00 GMT", STORY), delay=1.0)
-    feeds = [FeedConfig(name="late", url=late, full_text=False), FeedConfig(name="early", url=early, full_text=False)]
+    late = feed_server.add(
+        unique_path("late.xml"),
+        _one_item_feed(
+            "Quay closed",
+            "http://example.org/late",
+            "Mon, 06 Nov 2023 12:00:00 GMT",
+            STORY + " More to follow.",
+        ),
+    )
+    early = feed_server.add(
+        unique_path("early.xml"),
+        _one_item_feed("Quay shut", "http://example.org/early", "Mon, 06 Nov 2023 09:00:00 GMT", STORY),
+        delay=1.0,
+    )
+    feeds = [
+        FeedConfig(name="late", url=late, full_text=False),
+        FeedConfig(name="early", url=early, full_text=False),
+    ]
     store = open_store(store_url)
     finished: list[str] = []
 
@@ -123,7 +138,6 @@ def test_the_next_run_repairs_what_a_killed_run_left(
     assert [m["id"] for m in store.cluster_members(early_id)] == [early_id, late_id]
     assert store.cluster_members(late_id) == []
     store.close()
-
 
 
 # --- 11. Elasticsearch killed mid-run --------------------------------------------------------
@@ -180,7 +194,11 @@ class TcpProxy:
 
 
 def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
-    es_url: str, es_prefix: str, feed_server: FeedServer, unique_path: Any, tmp_path: Path,
+    es_url: str,
+    es_prefix: str,
+    feed_server: FeedServer,
+    unique_path: Any,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", es_prefix)
@@ -191,22 +209,31 @@ def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
         def handler(req: Any) -> None:
             released.wait(120)
             req.send_plain(200, doc, content_type="application/rss+xml")
+
         return handler
 
     first = feed_server.add(unique_path("first.xml"), rss("firstfeed", 4))
-    later = [feed_server.add_handler(unique_path(f"later{i}.xml"), after_the_outage(rss(f"later{i}", 4)))
-             for i in range(2)]
+    later = [
+        feed_server.add_handler(unique_path(f"later{i}.xml"), after_the_outage(rss(f"later{i}", 4)))
+        for i in range(2)
+    ]
     feeds_file = tmp_path / "feeds.yaml"
-    feeds_file.write_text("feeds:\n" + "".join(
-        f"  - name: {name}\n    url: {url}\n    full_text: false\n"
-        for name, url in [("first", first), ("later0", later[0]), ("later1", later[1])]
-    ))
+    feeds_file.write_text(
+        "feeds:\n"
+        + "".join(
+            f"  - name: {name}\n    url: {url}\n    full_text: false\n"
+            for name, url in [("first", first), ("later0", later[0]), ("later1", later[1])]
+        )
+    )
     real = open_store(es_url)
     real.setup()
     proxy = TcpProxy(es_url)
     run = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "run", "--once", "--feeds", str(feeds_file), "--store", proxy.url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     try:
         deadline = time.monotonic() + 240
@@ -237,15 +264,32 @@ def test_newswire_reconcile_merges_split_clusters_over_the_whole_store(store_url
 
     store = open_store(store_url)
     store.setup()
-    original = {"id": "orig", "title": "Quay shut", "text": STORY, "url": "http://a.example/q",
-                "source": {"name": "A"}, "published_at": "2026-02-01T09:00:00+00:00"}
-    copy = {"id": "copy", "title": "Quay closed", "text": STORY + " More to follow.", "url": "http://b.example/q",
-            "source": {"name": "B"}, "published_at": "2026-02-01T10:00:00+00:00"}
+    original = {
+        "id": "orig",
+        "title": "Quay shut",
+        "text": STORY,
+        "url": "http://a.example/q",
+        "source": {"name": "A"},
+        "published_at": "2026-02-01T09:00:00+00:00",
+    }
+    copy = {
+        "id": "copy",
+        "title": "Quay closed",
+        "text": STORY + " More to follow.",
+        "url": "http://b.example/q",
+        "source": {"name": "B"},
+        "published_at": "2026-02-01T10:00:00+00:00",
+    }
     split = [*Deduper(store).run([copy]), *Deduper(store).run([original])]  # two writers, blind to each other
     assert not store.index(split).errors
     assert {r["cluster_id"] for r in split} == {"orig", "copy"}
-    done = subprocess.run([sys.executable, "-m", "pipeline", "reconcile", "--store", store_url],
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "reconcile", "--store", store_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr
     assert "1 clusters merged" in done.stdout and "articles rewritten" in done.stdout
     head, member = store.get("orig"), store.get("copy")
@@ -253,9 +297,18 @@ def test_newswire_reconcile_merges_split_clusters_over_the_whole_store(store_url
     assert (head["cluster_id"], head["duplicate_of"]) == ("orig", None)
     assert (member["cluster_id"], member["duplicate_of"]) == ("orig", "orig")
     assert [a["id"] for a in head["also_published_by"]] == ["copy"]
-    again = subprocess.run([sys.executable, "-m", "pipeline", "reconcile", "--store", store_url],
-                           capture_output=True, text=True, timeout=300, env=dict(os.environ))
-    assert again.returncode == 0 and "0 clusters merged" in again.stdout and "0 articles rewritten" in again.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "pipeline", "reconcile", "--store", store_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+    assert (
+        again.returncode == 0
+        and "0 clusters merged" in again.stdout
+        and "0 articles rewritten" in again.stdout
+    )
     store.close()
 
 
@@ -274,8 +327,10 @@ def _stories_feed(prefix: str, n: int, hour: int, suffix: str) -> bytes:
         f"<pubDate>Mon, 06 Nov 2023 {hour:02d}:{i % 60:02d}:00 GMT</pubDate></item>"
         for i in range(n)
     )
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{prefix}</title>'
-            f"<link>http://{prefix}.example/</link><description>d</description>{items}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{prefix}</title>'
+        f"<link>http://{prefix}.example/</link><description>d</description>{items}</channel></rss>"
+    ).encode()
 
 
 def _snapshot(url: str) -> dict[str, tuple[Any, ...]]:
@@ -286,15 +341,22 @@ def _snapshot(url: str) -> dict[str, tuple[Any, ...]]:
     store.close()
     url_of = {h["id"]: h["url"] for h in hits}
     return {
-        h["url"]: (url_of[h["cluster_id"]], h["duplicate_of"] is None,
-                   sorted(url_of[a["id"]] for a in h.get("also_published_by") or []))
+        h["url"]: (
+            url_of[h["cluster_id"]],
+            h["duplicate_of"] is None,
+            sorted(url_of[a["id"]] for a in h.get("also_published_by") or []),
+        )
         for h in hits
     }
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "elasticsearch"])
 def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
-    engine: str, feed_server: FeedServer, unique_path: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+    feed_server: FeedServer,
+    unique_path: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
     """Six SIGKILLs of `newswire run --once` into one store, then one run: the store equals a
@@ -303,17 +365,25 @@ def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
 
     monkeypatch.setenv("NEWSWIRE_SPACY_MODEL", "")  # gazetteer only: the kills, not NER, are under test
     copies = feed_server.add(unique_path("copies.xml"), _stories_feed("copies", 24, 12, " More to follow."))
-    originals = feed_server.add(unique_path("originals.xml"), _stories_feed("originals", 24, 9, ""), delay=0.5)
+    originals = feed_server.add(
+        unique_path("originals.xml"), _stories_feed("originals", 24, 9, ""), delay=0.5
+    )
     feeds_file = tmp_path / "feeds.yaml"
-    feeds_file.write_text("feeds:\n" + "".join(
-        f"  - name: {name}\n    url: {url}\n    full_text: false\n"
-        for name, url in [("copies", copies), ("originals", originals)]
-    ))
+    feeds_file.write_text(
+        "feeds:\n"
+        + "".join(
+            f"  - name: {name}\n    url: {url}\n    full_text: false\n"
+            for name, url in [("copies", copies), ("originals", originals)]
+        )
+    )
 
     def run_once(store: str, kill_after: float | None = None) -> int:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--once", "--feeds", str(feeds_file),
-                                 "--store", store], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=dict(os.environ))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "run", "--once", "--feeds", str(feeds_file), "--store", store],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ),
+        )
         if kill_after is not None:
             try:
                 proc.wait(kill_after)
@@ -326,7 +396,9 @@ def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
     assert run_once(clean) == 0
     whole_run = time.monotonic() - started
     expected = _snapshot(clean)
-    assert len(expected) == 48 and sum(1 for v in expected.values() if not v[1]) == 24  # 24 stories, 2 copies each
+    assert (
+        len(expected) == 48 and sum(1 for v in expected.values() if not v[1]) == 24
+    )  # 24 stories, 2 copies each
     killed = f"sqlite:///{tmp_path / 'killed.db'}"
     if engine == "elasticsearch":
         killed = request.getfixturevalue("es_url")

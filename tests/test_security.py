@@ -34,8 +34,11 @@ def hostile_article(key: str, **extra: Any) -> dict[str, Any]:
     article: dict[str, Any] = {
         "id": aid,
         "url": url,
-        "source": {"feed": "https://hostile.example.test/rss", "name": "Hostile Gazette",
-                   "domain": "hostile.example.test"},
+        "source": {
+            "feed": "https://hostile.example.test/rss",
+            "name": "Hostile Gazette",
+            "domain": "hostile.example.test",
+        },
         "title": f"Kessra pumps {HOSTILE_HTML} restored",
         "summary": f"Kessra water {HOSTILE_HTML} returns.",
         "text": f"Engineers in Kessra restarted the pumps {HOSTILE_HTML} on Tuesday & said <b>thanks</b>.",
@@ -115,9 +118,12 @@ def credential_run(feed_server: Any, unique_path: Any, tmp_path: Any) -> dict[st
     """A feeds file whose feeds carry a password: one that works, one that fails (404, its URL
     holding ``[/red]``), and the store they run into."""
     path = unique_path("feed.xml")
-    feed_server.add(path, rss(
-        ("[video] Kessra pumps [bold]restored[/bold]", "http://desk.example.test/kessra-pumps", STORY),
-    ))
+    feed_server.add(
+        path,
+        rss(
+            ("[video] Kessra pumps [bold]restored[/bold]", "http://desk.example.test/kessra-pumps", STORY),
+        ),
+    )
     good = feed_server.url(path).replace("http://", f"http://alice:{PASSWORD}@")
     bad = feed_server.url(unique_path("missing[/red].xml")).replace("http://", f"http://alice:{PASSWORD}@")
     feeds = tmp_path / "feeds.yaml"
@@ -153,7 +159,9 @@ def test_a_run_with_credentials_prints_and_logs_no_password(
     ):
         result = cli(*args)
         assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), (
-            args, result.exception)
+            args,
+            result.exception,
+        )
         outputs.append(result.stdout + "\n" + result.stderr)
     joined = "\n".join(outputs)
     assert "alice:***@" in joined  # the URLs are shown, their password is not
@@ -186,27 +194,47 @@ def test_data_is_never_rich_markup(credential_run: dict[str, Any]) -> None:
     assert "[video] Kessra pumps [bold]restored[/bold]" in shown.stdout
 
 
-@pytest.mark.parametrize(("feeds_yaml", "store_url", "code"), [
-    (f"feeds:\n  - name: x\n    url: 'ftp://alice:{PASSWORD}@files.example.test/feed.xml'\n", None, 2),
-    ("feeds:\n  - name: x\n    url: 'http://127.0.0.1:9/feed.xml'\n", f"http://elastic:{PASSWORD}@127.0.0.1:9", 1),
-    ("feeds:\n  - name: x\n    url: 'http://127.0.0.1:9/feed.xml'\n", f"sqlite+x://u:{PASSWORD}@h/x", 2),
-])
-def test_configuration_errors_hide_passwords(tmp_path: Any, feeds_yaml: str, store_url: str | None, code: int) -> None:
+@pytest.mark.parametrize(
+    ("feeds_yaml", "store_url", "code"),
+    [
+        (f"feeds:\n  - name: x\n    url: 'ftp://alice:{PASSWORD}@files.example.test/feed.xml'\n", None, 2),
+        (
+            "feeds:\n  - name: x\n    url: 'http://127.0.0.1:9/feed.xml'\n",
+            f"http://elastic:{PASSWORD}@127.0.0.1:9",
+            1,
+        ),
+        ("feeds:\n  - name: x\n    url: 'http://127.0.0.1:9/feed.xml'\n", f"sqlite+x://u:{PASSWORD}@h/x", 2),
+    ],
+)
+def test_configuration_errors_hide_passwords(
+    tmp_path: Any, feeds_yaml: str, store_url: str | None, code: int
+) -> None:
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(feeds_yaml)
-    result = cli("run", "--once", "--feeds", str(feeds), "--store", store_url or f"sqlite:///{tmp_path / 'x.db'}")
+    result = cli(
+        "run", "--once", "--feeds", str(feeds), "--store", store_url or f"sqlite:///{tmp_path / 'x.db'}"
+    )
     assert result.exit_code == code, result.output
     assert "error:" in result.stderr and ":***@" in result.stderr
     assert PASSWORD not in result.output + result.stderr
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ("ftp://alice:s3cret@files.example.test/x", "ftp://alice:***@files.example.test/x"),
-    ("cannot open store http://elastic:p@ss@es:9200: refused", "cannot open store http://elastic:***@es:9200: refused"),
-    ("two: https://a:b@h1/ and http://c:d@h2:80/p?q=1", "two: https://a:***@h1/ and http://c:***@h2:80/p?q=1"),
-    ("https://user@host/x and mail bob@example.test", "https://user@host/x and mail bob@example.test"),
-    ("http://host:8080/path@x", "http://host:8080/path@x"),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("ftp://alice:s3cret@files.example.test/x", "ftp://alice:***@files.example.test/x"),
+        (
+            "cannot open store http://elastic:p@ss@es:9200: refused",
+            "cannot open store http://elastic:***@es:9200: refused",
+        ),
+        (
+            "two: https://a:b@h1/ and http://c:d@h2:80/p?q=1",
+            "two: https://a:***@h1/ and http://c:***@h2:80/p?q=1",
+        ),
+        ("https://user@host/x and mail bob@example.test", "https://user@host/x and mail bob@example.test"),
+        ("http://host:8080/path@x", "http://host:8080/path@x"),
+    ],
+)
 def test_redact_hides_every_password_in_a_text(text: str, shown: str) -> None:
     assert redact(text) == shown
 
@@ -214,12 +242,15 @@ def test_redact_hides_every_password_in_a_text(text: str, shown: str) -> None:
 # --- 4. one IPv6-literal link must not empty a feed -----------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "canonical"), [
-    ("http://[::1]:8080/a?utm_source=x&b=2", "http://[::1]:8080/a?b=2"),
-    ("HTTPS://[2001:DB8::7]:443/story#top", "https://[2001:db8::7]/story"),
-    ("http://[fe80::1%25eth0]/x", "http://[fe80::1%25eth0]/x"),
-    ("http://user@[::1]/x", "http://user@[::1]/x"),
-])
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("http://[::1]:8080/a?utm_source=x&b=2", "http://[::1]:8080/a?b=2"),
+        ("HTTPS://[2001:DB8::7]:443/story#top", "https://[2001:db8::7]/story"),
+        ("http://[fe80::1%25eth0]/x", "http://[fe80::1%25eth0]/x"),
+        ("http://user@[::1]/x", "http://user@[::1]/x"),
+    ],
+)
 def test_canonical_url_keeps_ipv6_brackets(url: str, canonical: str) -> None:
     from pipeline.records import canonical_url
 
@@ -264,11 +295,17 @@ def test_an_entry_the_parser_cannot_read_is_skipped_with_a_warning() -> None:
 
 
 def good_line(key: str) -> str:
-    return json.dumps({
-        "id": f"rec-{key}", "url": f"http://desk.example.test/{key}", "title": f"Kessra story {key}",
-        "html": f"<p>{STORY}</p>", "text": STORY, "published_at": "2025-04-02T08:00:00+00:00",
-        "source": {"name": "Desk", "domain": "desk.example.test"},
-    })
+    return json.dumps(
+        {
+            "id": f"rec-{key}",
+            "url": f"http://desk.example.test/{key}",
+            "title": f"Kessra story {key}",
+            "html": f"<p>{STORY}</p>",
+            "text": STORY,
+            "published_at": "2025-04-02T08:00:00+00:00",
+            "source": {"name": "Desk", "domain": "desk.example.test"},
+        }
+    )
 
 
 HOSTILE_LINES = [
@@ -316,7 +353,9 @@ def test_a_stage_that_raises_fails_only_the_record_that_made_it_raise() -> None:
     assert code == 1
     assert [r["id"] for r in out] == [f"r{i}" for i in range(5)]
     assert [bool(r.get("error")) for r in out] == [False, False, True, False, False]
-    assert "cannot handle this one" in out[2]["error"] and all(r.get("seen") for i, r in enumerate(out) if i != 2)
+    assert "cannot handle this one" in out[2]["error"] and all(
+        r.get("seen") for i, r in enumerate(out) if i != 2
+    )
     assert "r2" in stderr.getvalue()
 
 
@@ -345,7 +384,9 @@ BAD_SEARCHES: list[tuple[dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("params", "option"), BAD_SEARCHES, ids=lambda v: str(v)[:40])
-def test_hostile_search_input_is_a_clear_422(api_over: httpx.Client, params: dict[str, Any], option: str) -> None:
+def test_hostile_search_input_is_a_clear_422(
+    api_over: httpx.Client, params: dict[str, Any], option: str
+) -> None:
     r = api_over.get("/search", params=params)
     assert r.status_code == 422, r.text[:500]
     detail = r.json()["detail"]
@@ -353,7 +394,9 @@ def test_hostile_search_input_is_a_clear_422(api_over: httpx.Client, params: dic
 
 
 @pytest.mark.parametrize(("params", "option"), BAD_SEARCHES[:9], ids=lambda v: str(v)[:40])
-def test_hostile_search_input_is_exit_2_in_the_cli(params: dict[str, Any], option: str, tmp_path: Any) -> None:
+def test_hostile_search_input_is_exit_2_in_the_cli(
+    params: dict[str, Any], option: str, tmp_path: Any
+) -> None:
     args = ["search", str(params.pop("q", "")), "--store", f"sqlite:///{tmp_path / 's.db'}"]
     for key, value in params.items():
         for v in value if isinstance(value, list) else [value]:
@@ -366,9 +409,12 @@ def test_hostile_search_input_is_exit_2_in_the_cli(params: dict[str, Any], optio
 def test_searches_within_the_limits_still_answer(api_over: httpx.Client, store_url: str) -> None:
     index(store_url, hostile_article("one"))
     for params in (
-        {"q": "(((kessra)))"}, {"q": " ".join(["kessra"] * 20)}, {"q": "kess*"},
+        {"q": "(((kessra)))"},
+        {"q": " ".join(["kessra"] * 20)},
+        {"q": "kess*"},
         {"since": "3650d", "until": "2999-12-31", "q": "kessra"},
-        {"near": "45,10,20000"}, {"bbox": "90,-180,-90,180", "q": "kessra"},
+        {"near": "45,10,20000"},
+        {"bbox": "90,-180,-90,180", "q": "kessra"},
         {"source": [f"src{i}" for i in range(20)] + ["Hostile Gazette"]},
     ):
         r = api_over.get("/search", params=params)
@@ -380,8 +426,10 @@ def test_searches_within_the_limits_still_answer(api_over: httpx.Client, store_u
 
 
 def many_articles(n: int) -> list[dict[str, Any]]:
-    return [hostile_article(f"bulk-{i}", title=f"Kessra pumps report {i}", text=f"{STORY} Report {i} of {n}.")
-            for i in range(n)]
+    return [
+        hostile_article(f"bulk-{i}", title=f"Kessra pumps report {i}", text=f"{STORY} Report {i} of {n}.")
+        for i in range(n)
+    ]
 
 
 def test_a_search_past_its_time_budget_stops_with_a_clear_error(store_url: str) -> None:

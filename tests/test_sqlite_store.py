@@ -90,8 +90,39 @@ def test_no_user_input_makes_an_invalid_fts_expression() -> None:
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE VIRTUAL TABLE t USING fts5(a, tokenize='porter unicode61 remove_diacritics 2')")
     conn.execute("INSERT INTO t VALUES ('old city of raqqa near the river')")
-    pieces = ['"', "(", ")", "-", "+", "|", "*", "~", "~2", "\\", "'", ":", "^", "NEAR", "AND", "OR", "NOT",
-              "raqqa", "old", "city", "the", "é", "x-y", "{", "}", "[", "]", "\x00", " ", " ", " "]
+    pieces = [
+        '"',
+        "(",
+        ")",
+        "-",
+        "+",
+        "|",
+        "*",
+        "~",
+        "~2",
+        "\\",
+        "'",
+        ":",
+        "^",
+        "NEAR",
+        "AND",
+        "OR",
+        "NOT",
+        "raqqa",
+        "old",
+        "city",
+        "the",
+        "é",
+        "x-y",
+        "{",
+        "}",
+        "[",
+        "]",
+        "\x00",
+        " ",
+        " ",
+        " ",
+    ]
     rng = random.Random(1234)
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
@@ -129,7 +160,9 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     memory.close()
 
 
-@pytest.mark.parametrize("url", ["postgres://db/news", "sqlite://relative.db", "sqlite:///", "news.db", "ftp://x"])
+@pytest.mark.parametrize(
+    "url", ["postgres://db/news", "sqlite://relative.db", "sqlite:///", "news.db", "ftp://x"]
+)
 def test_unsupported_store_urls_are_named(url: str) -> None:
     with pytest.raises(ValueError) as err:
         open_store(url)
@@ -168,7 +201,9 @@ def test_several_processes_write_one_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     open_store(url).close()
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, url, f"p{n}", "150"], cwd=ROOT, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, url, f"p{n}", "150"], cwd=ROOT, stderr=subprocess.PIPE
+        )
         for n in range(3)
     ]
     for w in writers:
@@ -275,7 +310,9 @@ def test_bad_cursors_and_bad_articles_are_named(store: SQLiteStore) -> None:
 
 
 def test_stored_json_is_the_article(store: SQLiteStore) -> None:
-    article = doc("u1", title="Ünïcode – “quotes”", minhash=[1, 2, 2**40], lsh_bands=["0:ab", "1:cd"], extra={"k": [1]})
+    article = doc(
+        "u1", title="Ünïcode – “quotes”", minhash=[1, 2, 2**40], lsh_bands=["0:ab", "1:cd"], extra={"k": [1]}
+    )
     store.index([article])
     assert store.get("u1") == article
     raw = sqlite3.connect(store.path).execute("SELECT doc, minhash FROM articles WHERE id = 'u1'").fetchone()
@@ -285,8 +322,14 @@ def test_stored_json_is_the_article(store: SQLiteStore) -> None:
 def test_a_version_2_store_is_migrated_with_its_hierarchy_rows(tmp_path: Path) -> None:
     """Schema 3 added the place-hierarchy tables; a version 2 file gains them, filled from its documents."""
     path = tmp_path / "v2.db"
-    goma = {"id": "geonames:216281", "name": "Goma", "kind": "city", "country_code": "CD",
-            "ancestors": ["geonames:206938", "geonames:203312"], "admin1": {"id": "geonames:206938", "name": "North Kivu"}}
+    goma = {
+        "id": "geonames:216281",
+        "name": "Goma",
+        "kind": "city",
+        "country_code": "CD",
+        "ancestors": ["geonames:206938", "geonames:203312"],
+        "admin1": {"id": "geonames:206938", "name": "North Kivu"},
+    }
     first = SQLiteStore(path)
     first.setup()
     first.index([doc("a", locations=[goma]), doc("b", locations=[dict(goma, ancestors=None, admin1=None)])])
@@ -314,10 +357,12 @@ def test_a_version_3_store_stops_sorting_and_filtering_on_estimated_dates(tmp_pa
     path = tmp_path / "v3.db"
     first = SQLiteStore(path)
     first.setup()
-    first.index([
-        doc("dated", published_at="2017-06-07T08:00:00+00:00"),
-        doc("guess", published_at="2017-06-09T08:00:00+00:00", published_at_estimated=True),
-    ])
+    first.index(
+        [
+            doc("dated", published_at="2017-06-07T08:00:00+00:00"),
+            doc("guess", published_at="2017-06-09T08:00:00+00:00", published_at_estimated=True),
+        ]
+    )
     first.close()
     conn = sqlite3.connect(path)  # what a version 3 file wrote: the estimate as a date
     conn.execute("UPDATE articles SET published_ms = 1497002400000 WHERE id = 'guess'")

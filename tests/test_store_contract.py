@@ -49,7 +49,11 @@ PLACES = {
 }
 SOURCES = {
     "wire": {"feed": "https://wireone.example/rss", "name": "Wire One", "domain": "wireone.example"},
-    "courier": {"feed": "https://courier.example/feed.xml", "name": "Daily Courier", "domain": "courier.example"},
+    "courier": {
+        "feed": "https://courier.example/feed.xml",
+        "name": "Daily Courier",
+        "domain": "courier.example",
+    },
     "herald": {"feed": "https://herald.example/atom", "name": "Gulf Herald", "domain": "herald.example"},
 }
 
@@ -94,13 +98,25 @@ def make_article(
         "cluster_id": cluster or aid,
         "duplicate_of": duplicate_of,
         "actors": [
-            {"id": ACTORS[a][0], "name": ACTORS[a][1], "kind": ACTORS[a][2], "mentions": [ACTORS[a][1]], "count": 1}
+            {
+                "id": ACTORS[a][0],
+                "name": ACTORS[a][1],
+                "kind": ACTORS[a][2],
+                "mentions": [ACTORS[a][1]],
+                "count": 1,
+            }
             for a in actors
         ],
         "locations": [
             {
-                "id": PLACES[p][0], "name": PLACES[p][1], "kind": PLACES[p][2], "country_code": PLACES[p][3],
-                "lat": PLACES[p][4], "lon": PLACES[p][5], "mentions": [PLACES[p][1]], "count": 2,
+                "id": PLACES[p][0],
+                "name": PLACES[p][1],
+                "kind": PLACES[p][2],
+                "country_code": PLACES[p][3],
+                "lat": PLACES[p][4],
+                "lon": PLACES[p][5],
+                "mentions": [PLACES[p][1]],
+                "count": 2,
             }
             for p in places
         ],
@@ -122,50 +138,126 @@ def corpus() -> dict[str, dict[str, Any]]:
         "Democratic Forces advanced into two western neighbourhoods, a spokesman said. Residents reported "
         "heavy shelling near the old city walls and said families were fleeing towards the river."
     )
-    add("strike", "Air strikes pound Raqqa as SDF fighters advance", strike_text,
-        actors=("sdf", "isil"), places=("raqqa",), published="2017-06-07T08:00:00+00:00",
-        bands=("b-strike-1", "b-strike-2"), content_hash="hash-strike")
-    add("strike-courier", "Air strikes pound Raqqa as SDF fighters advance", strike_text + " More follows.",
-        source="courier", actors=("sdf", "isil"), places=("raqqa",), published="2017-06-07T10:30:00+00:00",
-        cluster="strike", duplicate_of="strike", bands=("b-strike-1", "b-courier"), content_hash="hash-strike-c")
-    add("strike-herald", "Air strikes hit Raqqa as SDF fighters advance", strike_text,
-        source="herald", actors=("sdf", "isil"), places=("raqqa",), published="2017-06-07T12:00:00+00:00",
-        cluster="strike", duplicate_of="strike", bands=("b-strike-2",), content_hash="hash-strike")
-    add("convoy", "Aid convoy reaches besieged district of Aleppo",
+    add(
+        "strike",
+        "Air strikes pound Raqqa as SDF fighters advance",
+        strike_text,
+        actors=("sdf", "isil"),
+        places=("raqqa",),
+        published="2017-06-07T08:00:00+00:00",
+        bands=("b-strike-1", "b-strike-2"),
+        content_hash="hash-strike",
+    )
+    add(
+        "strike-courier",
+        "Air strikes pound Raqqa as SDF fighters advance",
+        strike_text + " More follows.",
+        source="courier",
+        actors=("sdf", "isil"),
+        places=("raqqa",),
+        published="2017-06-07T10:30:00+00:00",
+        cluster="strike",
+        duplicate_of="strike",
+        bands=("b-strike-1", "b-courier"),
+        content_hash="hash-strike-c",
+    )
+    add(
+        "strike-herald",
+        "Air strikes hit Raqqa as SDF fighters advance",
+        strike_text,
+        source="herald",
+        actors=("sdf", "isil"),
+        places=("raqqa",),
+        published="2017-06-07T12:00:00+00:00",
+        cluster="strike",
+        duplicate_of="strike",
+        bands=("b-strike-2",),
+        content_hash="hash-strike",
+    )
+    add(
+        "convoy",
+        "Aid convoy reaches besieged district of Aleppo",
         "A United Nations convoy of forty lorries delivered flour and medicine to an eastern district of "
         "Aleppo. Aid workers said the road had been closed for eleven weeks.",
-        actors=("un",), places=("aleppo",), published="2017-06-08T09:15:00+00:00")
-    add("mosul", "Iraqi troops retake the old city of Mosul",
+        actors=("un",),
+        places=("aleppo",),
+        published="2017-06-08T09:15:00+00:00",
+    )
+    add(
+        "mosul",
+        "Iraqi troops retake the old city of Mosul",
         "Soldiers of the Iraqi Army raised a flag over the old city of Mosul after weeks of street battles "
         "with Islamic State militants. Engineers began clearing explosives from the alleys.",
-        source="courier", actors=("iraqi-army", "isil"), places=("mosul", "iraq"), published="2017-06-09T14:00:00+00:00")
-    add("water", "Water shortages in Baghdad as heatwave grips Iraq",
+        source="courier",
+        actors=("iraqi-army", "isil"),
+        places=("mosul", "iraq"),
+        published="2017-06-09T14:00:00+00:00",
+    )
+    add(
+        "water",
+        "Water shortages in Baghdad as heatwave grips Iraq",
         "Temperatures above fifty degrees left neighbourhoods of Baghdad without running water. The ministry "
         "blamed failing pumps and asked residents to store water at night.",
-        source="herald", places=("baghdad", "iraq"), published="2017-06-10T06:45:00+00:00")
-    add("raqqa-fr", "Les combats continuent à Raqqa",
+        source="herald",
+        places=("baghdad", "iraq"),
+        published="2017-06-10T06:45:00+00:00",
+    )
+    add(
+        "raqqa-fr",
+        "Les combats continuent à Raqqa",
         "Les combattants ont progressé dans la vieille ville de Raqqa malgré une forte résistance, selon "
-        "un porte-parole.", language="fr", actors=("sdf",), places=("raqqa",), published="2017-06-11T16:20:00+00:00")
-    add("talks", "Ceasefire talks open in Kyiv",
+        "un porte-parole.",
+        language="fr",
+        actors=("sdf",),
+        places=("raqqa",),
+        published="2017-06-11T16:20:00+00:00",
+    )
+    add(
+        "talks",
+        "Ceasefire talks open in Kyiv",
         "Negotiators met in Kyiv under United Nations auspices to discuss a ceasefire along the front line. "
         "Both delegations described the first session as businesslike.",
-        actors=("un",), places=("kyiv",), published="2017-06-12T11:00:00+00:00")
-    add("drought", "Drought threatens harvest near Nairobi",
+        actors=("un",),
+        places=("kyiv",),
+        published="2017-06-12T11:00:00+00:00",
+    )
+    add(
+        "drought",
+        "Drought threatens harvest near Nairobi",
         "Farmers outside Nairobi said the long rains had failed for a second season. Maize prices in local "
         "markets doubled within a month.",
-        source="courier", places=("nairobi",), published="2017-06-13T07:30:00+00:00")
-    add("cyclone", "Cyclone damages villages in Fiji and Samoa",
+        source="courier",
+        places=("nairobi",),
+        published="2017-06-13T07:30:00+00:00",
+    )
+    add(
+        "cyclone",
+        "Cyclone damages villages in Fiji and Samoa",
         "A tropical cyclone tore roofs from houses near Suva before turning east towards Apia. Officials "
         "opened evacuation centres in schools.",
-        source="herald", places=("suva", "apia"), published="2017-06-14T22:10:00+00:00")
-    add("analysis", "Analysis: what comes after the battle for Raqqa",
+        source="herald",
+        places=("suva", "apia"),
+        published="2017-06-14T22:10:00+00:00",
+    )
+    add(
+        "analysis",
+        "Analysis: what comes after the battle for Raqqa",
         "When the fighting in Raqqa ends, the hardest questions begin: who governs the city, who rebuilds "
         "the bridges, and whether Islamic State cells will return.",
-        actors=("isil",), places=("raqqa",), published=None)
-    add("shelling", "Damascus residents describe night of shelling",
+        actors=("isil",),
+        places=("raqqa",),
+        published=None,
+    )
+    add(
+        "shelling",
+        "Damascus residents describe night of shelling",
         "Residents of eastern Damascus described a night of shelling that the Government of Syria said "
         "targeted rebel positions. Hospitals treated dozens of wounded.",
-        source="courier", actors=("syrian-gov",), places=("damascus",), published="2017-06-15T05:00:00+00:00")
+        source="courier",
+        actors=("syrian-gov",),
+        places=("damascus",),
+        published="2017-06-15T05:00:00+00:00",
+    )
     return arts
 
 
@@ -330,8 +422,10 @@ def test_rewriting_clusters_replaces_publisher_lists(loaded: Store) -> None:
     loaded.index([dict(ARTS["analysis"], cluster_id=absorbed["id"], duplicate_of=absorbed["id"])])
     assert publishers(loaded, "raqqa-fr") == {IDS["analysis"]}
     members = [ARTS["strike-courier"], ARTS["strike-herald"], absorbed, ARTS["analysis"]]
-    entries = [{"id": m["id"], "source": m["source"], "url": m["url"], "published_at": m["published_at"]}
-               for m in members]
+    entries = [
+        {"id": m["id"], "source": m["source"], "url": m["url"], "published_at": m["published_at"]}
+        for m in members
+    ]
     rewrite = [dict(rep, also_published_by=entries)] + [
         dict(m, cluster_id=rep["id"], duplicate_of=rep["id"], also_published_by=[]) for m in members
     ]
@@ -340,11 +434,18 @@ def test_rewriting_clusters_replaces_publisher_lists(loaded: Store) -> None:
         assert (report.created, report.errors) == (0, [])
         assert publishers(loaded, "strike") == {m["id"] for m in members}
         assert publishers(loaded, "raqqa-fr") == set()
-        assert {m["id"] for m in loaded.cluster_members(rep["id"])} == {rep["id"]} | {m["id"] for m in members}
+        assert {m["id"] for m in loaded.cluster_members(rep["id"])} == {rep["id"]} | {
+            m["id"] for m in members
+        }
         assert loaded.cluster_members(absorbed["id"]) == []
         assert keys(run(loaded, text="raqqa")) == {"strike"}
-        assert keys(run(loaded, text="raqqa", collapse=False)) == {"strike", "strike-courier", "strike-herald",
-                                                                    "raqqa-fr", "analysis"}
+        assert keys(run(loaded, text="raqqa", collapse=False)) == {
+            "strike",
+            "strike-courier",
+            "strike-herald",
+            "raqqa-fr",
+            "analysis",
+        }
 
 
 def test_clusters_are_read_and_rewritten_in_one_call_each(loaded: Store) -> None:
@@ -356,10 +457,15 @@ def test_clusters_are_read_and_rewritten_in_one_call_each(loaded: Store) -> None
     assert {m["id"] for m in found[rep["id"]]} == {rep["id"]} | {IDS[k] for k in MEMBERS}
     assert all({"id", "cluster_id", "published_at", "source", "url"} <= set(m) for m in found[rep["id"]])
     members = [ARTS["strike-courier"], ARTS["strike-herald"], absorbed]
-    entries = [{"id": m["id"], "source": m["source"], "url": m["url"], "published_at": m["published_at"]}
-               for m in members]
-    changes = [{"id": rep["id"], "cluster_id": rep["id"], "duplicate_of": None, "also_published_by": entries}] + [
-        {"id": m["id"], "cluster_id": rep["id"], "duplicate_of": rep["id"], "also_published_by": []} for m in members
+    entries = [
+        {"id": m["id"], "source": m["source"], "url": m["url"], "published_at": m["published_at"]}
+        for m in members
+    ]
+    changes = [
+        {"id": rep["id"], "cluster_id": rep["id"], "duplicate_of": None, "also_published_by": entries}
+    ] + [
+        {"id": m["id"], "cluster_id": rep["id"], "duplicate_of": rep["id"], "also_published_by": []}
+        for m in members
     ]
     report = loaded.rewrite_clusters(changes)
     assert report.errors == []
@@ -392,7 +498,9 @@ def test_text_search_matches_words_with_stemming(loaded: Store) -> None:
 
 def test_text_search_operators(loaded: Store) -> None:
     assert keys(run(loaded, text="mosul | aleppo")) == {"mosul", "convoy"}
-    assert keys(run(loaded, text="raqqa -islamic")) == {k for k in REPS if "raqqa" in text_of(k)} - {"analysis"}
+    assert keys(run(loaded, text="raqqa -islamic")) == {k for k in REPS if "raqqa" in text_of(k)} - {
+        "analysis"
+    }
     assert keys(run(loaded, text="+raqqa +bridges")) == {"analysis"}
     assert keys(run(loaded, text='"old city"')) == {"strike", "mosul"}
     assert keys(run(loaded, text='"city old"')) == set()
@@ -405,9 +513,39 @@ def test_text_search_operators(loaded: Store) -> None:
 
 
 def test_text_search_never_fails_on_odd_input(loaded: Store) -> None:
-    odd = ['"', 'raqqa "', '"raqqa', "(", ")", "((raqqa", "raqqa)", "*", "-", "+", "|", "||", "NEAR(",
-           "AND", "OR raqqa", "NOT", "title:raqqa", "raqqa^2", "\\", "'", "rock'n'roll", "a\"b'c", "{}[]",
-           "~", "raqqa~", '"old city"~2', "-(raqqa)", "@#$%", "ÅÄÖ", "0x00\x00", "raqqa -"]
+    odd = [
+        '"',
+        'raqqa "',
+        '"raqqa',
+        "(",
+        ")",
+        "((raqqa",
+        "raqqa)",
+        "*",
+        "-",
+        "+",
+        "|",
+        "||",
+        "NEAR(",
+        "AND",
+        "OR raqqa",
+        "NOT",
+        "title:raqqa",
+        "raqqa^2",
+        "\\",
+        "'",
+        "rock'n'roll",
+        "a\"b'c",
+        "{}[]",
+        "~",
+        "raqqa~",
+        '"old city"~2',
+        "-(raqqa)",
+        "@#$%",
+        "ÅÄÖ",
+        "0x00\x00",
+        "raqqa -",
+    ]
     for text in odd:
         result = run(loaded, text=text, facets=True)
         assert result.total >= len(result.hits), text
@@ -444,7 +582,9 @@ def test_actor_and_location_filters(loaded: Store) -> None:
     isil = ACTORS["isil"][0]
     assert keys(run(loaded, actor_ids=[[isil]])) == {k for k in REPS if with_actor(k, "isil")}
     # a group is one entity's ids (OR); groups are AND-ed
-    assert keys(run(loaded, actor_ids=[[isil, "actor:unknown-alias"]])) == {k for k in REPS if with_actor(k, "isil")}
+    assert keys(run(loaded, actor_ids=[[isil, "actor:unknown-alias"]])) == {
+        k for k in REPS if with_actor(k, "isil")
+    }
     assert keys(run(loaded, actor_ids=[[isil], [ACTORS["sdf"][0]]])) == {"strike"}
     raqqa = PLACES["raqqa"][0]
     assert keys(run(loaded, location_ids=[[raqqa]])) == {k for k in REPS if with_place(k, "raqqa")}
@@ -483,7 +623,9 @@ def test_source_language_and_country_filters(loaded: Store) -> None:
     assert keys(run(loaded, country_codes=["IQ"])) == iq == {"mosul", "water"}
     assert keys(run(loaded, country_codes=["IQ", "KE"])) == iq | {"drought"}
     assert keys(run(loaded, country_codes=["SY"], sources=["Wire One"], languages=["en"])) == {
-        "strike", "convoy", "analysis"
+        "strike",
+        "convoy",
+        "analysis",
     }
 
 
@@ -502,7 +644,8 @@ def test_geo_distance_and_bounding_box(loaded: Store) -> None:
     assert run(loaded, bbox=(-10.0, -179.0, -20.0, -175.0)).total == 0
     # geo combines with the other filters
     assert keys(run(loaded, near=(lat, lon, to_raqqa * 1.03), actor_ids=[[ACTORS["isil"][0]]])) == {
-        "strike", "analysis"
+        "strike",
+        "analysis",
     }
 
 
@@ -517,14 +660,20 @@ def expected_entity_facet(matching: list[str], field: str, size: int) -> list[tu
 
 
 def test_facets_count_the_matching_set(loaded: Store) -> None:
-    for query in (SearchQuery(text="raqqa | baghdad | mosul"), SearchQuery(), SearchQuery(country_codes=["SY"])):
+    for query in (
+        SearchQuery(text="raqqa | baghdad | mosul"),
+        SearchQuery(),
+        SearchQuery(country_codes=["SY"]),
+    ):
         query.limit, query.facets, query.facet_size = 100, True, 3
         result = loaded.search(query)
         matching = [KEYS[h["id"]] for h in result.hits]
         assert result.total == len(matching)
         f = result.facets
         for facet, field in (("actors", "actors"), ("locations", "locations")):
-            assert [(b["key"], b["count"]) for b in f[facet]] == expected_entity_facet(matching, field, 3), facet
+            assert [(b["key"], b["count"]) for b in f[facet]] == expected_entity_facet(matching, field, 3), (
+                facet
+            )
         names = {v[0]: v[1] for v in ACTORS.values()} | {v[0]: v[1] for v in PLACES.values()}
         assert all(b["name"] == names[b["key"]] for b in f["actors"] + f["locations"])
         sources = Counter(ARTS[k]["source"]["name"] for k in matching)
@@ -560,12 +709,21 @@ def test_sort_by_date_newest_first_and_undated_last(loaded: Store) -> None:
 
 def test_estimated_dates_are_shown_but_never_filtered_or_sorted_on(store: Store) -> None:
     """An undated feed item keeps its fetch time as an estimate for display only."""
-    dated = make_article("dated", "Port reopens after storm", "The port reopened on Tuesday.",
-                         published="2017-06-07T08:00:00+00:00")
-    older = make_article("older", "Port closes before storm", "The port closed on Monday.",
-                         published="2017-06-06T08:00:00+00:00")
-    undated = make_article("guess", "Port workers return", "Dockers returned to the port.",
-                           published="2017-06-07T20:00:00+00:00")  # newest of the three, but a guess
+    dated = make_article(
+        "dated",
+        "Port reopens after storm",
+        "The port reopened on Tuesday.",
+        published="2017-06-07T08:00:00+00:00",
+    )
+    older = make_article(
+        "older",
+        "Port closes before storm",
+        "The port closed on Monday.",
+        published="2017-06-06T08:00:00+00:00",
+    )
+    undated = make_article(
+        "guess", "Port workers return", "Dockers returned to the port.", published="2017-06-07T20:00:00+00:00"
+    )  # newest of the three, but a guess
     undated["published_at_estimated"] = True
     assert store.index([dated, older, undated]).errors == []
     key = {a["id"]: k for k, a in (("dated", dated), ("older", older), ("guess", undated))}
@@ -589,11 +747,15 @@ def paging_corpus(n: int) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         words = " ".join(["bulletin"] * (1 + i % 4))
-        out.append(make_article(
-            f"bulletin-{i:03d}", f"Bulletin number {i}", f"{words}: situation report {i} from the field office.",
-            source=("wire", "courier", "herald")[i % 3],
-            published=(start + timedelta(hours=i // 3)).isoformat() if i % 11 else None,  # ties and gaps
-        ))
+        out.append(
+            make_article(
+                f"bulletin-{i:03d}",
+                f"Bulletin number {i}",
+                f"{words}: situation report {i} from the field office.",
+                source=("wire", "courier", "herald")[i % 3],
+                published=(start + timedelta(hours=i // 3)).isoformat() if i % 11 else None,  # ties and gaps
+            )
+        )
     return out
 
 
@@ -605,7 +767,9 @@ def test_deep_paging_visits_every_hit_once(store: Store, sort: str) -> None:
     after = None
     pages = 0
     while True:
-        result = store.search(SearchQuery(text="bulletin", sort=sort, limit=7, after=after, facets=pages == 0))  # type: ignore[arg-type]
+        result = store.search(
+            SearchQuery(text="bulletin", sort=sort, limit=7, after=after, facets=pages == 0)
+        )  # type: ignore[arg-type]
         assert result.total == len(docs)
         seen.extend(h["id"] for h in result.hits)
         pages += 1
@@ -620,7 +784,7 @@ def test_deep_paging_visits_every_hit_once(store: Store, sort: str) -> None:
         stamps = [by_id[i]["published_at"] or "" for i in seen]
         dated = [s for s in stamps if s]
         assert dated == sorted(dated, reverse=True)
-        assert stamps[len(dated):] == [""] * (len(stamps) - len(dated))
+        assert stamps[len(dated) :] == [""] * (len(stamps) - len(dated))
 
 
 def test_collapse_returns_one_hit_per_cluster_with_its_publishers(loaded: Store) -> None:
@@ -633,7 +797,11 @@ def test_collapse_returns_one_hit_per_cluster_with_its_publishers(loaded: Store)
     full = run(loaded, text="air strikes raqqa", collapse=False, facets=True)
     assert keys(full) == {"strike"} | MEMBERS
     assert full.total == 3
-    assert {b["key"]: b["count"] for b in full.facets["sources"]} == {"Wire One": 1, "Daily Courier": 1, "Gulf Herald": 1}
+    assert {b["key"]: b["count"] for b in full.facets["sources"]} == {
+        "Wire One": 1,
+        "Daily Courier": 1,
+        "Gulf Herald": 1,
+    }
     assert run(loaded, collapse=False).total == len(ARTS)
     assert run(loaded).total == len(REPS)
     members = loaded.cluster_members(IDS["strike"])
@@ -651,17 +819,26 @@ def test_feed_state_round_trip(store: Store) -> None:
     url = "https://wireone.example/rss"
     assert store.get_feed_state(url) is None
     assert store.all_feed_states() == {}
-    state = {"etag": 'W/"abc"', "last_modified": "Wed, 07 Jun 2017 08:00:00 GMT",
-             "health": {"consecutive_failures": 0, "new_per_day": {"2017-06-07": 4}, "note": "Raqqa – ok"}}
+    state = {
+        "etag": 'W/"abc"',
+        "last_modified": "Wed, 07 Jun 2017 08:00:00 GMT",
+        "health": {"consecutive_failures": 0, "new_per_day": {"2017-06-07": 4}, "note": "Raqqa – ok"},
+    }
     store.put_feed_state(url, state)
     assert store.get_feed_state(url) == state
     store.put_feed_state(url, {"etag": '"def"'})  # replaces, does not merge
     store.put_feed_state("https://courier.example/feed.xml", {"etag": None})
-    assert store.all_feed_states() == {url: {"etag": '"def"'}, "https://courier.example/feed.xml": {"etag": None}}
+    assert store.all_feed_states() == {
+        url: {"etag": '"def"'},
+        "https://courier.example/feed.xml": {"etag": None},
+    }
 
 
 def test_dedupe_lookups(loaded: Store) -> None:
-    assert loaded.known_ids([IDS["convoy"], "unknown", IDS["strike-herald"]]) == {IDS["convoy"], IDS["strike-herald"]}
+    assert loaded.known_ids([IDS["convoy"], "unknown", IDS["strike-herald"]]) == {
+        IDS["convoy"],
+        IDS["strike-herald"],
+    }
     assert loaded.known_ids([]) == set()
     found = loaded.find_content_hashes(["hash-strike", "hash-convoy", "hash-unknown"])
     assert set(found) == {"hash-strike", "hash-convoy"}
@@ -689,11 +866,24 @@ DRC, NORTH_KIVU, SOUTH_KIVU = "geonames:203312", "geonames:206938", "geonames:20
 HPLACES: dict[str, tuple[str, str, str, str, list[str], Any]] = {
     "nigeria": (NIGERIA, "Nigeria", "country", "NG", [], None),
     "borno": (BORNO, "Borno State", "admin1", "NG", [NIGERIA], None),
-    "maiduguri": ("geonames:2331447", "Maiduguri", "city", "NG", [MAIDUGURI_LGA, BORNO, NIGERIA],
-                  {"id": BORNO, "name": "Borno State"}),
+    "maiduguri": (
+        "geonames:2331447",
+        "Maiduguri",
+        "city",
+        "NG",
+        [MAIDUGURI_LGA, BORNO, NIGERIA],
+        {"id": BORNO, "name": "Borno State"},
+    ),
     "drc": (DRC, "Democratic Republic of the Congo", "country", "CD", [], None),
     "north-kivu": (NORTH_KIVU, "North Kivu", "admin1", "CD", [DRC], None),
-    "goma": ("geonames:216281", "Goma", "city", "CD", [NORTH_KIVU, DRC], {"id": NORTH_KIVU, "name": "North Kivu"}),
+    "goma": (
+        "geonames:216281",
+        "Goma",
+        "city",
+        "CD",
+        [NORTH_KIVU, DRC],
+        {"id": NORTH_KIVU, "name": "North Kivu"},
+    ),
     "bukavu": ("geonames:217831", "Bukavu", "city", "CD", [SOUTH_KIVU, DRC], SOUTH_KIVU),  # bare admin1 id
     "lagos": ("geonames:2332459", "Lagos", "city", "NG", [], None),  # written as an old record below
 }
@@ -701,8 +891,16 @@ HPLACES: dict[str, tuple[str, str, str, str, list[str], Any]] = {
 
 def hloc(place: str, old: bool = False) -> dict[str, Any]:
     pid, name, kind, cc, ancestors, admin1 = HPLACES[place]
-    loc: dict[str, Any] = {"id": pid, "name": name, "kind": kind, "country_code": cc, "lat": None, "lon": None,
-                           "mentions": [name], "count": 1}
+    loc: dict[str, Any] = {
+        "id": pid,
+        "name": name,
+        "kind": kind,
+        "country_code": cc,
+        "lat": None,
+        "lon": None,
+        "mentions": [name],
+        "count": 1,
+    }
     if not old:  # records written before the hierarchy existed lack both fields
         loc |= {"ancestors": ancestors, "admin1": admin1}
     return loc
@@ -710,20 +908,41 @@ def hloc(place: str, old: bool = False) -> dict[str, Any]:
 
 def hierarchy_corpus() -> dict[str, dict[str, Any]]:
     stories = {
-        "goma": ("Displaced families arrive in Goma", "Thousands of families reached Goma after a night "
-                 "of fighting in the hills to the north.", ["goma"]),
-        "kivu": ("Province of North Kivu extends curfew", "Authorities in North Kivu extended the evening "
-                 "curfew by a month.", ["north-kivu"]),
-        "bukavu": ("Lake ferry resumes service to Bukavu", "The ferry to Bukavu sailed again after repairs "
-                   "to its engine.", ["bukavu"]),
-        "maiduguri": ("Market reopens in Maiduguri", "Traders in Maiduguri reopened the main market after "
-                      "a week of closures.", ["maiduguri"]),
-        "nigeria": ("Nigeria announces new fuel prices", "The government of Nigeria announced new fuel "
-                    "prices for the coming quarter.", ["nigeria"]),
-        "lagos": ("Flooding in Lagos after heavy rain", "Streets in Lagos were flooded after a day of heavy "
-                  "rain.", ["lagos"]),
-        "both": ("Aid agencies compare Goma and Maiduguri", "Camps near Goma and Maiduguri face the same "
-                 "shortages of clean water.", ["goma", "maiduguri"]),
+        "goma": (
+            "Displaced families arrive in Goma",
+            "Thousands of families reached Goma after a night of fighting in the hills to the north.",
+            ["goma"],
+        ),
+        "kivu": (
+            "Province of North Kivu extends curfew",
+            "Authorities in North Kivu extended the evening curfew by a month.",
+            ["north-kivu"],
+        ),
+        "bukavu": (
+            "Lake ferry resumes service to Bukavu",
+            "The ferry to Bukavu sailed again after repairs to its engine.",
+            ["bukavu"],
+        ),
+        "maiduguri": (
+            "Market reopens in Maiduguri",
+            "Traders in Maiduguri reopened the main market after a week of closures.",
+            ["maiduguri"],
+        ),
+        "nigeria": (
+            "Nigeria announces new fuel prices",
+            "The government of Nigeria announced new fuel prices for the coming quarter.",
+            ["nigeria"],
+        ),
+        "lagos": (
+            "Flooding in Lagos after heavy rain",
+            "Streets in Lagos were flooded after a day of heavy rain.",
+            ["lagos"],
+        ),
+        "both": (
+            "Aid agencies compare Goma and Maiduguri",
+            "Camps near Goma and Maiduguri face the same shortages of clean water.",
+            ["goma", "maiduguri"],
+        ),
     }
     arts: dict[str, dict[str, Any]] = {}
     for n, (key, (title, text, places)) in enumerate(stories.items()):
@@ -731,9 +950,15 @@ def hierarchy_corpus() -> dict[str, dict[str, Any]]:
         art["locations"] = [hloc(p, old=(key == "lagos")) for p in places]
         arts[key] = art
     # a second outlet's copy of "goma": one cluster, counted once by collapsed facets
-    copy = make_article("h-goma-copy", stories["goma"][0], stories["goma"][1], source="courier",
-                        published="2017-07-01T11:00:00+00:00", cluster=arts["goma"]["id"],
-                        duplicate_of=arts["goma"]["id"])
+    copy = make_article(
+        "h-goma-copy",
+        stories["goma"][0],
+        stories["goma"][1],
+        source="courier",
+        published="2017-07-01T11:00:00+00:00",
+        cluster=arts["goma"]["id"],
+        duplicate_of=arts["goma"]["id"],
+    )
     copy["locations"] = [hloc("goma")]
     arts["goma-copy"] = copy
     return arts
@@ -750,7 +975,9 @@ def hkeys(result: SearchResult) -> set[str]:
 
 def inside(key: str, place_id: str) -> bool:
     """The rule: tagged with the place itself or with a place whose ancestors contain it."""
-    return any(loc["id"] == place_id or place_id in loc.get("ancestors", []) for loc in HARTS[key]["locations"])
+    return any(
+        loc["id"] == place_id or place_id in loc.get("ancestors", []) for loc in HARTS[key]["locations"]
+    )
 
 
 @pytest.fixture
@@ -762,7 +989,9 @@ def hloaded(store: Store) -> Store:
 
 def test_location_filter_includes_the_places_inside(hloaded: Store) -> None:
     for place_id in (NORTH_KIVU, SOUTH_KIVU, DRC, BORNO, NIGERIA, MAIDUGURI_LGA, HPLACES["goma"][0]):
-        assert hkeys(run(hloaded, location_ids=[[place_id]])) == {k for k in HREPS if inside(k, place_id)}, place_id
+        assert hkeys(run(hloaded, location_ids=[[place_id]])) == {k for k in HREPS if inside(k, place_id)}, (
+            place_id
+        )
     # an admin-1 division finds its city; the country finds the city tagged alone
     assert hkeys(run(hloaded, location_ids=[[NORTH_KIVU]])) == {"goma", "kivu", "both"}
     assert hkeys(run(hloaded, location_ids=[[NIGERIA]])) == {"maiduguri", "nigeria", "both"}
@@ -778,7 +1007,9 @@ def test_location_filter_includes_the_places_inside(hloaded: Store) -> None:
     assert {KEYS.get(h["id"], HKEYS.get(h["id"])) for h in run(hloaded, country_codes=["NG"]).hits} == {
         k for k in HREPS if any(loc["country_code"] == "NG" for loc in HARTS[k]["locations"])
     }
-    assert keys(run(hloaded, location_ids=[[PLACES["raqqa"][0]]])) == {k for k in REPS if with_place(k, "raqqa")}
+    assert keys(run(hloaded, location_ids=[[PLACES["raqqa"][0]]])) == {
+        k for k in REPS if with_place(k, "raqqa")
+    }
     # collapse: the duplicate is found without collapsing, and the hierarchy applies to it too
     assert hkeys(run(hloaded, location_ids=[[DRC]], collapse=False)) >= {"goma", "goma-copy"}
     assert run(hloaded, location_ids=[[DRC]], text="ferry").total == 1
@@ -787,7 +1018,11 @@ def test_location_filter_includes_the_places_inside(hloaded: Store) -> None:
 def test_roll_up_facets(hloaded: Store) -> None:
     from pipeline.stores.base import admin1_of, country_name
 
-    for query in (SearchQuery(location_ids=[[DRC, NIGERIA]]), SearchQuery(), SearchQuery(text="goma | lagos")):
+    for query in (
+        SearchQuery(location_ids=[[DRC, NIGERIA]]),
+        SearchQuery(),
+        SearchQuery(text="goma | lagos"),
+    ):
         query.limit, query.facets, query.facet_size = 100, True, 20
         result = hloaded.search(query)
         matching = [KEYS.get(h["id"]) or HKEYS[h["id"]] for h in result.hits]
@@ -795,20 +1030,29 @@ def test_roll_up_facets(hloaded: Store) -> None:
         docs = [ARTS[k] if k in ARTS else HARTS[k] for k in matching]
         countries = Counter(cc for d in docs for cc in {loc["country_code"] for loc in d["locations"]})
         assert [(b["key"], b["count"]) for b in result.facets["location_countries"]] == sorted(
-            countries.items(), key=lambda kv: (-kv[1], kv[0]))
+            countries.items(), key=lambda kv: (-kv[1], kv[0])
+        )
         assert all(b["name"] == country_name(b["key"]) for b in result.facets["location_countries"])
         admin1 = Counter(a[0] for d in docs for a in {admin1_of(loc) for loc in d["locations"]} - {None})
         assert [(b["key"], b["count"]) for b in result.facets["location_admin1"]] == sorted(
-            admin1.items(), key=lambda kv: (-kv[1], kv[0]))
+            admin1.items(), key=lambda kv: (-kv[1], kv[0])
+        )
     nigeria = hloaded.search(SearchQuery(location_ids=[[NIGERIA]], limit=100)).facets
     assert {b["key"]: (b["name"], b["count"]) for b in nigeria["location_countries"]} == {
-        "NG": ("Nigeria", 3), "CD": (country_name("CD"), 1)}
+        "NG": ("Nigeria", 3),
+        "CD": (country_name("CD"), 1),
+    }
     kivu = hloaded.search(SearchQuery(location_ids=[[DRC]], limit=100)).facets["location_admin1"]
     # the admin-1 division itself counts under its own id; a city under its admin1; names from the records;
     # "goma" and its copy are one cluster: counted once
     assert {b["key"]: (b["name"], b["count"]) for b in kivu} == {
-        NORTH_KIVU: ("North Kivu", 3), SOUTH_KIVU: (SOUTH_KIVU, 1), BORNO: ("Borno State", 1)}
-    full = hloaded.search(SearchQuery(location_ids=[[DRC]], limit=100, collapse=False)).facets["location_admin1"]
+        NORTH_KIVU: ("North Kivu", 3),
+        SOUTH_KIVU: (SOUTH_KIVU, 1),
+        BORNO: ("Borno State", 1),
+    }
+    full = hloaded.search(SearchQuery(location_ids=[[DRC]], limit=100, collapse=False)).facets[
+        "location_admin1"
+    ]
     assert {b["key"]: b["count"] for b in full}[NORTH_KIVU] == 4
     assert hloaded.search(SearchQuery(text="nothing-matches-this")).facets["location_admin1"] == []
 
@@ -838,9 +1082,16 @@ def test_retag_in_batches_resumes_and_is_idempotent(store: Store) -> None:
     from pipeline.retag import STATE_KEY, retag
 
     # every story stored as an old record: no ancestors, Lagos-style
-    old = {k: dict(a, locations=[hloc(p, old=True) for p in
-                                 [key for key, v in HPLACES.items() if v[0] in {x["id"] for x in a["locations"]}]])
-           for k, a in HARTS.items()}
+    old = {
+        k: dict(
+            a,
+            locations=[
+                hloc(p, old=True)
+                for p in [key for key, v in HPLACES.items() if v[0] in {x["id"] for x in a["locations"]}]
+            ],
+        )
+        for k, a in HARTS.items()
+    }
     assert store.index(old.values()).errors == []
     assert hkeys(run(store, location_ids=[[NIGERIA]])) == {"nigeria"}
     before = {a["id"]: store.get(a["id"]) for a in old.values()}
@@ -866,8 +1117,11 @@ def test_retag_in_batches_resumes_and_is_idempotent(store: Store) -> None:
         after = store.get(aid)
         assert after is not None and stored_before is not None
         assert {k: v for k, v in after.items() if k != "locations"} == {
-            k: v for k, v in stored_before.items() if k != "locations"}
-        expected = [hloc(p) for p in tagger.places if tagger.places[p][1] in f"{after['title']} {after['text']}"]
+            k: v for k, v in stored_before.items() if k != "locations"
+        }
+        expected = [
+            hloc(p) for p in tagger.places if tagger.places[p][1] in f"{after['title']} {after['text']}"
+        ]
         assert after["locations"] == expected
     assert hkeys(run(store, location_ids=[[NIGERIA]])) == {"maiduguri", "nigeria", "both"}
     assert hkeys(run(store, location_ids=[[NORTH_KIVU]])) == {"goma", "kivu", "both"}
@@ -927,8 +1181,9 @@ def test_retag_command(store_url: str) -> None:
             assert stored is not None
             actors, locations = tagger.tag(art["text"], art["title"])
             assert (stored["actors"], stored["locations"]) == (actors, locations)
-            assert {k: v for k, v in stored.items() if k not in ("actors", "locations", "also_published_by")} == {
-                k: v for k, v in art.items() if k not in ("actors", "locations")}
+            assert {
+                k: v for k, v in stored.items() if k not in ("actors", "locations", "also_published_by")
+            } == {k: v for k, v in art.items() if k not in ("actors", "locations")}
         assert any(s["locations"] for s in (st.get(a["id"]) for a in untagged) if s)
     finally:
         st.close()

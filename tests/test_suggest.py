@@ -39,10 +39,16 @@ class Gaz:
 
 def small_gazetteer() -> Gaz:
     ents = [
-        (Ent("p:1", "Marrow Bay", "city", "location", "AA", 1.0, 2.0, 50_000, False), ["Marrow Bay", "Old Harbour"]),
+        (
+            Ent("p:1", "Marrow Bay", "city", "location", "AA", 1.0, 2.0, 50_000, False),
+            ["Marrow Bay", "Old Harbour"],
+        ),
         (Ent("p:2", "Marrowdale", "city", "location", "BB", 3.0, 4.0, 900_000, False), ["Marrowdale"]),
         (Ent("p:3", "Marr", "city", "location", "CC", 5.0, 6.0, 1_000, False), ["Marr"]),
-        (Ent("p:4", "Oldmarsh", "city", "location", "AA", 7.0, 8.0, 5_000_000, False), ["Oldmarsh", "Marrowmere"]),
+        (
+            Ent("p:4", "Oldmarsh", "city", "location", "AA", 7.0, 8.0, 5_000_000, False),
+            ["Oldmarsh", "Marrowmere"],
+        ),
         (Ent("a:1", "Marrow Front", "armed_group", "actor"), ["Marrow Front", "MF", "Front of Marrow"]),
         (Ent("a:2", "Marrow Council", "organisation", "actor", curated=False), ["Marrow Council"]),
         (Ent("a:3", "Marra Brigade", "armed_group", "actor"), ["Marra Brigade"]),
@@ -104,16 +110,20 @@ def real() -> Suggester:
     return Suggester(load_gazetteer(settings.actors_file, settings.cache_dir / "tag", CITY_MIN_POPULATION))
 
 
-@pytest.mark.parametrize(("kind", "typed", "expected_id"), [
-    ("location", "Raqa", "geonames:172955"),
-    ("location", "al-Raqqah", "geonames:172955"),
-    ("location", "Damasc", "geonames:170654"),
-    ("actor", "ISIL", "actor:islamic-state"),
-    ("actor", "Daesh", "actor:islamic-state"),
-    ("actor", "Syrian Democratic F", "actor:syrian-democratic-forces"),
-])
-def test_spellings_the_tagger_links_are_suggested_first(real: Suggester, kind: str, typed: str,
-                                                        expected_id: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "typed", "expected_id"),
+    [
+        ("location", "Raqa", "geonames:172955"),
+        ("location", "al-Raqqah", "geonames:172955"),
+        ("location", "Damasc", "geonames:170654"),
+        ("actor", "ISIL", "actor:islamic-state"),
+        ("actor", "Daesh", "actor:islamic-state"),
+        ("actor", "Syrian Democratic F", "actor:syrian-democratic-forces"),
+    ],
+)
+def test_spellings_the_tagger_links_are_suggested_first(
+    real: Suggester, kind: str, typed: str, expected_id: str
+) -> None:
     assert real.suggest(kind, typed)[0]["id"] == expected_id
 
 

@@ -24,11 +24,29 @@ WIRE = Path(__file__).resolve().parent / "data" / "wire"
 SETS = sorted(p for p in WIRE.glob("*.jsonl"))
 REGIONS = {"Africa", "Asia", "Europe", "North America", "South America", "Oceania", "Antarctica"}
 LOCATION_KINDS = {
-    "country", "admin1", "admin2", "admin3", "city", "region", "sea", "river", "lake", "mountain", "island",
-    "facility", "park",
+    "country",
+    "admin1",
+    "admin2",
+    "admin3",
+    "city",
+    "region",
+    "sea",
+    "river",
+    "lake",
+    "mountain",
+    "island",
+    "facility",
+    "park",
 }
 ACTOR_KINDS = {
-    "government", "person", "organisation", "armed_group", "military", "party", "company", "intergovernmental",
+    "government",
+    "person",
+    "organisation",
+    "armed_group",
+    "military",
+    "party",
+    "company",
+    "intergovernmental",
     "media",
 }
 EXTRA_CODES = {"XK"}  # Kosovo: not in ISO 3166-1, used by GeoNames
@@ -40,8 +58,10 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 
 def valid_code(code: Any) -> bool:
-    return code is None or code in EXTRA_CODES or (
-        isinstance(code, str) and len(code) == 2 and pycountry.countries.get(alpha_2=code) is not None
+    return (
+        code is None
+        or code in EXTRA_CODES
+        or (isinstance(code, str) and len(code) == 2 and pycountry.countries.get(alpha_2=code) is not None)
     )
 
 
@@ -55,8 +75,15 @@ def problems(article: dict[str, Any]) -> list[str]:
     """Everything wrong with one labelled article (empty when it is well formed)."""
     out: list[str] = []
     aid = article.get("id", "?")
-    for field, typ in (("id", str), ("region", str), ("title", str), ("text", str), ("published_at", str),
-                       ("locations", list), ("actors", list)):
+    for field, typ in (
+        ("id", str),
+        ("region", str),
+        ("title", str),
+        ("text", str),
+        ("published_at", str),
+        ("locations", list),
+        ("actors", list),
+    ):
         if not isinstance(article.get(field), typ):
             out.append(f"{aid}: field {field!r} missing or not a {typ.__name__}")
     if out:
@@ -78,12 +105,17 @@ def problems(article: dict[str, Any]) -> list[str]:
             if not isinstance(name, str) or not name.strip():
                 out.append(f"{aid}: {field} label without a name: {label}")
                 continue
-            if set(label) - {"name", "kind", "country_code", "mentions"} or not {"kind", "country_code"} <= set(label):
+            if set(label) - {"name", "kind", "country_code", "mentions"} or not {
+                "kind",
+                "country_code",
+            } <= set(label):
                 out.append(f"{aid}: {name}: label fields must be name, kind, country_code (+ mentions)")
             if label.get("kind") not in kinds:
                 out.append(f"{aid}: {name}: kind {label.get('kind')!r} is not one of {sorted(kinds)}")
             if not valid_code(label.get("country_code")):
-                out.append(f"{aid}: {name}: country_code {label.get('country_code')!r} is not ISO 3166-1 alpha-2")
+                out.append(
+                    f"{aid}: {name}: country_code {label.get('country_code')!r} is not ISO 3166-1 alpha-2"
+                )
             ident = (norm_key(name), label.get("kind"), label.get("country_code"))
             if ident in seen:
                 out.append(f"{aid}: {name}: labelled twice in {field}")
@@ -93,8 +125,11 @@ def problems(article: dict[str, Any]) -> list[str]:
                 if not isinstance(mentions, list) or not mentions:
                     out.append(f"{aid}: {name}: mentions must be a non-empty list")
                     continue
-                out.extend(f"{aid}: {name}: mention {m!r} is not in the text"
-                           for m in mentions if not written_in(m, text_key))
+                out.extend(
+                    f"{aid}: {name}: mention {m!r} is not in the text"
+                    for m in mentions
+                    if not written_in(m, text_key)
+                )
             elif not written_in(name, text_key):
                 out.append(f"{aid}: {name}: not in the text, and the label lists no mentions")
     return out
@@ -114,7 +149,18 @@ def test_dev_set_covers_every_continent() -> None:
     assert len(articles) >= 80
     assert {a["region"] for a in articles} == REGIONS
     kinds = {label["kind"] for a in articles for label in a["locations"]}
-    assert {"country", "admin1", "city", "sea", "river", "lake", "mountain", "island", "facility", "region"} <= kinds
+    assert {
+        "country",
+        "admin1",
+        "city",
+        "sea",
+        "river",
+        "lake",
+        "mountain",
+        "island",
+        "facility",
+        "region",
+    } <= kinds
 
 
 def test_checks_catch_bad_labels() -> None:
@@ -122,7 +168,9 @@ def test_checks_catch_bad_labels() -> None:
     assert problems(good) == []
     bad = json.loads(json.dumps(good))
     bad["locations"].append({"name": "Timbuktu", "kind": "city", "country_code": "ML"})  # not in the text
-    bad["actors"].append({"name": "Ruritania", "kind": "government", "country_code": "QQ", "mentions": ["Strelsau"]})
+    bad["actors"].append(
+        {"name": "Ruritania", "kind": "government", "country_code": "QQ", "mentions": ["Strelsau"]}
+    )
     bad["locations"][0]["kind"] = "planet"
     found = "\n".join(problems(bad))
     assert "Timbuktu: not in the text" in found

@@ -27,7 +27,7 @@ def sqlite_path(url: str) -> str:
     """The file path of a ``sqlite:///`` URL (``:memory:`` kept as is)."""
     if not url.startswith("sqlite:///"):
         raise ValueError(f"store URL {url!r}: a SQLite store URL looks like sqlite:///path/to/newswire.db")
-    path = url[len("sqlite:///"):]
+    path = url[len("sqlite:///") :]
     if not path:
         raise ValueError(f"store URL {url!r} has no file path (sqlite:///path/to/newswire.db)")
     if path == ":memory:":
@@ -49,13 +49,18 @@ def open_store(url: str | None = None) -> Store:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise ValueError(f"store URL {url!r}: cannot create folder {Path(path).parent}: {exc}") from exc
+                raise ValueError(
+                    f"store URL {url!r}: cannot create folder {Path(path).parent}: {exc}"
+                ) from exc
         store = SQLiteStore(path, url=url, search_timeout=settings.search_timeout)
     elif lower.startswith(("http://", "https://")):
         from pipeline.stores.elasticsearch import ElasticsearchStore
 
         store = ElasticsearchStore(
-            url, prefix=settings.index_prefix, username=settings.es_username, password=settings.es_password,
+            url,
+            prefix=settings.index_prefix,
+            username=settings.es_username,
+            password=settings.es_password,
             search_timeout=settings.search_timeout,
         )
     else:

@@ -172,7 +172,13 @@ MAPPING: dict[str, Any] = {
         "actors": {
             "type": "object",
             "dynamic": False,
-            "properties": {"id": KEYWORD, "name": KEYWORD, "kind": KEYWORD, "mentions": KEYWORD, "count": {"type": "integer"}},
+            "properties": {
+                "id": KEYWORD,
+                "name": KEYWORD,
+                "kind": KEYWORD,
+                "mentions": KEYWORD,
+                "count": {"type": "integer"},
+            },
         },
         "locations": {
             "type": "object",
@@ -287,7 +293,9 @@ class ElasticsearchStore:
     def _detect_analysis(self) -> str:
         for kind, filters in ENGLISH_FILTERS.items():
             try:
-                self.client.indices.analyze(tokenizer="standard", filter=[filters["news_stemmer"]], text="strikes")
+                self.client.indices.analyze(
+                    tokenizer="standard", filter=[filters["news_stemmer"]], text="strikes"
+                )
                 return kind
             except ApiError:
                 continue
@@ -365,7 +373,9 @@ class ElasticsearchStore:
         found = self.client.options(ignore_status=404).indices.get_alias(name=self.write_alias)
         holders = sorted(found.body) if found.meta.status == 200 else []
         if holders != [current]:
-            actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.write_alias}} for i in holders]
+            actions: list[dict[str, Any]] = [
+                {"remove": {"index": i, "alias": self.write_alias}} for i in holders
+            ]
             actions.append({"add": {"index": current, "alias": self.write_alias, "is_write_index": True}})
             self.client.indices.update_aliases(actions=actions)
         dropped: list[str] = []
@@ -390,8 +400,10 @@ class ElasticsearchStore:
         return source
 
     def _search(self, _client: Elasticsearch | None = None, **body: Any) -> dict[str, Any]:
-        resp = (_client or self.client).options(ignore_status=404).search(
-            index=self.read_alias, ignore_unavailable=True, allow_no_indices=True, **body
+        resp = (
+            (_client or self.client)
+            .options(ignore_status=404)
+            .search(index=self.read_alias, ignore_unavailable=True, allow_no_indices=True, **body)
         )
         if resp.meta.status == 404:
             return {"hits": {"hits": [], "total": {"value": 0}}}
@@ -423,7 +435,9 @@ class ElasticsearchStore:
                 self._index_batch(batch, report, memory)
         finally:
             if memory.written:  # one refresh per call: the call's writes become searchable
-                self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
+                self.client.options(ignore_status=404).indices.refresh(
+                    index=self.read_alias, ignore_unavailable=True
+                )
         return report
 
     def _index_batch(self, batch: list[Article], report: IndexReport, memory: _CallMemory) -> None:
@@ -437,7 +451,9 @@ class ElasticsearchStore:
         for article in batch:
             aid = article.get("id") if isinstance(article, dict) else None
             if not isinstance(aid, str) or not aid:
-                report.errors.append({"id": aid if isinstance(aid, str) else None, "error": "article has no string 'id'"})
+                report.errors.append(
+                    {"id": aid if isinstance(aid, str) else None, "error": "article has no string 'id'"}
+                )
                 continue
             try:
                 when = _parse_date(article.get("published_at"))
@@ -476,7 +492,9 @@ class ElasticsearchStore:
                 if dup is None and cluster != aid:
                     touched.add(cluster)
             else:
-                if (old["cluster"], old["dup"]) != (cluster, dup) or old["published_at"] != article.get("published_at"):
+                if (old["cluster"], old["dup"]) != (cluster, dup) or old["published_at"] != article.get(
+                    "published_at"
+                ):
                     touched.update((old["cluster"], cluster))
                 if old["dup"] is not None and (old["cluster"] != cluster or dup is None):
                     moved.setdefault(old["cluster"], set()).add(aid)
@@ -488,7 +506,9 @@ class ElasticsearchStore:
             cluster = _cluster(article)
             rep_doc = docs.get(cluster)
             if rep_doc is not None and rep_doc.get("duplicate_of") in (None, cluster) and cluster != aid:
-                rep_doc["also_published_by"] = _merge_entries(rep_doc.get("also_published_by"), [_entry(article)])
+                rep_doc["also_published_by"] = _merge_entries(
+                    rep_doc.get("also_published_by"), [_entry(article)]
+                )
             elif cluster != aid:
                 adds.setdefault(cluster, []).append(_entry(article))
         actions: list[dict[str, Any]] = []
@@ -532,7 +552,11 @@ class ElasticsearchStore:
         ok: dict[str, tuple[int, int] | None] = {}
         todo = actions
         for attempt in range(MAX_RETRIES + 1):
-            parts = [todo[i::BULK_STREAMS] for i in range(BULK_STREAMS)] if len(todo) > BULK_CHUNK_DOCS else [todo]
+            parts = (
+                [todo[i::BULK_STREAMS] for i in range(BULK_STREAMS)]
+                if len(todo) > BULK_CHUNK_DOCS
+                else [todo]
+            )
             with ThreadPoolExecutor(max_workers=len(parts)) as pool:
                 outcomes = list(pool.map(self._stream, parts))
             failure: Exception | None = None
@@ -551,7 +575,9 @@ class ElasticsearchStore:
                             if info.get("result") == "created":
                                 report.created += 1
                     else:
-                        report.errors.append({"id": doc_id, "error": _error_text(info.get("status"), info.get("error"))})
+                        report.errors.append(
+                            {"id": doc_id, "error": _error_text(info.get("status"), info.get("error"))}
+                        )
             if failure is None:
                 return ok
             todo = [a for a in todo if a["_id"] not in seen]
@@ -563,7 +589,9 @@ class ElasticsearchStore:
             time.sleep(min(8.0, INITIAL_BACKOFF * 2**attempt))
         return ok
 
-    def _stream(self, actions: list[dict[str, Any]]) -> tuple[list[tuple[bool, dict[str, Any]]], Exception | None]:
+    def _stream(
+        self, actions: list[dict[str, Any]]
+    ) -> tuple[list[tuple[bool, dict[str, Any]]], Exception | None]:
         """One ``streaming_bulk`` over ``actions``: its per-document results, and the
         connection failure that cut it short (after the client's own retries), if any."""
         items: list[tuple[bool, dict[str, Any]]] = []
@@ -615,7 +643,9 @@ class ElasticsearchStore:
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for start in range(0, len(rep_ids), LOOKUP_CHUNK):
             chunk = rep_ids[start : start + LOOKUP_CHUNK]
-            query = {"bool": {"filter": [{"terms": {"cluster_id": chunk}}, {"exists": {"field": "duplicate_of"}}]}}
+            query = {
+                "bool": {"filter": [{"terms": {"cluster_id": chunk}}, {"exists": {"field": "duplicate_of"}}]}
+            }
             for hit in self._scan(query, ["id", "source", "url", "published_at", "cluster_id"]):
                 src = hit["_source"]
                 if src["id"] not in memory.written:  # rewritten in this call: memory is newer
@@ -645,11 +675,16 @@ class ElasticsearchStore:
         for rep_id, hit in self._lookup([r for r in wanted if r not in indices], False).items():
             indices[rep_id] = hit["_index"]
         missing = {r for r in adds if adds[r] and r not in indices}
-        pending = self._publications_from_memory([r for r in wanted if r in indices], adds, removes, report, memory)
+        pending = self._publications_from_memory(
+            [r for r in wanted if r in indices], adds, removes, report, memory
+        )
         for _attempt in range(MAX_RETRIES):
             if not pending:
                 break
-            docs = [{"_index": indices[r], "_id": r, "_source": ["also_published_by", "duplicate_of"]} for r in pending]
+            docs = [
+                {"_index": indices[r], "_id": r, "_source": ["also_published_by", "duplicate_of"]}
+                for r in pending
+            ]
             actions = []
             for got in self.client.mget(docs=docs)["docs"]:
                 rep_id = got["_id"]
@@ -687,7 +722,9 @@ class ElasticsearchStore:
                     })  # fmt: skip
             pending = conflicts
         for rep_id in pending:
-            report.errors.append({"id": rep_id, "error": "also_published_by update: version conflicts persisted"})
+            report.errors.append(
+                {"id": rep_id, "error": "also_published_by update: version conflicts persisted"}
+            )
         return missing
 
     def _publications_from_memory(
@@ -763,9 +800,12 @@ class ElasticsearchStore:
         by_cluster: dict[str, list[dict[str, Any]]] = {}
         for hit in self._scan(query, ["id", "cluster_id", "duplicate_of", "published_at", f"{HIDDEN}.rep"]):
             src = hit["_source"]
-            by_cluster.setdefault(src.get("cluster_id") or src["id"], []).append({**src, "_index": hit["_index"]})
+            by_cluster.setdefault(src.get("cluster_id") or src["id"], []).append(
+                {**src, "_index": hit["_index"]}
+            )
         actions = []
         for cluster, docs in by_cluster.items():
+
             def rank(d: dict[str, Any], c: str = cluster) -> tuple[Any, ...]:
                 when = _safe_date(d.get("published_at"))
                 return (d["id"] != c, d.get("duplicate_of") is not None, when is None,
@@ -779,7 +819,9 @@ class ElasticsearchStore:
                                     "doc": {HIDDEN: {"rep": want}}})  # fmt: skip
         if actions:
             self._bulk(actions, IndexReport())
-            self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
+            self.client.options(ignore_status=404).indices.refresh(
+                index=self.read_alias, ignore_unavailable=True
+            )
 
     # --- reading ------------------------------------------------------------------------
     def get(self, article_id: str) -> Article | None:
@@ -794,10 +836,19 @@ class ElasticsearchStore:
 
     def cluster_members(self, cluster_id: str) -> list[Article]:
         resp = self._search(
-            query={"bool": {"should": [
-                {"term": {"cluster_id": cluster_id}},
-                {"bool": {"filter": [{"ids": {"values": [cluster_id]}}], "must_not": [{"exists": {"field": "cluster_id"}}]}},
-            ]}},  # fmt: skip
+            query={
+                "bool": {
+                    "should": [
+                        {"term": {"cluster_id": cluster_id}},
+                        {
+                            "bool": {
+                                "filter": [{"ids": {"values": [cluster_id]}}],
+                                "must_not": [{"exists": {"field": "cluster_id"}}],
+                            }
+                        },
+                    ]
+                }
+            },  # fmt: skip
             size=10000,
             sort=[
                 {f"{HIDDEN}.rep": {"order": "desc"}},
@@ -844,7 +895,9 @@ class ElasticsearchStore:
         ok = self._bulk(actions, report)
         report.indexed += len(ok)
         if ok:
-            self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
+            self.client.options(ignore_status=404).indices.refresh(
+                index=self.read_alias, ignore_unavailable=True
+            )
         return report
 
     def articles_after(self, after_id: str | None, size: int) -> list[Article]:
@@ -889,7 +942,9 @@ class ElasticsearchStore:
         for start in range(0, len(wanted), 10000):
             chunk = wanted[start : start + 10000]
             chunk_set = set(chunk)
-            for hit in self._scan({"terms": {"lsh_bands": chunk}}, ["id", "cluster_id", "minhash", "lsh_bands"]):
+            for hit in self._scan(
+                {"terms": {"lsh_bands": chunk}}, ["id", "cluster_id", "minhash", "lsh_bands"]
+            ):
                 src = hit["_source"]
                 ref = ClusterRef(src["id"], src.get("cluster_id") or src["id"], src.get("minhash"))
                 for key in set(src.get("lsh_bands") or ()) & chunk_set:
@@ -921,7 +976,11 @@ class ElasticsearchStore:
         out: dict[str, dict[str, Any]] = {}
         after: list[Any] | None = None
         while True:  # documents without a url are other pipeline state (put_state)
-            body: dict[str, Any] = {"size": 1000, "sort": [{"url": "asc"}], "query": {"exists": {"field": "url"}}}
+            body: dict[str, Any] = {
+                "size": 1000,
+                "sort": [{"url": "asc"}],
+                "query": {"exists": {"field": "url"}},
+            }
             if after:
                 body["search_after"] = after
             resp = self.client.options(ignore_status=404).search(index=self.feeds_index, **body)
@@ -978,7 +1037,9 @@ class ElasticsearchStore:
         if q.languages:
             filters.append({"terms": {"language": sorted({v.strip().lower() for v in q.languages})}})
         if q.country_codes:
-            filters.append({"terms": {"locations.country_code": sorted({c.strip().upper() for c in q.country_codes})}})
+            filters.append(
+                {"terms": {"locations.country_code": sorted({c.strip().upper() for c in q.country_codes})}}
+            )
         if q.near is not None:
             lat, lon, km = (float(v) for v in q.near)
             filters.append({
@@ -1013,7 +1074,8 @@ class ElasticsearchStore:
             if by_score
             else [
                 {"published_at_estimated": {"order": "asc", "missing": "_first"}},  # estimated dates last
-                {"published_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"},
+                {"published_at": {"order": "desc", "missing": "_last"}},
+                {"id": "asc"},
             ]
         )
         limit = max(0, int(q.limit))
@@ -1065,7 +1127,9 @@ class ElasticsearchStore:
         # never retries, and closing the connection cancels the search task on the server
         body["timeout"] = f"{max(1, int(self.search_timeout * 1000))}ms"
         client = self.client.options(
-            request_timeout=self.search_timeout + min(self.search_timeout, 5.0), max_retries=0, retry_on_timeout=False
+            request_timeout=self.search_timeout + min(self.search_timeout, 5.0),
+            max_retries=0,
+            retry_on_timeout=False,
         )
         try:
             if pit_id:
@@ -1088,7 +1152,9 @@ class ElasticsearchStore:
             hit = self._strip(raw["_source"])
             hit["_score"] = float(raw["_score"]) if by_score and raw.get("_score") is not None else None
             highlight = raw.get("highlight") or {}
-            hit["_highlight"] = [frag for name in ("title", "summary", "text") for frag in highlight.get(name, [])]
+            hit["_highlight"] = [
+                frag for name in ("title", "summary", "text") for frag in highlight.get(name, [])
+            ]
             hits.append(hit)
         next_after: list[Any] | None = None
         if more and raw_hits:
@@ -1099,7 +1165,9 @@ class ElasticsearchStore:
         elif pit_id:
             self.client.options(ignore_status=404).close_point_in_time(id=resp.get("pit_id") or pit_id)
         facets = _facets(resp.get("aggregations") or {}) if q.facets else {}
-        return SearchResult(total=int(resp["hits"]["total"]["value"]), hits=hits, facets=facets, next_after=next_after)
+        return SearchResult(
+            total=int(resp["hits"]["total"]["value"]), hits=hits, facets=facets, next_after=next_after
+        )
 
 
 # --- module helpers ------------------------------------------------------------------------
@@ -1212,8 +1280,10 @@ def _facets(aggs: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         "actors": _facet_buckets(aggs.get("actors", {}).get("buckets", [])),
         "locations": _facet_buckets(aggs.get("locations", {}).get("buckets", [])),
         "location_countries": sorted(
-            ({"key": b["key"], "name": country_name(b["key"]), "count": b["doc_count"]}
-             for b in aggs.get("location_countries", {}).get("buckets", [])),
+            (
+                {"key": b["key"], "name": country_name(b["key"]), "count": b["doc_count"]}
+                for b in aggs.get("location_countries", {}).get("buckets", [])
+            ),
             key=lambda b: (-b["count"], b["key"]),
         ),
         "location_admin1": _facet_buckets(aggs.get("location_admin1", {}).get("buckets", [])),

@@ -80,11 +80,43 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _IN_CHUNK = 500  # values per "IN (...)" in lookups
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (the english analyzer of Elasticsearch).
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no",
-    "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this",
-    "to", "was", "will", "with",
-})
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    }
+)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -152,7 +184,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
 
 _WORD = re.compile(r"[^\W_]+")
 _POSSESSIVE = re.compile(r"(?<=[^\W_])['’]s\b", re.IGNORECASE)
-_TOKEN_END = frozenset(" \t\n\r\"|+()")
+_TOKEN_END = frozenset(' \t\n\r"|+()')
 _FUZZY = re.compile(r"~\d*$")
 
 
@@ -482,7 +514,9 @@ def _prepare(article: Any) -> _Prepared:
             if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
                 lat = lon = None
             cc = _text(loc.get("country_code"))
-            locations.setdefault(loc["id"], (loc["id"], _text(loc.get("name")), cc.upper() if cc else None, lat, lon))
+            locations.setdefault(
+                loc["id"], (loc["id"], _text(loc.get("name")), cc.upper() if cc else None, lat, lon)
+            )
     bands = sorted({b for b in doc.get("lsh_bands") or [] if isinstance(b, str)})
     return _Prepared(
         id=aid,
@@ -566,7 +600,8 @@ class SQLiteStore:
                     for statement in _split_sql(_SCHEMA):
                         conn.execute(statement)
                     conn.execute(
-                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (SCHEMA_VERSION,),
                     )
                     conn.execute("COMMIT")
                 except BaseException:
@@ -693,7 +728,8 @@ class SQLiteStore:
         existing: dict[str, tuple[int, dict[str, Any], str, str | None]] = {}
         for chunk in _chunks(batch_ids, _IN_CHUNK):
             for rid, aid, doc, cluster, dup in conn.execute(
-                f"SELECT rid, id, doc, cluster, duplicate_of FROM articles WHERE id IN ({_marks(len(chunk))})", chunk
+                f"SELECT rid, id, doc, cluster, duplicate_of FROM articles WHERE id IN ({_marks(len(chunk))})",
+                chunk,
             ):
                 existing[aid] = (rid, json.loads(doc), cluster, dup)
         touched: set[str] = set()
@@ -742,9 +778,16 @@ class SQLiteStore:
             name, domain = _text(src.get("name")), _text(src.get("domain"))
             language = _text(doc.get("language"))
             values = (
-                _dumps(doc), p.minhash, p.published_ms, p.cluster, p.duplicate_of,
-                _text(doc.get("content_hash")), language.lower() if language else None,
-                name, name.lower() if name else None, domain.lower() if domain else None,
+                _dumps(doc),
+                p.minhash,
+                p.published_ms,
+                p.cluster,
+                p.duplicate_of,
+                _text(doc.get("content_hash")),
+                language.lower() if language else None,
+                name,
+                name.lower() if name else None,
+                domain.lower() if domain else None,
             )
             texts = (_text(doc.get("title")), _text(doc.get("summary")), _text(doc.get("text")))
             old = existing.get(p.id)
@@ -758,13 +801,19 @@ class SQLiteStore:
                 fts_rows.append((rid, *texts))
             else:
                 rid, old_doc, old_cluster, old_dup = old
-                old_texts = (_text(old_doc.get("title")), _text(old_doc.get("summary")), _text(old_doc.get("text")))
+                old_texts = (
+                    _text(old_doc.get("title")),
+                    _text(old_doc.get("summary")),
+                    _text(old_doc.get("text")),
+                )
                 if old_texts != texts:
                     conn.execute(
                         "INSERT INTO fts (fts, rowid, title, summary, text) VALUES ('delete', ?, ?, ?, ?)",
                         (rid, *old_texts),
                     )
-                    conn.execute("INSERT INTO fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)", (rid, *texts))
+                    conn.execute(
+                        "INSERT INTO fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)", (rid, *texts)
+                    )
                 conn.execute(
                     "UPDATE articles SET doc = ?, minhash = ?, published_ms = ?, cluster = ?, duplicate_of = ?, "
                     "content_hash = ?, language = ?, source_name = ?, source_name_lc = ?, source_domain_lc = ? "
@@ -779,9 +828,9 @@ class SQLiteStore:
                     "DELETE FROM band_keys WHERE key = ? AND art = ?",
                     [(b, rid) for b in {b for b in old_doc.get("lsh_bands") or [] if isinstance(b, str)}],
                 )
-                if (old_cluster, old_dup) != (p.cluster, p.duplicate_of) or old_doc.get("published_at") != doc.get(
+                if (old_cluster, old_dup) != (p.cluster, p.duplicate_of) or old_doc.get(
                     "published_at"
-                ):
+                ) != doc.get("published_at"):
                     touched.update((old_cluster, p.cluster))
                 if old_dup is not None and (old_cluster != p.cluster or p.duplicate_of is None):
                     moved.append((old_cluster, p.id))
@@ -798,13 +847,19 @@ class SQLiteStore:
             )
             conn.executemany("INSERT INTO fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)", fts_rows)
             report.created += len(new_rows)
-        conn.executemany("INSERT OR IGNORE INTO article_actors (actor_id, art, name) VALUES (?, ?, ?)", actor_rows)
+        conn.executemany(
+            "INSERT OR IGNORE INTO article_actors (actor_id, art, name) VALUES (?, ?, ?)", actor_rows
+        )
         conn.executemany(
             "INSERT OR IGNORE INTO article_locations (loc_id, art, name, country_code, lat, lon) VALUES (?,?,?,?,?,?)",
             loc_rows,
         )
-        conn.executemany("INSERT OR IGNORE INTO article_location_ancestors (anc_id, art) VALUES (?, ?)", anc_rows)
-        conn.executemany("INSERT OR IGNORE INTO article_admin1 (admin1_id, art, name) VALUES (?, ?, ?)", admin1_rows)
+        conn.executemany(
+            "INSERT OR IGNORE INTO article_location_ancestors (anc_id, art) VALUES (?, ?)", anc_rows
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO article_admin1 (admin1_id, art, name) VALUES (?, ?, ?)", admin1_rows
+        )
         conn.executemany("INSERT OR IGNORE INTO band_keys (key, art) VALUES (?, ?)", band_rows)
         for rep_id, member_id in moved:
             self._remove_publication(rep_id, member_id)
@@ -867,7 +922,9 @@ class SQLiteStore:
     def get(self, article_id: str) -> Article | None:
         self._ensure()
         with self._lock:
-            row = self._conn.execute("SELECT doc, minhash FROM articles WHERE id = ?", (article_id,)).fetchone()
+            row = self._conn.execute(
+                "SELECT doc, minhash FROM articles WHERE id = ?", (article_id,)
+            ).fetchone()
         return self._load(*row) if row else None
 
     def count(self) -> int:
@@ -1111,8 +1168,10 @@ class SQLiteStore:
         by_score = q.sort == "relevance" and kind == "pos"
         mode = "relevance" if by_score else "date"
         where_sql = " WHERE " + " AND ".join(where) if where else ""
-        base = f"SELECT a.rid AS r, {score_sql} AS score, a.published_ms AS pub, a.id AS id, " \
+        base = (
+            f"SELECT a.rid AS r, {score_sql} AS score, a.published_ms AS pub, a.id AS id, "
             f"a.source_name AS src FROM {source}{where_sql}"
+        )
         order = "score DESC, id ASC" if by_score else "pub DESC, id ASC"
         keyset, kparams = self._keyset(q.after, mode)
         limit = max(0, int(q.limit))
@@ -1215,7 +1274,8 @@ class SQLiteStore:
         for hit, rid in zip(hits, rids, strict=True):
             hit["_highlight"] = [
                 html.escape(s).replace(start, "<mark>").replace(end, "</mark>")
-                for s in snippets.get(rid, []) if s and start in s
+                for s in snippets.get(rid, [])
+                if s and start in s
             ]
 
     def _facets(self, size: int) -> dict[str, list[dict[str, Any]]]:
