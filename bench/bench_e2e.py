@@ -139,8 +139,15 @@ def build_corpus(
     return servers, feed_urls, stats
 
 
-def run_once(feeds_file: Path, store: str, gazetteer_only: bool, env_extra: dict[str, str]) -> dict[str, Any]:
-    """One ``newswire run --once`` child: wall, CPU (user+sys), peak RSS and its JSON report."""
+def run_once(
+    feeds_file: Path,
+    store: str,
+    gazetteer_only: bool,
+    env_extra: dict[str, str],
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """One ``newswire run --once`` child: wall, CPU (user+sys), peak RSS and its JSON report (and, with
+    ``profile``, the child's cProfile statistics written there: ``python -m pstats`` reads them)."""
     env = dict(os.environ)
     env.update(
         {
@@ -156,6 +163,7 @@ def run_once(feeds_file: Path, store: str, gazetteer_only: bool, env_extra: dict
         env["NEWSWIRE_SPACY_MODEL"] = ""
     cmd = [
         sys.executable,
+        *(["-m", "cProfile", "-o", str(profile)] if profile else []),
         "-m",
         "pipeline",
         "run",
@@ -248,6 +256,9 @@ def main() -> int:
         "--es-url", default="", help="also run into this running Elasticsearch (fresh index prefix)"
     )
     parser.add_argument("--label", default="", help="a name for this run in the JSON output")
+    parser.add_argument(
+        "--profile", type=Path, help="write each run's cProfile statistics to PROFILE.<store> (slower run)"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
@@ -287,7 +298,13 @@ def main() -> int:
                     es_server._executor.process.pid if es_server and name == "elasticsearch" else None
                 )
                 server_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
-                run = run_once(feeds_file, store, args.gazetteer_only, {"NEWSWIRE_INDEX_PREFIX": prefix})
+                run = run_once(
+                    feeds_file,
+                    store,
+                    args.gazetteer_only,
+                    {"NEWSWIRE_INDEX_PREFIX": prefix},
+                    args.profile.with_suffix(f".{name}") if args.profile else None,
+                )
                 run["server_cpu_s"] = tree_cpu_seconds(server_pid) - server_before if server_pid else None
                 if run["server_cpu_s"] is not None:
                     run["cpu_s"] += run["server_cpu_s"]
