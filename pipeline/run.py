@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.clean import clean_records, decode_page
+from pipeline.clean import decode_page
 from pipeline.config import FeedConfig
 from pipeline.dedupe import Deduper, note_pending, reconcile_pending
 from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages, poll_hint
@@ -34,7 +34,7 @@ from pipeline.parse import parse_feed
 from pipeline.redaction import redact
 from pipeline.settings import Settings, get_settings
 from pipeline.stores.base import Store
-from pipeline.tag import get_tagger
+from pipeline.workers import clean_and_tag
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +149,14 @@ def add_full_text(
 
 
 def process(records: Iterable[dict[str, Any]], store: Store | None) -> list[dict[str, Any]]:
-    """clean -> dedupe -> tag; records that fail a stage keep their ``error`` and skip the rest."""
-    cleaned = list(clean_records(records))
-    failed = [r for r in cleaned if r.get("error")]
-    ok = [r for r in cleaned if not r.get("error")]
-    return list(get_tagger().tag_records(Deduper(store).run(ok))) + failed
+    """clean -> tag -> dedupe; records that fail a stage keep their ``error`` and skip the rest.
+
+    Clean and tag run in ``settings.workers`` processes (:mod:`pipeline.workers`); dedupe reads the store
+    and runs here, after them (tagging does not read what dedupe adds)."""
+    prepared = clean_and_tag(records, workers=get_settings().workers)
+    failed = [r for r in prepared if r.get("error")]
+    ok = [r for r in prepared if not r.get("error")]
+    return list(Deduper(store).run(ok)) + failed
 
 
 #: The fields :func:`pipeline.dedupe.reconcile` needs of each article indexed in a run.

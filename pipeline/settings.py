@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         default=True, description="fetch article pages when a feed has summaries only"
     )
     spacy_model: str = Field(default="en_core_web_sm", description="spaCy model name ('' disables NER)")
+    workers: int = Field(
+        default=1,
+        ge=0,
+        description="processes that clean and tag (CPU-bound); 1 or 0 = in the run's own process",
+    )
     poll_interval: int = Field(default=900, description="seconds between polls of a feed in watch mode")
     es_username: str | None = Field(default=None, description="Elasticsearch user")
     es_password: str | None = Field(default=None, description="Elasticsearch password")
