@@ -176,24 +176,62 @@ def run_once(
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        helpers: dict[int, tuple[float, float]] = {}  # worker processes: (CPU s last seen, peak RSS MB)
+        while child.poll() is None:
+            for pid, (cpu, rss) in descendants_usage(child.pid).items():
+                helpers[pid] = (cpu, max(rss, helpers.get(pid, (0.0, 0.0))[1]))
+            time.sleep(0.2)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        report = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        print(proc.stdout[-2000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
-        raise SystemExit(f"run failed with exit code {proc.returncode}") from None
+        print(stdout[-2000:], stderr[-4000:], sep="\n", file=sys.stderr)
+        raise SystemExit(f"run failed with exit code {child.returncode}") from None
     errors = [e for f in report["feeds"] for e in f["errors"]]
+    own_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
-        "exit_code": proc.returncode,
+        "exit_code": child.returncode,
         "wall_s": wall,
-        "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "cpu_s": own_cpu + sum(cpu for cpu, _ in helpers.values()),
+        "worker_processes": len(helpers),
         "peak_rss_mb": after.ru_maxrss / 1024,  # KiB on Linux: the largest child so far
+        "workers_rss_mb": sum(rss for _, rss in helpers.values()),
         "new": report["new"],
         "errors": errors[:20],
         "n_errors": len(errors),
     }
+
+
+def descendants_usage(root_pid: int) -> dict[int, tuple[float, float]]:
+    """(CPU seconds, RSS MB) of every live descendant of ``root_pid``, not ``root_pid`` itself (worker
+    processes: a forkserver and its workers are not waited for by the run, so its rusage misses them)."""
+    tick, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    parent: dict[int, int] = {}
+    usage: dict[int, tuple[float, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        usage[pid] = ((int(fields[11]) + int(fields[12])) / tick, int(fields[21]) * page / 2**20)
+    out = {}
+    for pid in usage:
+        up = parent.get(pid)
+        while up and up != root_pid:
+            up = parent.get(up)
+        if up == root_pid:
+            out[pid] = usage[pid]
+    return out
 
 
 def tree_cpu_seconds(root_pid: int) -> float:
@@ -346,7 +384,8 @@ def main() -> int:
         print(
             f"| {name} | {r['stored']} / {args.articles} | {r['clusters']} / {corpus['distinct_pages']} | {r['wall_s']:.1f} "
             f"| {r['cpu_s']:.1f}{' (server ' + format(r['server_cpu_s'], '.1f') + ')' if r['server_cpu_s'] else ''} "
-            f"| {r['articles_per_s_wall']:.1f} | {r['articles_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['articles_per_s_wall']:.1f} | {r['articles_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f}"
+            f"{' + workers ' + format(r['workers_rss_mb'], '.0f') if r['worker_processes'] else ''} "
             f"| {r['store_kb_per_article']:.1f} | {r['n_errors']} |"
         )
         for e in r["errors"][:5]:
