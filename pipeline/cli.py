@@ -552,8 +552,13 @@ def serve(
     """Serve the HTTP search API (GET /search, /articles/{id}, /clusters/{id}, /health; docs at /docs)."""
     import os
 
-    import uvicorn
+    from pipeline.extras import MissingExtra, require
 
+    try:
+        require("fastapi", "newswire serve")
+        uvicorn = require("uvicorn", "newswire serve")
+    except MissingExtra as exc:
+        fail(str(exc))
     if store:
         os.environ["NEWSWIRE_STORE"] = store
         get_settings.cache_clear()

@@ -218,13 +218,6 @@ class Signer:
                 cache[word] = zlib.crc32(word.encode())
         return np.fromiter(map(cache.__getitem__, words), dtype=_U64, count=len(words))
 
-    def shingles(self, normalised: str) -> np.ndarray:
-        """64-bit hashes of the word ``shingle_size``-grams, in text order (not unique).
-
-        A text shorter than ``shingle_size`` words is one shingle of all its words."""
-        flat, offsets = self._shingle_batch([normalised])
-        return flat
-
     def _shingle_batch(self, normalised_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Shingle hashes of many texts, concatenated, and each text's start offset."""
         k = self.shingle_size

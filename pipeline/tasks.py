@@ -70,7 +70,6 @@ class OrchestrationSettings:
     groups: int = 4
     es_conn_id: str = "newswire_es"
     index_pool: str = "newswire_es"
-    index_pool_slots: int = 2
     task_retries: int = 3
     retry_delay_seconds: int = 60
     max_retry_delay_seconds: int = 1800

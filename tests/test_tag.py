@@ -627,3 +627,11 @@ def test_bare_institutions_belong_to_the_datelines_country(gaz_tagger: Tagger) -
     assert got["Interior Ministry"] == [gaz_tagger.resolve_actor("French Interior Ministry")[0]]
     other = links(gaz_tagger, "PARIS (Wire) — The Kenyan Interior Ministry said the talks would resume.")
     assert other.get("Interior Ministry") is None  # named with its country already
+
+
+def test_the_stop_word_list_is_spacys() -> None:
+    from spacy.lang.en.stop_words import STOP_WORDS as spacy_words
+
+    from pipeline.tag.lexicon import STOP_WORDS
+
+    assert frozenset(spacy_words) == STOP_WORDS  # refresh pipeline/tag/stop_words.txt when spaCy changes it

@@ -54,6 +54,9 @@ def open_store(url: str | None = None) -> Store:
                 ) from exc
         store = SQLiteStore(path, url=url, search_timeout=settings.search_timeout)
     elif lower.startswith(("http://", "https://")):
+        from pipeline.extras import require
+
+        require("elasticsearch", "the Elasticsearch store")
         from pipeline.stores.elasticsearch import ElasticsearchStore
 
         store = ElasticsearchStore(

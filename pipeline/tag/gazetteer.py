@@ -587,12 +587,4 @@ def load_gazetteer(
     return gaz
 
 
-def describe(gaz: Gazetteer) -> dict[str, int]:
-    """Sizes, for logs and benchmarks."""
-    kinds: dict[str, int] = {}
-    for e in gaz.entities.values():
-        kinds[e.type] = kinds.get(e.type, 0) + 1
-    return {"names": len(gaz.names), **kinds}
-
-
-__all__ = ["Entity", "Gazetteer", "NameEntry", "build_gazetteer", "load_gazetteer", "describe"]
+__all__ = ["Entity", "Gazetteer", "NameEntry", "build_gazetteer", "load_gazetteer"]

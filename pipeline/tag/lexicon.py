@@ -8,9 +8,7 @@ the project's authors; names of entities live in the gazetteer's data, never her
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import runpy
 from pathlib import Path
 
 import yaml
@@ -63,21 +61,15 @@ ORG_KIND_HINTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
 )
 
 
-def _spacy_stop_words() -> frozenset[str]:
-    """spaCy's English stop words, run from the installed package's module file on its own: importing spaCy
-    costs about a second, and a process that only resolves names or tags from the gazetteer needs none of it."""
-    spec = importlib.util.find_spec("spacy")
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))) / "lang" / "en" / "stop_words.py"
-        if path.is_file():
-            return frozenset(runpy.run_path(str(path))["STOP_WORDS"])
-    from spacy.lang.en.stop_words import STOP_WORDS as words  # pragma: no cover - an unusual install
-
-    return frozenset(words)
+def _stop_words() -> frozenset[str]:
+    """spaCy's English stop words, from ``stop_words.txt`` beside this module (a copy of spaCy's list, so a
+    process that only resolves names or tags from the gazetteer imports no spaCy; a test keeps it equal)."""
+    text = Path(__file__).with_name("stop_words.txt").read_text(encoding="utf-8")
+    return frozenset(w for w in text.splitlines() if w and not w.startswith("#"))
 
 
 #: English stop words (spaCy's list): never a name on their own ("One", "Along").
-STOP_WORDS = _spacy_stop_words()
+STOP_WORDS = _stop_words()
 
 
 def guess_kind(name: str) -> str:

@@ -123,10 +123,6 @@ class MetonymyRules(ArticleBase):
             i = self.country_spans[k + 1]
         return i
 
-    def list_size(self, i: int) -> int:
-        """Number of country names in the list ("A, B, the C and D") holding the one starting at token i."""
-        return self.list_span(i)[0]
-
     def list_span(self, i: int) -> tuple[int, int]:
         """(number of country names, token after the last one) of the list holding the one starting at i."""
         starts = {s: e for e, s in self.country_spans.items()}

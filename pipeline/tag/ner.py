@@ -123,7 +123,9 @@ def load_spacy(name: str) -> Any:
     try:
         import spacy
     except ImportError:
-        log.warning("spaCy is not installed: tagging from the gazetteer only")
+        from pipeline.extras import install_hint
+
+        log.warning("spaCy is not installed (%s): tagging from the gazetteer only", install_hint("spacy"))
         return None
     for candidate in (name, MODEL_ALIASES.get(name)):
         if not candidate:
