@@ -46,9 +46,11 @@ demo: $(VENV)/.demo-installed ## offline demo: sample feeds into an embedded sto
 	newswire run --once --feeds config/samples/feeds.yaml --store sqlite:///$(DEMO_DB)
 	newswire search --actor "Islamic State" --location Raqqa --store sqlite:///$(DEMO_DB)
 
-lint: install ## ruff and mypy
+lint: install ## ruff (check and format) and mypy (strict for pipeline/)
 	ruff check pipeline tests bench dags
-	mypy pipeline
+	ruff format --check pipeline tests bench dags
+	mypy --strict pipeline
+	mypy dags tests bench
 
 test: lint ## the whole test suite: lint, types, unit, contract, integration (real Elasticsearch, real Airflow)
 	pytest

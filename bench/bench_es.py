@@ -48,7 +48,7 @@ COMMON = _COMMON_TEXT.split()
 
 
 def vocabulary(rng: random.Random, n: int = 3000) -> list[str]:
-    words = set()
+    words: set[str] = set()
     while len(words) < n:
         words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
     return sorted(words)

@@ -91,10 +91,10 @@ def score(docs: list[dict], predict: Callable[[dict], list[Span]]) -> dict[str, 
             c[2] += len(gs) - tp
     out: dict[str, dict[str, float]] = {}
     for (m, t), (tp, fp, fn) in counts.items():
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        f = 2 * p * r / (p + r) if p + r else 0.0
-        out[f"{m}:{t}"] = {"p": p, "r": r, "f1": f}
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out[f"{m}:{t}"] = {"p": prec, "r": rec, "f1": f}
     return out
 
 
@@ -347,8 +347,8 @@ def main() -> None:
         ],
     )
     if "plain spaCy" in results:
-        for t, label in (("ACT", "actors"), ("LOC", "locations")):
-            d = results["tagger + spaCy"][f"set:{t}"]["f1"] - results["plain spaCy"][f"set:{t}"]["f1"]
+        for kind, label in (("ACT", "actors"), ("LOC", "locations")):
+            d = results["tagger + spaCy"][f"set:{kind}"]["f1"] - results["plain spaCy"][f"set:{kind}"]["f1"]
             print(f"tagger + spaCy vs plain spaCy, {label}: {d:+.3f} F1 (target >= +0.15)")
             record.figure(
                 f"tagger + spaCy vs plain spaCy, F1 gain {label}", round(d, 3), "F1", target="+0.15"

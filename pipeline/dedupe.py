@@ -155,7 +155,8 @@ def _mix64(z: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, vectorised (uint64 arithmetic wraps modulo 2**64)."""
     z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
-    return z ^ (z >> _U64(31))
+    out: np.ndarray = z ^ (z >> _U64(31))
+    return out
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,8 @@ class Signer:
         ``num_perm`` minima of n uniform 32-bit hashes is about 2**32 / (n + 1), so
         n ~ (num_perm - 1) / sum(min / 2**32) (the MinHash cardinality estimate, ~10% error)."""
         mins = signatures[:, : self.num_perm].astype(np.float64) / 2.0**32
-        return (self.num_perm - 1) / np.maximum(mins.sum(axis=1), 1e-12)
+        estimate: np.ndarray = (self.num_perm - 1) / np.maximum(mins.sum(axis=1), 1e-12)
+        return estimate
 
 
 def is_duplicate(

@@ -704,7 +704,7 @@ class Fetcher:
     def _backoff(self, attempt: int) -> float:
         o = self.options
         ceiling = min(o.backoff_cap, o.backoff_base * (2**attempt))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
     async def _get(
         self,

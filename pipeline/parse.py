@@ -440,7 +440,7 @@ def _absolute_links(fragment: str, base: str) -> str:
         text = lxml.html.tostring(root, encoding="unicode")
     except Exception:  # noqa: BLE001 - keep the original HTML when lxml cannot read it
         return fragment
-    return text[len("<div>") : -len("</div>")] if text.startswith("<div>") else text
+    return str(text[len("<div>") : -len("</div>")] if text.startswith("<div>") else text)
 
 
 def _str(value: Any) -> str:

@@ -316,7 +316,7 @@ def next_poll_delay(feed: FeedConfig, state: dict[str, Any] | None, settings: Se
     state = state or {}
     base = float(state.get("poll_seconds") or feed.interval or settings.poll_interval)
     failures = int((state.get("health") or {}).get("consecutive_failures", 0))
-    return min(base * (2 ** min(failures, 6)), 24 * 3600.0)
+    return float(min(base * (2 ** min(failures, 6)), 24 * 3600.0))
 
 
 def watch(

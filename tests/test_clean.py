@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,7 +199,7 @@ def test_decode_page_uses_meta_charset_and_http_header() -> None:
 
 
 def test_clean_records_adds_text_title_language_and_keeps_fields_in_order() -> None:
-    records = [
+    records: list[dict[str, Any]] = [
         {
             "id": "a",
             "html": read("wire_fragment.html"),

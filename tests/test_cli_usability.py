@@ -88,7 +88,7 @@ def test_until_a_compact_date_finds_that_days_story(one_story: str) -> None:
 ])  # fmt: skip
 def test_a_name_where_a_code_belongs_is_refused(option: str, value: str, said: str, one_story: str) -> None:
     with pytest.raises(QueryError, match=option):
-        build_query(**{"languages" if option == "--language" else "countries": [value]})
+        build_query(**{"languages" if option == "--language" else "countries": [value]})  # type: ignore[arg-type]
     result = cli("search", option, value, "--store", one_story)
     assert result.exit_code == 2
     assert said in result.output
@@ -333,7 +333,7 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path: Path) -> None:
     plan = subprocess.run(["make", "-n", "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert plan.returncode == 0, plan.stderr
     commands = plan.stdout
-    assert "pip install --quiet -e ." in commands and "newswire run --once" in commands
+    assert "pip install --quiet -e '.[ner]'" in commands and "newswire run --once" in commands
     for unwanted in ("airflow", "[dev", "maven", "mvn", "chromium", "apt-get"):
         assert unwanted not in commands, unwanted
     assert ".demo/" in (ROOT / ".gitignore").read_text().splitlines()

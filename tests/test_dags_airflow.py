@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +173,7 @@ def _expected() -> dict[str, Any]:
     return yaml.safe_load((SAMPLES / "EXPECTED.yaml").read_text())
 
 
-def _feeds_file(tmp_path: Path, feed_server: Any, prefix: str, extra: list[dict[str, Any]] = ()) -> Path:
+def _feeds_file(tmp_path: Path, feed_server: Any, prefix: str, extra: Sequence[dict[str, Any]] = ()) -> Path:
     """The sample feeds, served over HTTP on loopback, plus ``extra`` feeds."""
     samples = yaml.safe_load((SAMPLES / "feeds.yaml").read_text())["feeds"]
     base = feed_server.serve_dir(SAMPLES, prefix)
@@ -398,7 +398,9 @@ def test_index_task_that_fails_once_then_succeeds_on_retry_leaves_no_duplicate(
     store = open_store(ingest_env["es_url"])
     try:
         for url in feeds_file_urls(feeds_file):
-            health = store.get_feed_state(url)["health"]
+            state = store.get_feed_state(url)
+            assert state is not None
+            health = state["health"]
             assert health["consecutive_failures"] == 0
             per_feed = sum(1 for d in docs if (d.get("source") or {}).get("feed") == url)
             assert sum(health["new_per_day"].values()) == per_feed  # the failed attempt counted nothing

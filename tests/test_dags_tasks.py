@@ -158,7 +158,8 @@ def test_a_broken_feed_is_recorded_and_its_group_goes_on(
         bad = store.get_feed_state(broken) or {}
         assert bad["health"]["consecutive_failures"] == 1 and bad["health"]["last_error"]
         good_url = one_group[0][0] if one_group[0][0] not in (broken, truncated) else one_group[0][1]
-        assert store.get_feed_state(good_url)["health"]["consecutive_failures"] == 0
+        good_state = store.get_feed_state(good_url)
+        assert good_state is not None and good_state["health"]["consecutive_failures"] == 0
     finally:
         store.close()
 

@@ -118,7 +118,7 @@ def test_reindexing_with_another_month_keeps_one_document(
 def test_stray_fields_are_kept_but_never_grow_the_mapping(
     store: ElasticsearchStore, es: Elasticsearch
 ) -> None:
-    stray = {"extra": {"deep": {"er": [1, 2, 3]}}, "x_anything": "v"}
+    stray: dict[str, Any] = {"extra": {"deep": {"er": [1, 2, 3]}}, "x_anything": "v"}
     assert store.index([article(1, html="<p>raw page</p>", **stray)]).errors == []
     got = store.get("art-1")
     assert got is not None
@@ -160,7 +160,7 @@ def test_paging_cursor_carries_a_point_in_time(store: ElasticsearchStore) -> Non
     assert first.next_after is not None and first.next_after[0] == "pit"
     store.index([article(99, "2017-06-30T08:00:00Z")])  # written after the first page
     seen = [h["id"] for h in first.hits]
-    after = first.next_after
+    after: list[Any] | None = first.next_after
     while after:
         page = store.search(SearchQuery(sort="date", limit=2, after=after))
         seen += [h["id"] for h in page.hits]
@@ -201,7 +201,9 @@ class FailingProxy:
                         self.end_headers()
                         self.wfile.write(payload)
                         return
-                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                conn = http.client.HTTPConnection(
+                    proxy.upstream.hostname or "", proxy.upstream.port, timeout=30
+                )
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 resp = conn.getresponse()

@@ -257,7 +257,7 @@ def chrome() -> Iterator[Any]:
     except ImportError:
         _unavailable("selenium is not installed (pip install -e '.[dev]')")
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
+    options.binary_location = chromium or ""
     for arg in (
         "--headless=new",
         "--no-sandbox",
@@ -489,7 +489,7 @@ class _Sentinel(BaseHTTPRequestHandler):
 @pytest.fixture()
 def sentinel() -> Iterator[tuple[str, list[str]]]:
     """A loopback HTTP server that records every request: any request means injected code ran."""
-    handler = type("Sentinel", (_Sentinel,), {"hits": []})
+    handler: type[_Sentinel] = type("Sentinel", (_Sentinel,), {"hits": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -376,6 +376,7 @@ def test_a_version_3_store_stops_sorting_and_filtering_on_estimated_dates(tmp_pa
         assert [h["id"] for h in migrated.search(SearchQuery(sort="date")).hits] == ["dated", "guess"]
         june = SearchQuery(since=datetime(2017, 6, 1, tzinfo=UTC), until=datetime(2017, 6, 30, tzinfo=UTC))
         assert ids(migrated.search(june)) == {"dated"}
-        assert migrated.get("guess")["published_at"] == "2017-06-09T08:00:00+00:00"
+        guess = migrated.get("guess")
+        assert guess is not None and guess["published_at"] == "2017-06-09T08:00:00+00:00"
     finally:
         migrated.close()

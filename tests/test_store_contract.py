@@ -768,8 +768,8 @@ def test_deep_paging_visits_every_hit_once(store: Store, sort: str) -> None:
     pages = 0
     while True:
         result = store.search(
-            SearchQuery(text="bulletin", sort=sort, limit=7, after=after, facets=pages == 0)
-        )  # type: ignore[arg-type]
+            SearchQuery(text="bulletin", sort=sort, limit=7, after=after, facets=pages == 0)  # type: ignore[arg-type]
+        )
         assert result.total == len(docs)
         seen.extend(h["id"] for h in result.hits)
         pages += 1
@@ -1033,7 +1033,9 @@ def test_roll_up_facets(hloaded: Store) -> None:
             countries.items(), key=lambda kv: (-kv[1], kv[0])
         )
         assert all(b["name"] == country_name(b["key"]) for b in result.facets["location_countries"])
-        admin1 = Counter(a[0] for d in docs for a in {admin1_of(loc) for loc in d["locations"]} - {None})
+        admin1 = Counter(
+            a[0] for d in docs for a in {admin1_of(loc) for loc in d["locations"]} if a is not None
+        )
         assert [(b["key"], b["count"]) for b in result.facets["location_admin1"]] == sorted(
             admin1.items(), key=lambda kv: (-kv[1], kv[0])
         )

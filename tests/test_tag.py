@@ -91,7 +91,8 @@ def test_tag_records_keeps_order_fields_and_flags_bad_records(gaz_tagger: Tagger
         {"id": "b", "title": "no text here"},
         {"id": "c", "text": 42},
         {"id": "d", "title": "Erdogan warns Kurdish militia", "text": "Turkey shelled positions near Afrin."},
-    ] + [{"id": f"n{i}", "text": "The SDF entered Tabqa."} for i in range(40)]  # spans several batches
+    ]
+    records += [{"id": f"n{i}", "text": "The SDF entered Tabqa."} for i in range(40)]  # spans several batches
     out = list(gaz_tagger.tag_records(records))
     assert [r["id"] for r in out] == [r["id"] for r in records]
     assert out[0]["extra"] == 1 and "actor:hezbollah" in {a["id"] for a in out[0]["actors"]}
@@ -305,7 +306,7 @@ class _CountingModel:
     """The real spaCy model, counting the texts it is asked to read (a spy, not a stand-in)."""
 
     def __init__(self, nlp: Any) -> None:
-        self.nlp, self.read = nlp, []
+        self.nlp, self.read = nlp, list[str]()
 
     def pipe(self, texts: Any, **kw: Any) -> Any:
         texts = list(texts)

@@ -6,6 +6,7 @@ Public API (other modules import exactly this): :class:`Tagger`, :func:`get_tagg
 :mod:`pipeline.tag.normalize` for the matching normal form.
 """
 
-from pipeline.tag.tagger import Mention, Tagger, get_resolver, get_tagger
+from pipeline.tag.article import Mention
+from pipeline.tag.tagger import Tagger, get_resolver, get_tagger
 
 __all__ = ["Mention", "Tagger", "get_resolver", "get_tagger"]

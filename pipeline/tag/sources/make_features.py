@@ -313,17 +313,17 @@ def line_middle(line: list[Coord]) -> Coord:
 
 def _lines(geom: dict[str, Any]) -> list[list[Coord]]:
     if geom["type"] == "LineString":
-        return [[tuple(c[:2]) for c in geom["coordinates"]]]  # type: ignore[misc]
+        return [[tuple(c[:2]) for c in geom["coordinates"]]]
     if geom["type"] == "MultiLineString":
-        return [[tuple(c[:2]) for c in part] for part in geom["coordinates"]]  # type: ignore[misc]
+        return [[tuple(c[:2]) for c in part] for part in geom["coordinates"]]
     return []
 
 
 def _polygons(geom: dict[str, Any]) -> list[list[list[Coord]]]:
     if geom["type"] == "Polygon":
-        return [[[tuple(c[:2]) for c in ring] for ring in geom["coordinates"]]]  # type: ignore[misc]
+        return [[[tuple(c[:2]) for c in ring] for ring in geom["coordinates"]]]
     if geom["type"] == "MultiPolygon":
-        return [[[tuple(c[:2]) for c in ring] for ring in poly] for poly in geom["coordinates"]]  # type: ignore[misc]
+        return [[[tuple(c[:2]) for c in ring] for ring in poly] for poly in geom["coordinates"]]
     return []
 
 
