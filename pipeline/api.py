@@ -39,7 +39,11 @@ Contract:
   the vendored Swagger UI so it works offline.
 
 Endpoints are plain ``def`` functions, so FastAPI runs the blocking store calls in its
-thread pool; both store engines are safe to share between threads.
+thread pool; both store engines are safe to share between threads. That pool runs at most
+:data:`STORE_THREADS` calls at once (more only queue for the GIL and the store).
+``/health`` is ``async``: its one store call (``count``) runs in threads of its own
+(:data:`HEALTH_THREADS`), so it answers while searches queue (issue 14: p95 < 50 ms with 50
+clients searching, ``tests/test_load.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -66,6 +72,8 @@ from pipeline.stores.base import SearchTimeout, Store
 __all__ = ["app", "create_app"]
 
 WEB = Path(__file__).resolve().parent / "web"
+STORE_THREADS = 8  # FastAPI's thread pool (every sync endpoint): searches, articles, clusters
+HEALTH_THREADS = 2  # /health's own threads, never behind a queue of searches
 # The page renders article text as text, never as markup; this policy is a second line of defence.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -89,7 +97,7 @@ def unavailable(exc: BaseException) -> bool:
     )
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The store the app opened at startup."""
     store: Store = request.app.state.store
     return store
@@ -106,6 +114,8 @@ def create_app(store_url: str | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(store_url or get_settings().store)
         app.state.store = store
+        anyio.to_thread.current_default_thread_limiter().total_tokens = STORE_THREADS
+        app.state.health_limiter = anyio.CapacityLimiter(HEALTH_THREADS)
         try:
             yield
         finally:
@@ -148,11 +158,11 @@ def create_app(store_url: str | None = None) -> FastAPI:
         )
 
     @api.get("/health")
-    def health(store: StoreDep) -> Any:
+    async def health(request: Request, store: StoreDep) -> Any:
         """Liveness and the number of stored articles."""
         url = redact(store.url)
         try:
-            count = store.count()
+            count = await anyio.to_thread.run_sync(store.count, limiter=request.app.state.health_limiter)
         except Exception as exc:  # a store server that went away: say so, don't crash
             return JSONResponse(
                 status_code=503, content={"status": "unavailable", "store": url, "error": redact(str(exc))}
