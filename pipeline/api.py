@@ -41,13 +41,19 @@ Contract:
 Endpoints are plain ``def`` functions, so FastAPI runs the blocking store calls in its
 thread pool; both store engines are safe to share between threads. That pool runs at most
 :data:`STORE_THREADS` calls at once (more only queue for the GIL and the store).
-``/health`` is ``async``: its one store call (``count``) runs in threads of its own
-(:data:`HEALTH_THREADS`), so it answers while searches queue (issue 14: p95 < 50 ms with 50
-clients searching, ``tests/test_load.py``).
+``/health`` is ``async`` and answers from :class:`HealthCount`: the store's count, taken in
+threads of its own (:data:`HEALTH_THREADS`) at most every :data:`HEALTH_FRESH_S` and served
+from memory meanwhile (never older than :data:`HEALTH_MAX_AGE_S`; a count that fails drops
+the remembered one, so a store that went away is reported by the next request). Under load
+a count waits behind searches inside the store itself (Elasticsearch runs both in its search
+pool), so ``/health`` must not wait for every one (issue 14: p95 < 50 ms with 50 clients
+searching, ``tests/test_load.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,6 +80,8 @@ __all__ = ["app", "create_app"]
 WEB = Path(__file__).resolve().parent / "web"
 STORE_THREADS = 8  # FastAPI's thread pool (every sync endpoint): searches, articles, clusters
 HEALTH_THREADS = 2  # /health's own threads, never behind a queue of searches
+HEALTH_FRESH_S = 0.5  # a remembered count younger than this is served without asking the store
+HEALTH_MAX_AGE_S = 5.0  # older than this, /health waits for the store's answer
 # The page renders article text as text, never as markup; this policy is a second line of defence.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -95,6 +103,46 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, TransportError) or (
         isinstance(exc, ApiError) and isinstance(status, int) and status >= 500
     )
+
+
+class HealthCount:
+    """The article count ``/health`` reports for one store: stale-while-revalidate.
+
+    ``read()`` starts a count in the background when the remembered one is older than
+    :data:`HEALTH_FRESH_S` (one at a time) and answers with the remembered count while it is
+    younger than :data:`HEALTH_MAX_AGE_S`; otherwise (first call, last count failed, store
+    slow for longer) it waits for the count and raises what the store raised.
+    """
+
+    def __init__(self, store: Store, limiter: anyio.CapacityLimiter) -> None:
+        self.store = store
+        self.limiter = limiter
+        self.value: int | None = None
+        self.error: BaseException | None = None
+        self.taken_at = 0.0
+        self.task: asyncio.Task[None] | None = None
+
+    async def _refresh(self) -> None:
+        try:
+            value = await anyio.to_thread.run_sync(self.store.count, limiter=self.limiter)
+        except Exception as exc:  # noqa: BLE001 - reported by read()
+            self.value, self.error = None, exc
+        else:
+            self.value, self.error, self.taken_at = value, None, time.monotonic()
+        finally:
+            self.task = None
+
+    async def read(self) -> int:
+        age = time.monotonic() - self.taken_at
+        if self.task is None and (self.value is None or age > HEALTH_FRESH_S):
+            self.task = asyncio.ensure_future(self._refresh())
+        if self.value is not None and age <= HEALTH_MAX_AGE_S:
+            return self.value
+        if self.task is not None:
+            await asyncio.shield(self.task)
+        if self.value is None:
+            raise self.error or RuntimeError("the store did not answer")
+        return self.value
 
 
 async def get_store(request: Request) -> Store:
@@ -161,8 +209,11 @@ def create_app(store_url: str | None = None) -> FastAPI:
     async def health(request: Request, store: StoreDep) -> Any:
         """Liveness and the number of stored articles."""
         url = redact(store.url)
+        counter: HealthCount | None = getattr(request.app.state, "health_count", None)
+        if counter is None or counter.store is not store:  # one per store (tests swap the store)
+            counter = request.app.state.health_count = HealthCount(store, request.app.state.health_limiter)
         try:
-            count = await anyio.to_thread.run_sync(store.count, limiter=request.app.state.health_limiter)
+            count = await counter.read()
         except Exception as exc:  # a store server that went away: say so, don't crash
             return JSONResponse(
                 status_code=503, content={"status": "unavailable", "store": url, "error": redact(str(exc))}
