@@ -28,9 +28,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("airflow.providers.celery", reason="apache-airflow-providers-celery is not installed")
-
-from tests.test_dags_airflow import (  # noqa: E402 - after the skip
+from tests.test_dags_airflow import (  # sets AIRFLOW_HOME before Airflow is first imported
     DAGS,
     ROOT,
     _es_docs,
@@ -40,6 +38,8 @@ from tests.test_dags_airflow import (  # noqa: E402 - after the skip
     _http,
     _stop_group,
 )
+
+pytest.importorskip("airflow.providers.celery", reason="apache-airflow-providers-celery is not installed")
 
 pytestmark = [pytest.mark.airflow, pytest.mark.integration, pytest.mark.long]
 
