@@ -71,7 +71,14 @@ def _wait(
 
 
 def _received(log: Path) -> int:
-    return log.read_text(errors="replace").count("received") if log.exists() else 0
+    """Tasks a worker was handed (Celery logs ``Task execute_workload[...] received``)."""
+    return log.read_text(errors="replace").count("] received") if log.exists() else 0
+
+
+def _in_flight(log: Path) -> int:
+    """Tasks a worker was handed and has not finished (``succeeded in`` / ``raised``)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return text.count("] received") - text.count("] succeeded in") - text.count("] raised")
 
 
 def test_news_ingest_on_two_celery_workers_survives_killing_one(
@@ -165,8 +172,13 @@ def test_news_ingest_on_two_celery_workers_survives_killing_one(
         assert status in (200, 201), run
         run_id = run["dag_run_id"]
 
-        _wait("worker2 to receive a task", lambda: _received(logs / "worker2.log") > 0, 300, procs, logs)
+        def spread_and_busy() -> bool:  # both took tasks, and worker2 is running one right now
+            w1, w2 = logs / "worker1.log", logs / "worker2.log"
+            return _received(w1) >= 1 and _received(w2) >= 1 and _in_flight(w2) >= 1
+
+        _wait("both workers to take tasks, worker2 busy", spread_and_busy, 600, procs, logs)
         received_before_kill = _received(logs / "worker2.log")
+        received_by_w1 = _received(logs / "worker1.log")
         victim = procs.pop("worker2")
         os.killpg(victim.pid, signal.SIGKILL)  # the worker and the task processes it runs
         victim.wait(30)
@@ -182,8 +194,11 @@ def test_news_ingest_on_two_celery_workers_survives_killing_one(
             (t["task_id"], t["map_index"], t["state"], t["try_number"]) for t in tis["task_instances"]
         )
         assert state == "success", summary
-        assert received_before_kill >= 1 and _received(logs / "worker1.log") >= 1, "both workers took tasks"
-        print(f"\nworker2 received {received_before_kill} before the kill; task instances: {summary}")
+        assert max(t[3] for t in summary) >= 2, "the task killed with worker2 ran again"
+        print(
+            f"\nbefore the kill: worker1 took {received_by_w1} tasks, worker2 {received_before_kill}; "
+            f"worker1 took {_received(logs / 'worker1.log')} in all; task instances: {summary}"
+        )
     finally:
         for proc in procs.values():
             _stop_group(proc)
