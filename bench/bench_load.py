@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import queries, wait_for  # noqa: E402
-from bench_es import generate, percentile, server_or_url  # noqa: E402
+from bench_es import drop, generate, percentile, server_or_url  # noqa: E402
 
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.esserver import free_port  # noqa: E402
@@ -310,6 +310,7 @@ def main() -> None:
             server, url = server_or_url(args.es_url, "512m")
             try:
                 results["elasticsearch"] = run_load(url, args.clients, args.seconds, args.seed_docs)
+                drop(ElasticsearchStore(url, prefix=results["elasticsearch"]["prefix"]))
             finally:
                 if server is not None:
                     server.stop()
