@@ -81,7 +81,7 @@ WEB = Path(__file__).resolve().parent / "web"
 STORE_THREADS = 8  # FastAPI's thread pool (every sync endpoint): searches, articles, clusters
 HEALTH_THREADS = 2  # /health's own threads, never behind a queue of searches
 HEALTH_FRESH_S = 0.5  # a remembered count younger than this is served without asking the store
-HEALTH_MAX_AGE_S = 5.0  # older than this, /health waits for the store's answer
+HEALTH_MAX_AGE_S = 30.0  # older than this, /health waits for the store's answer
 # The page renders article text as text, never as markup; this policy is a second line of defence.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -164,6 +164,8 @@ def create_app(store_url: str | None = None) -> FastAPI:
         app.state.store = store
         anyio.to_thread.current_default_thread_limiter().total_tokens = STORE_THREADS
         app.state.health_limiter = anyio.CapacityLimiter(HEALTH_THREADS)
+        app.state.health_count = HealthCount(store, app.state.health_limiter)
+        await app.state.health_count.read()  # the first /health need not wait behind searches
         try:
             yield
         finally:

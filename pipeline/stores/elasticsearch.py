@@ -1166,7 +1166,14 @@ class ElasticsearchStore:
         if more and raw_hits:
             pit = resp.get("pit_id") or pit_id
             if pit is None:
-                pit = self.client.open_point_in_time(index=self.read_alias, keep_alive=PIT_KEEP_ALIVE)["id"]
+                # like the search: a shard not ready (a monthly index just created) must not fail the
+                # answer (issue 14's load test: 503 from open_reader_context during ingestion)
+                pit = self.client.open_point_in_time(
+                    index=self.read_alias,
+                    keep_alive=PIT_KEEP_ALIVE,
+                    ignore_unavailable=True,
+                    allow_partial_search_results=True,
+                )["id"]
             next_after = ["pit", pit, mode, *raw_hits[-1]["sort"][: len(sort)]]
         elif pit_id:
             self.client.options(ignore_status=404).close_point_in_time(id=resp.get("pit_id") or pit_id)
