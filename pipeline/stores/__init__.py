@@ -7,7 +7,8 @@ Contract: :func:`open_store` maps a store URL to an engine and calls its ``setup
   ``sqlite:///:memory:`` is an in-memory store (tests, one process only).
 - ``http(s)://host:port`` -> :class:`~pipeline.stores.elasticsearch.ElasticsearchStore`
   (imported only then, so SQLite users never load the Elasticsearch client), with the
-  index prefix and credentials from :mod:`pipeline.settings`.
+  index prefix and credentials from :mod:`pipeline.settings`; several nodes of one cluster
+  are comma-separated (``http://127.0.0.1:9200,http://127.0.0.1:9201``).
 - anything else raises :class:`ValueError` naming the URL.
 
 ``None`` means the configured default (``NEWSWIRE_STORE``).

@@ -260,12 +260,15 @@ class ElasticsearchStore:
         request_timeout: float = 60.0,
         search_timeout: float = 10.0,
     ) -> None:
-        self.url = url.rstrip("/")
+        # several nodes of one cluster: comma-separated ("http://a:9200,http://b:9200"); the
+        # client spreads requests over them and retries another node when one does not answer
+        self.hosts = [h.strip().rstrip("/") for h in url.split(",") if h.strip()]
+        self.url = ",".join(self.hosts)
         self.search_timeout = search_timeout
         self.prefix = prefix.lower()
         auth = (username, password or "") if username else None
         self.client = Elasticsearch(
-            self.url,
+            self.hosts,
             basic_auth=auth,
             request_timeout=request_timeout,
             max_retries=MAX_RETRIES,
@@ -1124,12 +1127,15 @@ class ElasticsearchStore:
                 },
             }
         # bounded in time: the shards stop at ``timeout``; the client gives up a little later,
-        # never retries, and closing the connection cancels the search task on the server
+        # never retries a timeout or a status, and closing the connection cancels the search task
+        # on the server. With several nodes a refused connection (the node is down, the search never
+        # started) is tried on the next node.
         body["timeout"] = f"{max(1, int(self.search_timeout * 1000))}ms"
         client = self.client.options(
             request_timeout=self.search_timeout + min(self.search_timeout, 5.0),
-            max_retries=0,
+            max_retries=len(self.hosts) - 1,
             retry_on_timeout=False,
+            retry_on_status=(),
         )
         try:
             if pit_id:
@@ -1160,7 +1166,14 @@ class ElasticsearchStore:
         if more and raw_hits:
             pit = resp.get("pit_id") or pit_id
             if pit is None:
-                pit = self.client.open_point_in_time(index=self.read_alias, keep_alive=PIT_KEEP_ALIVE)["id"]
+                # like the search: a shard not ready (a monthly index just created) must not fail the
+                # answer (issue 14's load test: 503 from open_reader_context during ingestion)
+                pit = self.client.open_point_in_time(
+                    index=self.read_alias,
+                    keep_alive=PIT_KEEP_ALIVE,
+                    ignore_unavailable=True,
+                    allow_partial_search_results=True,
+                )["id"]
             next_after = ["pit", pit, mode, *raw_hits[-1]["sort"][: len(sort)]]
         elif pit_id:
             self.client.options(ignore_status=404).close_point_in_time(id=resp.get("pit_id") or pit_id)
