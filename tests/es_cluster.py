@@ -77,7 +77,7 @@ class LocalCluster:
         self.root = Path(tempfile.mkdtemp(prefix="es-cluster-", dir=runtime_root()))
         os.chmod(self.root, 0o755)  # the nodes run as the ES user when we are root
         self.timeout = timeout
-        ports = set()
+        ports: set[int] = set()
         while len(ports) < 2 * nodes:
             ports.add(free_port())
         port_list = sorted(ports)
