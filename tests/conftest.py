@@ -47,3 +47,37 @@ def store_url(
     monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", request.getfixturevalue("es_prefix"))
     get_settings.cache_clear()
     yield es_url
+
+
+#: Modules whose every test drives a real server process (browser, Airflow, an Elasticsearch of their own).
+INTEGRATION_MODULES = {
+    "test_page",
+    "test_dags_airflow",
+    "test_es_server",
+    "test_celery_airflow",
+    "test_scaleout_es",
+    "test_load",
+}
+
+
+def _is_integration(item: pytest.Item) -> bool:
+    if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in INTEGRATION_MODULES:
+        return True
+    if "es_url" in getattr(item, "fixturenames", ()):  # the harness's Elasticsearch, directly or not
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "elasticsearch" in callspec.params.values()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests that need a real server ``integration``; leave ``long`` tests out unless asked for
+    (``pytest -m long``, any ``-m`` naming it, or NEWSWIRE_LONG=1). See docs/testing.md."""
+    for item in items:
+        if _is_integration(item):
+            item.add_marker(pytest.mark.integration)
+    if "long" in (config.option.markexpr or "") or os.environ.get("NEWSWIRE_LONG") == "1":
+        return
+    kept = [item for item in items if item.get_closest_marker("long") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
