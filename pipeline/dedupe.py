@@ -88,11 +88,12 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
 
+from pipeline.clusters import earliest_key as published_key
+from pipeline.clusters import publication
 from pipeline.records import Record, article_id, stable_hash
 from pipeline.stores.base import ClusterRef, Store
 
@@ -120,7 +121,6 @@ _COMBINING = re.compile(
     "[\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u064b-\u065f\u0670\u1ab0-\u1aff"
     "\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
 )
-_MAX_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 # --- normalisation and hashing ------------------------------------------------------
@@ -362,19 +362,6 @@ def _score(s: Similarity) -> tuple[float, float]:
 
 
 # --- records ------------------------------------------------------------------------
-
-
-def published_key(record: Record) -> tuple[datetime, str]:
-    """Sort key of "earliest": (published_at as UTC, id); a missing/bad date sorts last."""
-    value = record.get("published_at")
-    when = _MAX_TIME
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            when = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    return (when, str(record.get("id", "")))
 
 
 def _body(record: Record) -> str:
@@ -792,15 +779,7 @@ def reconcile(
         if len(stored) == 1 and rep not in stored:
             report.renamed += 1
         others = ordered[1:]
-        also = [
-            {
-                "id": m["id"],
-                "source": m.get("source"),
-                "url": m.get("url"),
-                "published_at": m.get("published_at"),
-            }
-            for m in others
-        ]
+        also = [publication(m) for m in others]
         head = ordered[0]
         if (
             head.get("cluster_id") != rep

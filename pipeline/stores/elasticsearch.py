@@ -79,6 +79,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -808,7 +809,7 @@ class ElasticsearchStore:
             )
         actions = []
         for cluster, docs in by_cluster.items():
-            winner = min(docs, key=lambda d, c=cluster: representative_key(d, c))["id"]
+            winner = min(docs, key=partial(representative_key, cluster=cluster))["id"]
             for d in docs:
                 want = d["id"] == winner
                 if bool((d.get(HIDDEN) or {}).get("rep")) != want:
