@@ -8,6 +8,8 @@
 - :func:`merge_publications` merges ``also_published_by`` lists: one entry per member id (string
   ids only), a later list replaces the entry of an earlier one in place, ``drop`` ids are left out;
   :func:`append_publication` moves/adds one entry to the end.
+- :func:`cluster_rewrite` is what :func:`pipeline.dedupe.reconcile` writes to make a set of
+  members one cluster led by the earliest (only the members whose fields change).
 - :func:`plan_batch` is the plan of one indexed batch: which clusters need a representative
   election (``touched``), which duplicates leave their old representative (``moved``) and which
   representatives gain entries for duplicates of the batch (``adds``). The stores execute it.
@@ -76,6 +78,34 @@ def append_publication(entries: Any, entry: dict[str, Any]) -> list[dict[str, An
     """``entries`` with ``entry`` last (an older entry of the same id removed)."""
     kept = [e for e in entries or [] if not (isinstance(e, dict) and e.get("id") == entry["id"])]
     return [*kept, entry]
+
+
+def cluster_rewrite(members: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``{"id", "cluster_id", "duplicate_of", "also_published_by"}`` changes that make ``members``
+    one cluster: the earliest (:func:`earliest_key`) leads with every other member in its
+    ``also_published_by`` (earliest first); the others name it in ``cluster_id`` and
+    ``duplicate_of`` and list nobody. Members already so are left out."""
+    ordered = sorted(members, key=earliest_key)
+    if not ordered:
+        return []
+    head, others = ordered[0], ordered[1:]
+    rep = head["id"]
+    also = [publication(m) for m in others]
+    changes: list[dict[str, Any]] = []
+    if (
+        head.get("cluster_id") != rep
+        or head.get("duplicate_of") is not None
+        or _ids(head.get("also_published_by")) != {a["id"] for a in also}
+    ):
+        changes.append({"id": rep, "cluster_id": rep, "duplicate_of": None, "also_published_by": also})
+    for m in others:
+        if m.get("cluster_id") != rep or m.get("duplicate_of") != rep or m.get("also_published_by"):
+            changes.append({"id": m["id"], "cluster_id": rep, "duplicate_of": rep, "also_published_by": []})
+    return changes
+
+
+def _ids(items: Any) -> set[str]:
+    return {str(i.get("id")) for i in items or () if isinstance(i, dict)}
 
 
 class Placement(NamedTuple):
