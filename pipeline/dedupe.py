@@ -610,6 +610,15 @@ class Deduper:
         if p.content_hash in by_hash:
             return member_of(by_hash[p.content_hash].cluster_id)
         # 4. near duplicate among candidates sharing a band key
+        near = self._near_cluster(p, by_band)
+        if near is not None:
+            return member_of(near)
+        # 5. a new story
+        return p.id, None
+
+    def _near_cluster(self, p: _Prepared, by_band: dict[str, list[ClusterRef]]) -> str | None:
+        """The cluster of the best near duplicate of ``p`` among the recent and stored articles
+        sharing a band key with it (highest score, then the smaller cluster id); None when none."""
         ids: list[str] = []
         clusters: list[str] = []
         sigs: list[np.ndarray] = []
@@ -628,18 +637,16 @@ class Deduper:
                 ids.append(ref.id)
                 clusters.append(ref.cluster_id)
                 sigs.append(np.asarray(ref.signature, dtype=np.uint32))
-        if sigs:
-            assert p.signature is not None
-            best: tuple[tuple[float, float], str] | None = None
-            for cluster, s in zip(clusters, self.signer.compare(p.signature, np.vstack(sigs)), strict=True):
-                if is_duplicate(s, rule=self.rule, threshold=self.threshold, min_support=self.min_support):
-                    score = _score(s)
-                    if best is None or score > best[0] or (score == best[0] and cluster < best[1]):
-                        best = (score, cluster)
-            if best is not None:
-                return member_of(best[1])
-        # 5. a new story
-        return p.id, None
+        if not sigs:
+            return None
+        assert p.signature is not None
+        best: tuple[tuple[float, float], str] | None = None
+        for cluster, s in zip(clusters, self.signer.compare(p.signature, np.vstack(sigs)), strict=True):
+            if is_duplicate(s, rule=self.rule, threshold=self.threshold, min_support=self.min_support):
+                score = _score(s)
+                if best is None or score > best[0] or (score == best[0] and cluster < best[1]):
+                    best = (score, cluster)
+        return None if best is None else best[1]
 
 
 # --- reconciliation -----------------------------------------------------------------
