@@ -535,6 +535,38 @@ def _source(doc: dict[str, Any]) -> dict[str, Any]:
     return src if isinstance(src, dict) else {}
 
 
+def _geo_sides(q: SearchQuery) -> list[tuple[str, list[Any]]]:
+    """Side queries (SQL, parameters) of the ``near`` and ``bbox`` filters over ``article_locations``."""
+    out: list[tuple[str, list[Any]]] = []
+    if q.near is not None:
+        lat, lon, km = (float(v) for v in q.near)
+        dlat = km / KM_PER_DEGREE * 1.01 + 1e-9
+        cond = "lat BETWEEN ? AND ?"
+        args: list[Any] = [lat - dlat, lat + dlat]
+        if abs(lat) + dlat < 89.0:
+            dlon = dlat / math.cos(math.radians(abs(lat) + dlat))
+            if lon - dlon >= -180.0 and lon + dlon <= 180.0:
+                cond += " AND lon BETWEEN ? AND ?"
+                args += [lon - dlon, lon + dlon]
+        out.append(
+            (
+                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND {cond} "
+                "AND nw_distance_km(lat, lon, ?, ?) <= ?",
+                [*args, lat, lon, km],
+            )
+        )
+    if q.bbox is not None:
+        top, left, bottom, right = (float(v) for v in q.bbox)
+        lon_cond = "lon BETWEEN ? AND ?" if left <= right else "(lon >= ? OR lon <= ?)"
+        out.append(
+            (
+                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND lat BETWEEN ? AND ? AND {lon_cond}",
+                [bottom, top, left, right],
+            )
+        )
+    return out
+
+
 def _row_values(p: _Prepared) -> tuple[tuple[Any, ...], tuple[str | None, ...]]:
     """The ``articles`` column values (doc .. source_domain_lc) and the full-text columns of an article."""
     doc = p.doc
@@ -1121,28 +1153,9 @@ class SQLiteStore:
             params.extend(vals)
         if q.country_codes:
             side("article_locations", "country_code", (c.strip().upper() for c in q.country_codes))
-        if q.near is not None:
-            lat, lon, km = (float(v) for v in q.near)
-            dlat = km / KM_PER_DEGREE * 1.01 + 1e-9
-            cond = "lat BETWEEN ? AND ?"
-            args: list[Any] = [lat - dlat, lat + dlat]
-            if abs(lat) + dlat < 89.0:
-                dlon = dlat / math.cos(math.radians(abs(lat) + dlat))
-                if lon - dlon >= -180.0 and lon + dlon <= 180.0:
-                    cond += " AND lon BETWEEN ? AND ?"
-                    args += [lon - dlon, lon + dlon]
-            sides.append(
-                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND {cond} "
-                "AND nw_distance_km(lat, lon, ?, ?) <= ?"
-            )
-            side_params.extend([*args, lat, lon, km])
-        if q.bbox is not None:
-            top, left, bottom, right = (float(v) for v in q.bbox)
-            lon_cond = "lon BETWEEN ? AND ?" if left <= right else "(lon >= ? OR lon <= ?)"
-            sides.append(
-                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND lat BETWEEN ? AND ? AND {lon_cond}"
-            )
-            side_params.extend([bottom, top, left, right])
+        for sql, args in _geo_sides(q):
+            sides.append(sql)
+            side_params.extend(args)
         if sides:
             where.append(f"a.rid IN ({' INTERSECT '.join(sides)})")
             params.extend(side_params)
