@@ -1085,36 +1085,9 @@ class ElasticsearchStore:
                 raise ValueError(f"search cursor {q.after!r} belongs to a {after_mode} sort, not {mode}")
             body["search_after"] = values
         if q.facets:
-            terms: dict[str, Any] = {"size": max(1, int(q.facet_size))}
-            if text or q.actor_ids or q.location_ids or q.near or q.bbox or q.sources:
-                # a selective query matches few documents: collecting their values directly is 2-3x
-                # faster than global ordinals (measured with bench/bench_es.py)
-                terms["execution_hint"] = "map"
-            body["aggs"] = {
-                "actors": {"terms": {"field": f"{HIDDEN}.actor_facet", **terms}},
-                "locations": {"terms": {"field": f"{HIDDEN}.location_facet", **terms}},
-                "location_countries": {"terms": {"field": "locations.country_code", **terms}},
-                "location_admin1": {"terms": {"field": f"{HIDDEN}.admin1_facet", **terms}},
-                "sources": {"terms": {"field": "source.name", **terms}},
-                "dates": {
-                    "filter": {"bool": {"must_not": {"term": {"published_at_estimated": True}}}},
-                    "aggs": {"days": {"date_histogram": {
-                        "field": "published_at", "calendar_interval": "day", "min_doc_count": 1,
-                        "format": "yyyy-MM-dd",
-                    }}},
-                },
-            }  # fmt: skip
+            body["aggs"] = _facet_aggs(q, text)
         if text and q.highlight:
-            body["highlight"] = {
-                "pre_tags": ["<mark>"],
-                "post_tags": ["</mark>"],
-                "encoder": "html",  # article text escaped: only <mark> is markup
-                "fields": {
-                    "title": {"number_of_fragments": 0},
-                    "summary": {"fragment_size": 200, "number_of_fragments": 1},
-                    "text": {"fragment_size": 160, "number_of_fragments": 2},
-                },
-            }
+            body["highlight"] = HIGHLIGHT
         # bounded in time: the shards stop at ``timeout``; the client gives up a little later,
         # never retries, and closing the connection cancels the search task on the server
         body["timeout"] = f"{max(1, int(self.search_timeout * 1000))}ms"
@@ -1213,6 +1186,42 @@ def _derived(article: Article, rep: bool) -> dict[str, Any]:
         "location_facet": sorted({f"{loc['id']}{SEP}{loc.get('name') or loc['id']}" for loc in locations}),
         "admin1_facet": sorted({f"{a1[0]}{SEP}{a1[1]}" for loc in locations if (a1 := admin1_of(loc))}),
     }
+
+
+def _facet_aggs(q: SearchQuery, text: str) -> dict[str, Any]:
+    """The aggregations behind :class:`SearchResult` facets."""
+    terms: dict[str, Any] = {"size": max(1, int(q.facet_size))}
+    if text or q.actor_ids or q.location_ids or q.near or q.bbox or q.sources:
+        # a selective query matches few documents: collecting their values directly is 2-3x
+        # faster than global ordinals (measured with bench/bench_es.py)
+        terms["execution_hint"] = "map"
+    return {
+        "actors": {"terms": {"field": f"{HIDDEN}.actor_facet", **terms}},
+        "locations": {"terms": {"field": f"{HIDDEN}.location_facet", **terms}},
+        "location_countries": {"terms": {"field": "locations.country_code", **terms}},
+        "location_admin1": {"terms": {"field": f"{HIDDEN}.admin1_facet", **terms}},
+        "sources": {"terms": {"field": "source.name", **terms}},
+        "dates": {
+            "filter": {"bool": {"must_not": {"term": {"published_at_estimated": True}}}},
+            "aggs": {"days": {"date_histogram": {
+                "field": "published_at", "calendar_interval": "day", "min_doc_count": 1,
+                "format": "yyyy-MM-dd",
+            }}},
+        },
+    }  # fmt: skip
+
+
+#: highlighting of text searches: article text escaped, only ``<mark>`` is markup
+HIGHLIGHT: dict[str, Any] = {
+    "pre_tags": ["<mark>"],
+    "post_tags": ["</mark>"],
+    "encoder": "html",  # article text escaped: only <mark> is markup
+    "fields": {
+        "title": {"number_of_fragments": 0},
+        "summary": {"fragment_size": 200, "number_of_fragments": 1},
+        "text": {"fragment_size": 160, "number_of_fragments": 2},
+    },
+}
 
 
 def _facet_buckets(buckets: list[dict[str, Any]]) -> list[dict[str, Any]]:
