@@ -1048,6 +1048,17 @@ class ElasticsearchStore:
             filters.append({"term": {f"{HIDDEN}.rep": True}})
         return filters
 
+    @classmethod
+    def _hit(cls, raw: dict[str, Any], by_score: bool) -> Article:
+        """A search hit as returned: the stored article with ``_score`` and ``_highlight``."""
+        hit = cls._strip(raw["_source"])
+        hit["_score"] = float(raw["_score"]) if by_score and raw.get("_score") is not None else None
+        highlight = raw.get("highlight") or {}
+        hit["_highlight"] = [
+            frag for name in ("title", "summary", "text") for frag in highlight.get(name, [])
+        ]
+        return hit
+
     def search(self, query: SearchQuery) -> SearchResult:
         q = query
         text = (q.text or "").strip()
@@ -1112,15 +1123,7 @@ class ElasticsearchStore:
         raw_hits = resp["hits"]["hits"]
         more = len(raw_hits) > limit
         raw_hits = raw_hits[:limit]
-        hits: list[Article] = []
-        for raw in raw_hits:
-            hit = self._strip(raw["_source"])
-            hit["_score"] = float(raw["_score"]) if by_score and raw.get("_score") is not None else None
-            highlight = raw.get("highlight") or {}
-            hit["_highlight"] = [
-                frag for name in ("title", "summary", "text") for frag in highlight.get(name, [])
-            ]
-            hits.append(hit)
+        hits = [self._hit(raw, by_score) for raw in raw_hits]
         next_after: list[Any] | None = None
         if more and raw_hits:
             pit = resp.get("pit_id") or pit_id
