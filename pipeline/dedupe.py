@@ -88,11 +88,12 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
+from pipeline.clusters import cluster_rewrite
+from pipeline.clusters import earliest_key as published_key
 from pipeline.records import Record, article_id, stable_hash
 from pipeline.stores.base import ClusterRef, Store
 
@@ -120,7 +121,6 @@ _COMBINING = re.compile(
     "[\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u064b-\u065f\u0670\u1ab0-\u1aff"
     "\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
 )
-_MAX_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 # --- normalisation and hashing ------------------------------------------------------
@@ -357,19 +357,6 @@ def _score(s: Similarity) -> tuple[float, float]:
 
 
 # --- records ------------------------------------------------------------------------
-
-
-def published_key(record: Record) -> tuple[datetime, str]:
-    """Sort key of "earliest": (published_at as UTC, id); a missing/bad date sorts last."""
-    value = record.get("published_at")
-    when = _MAX_TIME
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            when = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    return (when, str(record.get("id", "")))
 
 
 def _body(record: Record) -> str:
@@ -618,6 +605,15 @@ class Deduper:
         if p.content_hash in by_hash:
             return member_of(by_hash[p.content_hash].cluster_id)
         # 4. near duplicate among candidates sharing a band key
+        near = self._near_cluster(p, by_band)
+        if near is not None:
+            return member_of(near)
+        # 5. a new story
+        return p.id, None
+
+    def _near_cluster(self, p: _Prepared, by_band: dict[str, list[ClusterRef]]) -> str | None:
+        """The cluster of the best near duplicate of ``p`` among the recent and stored articles
+        sharing a band key with it (highest score, then the smaller cluster id); None when none."""
         ids: list[str] = []
         clusters: list[str] = []
         sigs: list[np.ndarray] = []
@@ -636,18 +632,16 @@ class Deduper:
                 ids.append(ref.id)
                 clusters.append(ref.cluster_id)
                 sigs.append(np.asarray(ref.signature, dtype=np.uint32))
-        if sigs:
-            assert p.signature is not None
-            best: tuple[tuple[float, float], str] | None = None
-            for cluster, s in zip(clusters, self.signer.compare(p.signature, np.vstack(sigs)), strict=True):
-                if is_duplicate(s, rule=self.rule, threshold=self.threshold, min_support=self.min_support):
-                    score = _score(s)
-                    if best is None or score > best[0] or (score == best[0] and cluster < best[1]):
-                        best = (score, cluster)
-            if best is not None:
-                return member_of(best[1])
-        # 5. a new story
-        return p.id, None
+        if not sigs:
+            return None
+        assert p.signature is not None
+        best: tuple[tuple[float, float], str] | None = None
+        for cluster, s in zip(clusters, self.signer.compare(p.signature, np.vstack(sigs)), strict=True):
+            if is_duplicate(s, rule=self.rule, threshold=self.threshold, min_support=self.min_support):
+                score = _score(s)
+                if best is None or score > best[0] or (score == best[0] and cluster < best[1]):
+                    best = (score, cluster)
+        return None if best is None else best[1]
 
 
 # --- reconciliation -----------------------------------------------------------------
@@ -714,63 +708,20 @@ def reconcile(
     ``also_published_by`` rebuilt. Idempotent: a second call rewrites nothing. Run it once
     the parallel writers are done (the final task of an ingestion run).
     """
-    deduper = deduper or Deduper()
-    signer = deduper.signer
-    report = ReconcileReport()
-    uf = _UnionFind()
-    touched: set[str] = set()
-    suspects: set[str] = set()
-
-    def check(batch: list[Record]) -> None:
-        batch = [r for r in batch if r.get("id") and r.get("cluster_id")]
-        if not batch:
-            return
-        report.checked += len(batch)
-        by_hash = store.find_content_hashes({r["content_hash"] for r in batch if r.get("content_hash")})
-        by_band = store.find_band_keys({k for r in batch for k in r.get("lsh_bands") or ()})
-        for r in batch:
-            refs: dict[str, ClusterRef] = {}
-            for key in r.get("lsh_bands") or ():
-                for ref in by_band.get(key, ()):
-                    refs.setdefault(ref.id, ref)
-            own = refs.pop(r["id"], None)  # the stored copy of r itself: its current cluster
-            cid = own.cluster_id if own is not None else str(r["cluster_id"])
-            touched.add(cid)
-            uf.find(cid)
-            if cid != r["id"]:  # r joined a cluster: its representative's list and date order are checked
-                suspects.add(cid)
-            same = by_hash.get(r.get("content_hash") or "")
-            if same is not None:
-                uf.union(cid, same.cluster_id)
-                touched.add(same.cluster_id)
-            sig = r.get("minhash")
-            refs = {i: c for i, c in refs.items() if c.signature and len(c.signature) == signer.width}
-            if not sig or len(sig) != signer.width or not refs:
-                continue
-            cands = list(refs.values())
-            sims = signer.compare(
-                np.asarray(sig, dtype=np.uint32), np.array([c.signature for c in cands], dtype=np.uint32)
-            )
-            for ref, s in zip(cands, sims, strict=True):
-                if is_duplicate(
-                    s, rule=deduper.rule, threshold=deduper.threshold, min_support=deduper.min_support
-                ):
-                    uf.union(cid, ref.cluster_id)
-                    touched.add(ref.cluster_id)
-
+    checker = _Checker(store, deduper or Deduper(), ReconcileReport())
     batch: list[Record] = []
     for article in articles if articles is not None else _iter_store(store):
         batch.append(article)
         if len(batch) >= batch_size:
-            check(batch)
+            checker.check(batch)
             batch = []
-    check(batch)
-
+    checker.check(batch)
+    report = checker.report
     groups: dict[str, set[str]] = {}
-    for cid in touched:
-        groups.setdefault(uf.find(cid), set()).add(cid)
+    for cid in checker.touched:
+        groups.setdefault(checker.uf.find(cid), set()).add(cid)
     # a cluster is read only when the union-find merged it or the articles added a member to it
-    wanted = [cids for cids in groups.values() if len(cids) > 1 or cids & suspects]
+    wanted = [cids for cids in groups.values() if len(cids) > 1 or cids & checker.suspects]
     stored_members = store.clusters_members({c for cids in wanted for c in cids}) if wanted else {}
     rewrite: list[Record] = []
     for cids in wanted:
@@ -780,40 +731,70 @@ def reconcile(
                 members.setdefault(m["id"], m)
         if not members:
             continue
-        ordered = sorted(members.values(), key=published_key)
-        rep = ordered[0]["id"]
-        stored = {str(m.get("cluster_id") or m["id"]) for m in ordered}
+        rep = min(members.values(), key=published_key)["id"]
+        stored = {str(m.get("cluster_id") or m["id"]) for m in members.values()}
         report.merged += len(stored) - 1
         if len(stored) == 1 and rep not in stored:
             report.renamed += 1
-        others = ordered[1:]
-        also = [
-            {
-                "id": m["id"],
-                "source": m.get("source"),
-                "url": m.get("url"),
-                "published_at": m.get("published_at"),
-            }
-            for m in others
-        ]
-        head = ordered[0]
-        if (
-            head.get("cluster_id") != rep
-            or head.get("duplicate_of") is not None
-            or _ids(head.get("also_published_by")) != {a["id"] for a in also}
-        ):
-            rewrite.append({"id": rep, "cluster_id": rep, "duplicate_of": None, "also_published_by": also})
-        for m in others:
-            if m.get("cluster_id") != rep or m.get("duplicate_of") != rep or m.get("also_published_by"):
-                rewrite.append(
-                    {"id": m["id"], "cluster_id": rep, "duplicate_of": rep, "also_published_by": []}
-                )
+        rewrite.extend(cluster_rewrite(members.values()))
     if rewrite:  # one call for the whole pass (one bulk request and one refresh on Elasticsearch)
         done = store.rewrite_clusters(rewrite)
         if done.errors:
             raise RuntimeError(f"reconcile: {len(done.errors)} rewrites failed, e.g. {done.errors[0]}")
         report.rewritten += len(rewrite)
     return report
+
+
+class _Checker:
+    """The first pass of :func:`reconcile`: stored articles that share a content hash or pass the
+    deduper's rule with a checked record join its cluster (union-find over cluster ids)."""
+
+    def __init__(self, store: Store, deduper: Deduper, report: ReconcileReport) -> None:
+        self.store, self.deduper, self.report = store, deduper, report
+        self.uf = _UnionFind()
+        self.touched: set[str] = set()
+        self.suspects: set[str] = set()  # clusters an article joined as a member
+
+    def check(self, batch: list[Record]) -> None:
+        batch = [r for r in batch if r.get("id") and r.get("cluster_id")]
+        if not batch:
+            return
+        self.report.checked += len(batch)
+        by_hash = self.store.find_content_hashes({r["content_hash"] for r in batch if r.get("content_hash")})
+        by_band = self.store.find_band_keys({k for r in batch for k in r.get("lsh_bands") or ()})
+        for r in batch:
+            refs: dict[str, ClusterRef] = {}
+            for key in r.get("lsh_bands") or ():
+                for ref in by_band.get(key, ()):
+                    refs.setdefault(ref.id, ref)
+            own = refs.pop(r["id"], None)  # the stored copy of r itself: its current cluster
+            cid = own.cluster_id if own is not None else str(r["cluster_id"])
+            self.touched.add(cid)
+            self.uf.find(cid)
+            if cid != r["id"]:  # r joined a cluster: its representative's list and date order are checked
+                self.suspects.add(cid)
+            same = by_hash.get(r.get("content_hash") or "")
+            if same is not None:
+                self.uf.union(cid, same.cluster_id)
+                self.touched.add(same.cluster_id)
+            self._near(r, cid, refs)
+
+    def _near(self, r: Record, cid: str, refs: dict[str, ClusterRef]) -> None:
+        """Union ``cid`` with the clusters of the band neighbours ``refs`` that are near-duplicates of ``r``."""
+        signer, deduper = self.deduper.signer, self.deduper
+        sig = r.get("minhash")
+        cands = [c for c in refs.values() if c.signature and len(c.signature) == signer.width]
+        if not sig or len(sig) != signer.width or not cands:
+            return
+        sims = signer.compare(
+            np.asarray(sig, dtype=np.uint32), np.array([c.signature for c in cands], dtype=np.uint32)
+        )
+        for ref, s in zip(cands, sims, strict=True):
+            if is_duplicate(
+                s, rule=deduper.rule, threshold=deduper.threshold, min_support=deduper.min_support
+            ):
+                self.uf.union(cid, ref.cluster_id)
+                self.touched.add(ref.cluster_id)
 
 
 #: Store state key of the journal: ids indexed by runs whose reconcile has not finished yet.
@@ -856,7 +837,3 @@ def reconcile_pending(
         left = [i for i in (store.get_state(PENDING_STATE) or {}).get("ids") or [] if i not in done]
         store.put_state(PENDING_STATE, {"ids": left})  # ids journaled meanwhile by another run stay
     return report
-
-
-def _ids(items: Any) -> set[str]:
-    return {str(i.get("id")) for i in items or () if isinstance(i, dict)}

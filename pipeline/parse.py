@@ -33,6 +33,7 @@ feed: every caller prefixes the feed URL it knows (``f"{url}: {message}"``).
 from __future__ import annotations
 
 import calendar
+import contextlib
 import email.utils
 import html as htmllib
 import io
@@ -48,7 +49,7 @@ import feedparser
 
 from pipeline.clean import html_to_text, normalize_text
 from pipeline.language import normalize_language
-from pipeline.records import Record, article_id, canonical_url
+from pipeline.records import Record, article_id, canonical_url, parse_iso
 from pipeline.redaction import redact
 
 #: ``sy:updatePeriod`` values in seconds.
@@ -79,10 +80,9 @@ def _aware(value: datetime) -> datetime:
 def _strict_date(text: str) -> datetime | None:
     """ISO 8601 / RFC 3339 or RFC 822 read exactly (offsets such as +0530 included); else None."""
     text = text.strip()
-    try:
-        return _aware(datetime.fromisoformat(text))
-    except ValueError:
-        pass
+    with contextlib.suppress(ValueError):
+        if (value := parse_iso(text)) is not None:
+            return value
     try:
         return _aware(email.utils.parsedate_to_datetime(text))
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -13,6 +13,9 @@ ids stable:
 :func:`run_filter` is the one implementation of the filter contract used by every CLI
 filter: one output line per input line, in order; a line that fails is written back
 with an ``error`` field and the exit code becomes 1.
+
+:func:`parse_iso` is the one ISO 8601 date reader of the stores, dedupe and search: surrounding
+blanks and a ``Z``/``z`` suffix are accepted, a naive time is UTC, the result is UTC.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -95,6 +99,33 @@ def article_id(url: str | None = None, entry_id: str | None = None) -> str:
     if entry_id:
         return stable_hash("entry:" + entry_id.replace("\x00", "").strip())
     raise ValueError("an article needs a url or a feed entry id")
+
+
+def parse_iso(value: Any) -> datetime | None:
+    """UTC datetime of an ISO 8601 string or a datetime (None for None or ""); ValueError
+    naming the value for anything else."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 date: {value!r}") from None
+    else:
+        raise ValueError(f"not an ISO 8601 date: {value!r}")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def parse_iso_or_none(value: Any) -> datetime | None:
+    """:func:`parse_iso`, with None for a value it cannot read."""
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
 
 
 def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, Record | None, str | None]]:

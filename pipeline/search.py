@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.records import parse_iso
 from pipeline.redaction import redact
 from pipeline.stores.base import Article, SearchQuery, SearchResult
 
@@ -123,18 +124,18 @@ def _parse_when(value: str, option: str, now: datetime | None, end_of_day: bool)
         )
     else:
         try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            parsed = parse_iso(value)
         except ValueError:
+            parsed = None
+        if parsed is None:
             raise QueryError(
                 f"{option}: {shown(value)} is not a date (use 2017-06-07, 2017-06-07T12:00Z, today, "
                 "yesterday, a weekday, or 12h / 3d / 2w)"
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
+            )
         is_date_only = DATE_ONLY.match(value.strip()) is not None
         if is_date_only and end_of_day:
             return parsed.replace(hour=23, minute=59, second=59, microsecond=999999)
-        return parsed.astimezone(UTC)
+        return parsed
     return day + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else day
 
 

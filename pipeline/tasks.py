@@ -599,17 +599,13 @@ def check_feeds(feeds_file: str | Path | None = None) -> dict[str, Any]:
 
 
 def index_housekeeping(store_url: str | None = None, retention_months: int = 0) -> dict[str, Any]:
-    """Store housekeeping: ``setup`` (template, aliases) and, when the store supports it,
-    dropping monthly indices older than ``retention_months`` (0 keeps all)."""
+    """Store housekeeping: ``setup`` (template, aliases) and ``Store.housekeeping`` (on
+    Elasticsearch, dropping monthly indices older than ``retention_months``; 0 keeps all)."""
     store = _open_store(store_url)
     try:
         store.setup()
         result: dict[str, Any] = {"store": type(store).__name__, "dropped": []}
-        housekeeping = getattr(store, "housekeeping", None)
-        if callable(housekeeping):
-            extra = housekeeping(retention_months=retention_months)
-            if isinstance(extra, dict):
-                result.update(extra)
+        result.update(store.housekeeping(retention_months=retention_months))
         return result
     finally:
         store.close()

@@ -235,4 +235,8 @@ class Store(Protocol):
     def put_state(self, key: str, state: dict[str, Any]) -> None:
         """Replace the state under ``key`` (visible to the next ``get_state`` at once)."""
 
+    def housekeeping(self, retention_months: int = 0, now: datetime | None = None) -> dict[str, Any]:
+        """Periodic upkeep (monthly indices and retention on Elasticsearch; nothing on SQLite).
+        Idempotent. Returns what it did as a JSON object (``{}`` when nothing applies)."""
+
     def close(self) -> None: ...

@@ -79,12 +79,22 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
+from pipeline.clusters import (
+    Placement,
+    cluster_of,
+    merge_publications,
+    plan_batch,
+    publication,
+    representative_key,
+)
+from pipeline.records import parse_iso
 from pipeline.stores.base import (
     CLUSTER_FIELDS,
     Article,
@@ -450,6 +460,51 @@ class ElasticsearchStore:
         ``memory``; what earlier calls wrote is found by search; representative documents are
         read with realtime multi-gets. A refresh happens before a representative election only.
         """
+        latest = self._latest(batch, report)
+        if not latest:
+            return
+        ids = list(latest)
+        existing = self._known(ids, memory)
+        # representatives keep their stored publishers and gain those of already stored duplicates
+        rep_ids = [aid for aid, (a, _) in latest.items() if not a.get("duplicate_of")]
+        stored_members = self._members_of(rep_ids, memory, exclude=set(ids))
+        docs: dict[str, dict[str, Any]] = {}
+        for aid, (article, _) in latest.items():
+            doc = stored_form(article)
+            if not article.get("duplicate_of"):
+                given = article.get("also_published_by")
+                if not isinstance(given, list):
+                    given = existing[aid]["entries"] if aid in existing else []
+                entries = merge_publications(given, stored_members.get(aid, []), drop=[aid])
+                if entries or "also_published_by" in article:
+                    doc["also_published_by"] = entries
+            docs[aid] = doc
+        plan = plan_batch(
+            ((Placement(aid, cluster_of(a), a.get("duplicate_of") or None, a.get("published_at")), a)
+             for aid, (a, _) in latest.items()),
+            {aid: Placement(aid, old["cluster"], old["dup"], old["published_at"]) for aid, old in existing.items()},
+            stored_members,
+        )  # fmt: skip
+        for rep, added in list(plan.adds.items()):  # representatives in this batch: added before writing
+            rep_doc = docs.get(rep)
+            if rep_doc is not None and rep_doc.get("duplicate_of") in (None, rep):
+                rep_doc["also_published_by"] = merge_publications(rep_doc.get("also_published_by"), added)
+                del plan.adds[rep]
+        actions: list[dict[str, Any]] = []
+        for aid, doc in docs.items():
+            index = existing[aid]["_index"] if aid in existing else self.index_for(latest[aid][1])
+            doc[HIDDEN] = _derived(doc, not doc.get("duplicate_of") and cluster_of(doc) == aid)
+            actions.append({"_op_type": "index", "_index": index, "_id": aid, "_source": doc})
+        ok_ids = self._bulk(actions, report)
+        self._remember(actions, ok_ids, plan.moved, memory)
+        adds = {rep: [e for e in entries if e["id"] in ok_ids] for rep, entries in plan.adds.items()}
+        touched = plan.touched | self._publications(adds, plan.moved, report, memory)
+        if touched:
+            self._elect(touched)
+
+    @staticmethod
+    def _latest(batch: list[Article], report: IndexReport) -> dict[str, tuple[Article, datetime | None]]:
+        """id -> (article, parsed date) of a batch, the last copy of an id winning; bad ones reported."""
         latest: dict[str, tuple[Article, datetime | None]] = {}
         for article in batch:
             aid = article.get("id") if isinstance(article, dict) else None
@@ -465,83 +520,32 @@ class ElasticsearchStore:
                 continue
             latest.pop(aid, None)  # the same id twice in one batch: the last copy wins
             latest[aid] = (article, when)
-        if not latest:
-            return
-        ids = list(latest)
-        existing = self._known(ids, memory)
-        touched: set[str] = set()
-        # representatives keep their stored publishers and gain those of already stored duplicates
-        rep_ids = [aid for aid, (a, _) in latest.items() if not a.get("duplicate_of")]
-        stored_members = self._members_of(rep_ids, memory, exclude=set(ids))
-        docs: dict[str, dict[str, Any]] = {}
-        for aid, (article, _) in latest.items():
-            doc = stored_form(article)
-            if aid in stored_members:
-                touched.add(aid)
-            if not article.get("duplicate_of"):
-                given = article.get("also_published_by")
-                if not isinstance(given, list):
-                    given = existing[aid]["entries"] if aid in existing else []
-                entries = _merge_entries(given, stored_members.get(aid, []))
-                entries = [e for e in entries if e.get("id") != aid]
-                if entries or "also_published_by" in article:
-                    doc["also_published_by"] = entries
-            docs[aid] = doc
-        moved: dict[str, set[str]] = {}  # old representative -> member ids to drop from it
-        for aid, (article, _when) in latest.items():
-            cluster, dup = _cluster(article), article.get("duplicate_of") or None
-            old = existing.get(aid)
-            if old is None:
-                if dup is None and cluster != aid:
-                    touched.add(cluster)
-            else:
-                if (old["cluster"], old["dup"]) != (cluster, dup) or old["published_at"] != article.get(
-                    "published_at"
-                ):
-                    touched.update((old["cluster"], cluster))
-                if old["dup"] is not None and (old["cluster"] != cluster or dup is None):
-                    moved.setdefault(old["cluster"], set()).add(aid)
-        # duplicates whose representative is in this batch: added before writing
-        adds: dict[str, list[dict[str, Any]]] = {}
-        for aid, (article, _) in latest.items():
-            if not article.get("duplicate_of"):
-                continue
-            cluster = _cluster(article)
-            rep_doc = docs.get(cluster)
-            if rep_doc is not None and rep_doc.get("duplicate_of") in (None, cluster) and cluster != aid:
-                rep_doc["also_published_by"] = _merge_entries(
-                    rep_doc.get("also_published_by"), [_entry(article)]
-                )
-            elif cluster != aid:
-                adds.setdefault(cluster, []).append(_entry(article))
-        actions: list[dict[str, Any]] = []
-        for aid, doc in docs.items():
-            when = latest[aid][1]
-            index = existing[aid]["_index"] if aid in existing else self.index_for(when)
-            rep = not doc.get("duplicate_of") and _cluster(doc) == aid
-            doc[HIDDEN] = _derived(doc, rep)
-            actions.append({"_op_type": "index", "_index": index, "_id": aid, "_source": doc})
-        ok_ids = self._bulk(actions, report)
+        return latest
+
+    @staticmethod
+    def _remember(
+        actions: list[dict[str, Any]],
+        ok_ids: dict[str, tuple[int, int] | None],
+        moved: dict[str, set[str]],
+        memory: _CallMemory,
+    ) -> None:
+        """Record in ``memory`` what this batch wrote (later batches of the call read it there)."""
         for action in actions:
             aid = action["_id"]
-            if aid in ok_ids:
-                written: dict[str, Any] = action["_source"]
-                memory.written[aid] = {
-                    "_index": action["_index"], "entries": written.get("also_published_by"),
-                    "cluster": _cluster(written), "dup": written.get("duplicate_of") or None,
-                    "published_at": written.get("published_at"), "seq": ok_ids[aid],
-                }  # fmt: skip
-                memory.remember(aid, written)
-                if written.get("duplicate_of"):
-                    memory.members.setdefault(_cluster(written), {})[aid] = _entry(written)
-                for old_cluster, member_ids in moved.items():
-                    if aid in member_ids and old_cluster != _cluster(written):
-                        memory.members.get(old_cluster, {}).pop(aid, None)
-        adds = {rep: [e for e in entries if e["id"] in ok_ids] for rep, entries in adds.items()}
-        missing = self._publications(adds, moved, report, memory)
-        touched |= missing
-        if touched:
-            self._elect(touched)
+            if aid not in ok_ids:
+                continue
+            written: dict[str, Any] = action["_source"]
+            memory.written[aid] = {
+                "_index": action["_index"], "entries": written.get("also_published_by"),
+                "cluster": cluster_of(written), "dup": written.get("duplicate_of") or None,
+                "published_at": written.get("published_at"), "seq": ok_ids[aid],
+            }  # fmt: skip
+            memory.remember(aid, written)
+            if written.get("duplicate_of"):
+                memory.members.setdefault(cluster_of(written), {})[aid] = publication(written)
+            for old_cluster, member_ids in moved.items():
+                if aid in member_ids and old_cluster != cluster_of(written):
+                    memory.members.get(old_cluster, {}).pop(aid, None)
 
     def _bulk(self, actions: list[dict[str, Any]], report: IndexReport) -> dict[str, tuple[int, int] | None]:
         """Send actions; retry 429/5xx (per request and per document) and connection errors
@@ -652,7 +656,7 @@ class ElasticsearchStore:
             for hit in self._scan(query, ["id", "source", "url", "published_at", "cluster_id"]):
                 src = hit["_source"]
                 if src["id"] not in memory.written:  # rewritten in this call: memory is newer
-                    out.setdefault(src["cluster_id"], {})[src["id"]] = _entry(src)
+                    out.setdefault(src["cluster_id"], {})[src["id"]] = publication(src)
         for rep_id in rep_ids:
             out.setdefault(rep_id, {}).update(memory.members.get(rep_id, {}))
         return {
@@ -698,7 +702,7 @@ class ElasticsearchStore:
                     continue
                 current = src.get("also_published_by")
                 drop = removes.get(rep_id, set())
-                merged = [e for e in _merge_entries(current, adds.get(rep_id)) if e.get("id") not in drop]
+                merged = merge_publications(current, adds.get(rep_id), drop=drop)
                 if merged == (current or []):
                     continue
                 actions.append({
@@ -752,7 +756,7 @@ class ElasticsearchStore:
                 continue
             current = source.get("also_published_by")
             drop = removes.get(rep_id, set())
-            merged = [e for e in _merge_entries(current, adds.get(rep_id)) if e.get("id") not in drop]
+            merged = merge_publications(current, adds.get(rep_id), drop=drop)
             if merged == (current or []):
                 continue
             seq_no, term = known["seq"]
@@ -808,13 +812,7 @@ class ElasticsearchStore:
             )
         actions = []
         for cluster, docs in by_cluster.items():
-
-            def rank(d: dict[str, Any], c: str = cluster) -> tuple[Any, ...]:
-                when = _safe_date(d.get("published_at"))
-                return (d["id"] != c, d.get("duplicate_of") is not None, when is None,
-                        when or datetime.min.replace(tzinfo=UTC), d["id"])  # fmt: skip
-
-            winner = min(docs, key=rank)["id"]
+            winner = min(docs, key=partial(representative_key, cluster=cluster))["id"]
             for d in docs:
                 want = d["id"] == winner
                 if bool((d.get(HIDDEN) or {}).get("rep")) != want:
@@ -926,13 +924,7 @@ class ElasticsearchStore:
                 ["id", "content_hash", "cluster_id", "minhash", "duplicate_of", "published_at"],
             ):
                 src = hit["_source"]
-                when = _safe_date(src.get("published_at"))
-                rank = (
-                    src.get("duplicate_of") is not None,
-                    when is None,
-                    when or datetime.min.replace(tzinfo=UTC),
-                    src["id"],
-                )
+                rank = representative_key(src)
                 ref = ClusterRef(src["id"], src.get("cluster_id") or src["id"], src.get("minhash"))
                 key = src["content_hash"]
                 if key not in best or rank < best[key][0]:
@@ -1059,6 +1051,17 @@ class ElasticsearchStore:
             filters.append({"term": {f"{HIDDEN}.rep": True}})
         return filters
 
+    @classmethod
+    def _hit(cls, raw: dict[str, Any], by_score: bool) -> Article:
+        """A search hit as returned: the stored article with ``_score`` and ``_highlight``."""
+        hit = cls._strip(raw["_source"])
+        hit["_score"] = float(raw["_score"]) if by_score and raw.get("_score") is not None else None
+        highlight = raw.get("highlight") or {}
+        hit["_highlight"] = [
+            frag for name in ("title", "summary", "text") for frag in highlight.get(name, [])
+        ]
+        return hit
+
     def search(self, query: SearchQuery) -> SearchResult:
         q = query
         text = (q.text or "").strip()
@@ -1096,36 +1099,9 @@ class ElasticsearchStore:
                 raise ValueError(f"search cursor {q.after!r} belongs to a {after_mode} sort, not {mode}")
             body["search_after"] = values
         if q.facets:
-            terms: dict[str, Any] = {"size": max(1, int(q.facet_size))}
-            if text or q.actor_ids or q.location_ids or q.near or q.bbox or q.sources:
-                # a selective query matches few documents: collecting their values directly is 2-3x
-                # faster than global ordinals (measured with bench/bench_es.py)
-                terms["execution_hint"] = "map"
-            body["aggs"] = {
-                "actors": {"terms": {"field": f"{HIDDEN}.actor_facet", **terms}},
-                "locations": {"terms": {"field": f"{HIDDEN}.location_facet", **terms}},
-                "location_countries": {"terms": {"field": "locations.country_code", **terms}},
-                "location_admin1": {"terms": {"field": f"{HIDDEN}.admin1_facet", **terms}},
-                "sources": {"terms": {"field": "source.name", **terms}},
-                "dates": {
-                    "filter": {"bool": {"must_not": {"term": {"published_at_estimated": True}}}},
-                    "aggs": {"days": {"date_histogram": {
-                        "field": "published_at", "calendar_interval": "day", "min_doc_count": 1,
-                        "format": "yyyy-MM-dd",
-                    }}},
-                },
-            }  # fmt: skip
+            body["aggs"] = _facet_aggs(q, text)
         if text and q.highlight:
-            body["highlight"] = {
-                "pre_tags": ["<mark>"],
-                "post_tags": ["</mark>"],
-                "encoder": "html",  # article text escaped: only <mark> is markup
-                "fields": {
-                    "title": {"number_of_fragments": 0},
-                    "summary": {"fragment_size": 200, "number_of_fragments": 1},
-                    "text": {"fragment_size": 160, "number_of_fragments": 2},
-                },
-            }
+            body["highlight"] = HIGHLIGHT
         # bounded in time: the shards stop at ``timeout``; the client gives up a little later,
         # never retries a timeout or a status, and closing the connection cancels the search task
         # on the server. With several nodes a refused connection (the node is down, the search never
@@ -1153,15 +1129,7 @@ class ElasticsearchStore:
         raw_hits = resp["hits"]["hits"]
         more = len(raw_hits) > limit
         raw_hits = raw_hits[:limit]
-        hits: list[Article] = []
-        for raw in raw_hits:
-            hit = self._strip(raw["_source"])
-            hit["_score"] = float(raw["_score"]) if by_score and raw.get("_score") is not None else None
-            highlight = raw.get("highlight") or {}
-            hit["_highlight"] = [
-                frag for name in ("title", "summary", "text") for frag in highlight.get(name, [])
-            ]
-            hits.append(hit)
+        hits = [self._hit(raw, by_score) for raw in raw_hits]
         next_after: list[Any] | None = None
         if more and raw_hits:
             pit = resp.get("pit_id") or pit_id
@@ -1208,54 +1176,15 @@ class _CallMemory:
 
 def _parse_date(value: Any) -> datetime | None:
     """UTC datetime of an ISO 8601 string (None for missing); ValueError names the bad value."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
+    if value not in (None, "") and not isinstance(value, str):
         raise ValueError(f"not an ISO 8601 date: {value!r}")
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 date: {value!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
-
-
-def _safe_date(value: Any) -> datetime | None:
-    try:
-        return _parse_date(value)
-    except ValueError:
-        return None
+    return parse_iso(value)
 
 
 def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()
-
-
-def _entry(article: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": article.get("id"),
-        "source": article.get("source"),
-        "url": article.get("url"),
-        "published_at": article.get("published_at"),
-    }
-
-
-def _cluster(article: dict[str, Any]) -> str:
-    """The cluster an article belongs to (its own id when it names none)."""
-    return str(article.get("cluster_id") or article["id"])
-
-
-def _merge_entries(*lists: Any) -> list[dict[str, Any]]:
-    """One entry per member id; later lists replace earlier entries of the same id."""
-    merged: dict[Any, dict[str, Any]] = {}
-    for entries in lists:
-        for entry in entries or ():
-            if isinstance(entry, dict):
-                merged[entry.get("id")] = entry
-    return list(merged.values())
 
 
 def _derived(article: Article, rep: bool) -> dict[str, Any]:
@@ -1273,6 +1202,42 @@ def _derived(article: Article, rep: bool) -> dict[str, Any]:
         "location_facet": sorted({f"{loc['id']}{SEP}{loc.get('name') or loc['id']}" for loc in locations}),
         "admin1_facet": sorted({f"{a1[0]}{SEP}{a1[1]}" for loc in locations if (a1 := admin1_of(loc))}),
     }
+
+
+def _facet_aggs(q: SearchQuery, text: str) -> dict[str, Any]:
+    """The aggregations behind :class:`SearchResult` facets."""
+    terms: dict[str, Any] = {"size": max(1, int(q.facet_size))}
+    if text or q.actor_ids or q.location_ids or q.near or q.bbox or q.sources:
+        # a selective query matches few documents: collecting their values directly is 2-3x
+        # faster than global ordinals (measured with bench/bench_es.py)
+        terms["execution_hint"] = "map"
+    return {
+        "actors": {"terms": {"field": f"{HIDDEN}.actor_facet", **terms}},
+        "locations": {"terms": {"field": f"{HIDDEN}.location_facet", **terms}},
+        "location_countries": {"terms": {"field": "locations.country_code", **terms}},
+        "location_admin1": {"terms": {"field": f"{HIDDEN}.admin1_facet", **terms}},
+        "sources": {"terms": {"field": "source.name", **terms}},
+        "dates": {
+            "filter": {"bool": {"must_not": {"term": {"published_at_estimated": True}}}},
+            "aggs": {"days": {"date_histogram": {
+                "field": "published_at", "calendar_interval": "day", "min_doc_count": 1,
+                "format": "yyyy-MM-dd",
+            }}},
+        },
+    }  # fmt: skip
+
+
+#: highlighting of text searches: article text escaped, only ``<mark>`` is markup
+HIGHLIGHT: dict[str, Any] = {
+    "pre_tags": ["<mark>"],
+    "post_tags": ["</mark>"],
+    "encoder": "html",  # article text escaped: only <mark> is markup
+    "fields": {
+        "title": {"number_of_fragments": 0},
+        "summary": {"fragment_size": 200, "number_of_fragments": 1},
+        "text": {"fragment_size": 160, "number_of_fragments": 2},
+    },
+}
 
 
 def _facet_buckets(buckets: list[dict[str, Any]]) -> list[dict[str, Any]]:

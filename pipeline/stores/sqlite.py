@@ -57,6 +57,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.clusters import Placement, append_publication, merge_publications, plan_batch, publication
+from pipeline.records import parse_iso
 from pipeline.stores.base import (
     Article,
     ClusterRef,
@@ -405,21 +407,14 @@ def compile_text_query(text: str) -> tuple[Kind, str]:
 
 def _to_ms(value: Any) -> int | None:
     """UTC epoch milliseconds of an ISO 8601 string / datetime / epoch-millis number."""
-    if value is None or value == "":
-        return None
     if isinstance(value, bool):
         raise ValueError(f"not a date: {value!r}")
     if isinstance(value, (int, float)):
         return int(value)
-    if isinstance(value, str):
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    elif isinstance(value, datetime):
-        dt = value
-    else:
+    if value is not None and not isinstance(value, (str, datetime)):
         raise ValueError(f"not a date: {value!r}")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return (dt - _EPOCH) // timedelta(milliseconds=1)
+    dt = parse_iso(value)
+    return None if dt is None else (dt - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _haversine(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float | None:
@@ -540,14 +535,57 @@ def _source(doc: dict[str, Any]) -> dict[str, Any]:
     return src if isinstance(src, dict) else {}
 
 
-def _publication(doc: dict[str, Any]) -> dict[str, Any]:
-    """The entry a duplicate adds to its representative's ``also_published_by``."""
-    return {
-        "id": doc["id"],
-        "source": doc.get("source"),
-        "url": doc.get("url"),
-        "published_at": doc.get("published_at"),
-    }
+def _geo_sides(q: SearchQuery) -> list[tuple[str, list[Any]]]:
+    """Side queries (SQL, parameters) of the ``near`` and ``bbox`` filters over ``article_locations``."""
+    out: list[tuple[str, list[Any]]] = []
+    if q.near is not None:
+        lat, lon, km = (float(v) for v in q.near)
+        dlat = km / KM_PER_DEGREE * 1.01 + 1e-9
+        cond = "lat BETWEEN ? AND ?"
+        args: list[Any] = [lat - dlat, lat + dlat]
+        if abs(lat) + dlat < 89.0:
+            dlon = dlat / math.cos(math.radians(abs(lat) + dlat))
+            if lon - dlon >= -180.0 and lon + dlon <= 180.0:
+                cond += " AND lon BETWEEN ? AND ?"
+                args += [lon - dlon, lon + dlon]
+        out.append(
+            (
+                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND {cond} "
+                "AND nw_distance_km(lat, lon, ?, ?) <= ?",
+                [*args, lat, lon, km],
+            )
+        )
+    if q.bbox is not None:
+        top, left, bottom, right = (float(v) for v in q.bbox)
+        lon_cond = "lon BETWEEN ? AND ?" if left <= right else "(lon >= ? OR lon <= ?)"
+        out.append(
+            (
+                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND lat BETWEEN ? AND ? AND {lon_cond}",
+                [bottom, top, left, right],
+            )
+        )
+    return out
+
+
+def _row_values(p: _Prepared) -> tuple[tuple[Any, ...], tuple[str | None, ...]]:
+    """The ``articles`` column values (doc .. source_domain_lc) and the full-text columns of an article."""
+    doc = p.doc
+    src = _source(doc)
+    name, domain = _text(src.get("name")), _text(src.get("domain"))
+    language = _text(doc.get("language"))
+    values = (
+        _dumps(doc),
+        p.minhash,
+        p.published_ms,
+        p.cluster,
+        p.duplicate_of,
+        _text(doc.get("content_hash")),
+        language.lower() if language else None,
+        name,
+        name.lower() if name else None,
+        domain.lower() if domain else None,
+    )
+    return values, (_text(doc.get("title")), _text(doc.get("summary")), _text(doc.get("text")))
 
 
 # --------------------------------------------------------------------------------------
@@ -675,6 +713,10 @@ class SQLiteStore:
         if not self._ready:
             self.setup()
 
+    def housekeeping(self, retention_months: int = 0, now: datetime | None = None) -> dict[str, Any]:
+        """Nothing to do: one file, no monthly indices and no retention (see :class:`Store`)."""
+        return {}
+
     def close(self) -> None:
         with self._reader_lock:
             self._closed = True
@@ -722,46 +764,73 @@ class SQLiteStore:
 
     def _write_items(self, items: list[_Prepared], report: IndexReport) -> set[str]:
         """Write distinct articles; return the clusters whose representative must be elected again."""
-        conn = self._conn
-        batch_ids = [p.id for p in items]
-        in_batch = set(batch_ids)
-        existing: dict[str, tuple[int, dict[str, Any], str, str | None]] = {}
-        for chunk in _chunks(batch_ids, _IN_CHUNK):
-            for rid, aid, doc, cluster, dup in conn.execute(
-                f"SELECT rid, id, doc, cluster, duplicate_of FROM articles WHERE id IN ({_marks(len(chunk))})",
-                chunk,
-            ):
-                existing[aid] = (rid, json.loads(doc), cluster, dup)
-        touched: set[str] = set()
-        # representatives keep their stored publishers and gain those of already stored duplicates
-        reps = [p for p in items if p.duplicate_of is None]
-        stored_members: dict[str, list[dict[str, Any]]] = {}
-        for chunk in _chunks([p.id for p in reps], _IN_CHUNK):
-            for cluster, aid, doc in conn.execute(
-                f"SELECT cluster, id, doc FROM articles WHERE cluster IN ({_marks(len(chunk))}) "
-                "AND duplicate_of IS NOT NULL",
-                chunk,
-            ):
-                if aid not in in_batch:
-                    stored_members.setdefault(cluster, []).append(json.loads(doc))
-        for p in reps:
-            old = existing.get(p.id)
-            members = stored_members.get(p.id, [])
-            if members:
-                touched.add(p.id)
+        existing = self._stored_rows([p.id for p in items])
+        stored_members = self._stored_members(
+            [p.id for p in items if p.duplicate_of is None], exclude={p.id for p in items}
+        )
+        for p in items:  # representatives keep their stored publishers and gain those of stored duplicates
+            if p.duplicate_of is not None:
+                continue
             # an explicit list in the input is authoritative (pipeline.dedupe.reconcile rewrites whole
             # clusters); without one the stored list is kept. Stored members always count.
             given = p.doc.get("also_published_by")
             if not isinstance(given, list):
+                old = existing.get(p.id)
                 given = (old[1] if old else {}).get("also_published_by") or []
-            entries: dict[str, dict[str, Any]] = {}
-            for source in (given, [_publication(m) for m in members]):
-                for e in source:
-                    if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"] != p.id:
-                        entries[e["id"]] = e
+            members = [publication(m) for m in stored_members.get(p.id, [])]
+            entries = merge_publications(given, members, drop=[p.id])
             if entries or "also_published_by" in p.doc:
-                p.doc["also_published_by"] = list(entries.values())
+                p.doc["also_published_by"] = entries
+        plan = plan_batch(
+            [(Placement(p.id, p.cluster, p.duplicate_of, p.doc.get("published_at")), p.doc) for p in items],
+            {
+                aid: Placement(aid, cluster, dup, doc.get("published_at"))
+                for aid, (_rid, doc, cluster, dup) in existing.items()
+            },
+            stored_members,
+        )
+        self._write_rows(items, existing, report)
+        for rep_id, member_ids in plan.moved.items():
+            for member_id in sorted(member_ids):
+                self._remove_publication(rep_id, member_id)
+        for rep_id, entries in plan.adds.items():
+            for entry in entries:
+                if not self._add_publication(rep_id, entry):
+                    plan.touched.add(rep_id)  # its representative is not stored: elect the earliest member
+        return plan.touched
 
+    def _stored_rows(self, ids: list[str]) -> dict[str, tuple[int, dict[str, Any], str, str | None]]:
+        """id -> (rid, doc, cluster, duplicate_of) of the stored articles among ``ids``."""
+        existing: dict[str, tuple[int, dict[str, Any], str, str | None]] = {}
+        for chunk in _chunks(ids, _IN_CHUNK):
+            for rid, aid, doc, cluster, dup in self._conn.execute(
+                f"SELECT rid, id, doc, cluster, duplicate_of FROM articles WHERE id IN ({_marks(len(chunk))})",
+                chunk,
+            ):
+                existing[aid] = (rid, json.loads(doc), cluster, dup)
+        return existing
+
+    def _stored_members(self, rep_ids: list[str], exclude: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """cluster -> stored duplicates (documents) of the clusters ``rep_ids``, minus ``exclude``."""
+        stored_members: dict[str, list[dict[str, Any]]] = {}
+        for chunk in _chunks(rep_ids, _IN_CHUNK):
+            for cluster, aid, doc in self._conn.execute(
+                f"SELECT cluster, id, doc FROM articles WHERE cluster IN ({_marks(len(chunk))}) "
+                "AND duplicate_of IS NOT NULL",
+                chunk,
+            ):
+                if aid not in exclude:
+                    stored_members.setdefault(cluster, []).append(json.loads(doc))
+        return stored_members
+
+    def _write_rows(
+        self,
+        items: list[_Prepared],
+        existing: dict[str, tuple[int, dict[str, Any], str, str | None]],
+        report: IndexReport,
+    ) -> None:
+        """Insert new articles in bulk, update known ones, and rewrite their entity and band rows."""
+        conn = self._conn
         row = conn.execute("SELECT coalesce(max(rid), 0) FROM articles").fetchone()
         next_rid = int(row[0]) + 1
         new_rows: list[tuple[Any, ...]] = []
@@ -771,69 +840,18 @@ class SQLiteStore:
         anc_rows: list[tuple[Any, ...]] = []
         admin1_rows: list[tuple[Any, ...]] = []
         band_rows: list[tuple[Any, ...]] = []
-        moved: list[tuple[str, str]] = []  # (old representative, member id) entries to drop
         for p in items:
-            doc = p.doc
-            src = _source(doc)
-            name, domain = _text(src.get("name")), _text(src.get("domain"))
-            language = _text(doc.get("language"))
-            values = (
-                _dumps(doc),
-                p.minhash,
-                p.published_ms,
-                p.cluster,
-                p.duplicate_of,
-                _text(doc.get("content_hash")),
-                language.lower() if language else None,
-                name,
-                name.lower() if name else None,
-                domain.lower() if domain else None,
-            )
-            texts = (_text(doc.get("title")), _text(doc.get("summary")), _text(doc.get("text")))
+            values, texts = _row_values(p)
             old = existing.get(p.id)
             if old is None:
                 rid = next_rid
                 next_rid += 1
                 is_rep = 1 if p.duplicate_of is None and p.cluster == p.id else 0
-                if p.duplicate_of is None and p.cluster != p.id:
-                    touched.add(p.cluster)
                 new_rows.append((rid, p.id, *values, is_rep))
                 fts_rows.append((rid, *texts))
             else:
-                rid, old_doc, old_cluster, old_dup = old
-                old_texts = (
-                    _text(old_doc.get("title")),
-                    _text(old_doc.get("summary")),
-                    _text(old_doc.get("text")),
-                )
-                if old_texts != texts:
-                    conn.execute(
-                        "INSERT INTO fts (fts, rowid, title, summary, text) VALUES ('delete', ?, ?, ?, ?)",
-                        (rid, *old_texts),
-                    )
-                    conn.execute(
-                        "INSERT INTO fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)", (rid, *texts)
-                    )
-                conn.execute(
-                    "UPDATE articles SET doc = ?, minhash = ?, published_ms = ?, cluster = ?, duplicate_of = ?, "
-                    "content_hash = ?, language = ?, source_name = ?, source_name_lc = ?, source_domain_lc = ? "
-                    "WHERE rid = ?",
-                    (*values, rid),
-                )
-                conn.execute("DELETE FROM article_actors WHERE art = ?", (rid,))
-                conn.execute("DELETE FROM article_locations WHERE art = ?", (rid,))
-                conn.execute("DELETE FROM article_location_ancestors WHERE art = ?", (rid,))
-                conn.execute("DELETE FROM article_admin1 WHERE art = ?", (rid,))
-                conn.executemany(  # no index on band_keys.art (it would double the cost of the largest table)
-                    "DELETE FROM band_keys WHERE key = ? AND art = ?",
-                    [(b, rid) for b in {b for b in old_doc.get("lsh_bands") or [] if isinstance(b, str)}],
-                )
-                if (old_cluster, old_dup) != (p.cluster, p.duplicate_of) or old_doc.get(
-                    "published_at"
-                ) != doc.get("published_at"):
-                    touched.update((old_cluster, p.cluster))
-                if old_dup is not None and (old_cluster != p.cluster or p.duplicate_of is None):
-                    moved.append((old_cluster, p.id))
+                rid = old[0]
+                self._update_row(rid, old[1], values, texts)
             actor_rows.extend((aid, rid, aname) for aid, aname in p.actors)
             loc_rows.extend((lid, rid, lname, cc, lat, lon) for lid, lname, cc, lat, lon in p.locations)
             anc_rows.extend((anc, rid) for anc in p.ancestors)
@@ -861,12 +879,33 @@ class SQLiteStore:
             "INSERT OR IGNORE INTO article_admin1 (admin1_id, art, name) VALUES (?, ?, ?)", admin1_rows
         )
         conn.executemany("INSERT OR IGNORE INTO band_keys (key, art) VALUES (?, ?)", band_rows)
-        for rep_id, member_id in moved:
-            self._remove_publication(rep_id, member_id)
-        for p in items:
-            if p.duplicate_of is not None and not self._add_publication(p.cluster, p.doc):
-                touched.add(p.cluster)  # its representative is not stored: elect the earliest member
-        return touched
+
+    def _update_row(
+        self, rid: int, old_doc: dict[str, Any], values: tuple[Any, ...], texts: tuple[str | None, ...]
+    ) -> None:
+        """Overwrite a stored article (its full-text row when the texts changed) and drop its entity rows."""
+        conn = self._conn
+        old_texts = (_text(old_doc.get("title")), _text(old_doc.get("summary")), _text(old_doc.get("text")))
+        if old_texts != texts:
+            conn.execute(
+                "INSERT INTO fts (fts, rowid, title, summary, text) VALUES ('delete', ?, ?, ?, ?)",
+                (rid, *old_texts),
+            )
+            conn.execute("INSERT INTO fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)", (rid, *texts))
+        conn.execute(
+            "UPDATE articles SET doc = ?, minhash = ?, published_ms = ?, cluster = ?, duplicate_of = ?, "
+            "content_hash = ?, language = ?, source_name = ?, source_name_lc = ?, source_domain_lc = ? "
+            "WHERE rid = ?",
+            (*values, rid),
+        )
+        conn.execute("DELETE FROM article_actors WHERE art = ?", (rid,))
+        conn.execute("DELETE FROM article_locations WHERE art = ?", (rid,))
+        conn.execute("DELETE FROM article_location_ancestors WHERE art = ?", (rid,))
+        conn.execute("DELETE FROM article_admin1 WHERE art = ?", (rid,))
+        conn.executemany(  # no index on band_keys.art (it would double the cost of the largest table)
+            "DELETE FROM band_keys WHERE key = ? AND art = ?",
+            [(b, rid) for b in {b for b in old_doc.get("lsh_bands") or [] if isinstance(b, str)}],
+        )
 
     def _update_doc(self, article_id: str, change: Any) -> bool:
         """Apply ``change(doc) -> changed`` to a stored document; False when there is none."""
@@ -878,15 +917,12 @@ class SQLiteStore:
             self._conn.execute("UPDATE articles SET doc = ? WHERE rid = ?", (_dumps(doc), row[0]))
         return True
 
-    def _add_publication(self, rep_id: str, member: dict[str, Any]) -> bool:
-        entry = _publication(member)
-
+    def _add_publication(self, rep_id: str, entry: dict[str, Any]) -> bool:
         def change(doc: dict[str, Any]) -> bool:
             if doc.get("duplicate_of") not in (None, doc["id"]):
                 return False  # the named representative is itself a duplicate: leave it
             before = doc.get("also_published_by") or []
-            entries = [e for e in before if not (isinstance(e, dict) and e.get("id") == entry["id"])]
-            doc["also_published_by"] = [*entries, entry]
+            doc["also_published_by"] = append_publication(before, entry)
             return bool(before != doc["also_published_by"])
 
         return self._update_doc(rep_id, change)
@@ -1117,28 +1153,9 @@ class SQLiteStore:
             params.extend(vals)
         if q.country_codes:
             side("article_locations", "country_code", (c.strip().upper() for c in q.country_codes))
-        if q.near is not None:
-            lat, lon, km = (float(v) for v in q.near)
-            dlat = km / KM_PER_DEGREE * 1.01 + 1e-9
-            cond = "lat BETWEEN ? AND ?"
-            args: list[Any] = [lat - dlat, lat + dlat]
-            if abs(lat) + dlat < 89.0:
-                dlon = dlat / math.cos(math.radians(abs(lat) + dlat))
-                if lon - dlon >= -180.0 and lon + dlon <= 180.0:
-                    cond += " AND lon BETWEEN ? AND ?"
-                    args += [lon - dlon, lon + dlon]
-            sides.append(
-                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND {cond} "
-                "AND nw_distance_km(lat, lon, ?, ?) <= ?"
-            )
-            side_params.extend([*args, lat, lon, km])
-        if q.bbox is not None:
-            top, left, bottom, right = (float(v) for v in q.bbox)
-            lon_cond = "lon BETWEEN ? AND ?" if left <= right else "(lon >= ? OR lon <= ?)"
-            sides.append(
-                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND lat BETWEEN ? AND ? AND {lon_cond}"
-            )
-            side_params.extend([bottom, top, left, right])
+        for sql, args in _geo_sides(q):
+            sides.append(sql)
+            side_params.extend(args)
         if sides:
             where.append(f"a.rid IN ({' INTERSECT '.join(sides)})")
             params.extend(side_params)
