@@ -61,7 +61,7 @@ INTEGRATION_MODULES = {
 
 
 def _is_integration(item: pytest.Item) -> bool:
-    if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in INTEGRATION_MODULES:
+    if item.path.stem in INTEGRATION_MODULES:
         return True
     if "es_url" in getattr(item, "fixturenames", ()):  # the harness's Elasticsearch, directly or not
         return True

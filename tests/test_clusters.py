@@ -131,7 +131,8 @@ def test_parse_iso(text: str | None, expected: datetime | None) -> None:
     got = parse_iso(text)
     assert got == expected
     if got is not None:
-        assert got.utcoffset() is not None and got.utcoffset().total_seconds() == 0
+        offset = got.utcoffset()
+        assert offset is not None and offset.total_seconds() == 0
 
 
 def test_parse_iso_rejects_what_it_cannot_read() -> None:
