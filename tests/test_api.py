@@ -102,6 +102,7 @@ def ids(payload: dict[str, Any]) -> list[str]:
     return [h["id"] for h in payload["hits"]]
 
 
+@pytest.mark.slow
 def test_health_counts_every_stored_article(api: httpx.Client, store_url: str) -> None:
     r = api.get("/health")
     assert r.status_code == 200
@@ -381,6 +382,7 @@ def test_cli_pages_with_after(store_url: str) -> None:
     assert bad.exit_code == 2 and "--after" in bad.output
 
 
+@pytest.mark.slow
 def test_suggest_and_entities(api: httpx.Client) -> None:
     r = api.get("/suggest", params={"kind": "location", "prefix": "Raqa"})
     assert r.status_code == 200, r.text

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -130,6 +131,7 @@ def test_human_output_and_bad_input(feed_server: FeedServer, tmp_path: Path, uni
     assert "bad.yaml" in stderr and ":6" in stderr.replace(" line ", ":")
 
 
+@pytest.mark.slow
 def test_filters_compose_over_json_lines(tmp_path: Path) -> None:
     """`newswire parse FILE | newswire clean | newswire dedupe | newswire tag` in real processes."""
     env = {**os.environ, "NEWSWIRE_STORE": f"sqlite:///{tmp_path / 'f.db'}"}

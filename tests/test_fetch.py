@@ -241,6 +241,7 @@ def FAULT(kind: str) -> Callable[[Any], None]:
         ("brotli_bomb", "body larger than 1048576 bytes (decoded)"),
     ],
 )
+@pytest.mark.slow
 def test_each_fault_gives_a_clear_error_naming_the_url(
     feed_server: FeedServer, unique_path: P, fault: str, expected: str
 ) -> None:
@@ -438,6 +439,7 @@ def test_robots_checked_after_redirect_to_another_host(feed_server: FeedServer, 
 # ----------------------------------------------------------------------------- concurrency
 
 
+@pytest.mark.slow
 def test_results_stream_as_they_complete(feed_server: FeedServer, unique_path: P) -> None:
     slow = feed_server.add(unique_path("slow.xml"), rss("slow"), delay=1.5)
     fast = [feed_server.add(unique_path(f"fast{i}.xml"), rss(f"fast{i}")) for i in range(5)]
@@ -461,6 +463,7 @@ def test_early_close_cancels_in_flight_fetches(feed_server: FeedServer, unique_p
     assert first.url == fast and time.monotonic() - t0 < 2.0
 
 
+@pytest.mark.slow
 def test_per_host_and_global_limits(unique_path: P) -> None:
     with FeedServer() as server:
         urls = [server.add(f"/slow{i}", rss(f"s{i}"), delay=0.3) for i in range(6)]
@@ -488,6 +491,7 @@ def test_per_host_and_global_limits(unique_path: P) -> None:
         assert counts["max"] == 3
 
 
+@pytest.mark.slow
 def test_mixed_run_each_fault_isolated(feed_server: FeedServer, unique_path: P) -> None:
     """Good feeds succeed and every bad feed fails with its own message, in one run."""
     good = {feed_server.add(unique_path(f"good{i}.xml"), rss(f"good{i}")) for i in range(10)}

@@ -89,6 +89,7 @@ class Killed(BaseException):
     """Stands for SIGKILL: nothing after the point where it is raised runs."""
 
 
+@pytest.mark.slow
 def test_the_next_run_repairs_what_a_killed_run_left(
     store_url: str, feed_server: FeedServer, unique_path: Any
 ) -> None:
@@ -259,6 +260,7 @@ def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
     real.close()
 
 
+@pytest.mark.slow
 def test_newswire_reconcile_merges_split_clusters_over_the_whole_store(store_url: str) -> None:
     from pipeline.dedupe import Deduper
 
@@ -350,6 +352,7 @@ def _snapshot(url: str) -> dict[str, tuple[Any, ...]]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", "elasticsearch"])
 def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
     engine: str,

@@ -48,6 +48,7 @@ def _roles(actor_set: ActorSet) -> dict[tuple[str, str], ActorRecord]:
     return {(r.country_code or "", r.role): r for r in actor_set.records if r.role}
 
 
+@pytest.mark.slow
 def test_load_actors_yields_the_whole_set(actor_set: ActorSet) -> None:
     loaded = list(load_actors(ACTORS_FILE))
     assert [r.id for r in loaded] == [r.id for r in actor_set.records]

@@ -254,6 +254,7 @@ def _feature(props: dict, geometry: dict) -> dict:
     return {"type": "Feature", "properties": props, "geometry": geometry}
 
 
+@pytest.mark.slow
 def test_generator_builds_rows_from_geojson(tmp_path: Path) -> None:
     src = tmp_path / "ne"
     src.mkdir()

@@ -197,6 +197,7 @@ store.close()
 """
 
 
+@pytest.mark.slow
 def test_several_processes_write_one_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     open_store(url).close()
