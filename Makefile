@@ -36,7 +36,7 @@ install: $(VENV)/.installed ## create .venv and install newswire, its dev tools,
 
 lock: ## refresh requirements/ci.lock from pyproject.toml (keeps existing pins unless they must move; uv from PyPI)
 	test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet uv
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra airflow --extra bench --generate-hashes \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra es --extra api --extra dev --extra airflow --extra bench --generate-hashes \
 	  --python-version 3.11.7 -o requirements/ci.lock
 
 # the demo needs newswire and the spaCy model only: no Airflow, no dev tools, no Maven, no browser

@@ -552,7 +552,11 @@ def serve(
     """Serve the HTTP search API (GET /search, /articles/{id}, /clusters/{id}, /health; docs at /docs)."""
     import os
 
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401  (pipeline.api needs it; fail here with the extra's name)
+        import uvicorn
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"newswire serve needs {exc.name}: pip install 'newswire[api]'") from exc
 
     if store:
         os.environ["NEWSWIRE_STORE"] = store

@@ -54,7 +54,12 @@ def open_store(url: str | None = None) -> Store:
                 ) from exc
         store = SQLiteStore(path, url=url, search_timeout=settings.search_timeout)
     elif lower.startswith(("http://", "https://")):
-        from pipeline.stores.elasticsearch import ElasticsearchStore
+        try:
+            from pipeline.stores.elasticsearch import ElasticsearchStore
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(
+                f"the Elasticsearch store needs the client ({exc.name}): pip install 'newswire[es]'"
+            ) from exc
 
         store = ElasticsearchStore(
             url,
