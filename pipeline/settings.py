@@ -8,6 +8,7 @@ reads files other than the environment, so importing it is cheap.
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 from platformdirs import user_cache_dir, user_data_dir
@@ -15,7 +16,21 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "config"
+
+
+def config_dir() -> Path:
+    """The folder of the default config files: ``config/`` of a checkout, else the installed package data.
+
+    A wheel carries ``config/`` as ``pipeline/config_data`` (pyproject.toml), so a plain ``pip install``
+    outside a checkout finds the same actors, gazetteer and sample files.
+    """
+    checkout = PROJECT_ROOT / "config"
+    if (checkout / "actors.yaml").is_file():
+        return checkout
+    return Path(str(files("pipeline") / "config_data"))
+
+
+CONFIG_DIR = config_dir()
 
 #: The one place the Elasticsearch version is recorded (tests, `newswire es`, compose).
 ELASTICSEARCH_VERSION = "9.5.4"
