@@ -43,7 +43,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from pipeline.records import stable_hash
@@ -419,8 +418,7 @@ def index_group(path: str, staging: Any = None, store_url: str | None = None) ->
             previous = store.get_feed_state(url)
             if previous and previous.get(COMMITTED_BY) == marker:
                 continue  # an earlier attempt of this very step committed it (health counted once)
-            result: Any = SimpleNamespace(state=meta.get("state") or {})
-            state = feed_state_after(result, previous, stats)
+            state = feed_state_after(meta.get("state") or {}, previous, stats)
             state[COMMITTED_BY] = marker
             store.put_feed_state(url, state)
     finally:
