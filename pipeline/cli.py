@@ -636,24 +636,11 @@ def feeds_status(
     feeds: FeedsOpt = None, store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """Health per feed: last success, last error, consecutive failures, new items per day."""
+    from pipeline.feedhealth import health_row
+
     feed_list = load_feeds_or_fail(feeds)
-    st = open_store_or_fail(store)
-    rows = []
-    for f in feed_list:
-        health = (st.get_feed_state(f.url) or {}).get("health") or {}
-        per_day = health.get("new_per_day") or {}
-        rows.append(
-            {
-                "name": f.name,
-                "url": f.url,
-                "status": health.get("status", "never polled"),
-                "last_success_at": health.get("last_success_at"),
-                "last_error": health.get("last_error"),
-                "consecutive_failures": health.get("consecutive_failures", 0),
-                "new_per_day": round(sum(per_day.values()) / max(len(per_day), 1), 1),
-            }
-        )
-    st.close()
+    with open_store_or_fail(store) as st:
+        rows = [health_row(f, st.get_feed_state(f.url)) for f in feed_list]
     if as_json:
         print(redact(json.dumps(rows, ensure_ascii=False)))
         return
@@ -673,26 +660,16 @@ def feeds_status(
 @feeds_app.command("check")
 def feeds_check(feeds: FeedsOpt = None) -> None:
     """Fetch and parse every configured feed now (stores nothing)."""
-    from pipeline.fetch import fetch_feeds
-    from pipeline.parse import parse_feed
+    from pipeline.feedhealth import check_feeds
 
     feed_list = load_feeds_or_fail(feeds)
     failed = 0
-    for result in fetch_feeds([(f.url, None) for f in feed_list]):
-        if result.status != "ok":
+    for url, error, entries in check_feeds(feed_list):
+        if error:
             failed += 1
-            out.print(
-                Text.assemble(("FAIL", "red"), " ", redact(f"{result.url}: {result.error or result.status}"))
-            )
-            continue
-        parsed = parse_feed(result.body, url=result.final_url or result.url, headers=result.headers)
-        if parsed.error:
-            failed += 1
-            out.print(Text.assemble(("FAIL", "red"), " ", redact(f"{result.url}: {parsed.error}")))
+            out.print(Text.assemble(("FAIL", "red"), " ", redact(f"{url}: {error}")))
         else:
-            out.print(
-                Text.assemble(("ok", "green"), "   ", redact(f"{result.url}: {len(parsed.entries)} entries"))
-            )
+            out.print(Text.assemble(("ok", "green"), "   ", redact(f"{url}: {entries} entries")))
     raise typer.Exit(1 if failed else 0)
 
 

@@ -199,9 +199,13 @@ def index_entries(store: Store, entries: list[dict[str, Any]], stats: FeedStats)
 
 
 def feed_state_after(
-    result: FetchResult, previous: dict[str, Any] | None, stats: FeedStats
+    fetch_state: dict[str, Any] | None, previous: dict[str, Any] | None, stats: FeedStats
 ) -> dict[str, Any]:
-    """The feed's new state: fetch validators plus a health record."""
+    """The feed's new state: the fetch's validators (``FetchResult.state``) plus a health record.
+
+    Plain data in, plain data out, so the CLI run and the Airflow index step (which reads the
+    validators back from staging) call it alike.
+    """
     now = datetime.now(UTC).isoformat()
     state = dict(previous or {})
     health = dict(state.get("health") or {})
@@ -210,7 +214,7 @@ def feed_state_after(
         health["last_error_at"] = now
         health["consecutive_failures"] = int(health.get("consecutive_failures", 0)) + 1
     else:
-        state.update(result.state or {})
+        state.update(fetch_state or {})
         health["last_success_at"] = now
         health["consecutive_failures"] = 0
         if stats.errors:
@@ -253,7 +257,7 @@ def ingest(
         stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
         try:
             indexed.extend(ingest_fetched(feed, result, store, stats, settings))
-            store.put_feed_state(feed.url, feed_state_after(result, previous[feed.url], stats))
+            store.put_feed_state(feed.url, feed_state_after(result.state, previous[feed.url], stats))
         except Exception as exc:  # a bug or a store outage on one feed must not end the pass
             # one line per feed in the report (a dead store fails every feed alike); the traceback at debug
             log.info("feed %s failed: %s", redact(feed.url), redact(_one_line(exc)))

@@ -43,7 +43,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from pipeline.records import stable_hash
@@ -418,8 +417,7 @@ def index_group(path: str, staging: Any = None, store_url: str | None = None) ->
             previous = store.get_feed_state(url)
             if previous and previous.get(COMMITTED_BY) == marker:
                 continue  # an earlier attempt of this very step committed it (health counted once)
-            result: Any = SimpleNamespace(state=meta.get("state") or {})
-            state = feed_state_after(result, previous, stats)
+            state = feed_state_after(meta.get("state") or {}, previous, stats)
             state[COMMITTED_BY] = marker
             store.put_feed_state(url, state)
     finally:
@@ -533,25 +531,17 @@ def feed_health_report(
 ) -> dict[str, Any]:
     """Per-feed health from the store; ``failing`` lists feeds with ``failing_after``+ failures in a row."""
     from pipeline.config import load_feeds
+    from pipeline.feedhealth import health_row
 
     feeds = load_feeds(_feeds_file(feeds_file))
-    store = _open_store(store_url)
-    try:
+    with _open_store(store_url) as store:
         rows = []
         for f in feeds:
-            health = (store.get_feed_state(f.url) or {}).get("health") or {}
-            rows.append(
-                {
-                    "name": f.name,
-                    "url": redact(f.url),
-                    "status": health.get("status", "never polled"),
-                    "last_success_at": health.get("last_success_at"),
-                    "last_error": redact(str(health["last_error"])) if health.get("last_error") else None,
-                    "consecutive_failures": int(health.get("consecutive_failures", 0)),
-                }
-            )
-    finally:
-        store.close()
+            row = health_row(f, store.get_feed_state(f.url))
+            del row["new_per_day"]  # the DAG report keeps its own fields
+            row["url"] = redact(row["url"])
+            row["last_error"] = redact(str(row["last_error"])) if row["last_error"] else None
+            rows.append(row)
     failing = [r["name"] for r in rows if r["consecutive_failures"] >= failing_after]
     for r in rows:
         if r["consecutive_failures"]:
@@ -578,19 +568,13 @@ def cleanup_staging(retention_days: int, staging: Any = None) -> dict[str, Any]:
 def check_feeds(feeds_file: str | Path | None = None) -> dict[str, Any]:
     """Fetch and parse every configured feed now (stores nothing); list the ones that fail."""
     from pipeline.config import load_feeds
-    from pipeline.fetch import fetch_feeds
-    from pipeline.parse import parse_feed
+    from pipeline.feedhealth import check_feeds as check_now
 
-    feeds = load_feeds(_feeds_file(feeds_file))
     failed: list[dict[str, str]] = []
     ok = 0
-    for result in fetch_feeds([(f.url, None) for f in feeds]):
-        if result.status != "ok":
-            failed.append({"url": redact(result.url), "error": redact(str(result.error or result.status))})
-            continue
-        parsed = parse_feed(result.body, url=result.final_url or result.url, headers=result.headers)
-        if parsed.error:
-            failed.append({"url": redact(result.url), "error": redact(str(parsed.error))})
+    for url, error, _entries in check_now(load_feeds(_feeds_file(feeds_file))):
+        if error:
+            failed.append({"url": redact(url), "error": redact(error)})
         else:
             ok += 1
     for f in failed:

@@ -524,3 +524,15 @@ def test_shipped_feeds_file_is_valid() -> None:
         assert feed.url.startswith("https://"), feed.url
         assert feed.tags, feed.name
     assert {f.language for f in all_feeds} >= {"en", "fr"}
+
+
+def test_store_is_a_context_manager_that_closes(tmp_path: Path) -> None:
+    """``with open_store(...) as store:`` hands back the store and closes it on leaving."""
+    import sqlite3
+
+    from pipeline.stores import open_store
+
+    with open_store(f"sqlite:///{tmp_path / 'ctx.db'}") as store:
+        assert store.all_feed_states() == {}
+    with pytest.raises(sqlite3.ProgrammingError):
+        store._conn.execute("select 1")  # type: ignore[attr-defined]

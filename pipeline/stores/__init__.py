@@ -7,8 +7,9 @@ Contract: :func:`open_store` maps a store URL to an engine and calls its ``setup
   ``sqlite:///:memory:`` is an in-memory store (tests, one process only).
 - ``http(s)://host:port`` -> :class:`~pipeline.stores.elasticsearch.ElasticsearchStore`
   (imported only then, so SQLite users never load the Elasticsearch client), with the
-  index prefix and credentials from :mod:`pipeline.settings`; several nodes of one cluster
-  are comma-separated (``http://127.0.0.1:9200,http://127.0.0.1:9201``).
+  index prefix from :mod:`pipeline.settings` and credentials given to :func:`open_store`
+  (default: from :mod:`pipeline.settings`); several nodes of one cluster are comma-separated
+  (``http://127.0.0.1:9200,http://127.0.0.1:9201``).
 - anything else raises :class:`ValueError` naming the URL.
 
 ``None`` means the configured default (``NEWSWIRE_STORE``).
@@ -36,8 +37,13 @@ def sqlite_path(url: str) -> str:
     return str(Path(path).expanduser())
 
 
-def open_store(url: str | None = None) -> Store:
-    """The store at ``url`` (default: settings.store), set up and ready to use."""
+def open_store(url: str | None = None, *, username: str | None = None, password: str | None = None) -> Store:
+    """The store at ``url`` (default: settings.store), set up and ready to use.
+
+    ``username``/``password`` are Elasticsearch credentials passed in by the caller (an Airflow
+    connection, say); when not given, ``NEWSWIRE_ES_USERNAME``/``NEWSWIRE_ES_PASSWORD`` apply.
+    Every store is a context manager: ``with open_store(url) as store:`` closes it.
+    """
     settings = get_settings()
     url = (url or settings.store).strip()
     lower = url.lower()
@@ -63,8 +69,8 @@ def open_store(url: str | None = None) -> Store:
         store = ElasticsearchStore(
             url,
             prefix=settings.index_prefix,
-            username=settings.es_username,
-            password=settings.es_password,
+            username=username if username is not None else settings.es_username,
+            password=password if password is not None else settings.es_password,
             search_timeout=settings.search_timeout,
         )
     else:

@@ -406,6 +406,12 @@ class ElasticsearchStore:
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> ElasticsearchStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- helpers ------------------------------------------------------------------------
     @staticmethod
     def _strip(source: dict[str, Any]) -> Article:

@@ -726,6 +726,12 @@ class SQLiteStore:
         with self._lock:
             self._conn.close()
 
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- writing ----------------------------------------------------------------------
     def index(self, articles: Iterable[Article]) -> IndexReport:
         """Write articles in batches of :data:`BATCH_SIZE`, each batch one transaction."""
