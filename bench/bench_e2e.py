@@ -46,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.feedserver import FeedServer  # noqa: E402
+from tests.support.feedserver import FeedServer  # noqa: E402
 
 DEFAULT_EVAL = ROOT.parent / "shared" / "eval" / "extraction"
 OUT = ROOT / "bench" / "out" / "bench_e2e.json"

@@ -4,7 +4,7 @@ Prints feeds/s, entries/s (entries counted with feedparser as results stream in)
 status breakdown, the slowest single feed and the total time, to show that the total is
 bounded by the slowest single timeout rather than by the sum of the bad feeds' delays.
 
-The servers (tests/feedserver.py, real sockets) run in a child process so that the
+The servers (tests/support/feedserver.py, real sockets) run in a child process so that the
 client's figures are not skewed by serving threads in the same interpreter; feeds are
 spread over several loopback addresses (127.0.1.x) so the per-host limit behaves as it
 would across real hosts.
@@ -27,7 +27,7 @@ from bench.figures import BenchRecord, add_json_out
 from pipeline.fetch import FetchOptions, fetch_feeds
 from pipeline.settings import Settings
 
-#: misbehaviours used for the bad feeds, round-robin (fault names from tests/feedserver.FAULTS or local)
+#: misbehaviours used for the bad feeds, round-robin (fault names from tests/support/feedserver.FAULTS or local)
 BAD_KINDS = [
     "hang",
     "drip",
@@ -50,7 +50,7 @@ BAD_KINDS = [
 
 
 def serve(conn: Connection, n_feeds: int, bad: float, hosts: int, entries: int, seed: int) -> None:
-    from tests.feedserver import FeedServer, brotli_bomb, gzip_bomb, rss
+    from tests.support.feedserver import FeedServer, brotli_bomb, gzip_bomb, rss
 
     gzip_bomb(), brotli_bomb()  # build the payloads before the clock starts
     servers = [FeedServer(f"127.0.1.{i + 1}").start() for i in range(hosts)]

@@ -13,7 +13,7 @@ Contract:
   :func:`stop` and :func:`status` read that file. The lead wires them as
   ``newswire es start|stop|status|setup``.
 - :class:`LocalElasticsearch` is the same server bound to a Python object (pytest's
-  session fixture in ``tests/es_harness.py`` uses it); its process handling is
+  session fixture in ``tests/support/es_harness.py`` uses it); its process handling is
   mirakuru's ``HTTPExecutor`` (a well-kept library: start, wait for a URL, stop the whole
   process group).
 - Elasticsearch 9 needs Java 21+: ``ES_JAVA_HOME`` is the newest JDK >= 21 under

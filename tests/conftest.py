@@ -1,7 +1,7 @@
 """Shared pytest wiring: the real-server fixtures live in their own plugin modules.
 
-- ``tests.es_harness``: a real Elasticsearch server (official integ-test zip) -> ``es_url``.
-- ``tests.feedserver``: a loopback HTTP server that serves fixtures and misbehaves on purpose.
+- ``tests.support.es_harness``: a real Elasticsearch server (official integ-test zip) -> ``es_url``.
+- ``tests.support.feedserver``: a loopback HTTP server that serves fixtures and misbehaves on purpose.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.es_harness", "tests.feedserver"]
+pytest_plugins = ["tests.support.es_harness", "tests.support.feedserver"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from pipeline.config import FeedConfig
 from pipeline.run import ingest, next_poll_delay, watch
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
-from tests.feedserver import FeedServer, rss
+from tests.support.feedserver import FeedServer, rss
 
 
 def with_ttl(doc: bytes, minutes: int) -> bytes:

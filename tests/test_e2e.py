@@ -18,7 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from tests.feedserver import FeedServer
+from tests.support.feedserver import FeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "config" / "samples"

@@ -1,4 +1,4 @@
-"""Fetch stage against the real loopback fault-injection server (tests/feedserver.py)."""
+"""Fetch stage against the real loopback fault-injection server (tests/support/feedserver.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pipeline.fetch import (
     redact,
 )
 from pipeline.settings import Settings
-from tests.feedserver import FeedServer, Response, rss
+from tests.support.feedserver import FeedServer, Response, rss
 
 LOOPBACK = ["127.0.0.1", "localhost", "::1"]
 FAST = FetchOptions(backoff_base=0.02, backoff_cap=0.1)
@@ -222,7 +222,7 @@ def test_connection_reset_is_retried(feed_server: FeedServer, unique_path: P) ->
 
 
 def FAULT(kind: str) -> Callable[[Any], None]:
-    from tests.feedserver import FAULTS
+    from tests.support.feedserver import FAULTS
 
     return FAULTS[kind]
 

@@ -1,7 +1,7 @@
 """The search page in a real browser: Debian's headless Chromium driven by Selenium through the
 system chromedriver (/usr/bin/chromedriver; nothing is downloaded), over a real ``newswire serve``
 subprocess on a free loopback port, on both stores (the ``store_url`` fixture: SQLite, then the
-real Elasticsearch of ``tests/es_harness.py``).
+real Elasticsearch of ``tests/support/es_harness.py``).
 
 The stores are filled with articles written here, tagged by hand with real gazetteer ids (GeoNames
 ids and coordinates of Ar Raqqah, Syria and Mosul; actor ids of config/actors.yaml). Without a

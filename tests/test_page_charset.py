@@ -1,6 +1,6 @@
 """Article pages are decoded right when the server sends no charset (issue 15, item 4).
 
-The pages are served by the loopback :class:`tests.feedserver.FeedServer` as plain ``text/html``
+The pages are served by the loopback :class:`tests.support.feedserver.FeedServer` as plain ``text/html``
 and fetched through :func:`pipeline.run.add_full_text`, the path ``newswire run`` takes, so the
 decoding under test is the product's: ``<meta>`` charset anywhere in ``<head>``, strict UTF-8,
 then a detector over the page's first 64 KB. The texts are our own writing.
@@ -14,7 +14,7 @@ from pipeline.clean import DETECT_BYTES, clean_records, decode_page, page_charse
 from pipeline.config import FeedConfig
 from pipeline.run import FeedStats, add_full_text
 from pipeline.settings import Settings
-from tests.feedserver import FeedServer
+from tests.support.feedserver import FeedServer
 
 STORY = (
     "Le maire de Genève a présenté vendredi un plan pour les écoles du quartier des Pâquis. "

@@ -22,7 +22,7 @@ from pipeline.config import FeedConfig
 from pipeline.run import ingest
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
-from tests.feedserver import FeedServer, rss
+from tests.support.feedserver import FeedServer, rss
 
 
 def _items(doc: bytes) -> bytes:

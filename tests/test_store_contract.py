@@ -2,7 +2,7 @@
 against both engines").
 
 Each test runs twice: on a fresh SQLite file and on a real Elasticsearch server (the ``es_url``
-session fixture of ``tests.es_harness``) under a fresh index prefix. The corpus below is our own
+session fixture of ``tests.support.es_harness``) under a fresh index prefix. The corpus below is our own
 text. Expected answers are derived from the corpus by plain Python where possible, so a test states
 the rule ("a since filter is inclusive", "facets count the matching clusters") rather than a
 memorised result. Relevance scores are not compared; only their order within one answer.
