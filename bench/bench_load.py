@@ -3,7 +3,7 @@
 For each store (SQLite file and/or Elasticsearch) this seeds ``--seed-docs`` synthetic articles
 (the corpus generator of ``bench/bench_es.py``) through the store API, starts a real
 ``newswire serve`` (uvicorn) on loopback over it, starts an ingestion (a bounded loop of
-``newswire run --once`` over loopback feeds served by :mod:`tests.feedserver`; each run finds
+``newswire run --once`` over loopback feeds served by :mod:`tests.support.feedserver`; each run finds
 fresh items), then lets ``--clients`` threads (one keep-alive connection each) send requests
 for ``--seconds``: every fifth one ``GET /health``, the others ``GET /search`` (a word of a
 stored title, half with a source or country filter, facets and highlights on). Any answer
@@ -52,7 +52,7 @@ from pipeline.esserver import free_port  # noqa: E402
 from pipeline.stores import open_store  # noqa: E402
 from pipeline.stores.base import Store  # noqa: E402
 from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402
-from tests.feedserver import FeedServer, Response  # noqa: E402
+from tests.support.feedserver import FeedServer, Response  # noqa: E402
 
 PLACES = ["Raqqa", "Mosul", "Kharkiv", "Nairobi", "Aleppo", "Kabul", "Benghazi", "Mogadishu"]
 ROUNDS = 40  # the ingestion loop is bounded: at most this many runs

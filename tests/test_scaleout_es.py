@@ -1,6 +1,6 @@
 """Scale-out on Elasticsearch: a three-node cluster loses a node while articles are indexed.
 
-The cluster is real (three processes of the harness's distribution, :mod:`tests.es_cluster`);
+The cluster is real (three processes of the harness's distribution, :mod:`tests.support.es_cluster`);
 the store is given all three URLs. Ingestion (the store API, batches) and searches keep going
 while one node is stopped; at the end the stored ids are exactly the corpus.
 """
@@ -42,7 +42,7 @@ def article(n: int) -> dict[str, Any]:
 
 
 def test_ingestion_and_search_survive_losing_a_node() -> None:
-    from tests.es_cluster import LocalCluster
+    from tests.support.es_cluster import LocalCluster
 
     try:
         cluster = LocalCluster(nodes=3, heap="256m").start()

@@ -16,7 +16,7 @@ Contract:
 - The pytest fixture ``feed_server`` (session-scoped) yields a started server; paths are
   global to the session, so tests register unique paths (the ``unique_path`` fixture
   helps). The server is stopped at the end of the session.
-- Run as a script (``python -m tests.feedserver DIR``) it serves a folder until Ctrl-C.
+- Run as a script (``python -m tests.support.feedserver DIR``) it serves a folder until Ctrl-C.
 """
 
 from __future__ import annotations
