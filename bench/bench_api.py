@@ -11,8 +11,8 @@ connection each). Loops are bounded: ``--queries`` requests per client, and no p
 Actor and location filters are not in the mix: the API resolves them by name through the
 gazetteer, and the synthetic corpus carries made-up ids that no name resolves to.
 
-    .venv/bin/python bench/bench_api.py                 # starts the local server (integ-test zip)
-    .venv/bin/python bench/bench_api.py --url http://127.0.0.1:9200 --docs 20000
+    .venv/bin/python -m bench.bench_api                 # starts the local server (integ-test zip)
+    .venv/bin/python -m bench.bench_api --url http://127.0.0.1:9200 --docs 20000
 
 Target (issue 13): p95 < 80 ms with one client at 100k articles.
 """
@@ -36,11 +36,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_es import drop, generate, percentile, server_or_url  # noqa: E402
-
+from bench.bench_es import drop, generate, percentile, server_or_url  # noqa: E402
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.esserver import free_port  # noqa: E402
 from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402

@@ -1,7 +1,7 @@
 """Dedupe benchmark: prints (1) the Jaccard vs containment comparison on our labelled set
 and (2) signature + lookup throughput against a SQLite store holding 100k articles.
 
-Usage: ``.venv/bin/python bench/bench_dedupe.py [--index-size 100000] [--new 5000] [--quick]``
+Usage: ``.venv/bin/python -m bench.bench_dedupe [--index-size 100000] [--new 5000] [--quick]``
 
 (1) For each rule and threshold: pairwise precision / recall / F1 of the pair decision
 alone (signature estimates, every pair of the set) and of the full Deduper (LSH candidates,
@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.dedupe import Deduper, Rule, Signer, is_duplicate, normalise  # noqa: E402

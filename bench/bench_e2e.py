@@ -19,7 +19,7 @@ feed servers run in this process and are not counted), the child's peak RSS, sto
 count equals N (each copy is stored; copies join their original's cluster: the number of
 clusters is printed next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_e2e.py [--articles 600] [--gazetteer-only] [--es | --es-url URL]
+    .venv/bin/python -m bench.bench_e2e [--articles 600] [--gazetteer-only] [--es | --es-url URL]
 
 Not measured here (see issue 15): per-stage CPU shares, the plain user script and news-please.
 """
@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tests.support.feedserver import FeedServer  # noqa: E402
 

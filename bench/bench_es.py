@@ -13,8 +13,8 @@ A long-running server is the product's case, so the timed load is preceded by a 
 Elastic's Rally does with its warm-up period: a freshly started JVM spends its first
 minute compiling, and that phase is printed separately ("cold start"), not hidden.
 
-    .venv/bin/python bench/bench_es.py                  # starts the local server (integ-test zip)
-    .venv/bin/python bench/bench_es.py --url http://127.0.0.1:9200 --docs 20000
+    .venv/bin/python -m bench.bench_es                  # starts the local server (integ-test zip)
+    .venv/bin/python -m bench.bench_es --url http://127.0.0.1:9200 --docs 20000
 
 Targets (issue 3): >= 3,000 docs/s, p95 < 50 ms on a 2-core machine with a 512 MiB heap.
 """
@@ -25,15 +25,11 @@ import argparse
 import random
 import shutil
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.stores.base import SearchQuery  # noqa: E402

@@ -12,7 +12,7 @@ its pages/s is the product's speed); ``extract_article:NAME`` scores that path w
 Prints a table and the pick rule of issue 15: the best F1, unless another product path is within
 0.005 F1 and faster. Reads the pages in place, copies nothing.
 
-    .venv/bin/python bench/bench_extract.py [--eval-dir ../shared/eval/extraction] [--limit N]
+    .venv/bin/python -m bench.bench_extract [--eval-dir ../shared/eval/extraction] [--limit N]
 
 ``rs-trafilatura`` (PyPI) is not measured: it ships only a source distribution for this platform
 (a Rust build), not a wheel.
@@ -29,8 +29,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from statistics import mean
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.clean import DEFAULT_EXTRACTOR, decode_page, extract_article, extract_body  # noqa: E402

@@ -7,20 +7,17 @@ stage over the entries of the real news feeds and reports records/s. Files whose
 feedparser test header carries a ``Header: Content-type: ...`` line get that header, as
 feedparser's own harness does. Reads the files in place; copies nothing.
 
-    .venv/bin/python bench/bench_feeds.py [--feeds-dir ../shared/eval/feeds] [--show-errors N]
+    .venv/bin/python -m bench.bench_feeds [--feeds-dir ../shared/eval/feeds] [--show-errors N]
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.clean import clean_records  # noqa: E402

@@ -11,9 +11,9 @@ other than 200, or a failed connection, is an error. Prints per store and endpoi
 request count, errors, p50/p95/p99, and the articles the ingestion added meanwhile; writes
 them with ``--json-out`` (default ``bench/out/bench_load.json``).
 
-    .venv/bin/python bench/bench_load.py                         # SQLite and a started local ES
-    .venv/bin/python bench/bench_load.py --stores sqlite --clients 20 --seconds 10
-    .venv/bin/python bench/bench_load.py --es-url http://127.0.0.1:9200
+    .venv/bin/python -m bench.bench_load                         # SQLite and a started local ES
+    .venv/bin/python -m bench.bench_load --stores sqlite --clients 20 --seconds 10
+    .venv/bin/python -m bench.bench_load --es-url http://127.0.0.1:9200
 
 Target (issue 14): error rate 0; ``/health`` p95 < 50 ms with 50 clients.
 :func:`run_load` is what ``tests/test_load.py`` calls for its shorter variant.
@@ -41,12 +41,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import queries, wait_for  # noqa: E402
-from bench_es import drop, generate, percentile, server_or_url  # noqa: E402
-
+from bench.bench_api import queries, wait_for  # noqa: E402
+from bench.bench_es import drop, generate, percentile, server_or_url  # noqa: E402
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.esserver import free_port  # noqa: E402
 from pipeline.stores import open_store  # noqa: E402

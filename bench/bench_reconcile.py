@@ -7,8 +7,8 @@ copies form split clusters. Then times one ``reconcile`` over everything indexed
 counts the HTTP requests it sends (from the client's request log), the ``_search`` and
 ``_refresh`` ones among them, and checks the result: one cluster per story.
 
-    .venv/bin/python bench/bench_reconcile.py --url http://127.0.0.1:9200 --stories 150 --copies 3
-    .venv/bin/python bench/bench_reconcile.py --root /path/to/other/checkout ...   # A/B another version
+    .venv/bin/python -m bench.bench_reconcile --url http://127.0.0.1:9200 --stories 150 --copies 3
+    .venv/bin/python -m bench.bench_reconcile --root /path/to/other/checkout ...   # A/B another version
 
 Issue 15 item 2 measured 258 requests (219 ``_search``) and 144 refreshes for this step.
 """

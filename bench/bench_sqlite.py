@@ -6,7 +6,7 @@ one in ten a duplicate of the previous story; 16 LSH band keys and a 128-value s
 Indexing time excludes generating the articles; CPU figures are given too because the machine
 is shared (see the printed load average).
 
-    .venv/bin/python bench/bench_sqlite.py [--docs 100000] [--queries 100] [--db PATH]
+    .venv/bin/python -m bench.bench_sqlite [--docs 100000] [--queries 100] [--db PATH]
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
 from pipeline.stores.base import SearchQuery  # noqa: E402

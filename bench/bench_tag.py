@@ -2,7 +2,7 @@
 
 Prints figures (it is not a test). Usage::
 
-    .venv/bin/python bench/bench_tag.py [--model en_core_web_sm] [--thresholds] [--skip-speed]
+    .venv/bin/python -m bench.bench_tag [--model en_core_web_sm] [--thresholds] [--skip-speed]
 
 - Quality: P/R/F1 for actors (gold PER+ORG) and locations (gold LOC) on ../shared/eval/ner/re3d-dev.jsonl for
   four systems in one run: the tagger from the gazetteer alone (the default install without a model), the
@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 DEV = ROOT.parent / "shared" / "eval" / "ner" / "re3d-dev.jsonl"
 LINKING = ROOT / "tests" / "data" / "linking" / "articles.jsonl"

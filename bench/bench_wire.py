@@ -2,7 +2,7 @@
 
 Prints figures (it is a benchmark, not a test). Usage::
 
-    PYTHONPATH=. .venv/bin/python bench/bench_wire.py [--set dev|fresh|all] [--systems tagger,gazetteer,spacy]
+    PYTHONPATH=. .venv/bin/python -m bench.bench_wire [--set dev|fresh|all] [--systems tagger,gazetteer,spacy]
         [--limit N] [--verbose] [--json]
 
 The sets are JSON Lines of our own wire stories with labels (format checked by ``tests/test_wire_set.py``):
@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from pipeline.search import QueryError, build_query  # noqa: E402
 from pipeline.stores import open_store  # noqa: E402

@@ -8,7 +8,7 @@ Every ``bench/bench_*.py`` takes ``--json-out PATH`` (default ``bench/out/<name>
 Record shape (every key but ``bench`` optional for readers)::
 
     [{"bench": "bench_es", "date": "2026-12-06T10:12:00+00:00",
-     "command": "python bench/bench_es.py --docs 100000",
+     "command": "python -m bench.bench_es --docs 100000",
      "machine": {"nproc": 2, "ram_gb": 23.4, "cpu": "...", "load": [1.2, 1.5, 1.9]},
      "figures": [{"name": "bulk indexing", "value": 3883, "unit": "docs/s", "target": "3,000"}],
      "tables": [{"title": "...", "columns": ["run", "docs/s"], "rows": [["fresh", 3266]]}],
@@ -78,7 +78,10 @@ def machine() -> dict[str, Any]:
 def command_line(argv: list[str] | None = None) -> str:
     """The command that produced the figures, as a person would type it again."""
     args = sys.argv if argv is None else argv
-    return "python " + " ".join(shlex.quote(a) for a in [_relative(args[0]), *args[1:]])
+    script = _relative(args[0])
+    if script.startswith("bench/") and script.endswith(".py"):  # benches run as modules (bench/__init__.py)
+        script = "-m bench." + script[len("bench/") : -len(".py")]
+    return "python " + " ".join([script, *(shlex.quote(a) for a in args[1:])])
 
 
 def _relative(path: str) -> str:

@@ -20,7 +20,7 @@ def test_record_keeps_history_newest_first_with_machine_and_command(tmp_path: Pa
     second.table("t", ["a", "b"], [[1, 2]])
     second.write(out)
     runs = json.loads(out.read_text())
-    assert [r["command"] for r in runs] == ["python bench/bench_x.py", "python bench/bench_x.py --docs 10"]
+    assert [r["command"] for r in runs] == ["python -m bench.bench_x", "python -m bench.bench_x --docs 10"]
     assert runs[1]["figures"] == [{"name": "rate", "value": 12.5, "unit": "docs/s", "target": ">= 10"}]
     assert runs[0]["machine"]["nproc"] >= 1 and runs[0]["machine"]["cpu"]
     assert runs[0]["date"] >= runs[1]["date"]
@@ -55,7 +55,7 @@ def test_report_renders_any_shape_and_keeps_hand_written_text(tmp_path: Path) ->
     assert "| text\\|actor | 1,234 |" in text  # a pipe in a cell is escaped, big floats grouped
     assert "| throughput | 104 | art/s |" in text
     assert "| systems[0].f1 | 0.5 |" in text
-    assert "`python bench/bench_a.py`" in text
+    assert "`python -m bench.bench_a`" in text
     assert "| bench_a | p95 | 31.25 ms | < 50 |" in text  # summary of figures with a target
     assert "broken" not in text
 

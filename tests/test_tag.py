@@ -390,10 +390,7 @@ def test_model_alias_is_tried() -> None:
 
 # ---- linking accuracy on our labelled set ---------------------------------------------------------------
 def _linking_accuracy(tagger: Tagger) -> tuple[float, list[str]]:
-    import sys
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_tag import linking_accuracy
+    from bench.bench_tag import linking_accuracy
 
     acc, n, failures = linking_accuracy(tagger)
     assert n >= 100
