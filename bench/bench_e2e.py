@@ -43,12 +43,12 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from bench.figures import BenchRecord, add_json_out
+from tests.support.feedserver import FeedServer
+
 ROOT = Path(__file__).resolve().parent.parent
 
-from tests.support.feedserver import FeedServer  # noqa: E402
-
 DEFAULT_EVAL = ROOT.parent / "shared" / "eval" / "extraction"
-OUT = ROOT / "bench" / "out" / "bench_e2e.json"
 
 
 def load_pages(eval_dir: Path) -> list[tuple[str, bytes, str]]:
@@ -296,7 +296,7 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=Path, help="write each run's cProfile statistics to PROFILE.<store> (slower run)"
     )
-    parser.add_argument("--out", type=Path, default=OUT)
+    add_json_out(parser, "bench_e2e")
     args = parser.parse_args()
 
     pages = load_pages(args.eval_dir)
@@ -374,24 +374,54 @@ def main() -> int:
         f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a charset; "
         f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
     )
-    print(
-        "| store | stored / expected | clusters / pages | wall s | CPU s | art/s wall | art/CPU-s | peak RSS MB "
-        "| store KB/article | feed errors |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    columns = [
+        "store",
+        "stored / expected",
+        "clusters / pages",
+        "wall s",
+        "CPU s",
+        "art/s wall",
+        "art/CPU-s",
+        "peak RSS MB",
+        "store KB/article",
+        "feed errors",
+    ]
+    rows = []
     for name, r in results["runs"].items():
-        print(
-            f"| {name} | {r['stored']} / {args.articles} | {r['clusters']} / {corpus['distinct_pages']} | {r['wall_s']:.1f} "
-            f"| {r['cpu_s']:.1f}{' (server ' + format(r['server_cpu_s'], '.1f') + ')' if r['server_cpu_s'] else ''} "
-            f"| {r['articles_per_s_wall']:.1f} | {r['articles_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f}"
-            f"{' + workers ' + format(r['workers_rss_mb'], '.0f') if r['worker_processes'] else ''} "
-            f"| {r['store_kb_per_article']:.1f} | {r['n_errors']} |"
+        server_cpu = f" (server {r['server_cpu_s']:.1f})" if r["server_cpu_s"] else ""
+        workers = f" + workers {r['workers_rss_mb']:.0f}" if r["worker_processes"] else ""
+        rows.append(
+            [
+                name,
+                f"{r['stored']} / {args.articles}",
+                f"{r['clusters']} / {corpus['distinct_pages']}",
+                round(r["wall_s"], 1),
+                f"{r['cpu_s']:.1f}{server_cpu}",
+                round(r["articles_per_s_wall"], 1),
+                round(r["articles_per_cpu_s"], 1),
+                f"{r['peak_rss_mb']:.0f}{workers}",
+                round(r["store_kb_per_article"], 1),
+                r["n_errors"],
+            ]
         )
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+    for row, r in zip(rows, results["runs"].values(), strict=True):
+        print("| " + " | ".join(str(c) for c in row) + " |")
         for e in r["errors"][:5]:
             print(f"  error: {e}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(f"wrote {args.out}")
+    record = BenchRecord("bench_e2e")
+    title = (
+        f"{args.articles} articles, NER: {'gazetteer only' if args.gazetteer_only else 'spaCy + gazetteer'}"
+    )
+    if args.label:
+        title += f" ({args.label})"
+    record.table(title, columns, rows)
+    for name, r in results["runs"].items():
+        record.figure(f"{name}: articles per second (wall)", round(r["articles_per_s_wall"], 1), "art/s")
+        record.figure(f"{name}: articles per CPU-second", round(r["articles_per_cpu_s"], 1), "art/CPU-s")
+    record.data["results"] = results
+    record.write(args.json_out)
     return 0 if all(r["count_ok"] for r in results["runs"].values()) else 1
 
 
