@@ -957,21 +957,28 @@ class ElasticsearchStore:
     def _feed_id(feed_url: str) -> str:
         return hashlib.sha256(feed_url.encode("utf-8")).hexdigest()
 
-    def get_feed_state(self, feed_url: str) -> dict[str, Any] | None:
+    def _read_state(self, doc_id: str) -> dict[str, Any] | None:
+        """The ``state`` of one document of the feeds index (feed state or other pipeline state)."""
         try:
-            resp = self.client.get(index=self.feeds_index, id=self._feed_id(feed_url))
+            resp = self.client.get(index=self.feeds_index, id=doc_id)
         except NotFoundError:
             return None
         state: dict[str, Any] = resp["_source"]["state"]
         return state
 
-    def put_feed_state(self, feed_url: str, state: dict[str, Any]) -> None:
+    def _write_state(self, doc_id: str, key_field: dict[str, str], state: dict[str, Any]) -> None:
         self.client.index(
             index=self.feeds_index,
-            id=self._feed_id(feed_url),
-            document={"url": feed_url, "state": state, "updated_at": datetime.now(UTC).isoformat()},
+            id=doc_id,
+            document={**key_field, "state": state, "updated_at": datetime.now(UTC).isoformat()},
             refresh=True,
         )
+
+    def get_feed_state(self, feed_url: str) -> dict[str, Any] | None:
+        return self._read_state(self._feed_id(feed_url))
+
+    def put_feed_state(self, feed_url: str, state: dict[str, Any]) -> None:
+        self._write_state(self._feed_id(feed_url), {"url": feed_url}, state)
 
     def all_feed_states(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -996,20 +1003,10 @@ class ElasticsearchStore:
 
     # --- other pipeline state: documents of the feeds index without a url ------------------
     def get_state(self, key: str) -> dict[str, Any] | None:
-        try:
-            resp = self.client.get(index=self.feeds_index, id=f"state:{key}")
-        except NotFoundError:
-            return None
-        state: dict[str, Any] = resp["_source"]["state"]
-        return state
+        return self._read_state(f"state:{key}")
 
     def put_state(self, key: str, state: dict[str, Any]) -> None:
-        self.client.index(
-            index=self.feeds_index,
-            id=f"state:{key}",
-            document={"key": key, "state": state, "updated_at": datetime.now(UTC).isoformat()},
-            refresh=True,
-        )
+        self._write_state(f"state:{key}", {"key": key}, state)
 
     # --- search -------------------------------------------------------------------------
     def _filters(self, q: SearchQuery) -> list[dict[str, Any]]:
