@@ -35,9 +35,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.figures import BenchRecord, add_json_out  # noqa: E402
-from pipeline.stores.base import SearchQuery  # noqa: E402
-from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402
+from bench.figures import BenchRecord, add_json_out
+from pipeline.stores.base import SearchQuery
+from pipeline.stores.elasticsearch import ElasticsearchStore
 
 SYLLABLES = ["ra", "qa", "mo", "sul", "da", "mas", "cus", "al", "ep", "po", "ki", "ev", "ba", "gh", "dad", "tor",
              "lin", "ver", "an", "ter", "con", "vo", "ces", "fire", "strike", "aid", "front", "line"]  # fmt: skip

@@ -32,8 +32,8 @@ from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.figures import BenchRecord, add_json_out  # noqa: E402
-from pipeline.clean import DEFAULT_EXTRACTOR, decode_page, extract_article, extract_body  # noqa: E402
+from bench.figures import BenchRecord, add_json_out
+from pipeline.clean import DEFAULT_EXTRACTOR, decode_page, extract_article, extract_body
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "extraction"
 EXTRACTORS = ("trafilatura", "trafilatura-fast", "trafilatura-recall", "readability", "rules")

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.figures import BenchRecord, add_json_out  # noqa: E402
-from pipeline.clean import clean_records  # noqa: E402
-from pipeline.parse import parse_feed  # noqa: E402
+from bench.figures import BenchRecord, add_json_out
+from pipeline.clean import clean_records
+from pipeline.parse import parse_feed
 
 DEFAULT_FEEDS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "feeds"
 _HEADER_RE = re.compile(rb"Header:\s*([A-Za-z-]+):\s*([^\r\n]*?)\s*(?:-->|\r|\n)")

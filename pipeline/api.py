@@ -300,7 +300,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
             raise HTTPException(status_code=422, detail=str(exc)) from None
 
     @api.get("/entities")
-    def entities(id: Repeated = None) -> dict[str, Any]:  # noqa: A002 (the query parameter's name)
+    def entities(id: Repeated = None) -> dict[str, Any]:
         """Canonical name, kind, country and point of actors and places by id (unknown ids left out)."""
         from pipeline.suggest import default_gazetteer, entity_info
 

@@ -386,9 +386,11 @@ def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str
             lambda d: d.find_element(By.ID, "summary").text.startswith(f"{len(with_sdf)} stories"),
             message="the actor chip did not filter",
         )
-        assert url_params(d)["actor"] == [SDF[1]] and url_params(d)["location"] == [RAQQA[0]]
+        assert url_params(d)["actor"] == [SDF[1]]
+        assert url_params(d)["location"] == [RAQQA[0]]
         page1 = hit_ids(d)
-        assert len(page1) == PAGE_SIZE and set(page1) <= with_sdf
+        assert len(page1) == PAGE_SIZE
+        assert set(page1) <= with_sdf
         estimated = docs[7]["id"]
         if estimated in page1:
             assert (
@@ -423,7 +425,8 @@ def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str
         on_day = {i for i in both if by_id[i]["published_at"].startswith(day)}
         d.find_element(By.CSS_SELECTOR, f"#histogram rect[data-day='{day}']").click()
         wait(d, lambda d: set(hit_ids(d)) == on_day, message="the histogram bar did not filter")
-        assert url_params(d)["since"] == [day] and url_params(d)["until"] == [day]
+        assert url_params(d)["since"] == [day]
+        assert url_params(d)["until"] == [day]
 
         # the keyboard picks a suggestion too: an alias typed, Down, Enter -> the canonical actor
         d.get(f"{base}/?location={RAQQA[0]}")
@@ -460,14 +463,16 @@ def test_suggest_is_fast_and_ranks_exact_names_first(store_url: str, tmp_path: P
         assert first.status_code == 200, first.text
         assert first.json()["suggestions"][0]["id"] == RAQQA[0]
         actor = c.get("/suggest", params={"kind": "actor", "prefix": "ISIL"}).json()["suggestions"]
-        assert actor[0]["id"] == IS[0] and actor[0]["match"] == "alias"
+        assert actor[0]["id"] == IS[0]
+        assert actor[0]["match"] == "alias"
         assert c.get("/suggest", params={"kind": "weather", "prefix": "x"}).status_code == 422
         timings = []
         for prefix in ("a", "s", "Da", "Mos", "new y", "Raqqa"):
             t0 = time.perf_counter()
             r = c.get("/suggest", params={"kind": "location", "prefix": prefix})
             timings.append(time.perf_counter() - t0)
-            assert r.status_code == 200 and r.json()["suggestions"]
+            assert r.status_code == 200
+            assert r.json()["suggestions"]
         assert max(timings) < 0.2, timings  # over HTTP; the lookup itself is well under 20 ms
 
 
@@ -477,7 +482,7 @@ def test_suggest_is_fast_and_ranks_exact_names_first(store_url: str, tmp_path: P
 class _Sentinel(BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         self.send_response(204)
         self.end_headers()
@@ -486,7 +491,7 @@ class _Sentinel(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture()
+@pytest.fixture
 def sentinel() -> Iterator[tuple[str, list[str]]]:
     """A loopback HTTP server that records every request: any request means injected code ran."""
     handler: type[_Sentinel] = type("Sentinel", (_Sentinel,), {"hits": []})

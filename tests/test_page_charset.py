@@ -49,7 +49,8 @@ def fetched_html(server: FeedServer, path: str, body: bytes) -> str:
     add_full_text(FeedConfig(name="charset", url=url, full_text=True), entries, stats, settings)
     assert stats.warnings == []
     html = entries[0]["html"]
-    assert isinstance(html, str) and html != "<p>a short summary</p>"
+    assert isinstance(html, str)
+    assert html != "<p>a short summary</p>"
     return html
 
 

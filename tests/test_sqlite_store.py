@@ -139,7 +139,8 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.chdir(tmp_path)
     s = open_store("sqlite:///rel/dir/a.db")  # relative to the working folder, folders created
     assert (tmp_path / "rel" / "dir" / "a.db").exists()
-    assert isinstance(s, SQLiteStore) and s.url == "sqlite:///rel/dir/a.db"
+    assert isinstance(s, SQLiteStore)
+    assert s.url == "sqlite:///rel/dir/a.db"
     s.close()
     s = open_store(f"sqlite:///{tmp_path / 'abs' / 'b.db'}")  # sqlite:////abs/path
     assert (tmp_path / "abs" / "b.db").exists()
@@ -306,7 +307,8 @@ def test_bad_cursors_and_bad_articles_are_named(store: SQLiteStore) -> None:
     report = store.index([["not", "an", "object"], doc("ok"), {"id": "x", "minhash": "abc"}])  # type: ignore[list-item]
     assert report.indexed == 1
     assert [e["id"] for e in report.errors] == [None, "x"]
-    assert "JSON object" in report.errors[0]["error"] and "minhash" in report.errors[1]["error"]
+    assert "JSON object" in report.errors[0]["error"]
+    assert "minhash" in report.errors[1]["error"]
 
 
 def test_stored_json_is_the_article(store: SQLiteStore) -> None:
@@ -316,7 +318,8 @@ def test_stored_json_is_the_article(store: SQLiteStore) -> None:
     store.index([article])
     assert store.get("u1") == article
     raw = sqlite3.connect(store.path).execute("SELECT doc, minhash FROM articles WHERE id = 'u1'").fetchone()
-    assert "minhash" not in json.loads(raw[0]) and json.loads(raw[1]) == [1, 2, 2**40]
+    assert "minhash" not in json.loads(raw[0])
+    assert json.loads(raw[1]) == [1, 2, 2**40]
 
 
 def test_a_version_2_store_is_migrated_with_its_hierarchy_rows(tmp_path: Path) -> None:
@@ -377,6 +380,7 @@ def test_a_version_3_store_stops_sorting_and_filtering_on_estimated_dates(tmp_pa
         june = SearchQuery(since=datetime(2017, 6, 1, tzinfo=UTC), until=datetime(2017, 6, 30, tzinfo=UTC))
         assert ids(migrated.search(june)) == {"dated"}
         guess = migrated.get("guess")
-        assert guess is not None and guess["published_at"] == "2017-06-09T08:00:00+00:00"
+        assert guess is not None
+        assert guess["published_at"] == "2017-06-09T08:00:00+00:00"
     finally:
         migrated.close()
