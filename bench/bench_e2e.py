@@ -15,7 +15,8 @@ Elasticsearch with ``--es``: a server started for the run by :class:`pipeline.es
 whose CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index
 prefix unique to the run either way) and prints: articles/s by wall clock, articles per
 CPU-second (the child's user + system time, plus the server's with ``--es``; the loopback
-feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
+feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite:
+the database file and its WAL), and checks the stored
 count equals N (each copy is stored; copies join their original's cluster: the number of
 clusters is printed next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
 
@@ -85,7 +86,8 @@ def is_utf8(body: bytes) -> bool:
 
 def rss(title: str, items: list[dict[str, str]]) -> bytes:
     parts = [
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{html.escape(title)}</title>'
+        f'<?xml version="1.0" encoding="utf-8"?><rss '
+        f'version="2.0"><channel><title>{html.escape(title)}</title>'
     ]
     for it in items:
         parts.append(
@@ -371,19 +373,24 @@ def main() -> int:
             es_server.stop()
 
     print(
-        f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} outlets), "
-        f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a charset; "
+        f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} "
+        f"outlets), "
+        f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a "
+        f"charset; "
         f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
     )
     print(
-        "| store | stored / expected | clusters / pages | wall s | CPU s | art/s wall | art/CPU-s | peak RSS MB "
+        "| store | stored / expected | clusters / pages | wall s | CPU s | art/s wall | art/CPU-s | peak "
+        "RSS MB "
         "| store KB/article | feed errors |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results["runs"].items():
         print(
-            f"| {name} | {r['stored']} / {args.articles} | {r['clusters']} / {corpus['distinct_pages']} | {r['wall_s']:.1f} "
-            f"| {r['cpu_s']:.1f}{' (server ' + format(r['server_cpu_s'], '.1f') + ')' if r['server_cpu_s'] else ''} "
+            f"| {name} | {r['stored']} / {args.articles} | {r['clusters']} / {corpus['distinct_pages']} | "
+            f"{r['wall_s']:.1f} "
+            f"| {r['cpu_s']:.1f}"
+            f"{' (server ' + format(r['server_cpu_s'], '.1f') + ')' if r['server_cpu_s'] else ''} "
             f"| {r['articles_per_s_wall']:.1f} | {r['articles_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f}"
             f"{' + workers ' + format(r['workers_rss_mb'], '.0f') if r['worker_processes'] else ''} "
             f"| {r['store_kb_per_article']:.1f} | {r['n_errors']} |"

@@ -139,7 +139,8 @@ def main() -> int:
         target = {"target": "best of the extractors"} if name == "extract_article" else {}
         record.figure(f"extraction F1 (mean per page), {name}", round(f, 3), "", pages=len(ids), **target)
     record.table(
-        f"{len(ids)} pages of {args.eval_dir.name}: word 4-gram multiset P/R/F1 per page, pages weighted equally",
+        f"{len(ids)} pages of {args.eval_dir.name}: word 4-gram multiset P/R/F1 per page, pages weighted "
+        f"equally",
         [
             "extractor",
             "precision",

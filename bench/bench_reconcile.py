@@ -172,8 +172,10 @@ def main() -> None:
         total = sum(counter.paths.values())
         print(f"code: {args.root}")
         print(
-            f"articles {len(indexed)} ({args.stories} stories x {1 + args.copies}); clusters before {clusters_before}, "
-            f"after {len(final)}; merged {report.merged}, renamed {report.renamed}, rewritten {report.rewritten}"
+            f"articles {len(indexed)} ({args.stories} stories x {1 + args.copies}); clusters before "
+            f"{clusters_before}, "
+            f"after {len(final)}; merged {report.merged}, renamed {report.renamed}, rewritten "
+            f"{report.rewritten}"
         )
         print(
             f"reconcile: {seconds:.2f} s, {total} requests: "

@@ -324,7 +324,8 @@ def main() -> None:
             f"{lo['f1']:.3f} | {r['span:ACT']['f1']:.3f} | {r['span:LOC']['f1']:.3f} |"
         )
     record.table(
-        f"re3d dev, {len(docs)} documents; set = per-document sets of normalised surface forms, span = overlap",
+        f"re3d dev, {len(docs)} documents; set = per-document sets of normalised surface forms, span = "
+        f"overlap",
         [
             "system",
             "actors P",
@@ -379,7 +380,8 @@ def main() -> None:
     print("\ngazetteer load (fresh process, Tagger(spacy_model='')): seconds / RSS MB / names / entities")
     for label, sec, mb, n_names, n_ent in load_figures():
         print(
-            f"  {label}: {sec:.2f} s / {mb:.0f} MB / {n_names} / {n_ent} (targets from cache: < 2 s, < 600 MB)"
+            f"  {label}: {sec:.2f} s / {mb:.0f} MB / {n_names} / {n_ent} (targets from cache: < 2 s, < 600 "
+            f"MB)"
         )
         record.figure(
             f"gazetteer load, {label}",

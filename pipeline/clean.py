@@ -395,7 +395,8 @@ def _declared_in_head(body: bytes) -> str | None:
 def page_charset(body: bytes, content_type: str | None = None) -> str:
     """The codec a page's bytes are decoded with, cheapest evidence first: a byte-order mark,
     the HTTP ``charset``, an XML declaration or a ``<meta>`` charset anywhere in ``<head>``
-    (a declared UTF-8 only when the bytes are valid UTF-8), strict UTF-8, then charset-normalizer over the first :data:`DETECT_BYTES` only (cut at a
+    (a declared UTF-8 only when the bytes are valid UTF-8), strict UTF-8, then charset-normalizer over the
+    first :data:`DETECT_BYTES` only (cut at a
     ``>`` so no character is split; a tie goes to windows-1252), else windows-1252."""
     for bom, codec in _BOMS:
         if body.startswith(bom):

@@ -94,7 +94,8 @@ def open_store_or_fail(url: str | None, must_exist: bool = False) -> Any:
         path = Path(sqlite_path(target))
         if not path.exists():
             fail(
-                f"no such store: {path} does not exist (run `newswire run --once` to fill it, or pass --store)"
+                f"no such store: {path} does not exist (run `newswire run --once` to fill it, or pass "
+                f"--store)"
             )
     try:
         return open_store(url)

@@ -285,7 +285,8 @@ def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) ->
             plugin.write(build / f"{PLUGIN_NAME}.jar", f"{PLUGIN_NAME}.jar")
             plugin.writestr(
                 "stable-plugin-descriptor.properties",
-                f"name={PLUGIN_NAME}\ndescription=newswire English token filters (Lucene)\nversion={build_id}\n"
+                f"name={PLUGIN_NAME}\ndescription=newswire English token filters "
+                f"(Lucene)\nversion={build_id}\n"
                 f"java.version=21\nelasticsearch.version={version}\n",
             )
             plugin.writestr("named_components.json", json.dumps({PLUGIN_INTERFACE: PLUGIN_COMPONENTS}))

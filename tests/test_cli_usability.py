@@ -41,7 +41,8 @@ def article(key: str, title: str, url: str | None = None, **extra: Any) -> dict[
     return {
         "id": article_id(url), "url": url, "title": title, "text": f"{title}. The quay reopened at dawn.",
         "summary": title, "language": "en", "published_at": "2017-06-07T08:00:00+00:00",
-        "published_at_estimated": False, "source": {"name": "Harbour Gazette", "domain": "harbour-gazette.example"},
+        "published_at_estimated": False, "source": {"name": "Harbour "
+                                                            "Gazette", "domain": "harbour-gazette.example"},
         "actors": [], "locations": [], **extra,
     }  # fmt: skip
 
@@ -257,15 +258,9 @@ def test_estimated_dates_are_marked_in_the_cli(tmp_path: Path) -> None:
 def test_help_has_no_type_tags(command: list[str]) -> None:
     result = cli(*command, "--help")
     assert result.exit_code == 0
-    assert (
-        "<bool>" not in result.output
-    )
-    assert (
-        "<list[str]>" not in result.output
-    )
-    assert (
-        "<str>" not in result.output
-    )
+    assert "<bool>" not in result.output
+    assert "<list[str]>" not in result.output
+    assert "<str>" not in result.output
     assert "<int>" not in result.output
     assert "Options" in result.output
 

@@ -433,14 +433,16 @@ def test_boilerplate_bodies_are_not_matched_by_content(store: Store) -> None:
 def _templated(n_towns: int = 20) -> list[dict[str, Any]]:
     """Different short stories that share a newsroom's boilerplate (our own text)."""
     towns = [f"Town{chr(65 + i)}ville" for i in range(n_towns)]
-    events = ["opened a library", "closed a bridge", "elected a mayor", "won a cup final", "lost power overnight",
-              "flooded after rain", "hosted a fair", "banned fireworks", "raised bus fares", "found a fossil"]  # fmt: skip
+    events = ["opened a library", "closed a bridge", "elected a mayor", "won a cup final",
+              "lost power overnight", "flooded after rain", "hosted a fair", "banned fireworks",
+              "raised bus fares", "found a fossil"]  # fmt: skip
     out = []
     for t in towns:
         for e in events:
             text = (
                 f"On Tuesday the council of {t} {e}, officials said. This short item is part of our "
-                "regional briefing service; sign up for the morning newsletter to read more stories like this one every day."
+                "regional briefing service; sign up for the morning newsletter to read more stories like "
+                "this one every day."
             )
             when = "2026-01-01T08:00:00Z"
             out.append({"id": f"{t}-{e}", "title": f"{t} {e}", "text": text, "published_at": when})

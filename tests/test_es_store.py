@@ -273,7 +273,8 @@ def test_clusters_across_batches_and_calls(
     monkeypatch.setattr(es_module, "BATCH_DOCS", 2)  # force several batches per call
     rep = article(1)
     members = [article(n, duplicate_of="art-1", cluster_id="art-1",
-                       source={"feed": "f", "name": f"Paper {n}", "domain": f"p{n}.example"}) for n in (2, 3, 4)]  # fmt: skip
+                       source={"feed": "f", "name": f"Paper {n}", "domain": f"p{n}.example"})
+               for n in (2, 3, 4)]  # fmt: skip
     store.index([members[0]])  # an earlier call: the member stands in for its cluster
     assert [h["id"] for h in store.search(SearchQuery(text="raqqa")).hits] == ["art-2"]
     # one call, three batches: [member 3, filler] [filler, rep] [member 4, filler]

@@ -557,7 +557,7 @@ def test_mixed_run_each_fault_isolated(feed_server: FeedServer, unique_path: P) 
         assert (results[u].error or "").startswith(u + ": ")
     for u, body in parse_level.items():
         assert results[u].status == "ok"
-        assert (body is None or results[u].body == body)
+        assert body is None or results[u].body == body
     assert len({results[u].error for u in bad}) == len(bad)
 
 

@@ -124,7 +124,8 @@ def journey_corpus() -> list[dict[str, Any]]:
             article(
                 n,
                 f"Raqqa dispatch {n + 1}: {topic}",
-                f"In Raqqa, {topic}, residents told reporters on day {n + 1}. Syrian Democratic Forces patrols "
+                f"In Raqqa, {topic}, residents told reporters on day {n + 1}. Syrian Democratic Forces "
+                f"patrols "
                 f"were seen nearby. Local officials in Syria said more help was needed.",
                 [RAQQA, SYRIA],
                 [SDF] + ([IS] if n % 3 == 0 else []),
@@ -138,7 +139,8 @@ def journey_corpus() -> list[dict[str, Any]]:
             article(
                 n,
                 f"Islamic State cells still active around Raqqa, report {n - 24}",
-                "Sleeper cells of the Islamic State attacked a checkpoint outside Raqqa overnight. Nobody claimed it.",
+                "Sleeper cells of the Islamic State attacked a checkpoint outside Raqqa overnight. Nobody "
+                "claimed it.",
                 [RAQQA],
                 [IS],
                 day=n - 20,
@@ -150,7 +152,8 @@ def journey_corpus() -> list[dict[str, Any]]:
             article(
                 n,
                 f"Mosul rebuilds its old city, part {n - 30}",
-                "The Iraqi Army handed over a district of Mosul to civilian authorities. Rubble is still cleared by hand.",
+                "The Iraqi Army handed over a district of Mosul to civilian authorities. Rubble is still "
+                "cleared by hand.",
                 [MOSUL],
                 [IRAQI_ARMY],
                 day=n - 25,
@@ -506,7 +509,10 @@ def sentinel() -> Iterator[tuple[str, list[str]]]:
 
 
 def hostile_corpus(s: str) -> list[dict[str, Any]]:
-    title = f"<script>fetch('{s}/title-script')</script>Raqqa siege <img src=x onerror=\"fetch('{s}/title-img')\">"
+    title = (
+        f"<script>fetch('{s}/title-script')</script>Raqqa siege "
+        f"<img src=x onerror=\"fetch('{s}/title-img')\">"
+    )
     text = (
         f'Raqqa <img src="{s}/body-img" onerror="alert(\'body\')"> was quiet. '
         f"<svg onload=\"fetch('{s}/body-svg')\"></svg> Raqqa <a href=\"javascript:alert('a')\">more</a>. "

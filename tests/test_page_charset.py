@@ -37,7 +37,10 @@ WORDS = (
 
 def page(story: str, head: str = "") -> str:
     paragraphs = "".join(f"<p>{s.strip()}.</p>" for s in story.split(". ") if s.strip())
-    return f"<!DOCTYPE html><html><head><title>Pâquis schools</title>{head}</head><body><article>{paragraphs}</article></body></html>"
+    return (
+        f"<!DOCTYPE html><html><head><title>Pâquis schools</title>{head}</head>"
+        f"<body><article>{paragraphs}</article></body></html>"
+    )
 
 
 def fetched_html(server: FeedServer, path: str, body: bytes) -> str:

@@ -313,15 +313,9 @@ def test_newswire_reconcile_merges_split_clusters_over_the_whole_store(store_url
         timeout=300,
         env=dict(os.environ),
     )
-    assert (
-        again.returncode == 0
-    )
-    assert (
-        "0 clusters merged" in again.stdout
-    )
-    assert (
-        "0 articles rewritten" in again.stdout
-    )
+    assert again.returncode == 0
+    assert "0 clusters merged" in again.stdout
+    assert "0 articles rewritten" in again.stdout
     store.close()
 
 
@@ -409,12 +403,8 @@ def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
     assert run_once(clean) == 0
     whole_run = time.monotonic() - started
     expected = _snapshot(clean)
-    assert (
-        len(expected) == 48
-    )
-    assert (
-        sum(1 for v in expected.values() if not v[1]) == 24
-    )
+    assert len(expected) == 48
+    assert sum(1 for v in expected.values() if not v[1]) == 24
     killed = f"sqlite:///{tmp_path / 'killed.db'}"
     if engine == "elasticsearch":
         killed = request.getfixturevalue("es_url")

@@ -361,9 +361,7 @@ def test_a_stage_that_raises_fails_only_the_record_that_made_it_raise() -> None:
     assert [r["id"] for r in out] == [f"r{i}" for i in range(5)]
     assert [bool(r.get("error")) for r in out] == [False, False, True, False, False]
     assert "cannot handle this one" in out[2]["error"]
-    assert all(
-        r.get("seen") for i, r in enumerate(out) if i != 2
-    )
+    assert all(r.get("seen") for i, r in enumerate(out) if i != 2)
     assert "r2" in stderr.getvalue()
 
 

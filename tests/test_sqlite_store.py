@@ -190,7 +190,8 @@ url, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = open_store(url)
 docs = [{"id": f"{who}-{i}", "title": f"{who} story {i}", "text": f"shared words {who}w{i}",
          "published_at": "2024-01-01T00:00:00Z"} for i in range(n)]
-docs += [{"id": f"common-{i}", "title": "common", "text": "shared common", "published_at": None} for i in range(40)]
+docs += [{"id": f"common-{i}", "title": "common", "text": "shared common", "published_at": None}
+         for i in range(40)]
 for start in range(0, len(docs), 25):  # many small transactions interleave with the other writers
     report = store.index(docs[start:start + 25])
     assert not report.errors, report.errors

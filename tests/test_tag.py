@@ -236,14 +236,18 @@ def test_surnames_link_to_the_full_name(gaz_tagger: Tagger, nlp_tagger: Tagger) 
     assert got["Assad"] == ["actor:bashar-al-assad"]
     assert got["Assad's"] == ["actor:bashar-al-assad"]
     assert got["President Bashar al-Assad"] == ["actor:bashar-al-assad"]
-    text = "Rebel commander Yusuf Barakat Haddad was wounded near Hama. Haddad later told reporters he would return."
+    text = (
+        "Rebel commander Yusuf Barakat Haddad was wounded near Hama. "
+        "Haddad later told reporters he would return."
+    )
     got = links(nlp_tagger, text)
     assert got["Haddad"] == ["actor:yusuf-barakat-haddad"]
 
 
 def test_common_words_are_not_places(gaz_tagger: Tagger) -> None:
     text = (
-        "Nice to see you, the envoy said. Reading from a statement, he thanked donors. Of the 40 dead, 12 were "
+        "Nice to see you, the envoy said. Reading from a statement, he thanked donors. Of the 40 dead, 12 "
+        "were "
         "children. Mobile clinics were set up. One convoy reached Hama. A lorry attack in Nice killed dozens."
     )
     locations = gaz_tagger.tag(text)[1]
@@ -272,7 +276,8 @@ def test_hard_case_wire_story_of_our_own(gaz_tagger: Tagger) -> None:
     """A story in the style of the Raqqa fixture: repeated headline, two spellings, acronyms, metonymy."""
     title = "US-backed fighters push into Raqqa"
     text = (
-        "US-backed fighters push into Raqqa\n\nUS-backed fighters push into Raqqa The Syrian Democratic Forces "
+        "US-backed fighters push into Raqqa\n\nUS-backed fighters push into Raqqa The Syrian Democratic "
+        "Forces "
         "(SDF) advanced against the Islamic State of Iraq and the Levant (ISIL) in Raqqa on Tuesday.\n\n"
         "Raqa fell to the jihadists in 2014. SDF commanders said the old city was next. "
         "Moscow warned against strikes on government troops, and Washington denied hitting them. "

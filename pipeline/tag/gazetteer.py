@@ -12,10 +12,12 @@ Contract: :func:`load_gazetteer` returns a :class:`Gazetteer` built from the sou
 Every name is reduced to its normal form (:mod:`pipeline.tag.normalize`) and put in one pyahocorasick
 automaton, so that matching is linear in the text and independent of the gazetteer's size. A name keeps, per
 entity, the flags the linker needs: written in capitals only (an acronym), a curated surname, a seat of
-government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name is
+government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name
+is
 also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
 "Meridian", "Obama"), which the linker only takes with a locative cue in a matching country context. The built
-gazetteer is pickled under the cache folder (keyed by the bytes of its inputs and of its own code, and the data packages' versions), so a
+gazetteer is pickled under the cache folder (keyed by the bytes of its inputs and of its own code, and the
+data packages' versions), so a
 process loads it in a fraction of a second after the first build.
 """
 
@@ -145,7 +147,8 @@ class Gazetteer:
         return self.names.get(norm_key(name))
 
     def spans(self, norms: list[str]) -> Iterator[tuple[int, int, str]]:
-        """Every gazetteer name in a sequence of token normal forms, as (first token, token after the last, name
+        """Every gazetteer name in a sequence of token normal forms, as (first token, token after the last,
+        name
         key); overlapping and nested names all come out."""
         norm = " " + " ".join(norms) + " "
         pos_to_tok: dict[int, int] = {}
@@ -345,7 +348,8 @@ def _common_word(name: str) -> bool:
 
 
 def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:
-    """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches it."""
+    """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches
+    it."""
     from pipeline.tag.sources.actors import load_actor_data, load_actors
     from pipeline.tag.sources.airports import load_airports
     from pipeline.tag.sources.features import load_features

@@ -1,8 +1,10 @@
 """The linker: every rule family composed over one article, in order.
 
-Contract: ``Article(tagger, text, doc, toks).run()`` returns the article's linked mentions sorted by offset: (1)
+Contract: ``Article(tagger, text, doc, toks).run()`` returns the article's linked mentions sorted by offset:
+(1)
 acronyms defined in the text, (2) gazetteer matches, longest first, each linked by :meth:`Article.pick`
-(capitalisation, actors before towns, place resolution, metonymy), (3) spaCy spans not already covered, (4) bare
+(capitalisation, actors before towns, place resolution, metonymy), (3) spaCy spans not already covered, (4)
+bare
 surnames of people named in full, (5) names widened to titles and place suffixes.
 """
 
@@ -70,7 +72,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         places = [e for e, f in ents if e.type == "location" and not f & MINOR]
         minor = [e for e, f in ents if e.type == "location" and f & MINOR]
         if actors and not countries:
-            # an actor's name beats a town of the same name ("Obama", "Kerry"); plain names before seats/surnames
+            # an actor's name beats a town of the same name ("Obama", "Kerry"); plain names before
+            # seats/surnames
             plain = [e for e, f in actors if not f & (SEAT | SURNAME)]
             return (plain or [e for e, _ in actors])[0].id, "gazetteer"
         if not places and not minor:
@@ -255,7 +258,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         return [m for m in found if id(m) not in drop]
 
     def bare_institution_mentions(self, found: list[Mention]) -> list[Mention]:
-        """ "the Interior Ministry said" in a story from one country: that country's ministry. The home country
+        """ "the Interior Ministry said" in a story from one country: that country's ministry. The home
+        country
         is the dateline's, else the one country the article's places and states belong to."""
         home = self.home_country(found)
         if home is None:
@@ -280,7 +284,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         return out
 
     def unknown_feature_mentions(self) -> list[Mention]:
-        """Places the gazetteer lacks, named by their kind: "the Bhote Koshi river", "the Svartsengi geothermal
+        """Places the gazetteer lacks, named by their kind: "the Bhote Koshi river", "the Svartsengi
+        geothermal
         power plant", "the Ankobra and Pra rivers", "the islands of Brac, Hvar and Vis". Each gets the id its
         name gives (without the generic words), so a search by the bare name finds it."""
         out: list[Mention] = []
@@ -383,7 +388,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         elif k == j:
             return
         elif not (self.toks[j].raw[0].isupper() or self.toks[k - 1].raw.lower() in LOWER_FEATURE_HEADS):
-            return  # "Beira port", "the Goma airport" name the town's port; "Kelani river", "Zamzam camp" a feature
+            # "Beira port", "the Goma airport" name the town's port; "Kelani river", "Zamzam camp" a feature
+            return
         end = self.toks[k - 1].end if k > j else m.end
         name = self.text[start:end]
         for x in range(i, max(k, j)):
