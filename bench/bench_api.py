@@ -103,7 +103,8 @@ def run_phase(port: int, paths: list[str], clients: int, per_client: int, limit_
                     errors.append(f"{resp.status}: {body[:200]!r}")
                 continue
             payload = json.loads(body)
-            assert "facets" in payload and "hits" in payload
+            assert "facets" in payload
+            assert "hits" in payload
             mine.append(elapsed)
         conn.close()
         with lock:

@@ -158,7 +158,8 @@ def main() -> None:
         out_a = list(Deduper(store).run(a_side))  # the two workers dedupe before either indexes
         out_b = list(Deduper(store).run(b_side))
         indexed = out_a + out_b
-        assert not store.index(out_a).errors and not store.index(out_b).errors
+        assert not store.index(out_a).errors
+        assert not store.index(out_b).errors
         clusters_before = len({r["cluster_id"] for r in indexed})
         counter = _Counter()
         transport = logging.getLogger("elastic_transport.transport")

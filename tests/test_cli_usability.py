@@ -204,7 +204,9 @@ def test_every_422_is_one_detail_string(one_story: str) -> None:
     for r in answers:
         assert r.status_code == 422
         body = r.json()
-        assert list(body) == ["detail"] and isinstance(body["detail"], str) and body["detail"], body
+        assert list(body) == ["detail"], body
+        assert isinstance(body["detail"], str), body
+        assert body["detail"], body
     assert "limit" in answers[0].json()["detail"]
     assert "kind" in answers[2].json()["detail"]
     assert len(notes) == 1

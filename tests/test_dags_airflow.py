@@ -111,7 +111,8 @@ def test_dag_files_import_cleanly_under_warnings_as_errors() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         timeout=300,
     )
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
 
 
 def test_ingest_dag_shape() -> None:
@@ -391,7 +392,8 @@ def test_index_task_that_fails_once_then_succeeds_on_retry_leaves_no_duplicate(
         )
         client.close()
     assert lifted.is_set(), "no index task went up for retry: the block did not make it fail"
-    assert written_before_retry and written_before_retry[0] >= 1, "the failed attempt wrote nothing"
+    assert written_before_retry, "the failed attempt wrote nothing"
+    assert written_before_retry[0] >= 1, "the failed attempt wrote nothing"
     assert dr.state == "success", dr.state
 
     tries = {(ti.task_id, ti.map_index): ti.try_number for ti in dr.get_task_instances()}

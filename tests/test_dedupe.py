@@ -124,7 +124,7 @@ def test_jaccard_rule_misses_lopsided_copies_that_containment_keeps() -> None:
 
 
 @pytest.mark.parametrize(
-    "copy, original",
+    ("copy", "original"),
     [
         ("tabqa-lead", "tabqa-wire"),  # feed item with only the lead sentence
         ("tabqa-two-paras", "tabqa-wire"),  # first two of eight paragraphs
@@ -142,7 +142,7 @@ def test_lopsided_copies_join_their_original(copy: str, original: str) -> None:
     assert out[copy]["cluster_id"] == out[original]["cluster_id"]
 
 
-@pytest.mark.parametrize("a, b", DIFFERENT)
+@pytest.mark.parametrize(("a", "b"), DIFFERENT)
 def test_different_stories_stay_apart(a: str, b: str) -> None:
     out = list(Deduper().run([dict(BY_ID[a]), dict(BY_ID[b])]))
     assert out[0]["cluster_id"] != out[1]["cluster_id"]

@@ -274,7 +274,9 @@ def test_each_fault_gives_a_clear_error_naming_the_url(
     r = one(url, settings=settings)
     elapsed = time.monotonic() - t0
     assert r.status == "error"
-    assert r.error is not None and r.error.startswith(f"{url}: ") and expected in r.error, r.error
+    assert r.error is not None, r.error
+    assert r.error.startswith(f"{url}: "), r.error
+    assert expected in r.error, r.error
     assert elapsed < settings.total_timeout + 1.0  # bounded by the total timeout, retries included
 
 
@@ -347,7 +349,8 @@ def test_loopback_refused_unless_allowed(feed_server: FeedServer, unique_path: P
 def test_redirect_to_unsafe_target_refused(feed_server: FeedServer, unique_path: P, target: str) -> None:
     url = feed_server.add_redirect(unique_path("evil"), target)
     r = one(url)
-    assert r.status == "error" and "refused" in (r.error or ""), r.error
+    assert r.status == "error", r.error
+    assert "refused" in (r.error or ""), r.error
     assert (r.error or "").startswith(url)
 
 
@@ -356,7 +359,8 @@ def test_page_links_only_http(tmp_path: Path) -> None:
     f.write_text("secret")
     results = fetch_pages([f.as_uri(), "ftp://example.org/x", "javascript:alert(1)"], make_settings())
     for url, r in results.items():
-        assert r.status == "error" and "not allowed (only http and https)" in (r.error or ""), url
+        assert r.status == "error", url
+        assert "not allowed (only http and https)" in (r.error or ""), url
 
 
 def test_address_policy() -> None:

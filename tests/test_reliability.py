@@ -244,7 +244,8 @@ def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
     try:
         deadline = time.monotonic() + 240
         while real.get_feed_state(first) is None:  # the first feed is stored and marked seen
-            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, run.communicate()
             time.sleep(0.05)
         proxy.stop()  # Elasticsearch is gone for the rest of the run
         released.set()
@@ -254,7 +255,8 @@ def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
         if run.poll() is None:
             run.kill()
     assert run.returncode == 1, (stdout, stderr)
-    assert "Traceback" not in stderr and len(stderr.splitlines()) <= 12, stderr
+    assert "Traceback" not in stderr, stderr
+    assert len(stderr.splitlines()) <= 12, stderr
     for name in ("later0", "later1"):
         assert sum(1 for line in stderr.splitlines() if line.startswith(f"{name}: ")) == 1, stderr
     assert "reconcile" in stderr  # the pass's own failure is said once too

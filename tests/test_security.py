@@ -339,7 +339,8 @@ def test_filters_answer_every_hostile_line_with_an_error_line(command: list[str]
     assert not out[0].get("error")
     assert not out[-1].get("error")
     for record in out[1:-1]:
-        assert isinstance(record.get("error"), str) and record["error"], record
+        assert isinstance(record.get("error"), str), record
+        assert record["error"], record
 
 
 def test_a_stage_that_raises_fails_only_the_record_that_made_it_raise() -> None:
@@ -396,7 +397,9 @@ def test_hostile_search_input_is_a_clear_422(
     r = api_over.get("/search", params=params)
     assert r.status_code == 422, r.text[:500]
     detail = r.json()["detail"]
-    assert isinstance(detail, str) and option in detail and len(detail) < 400, detail[:500]
+    assert isinstance(detail, str), detail[:500]
+    assert option in detail, detail[:500]
+    assert len(detail) < 400, detail[:500]
 
 
 @pytest.mark.parametrize(("params", "option"), BAD_SEARCHES[:9], ids=lambda v: str(v)[:40])

@@ -73,10 +73,14 @@ def test_ids_unique_and_well_formed(records: list[PlaceRecord], curated: list[di
 
 def test_every_record_has_kind_name_and_point(records: list[PlaceRecord]) -> None:
     for r in records:
-        assert r.kind and r.kind == r.kind.strip().lower(), r
-        assert r.name.strip() == r.name and r.name, r
-        assert r.lat is not None and r.lon is not None, r
-        assert -90 <= r.lat <= 90 and -180 <= r.lon <= 180, r
+        assert r.kind, r
+        assert r.kind == r.kind.strip().lower(), r
+        assert r.name.strip() == r.name, r
+        assert r.name, r
+        assert r.lat is not None, r
+        assert r.lon is not None, r
+        assert -90 <= r.lat <= 90, r
+        assert -180 <= r.lon <= 180, r
         assert r.name not in r.names, r
 
 
@@ -93,7 +97,8 @@ def test_curated_entries_complete(curated: list[dict]) -> None:
             assert cc in known, e
             assert not members or cc in members, e
         for alias in (e.get("aliases") or []) + (e.get("acronyms") or []):
-            assert isinstance(alias, str) and alias.strip(), e
+            assert isinstance(alias, str), e
+            assert alias.strip(), e
         for acr in e.get("acronyms") or []:
             assert sum(ch.isupper() for ch in acr) >= 2, (e["id"], acr)
 

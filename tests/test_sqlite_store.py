@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -165,9 +166,8 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     "url", ["postgres://db/news", "sqlite://relative.db", "sqlite:///", "news.db", "ftp://x"]
 )
 def test_unsupported_store_urls_are_named(url: str) -> None:
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match=re.escape(repr(url))):
         open_store(url)
-    assert repr(url) in str(err.value)
 
 
 def test_a_store_from_another_schema_version_is_refused(tmp_path: Path) -> None:

@@ -160,7 +160,9 @@ def test_actors_file_has_300_actors_with_required_fields() -> None:
     ids = [a["id"] for a in actors]
     assert len(ids) == len(set(ids))
     for a in actors:
-        assert re.fullmatch(r"actor:[a-z0-9-]+", a["id"]) and a["kind"] in kinds and a["name"], a
+        assert re.fullmatch(r"actor:[a-z0-9-]+", a["id"]), a
+        assert a["kind"] in kinds, a
+        assert a["name"], a
 
 
 # ---- hard cases (our own sentences, modelled on wire copy) -------------------------------------------------
