@@ -54,6 +54,7 @@ searching, ``tests/test_load.py``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,6 +76,8 @@ from pipeline.search import QueryError, build_query, public_article, search_payl
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
 from pipeline.stores.base import SearchTimeout, Store
+
+log = logging.getLogger(__name__)
 
 __all__ = ["app", "create_app"]
 
@@ -217,7 +220,8 @@ def create_app(store_url: str | None = None) -> FastAPI:
             counter = request.app.state.health_count = HealthCount(store, request.app.state.health_limiter)
         try:
             count = await counter.read()
-        except Exception as exc:  # a store server that went away: say so, don't crash
+        except Exception as exc:  # /health answers 503 for any store failure, never crashes
+            log.warning("health: counting the store failed", exc_info=True)
             return JSONResponse(
                 status_code=503, content={"status": "unavailable", "store": url, "error": redact(str(exc))}
             )

@@ -573,7 +573,7 @@ def load_gazetteer(
         except FileNotFoundError:
             pass
         except Exception as exc:  # a corrupt or incompatible cache is rebuilt, never fatal
-            log.warning("gazetteer cache %s unreadable (%s); rebuilding", path, exc)
+            log.warning("gazetteer cache %s unreadable (%s); rebuilding", path, exc, exc_info=True)
     gaz = build_gazetteer(actors_file, min_population)
     if path is not None:
         try:

@@ -244,6 +244,7 @@ class Tagger:
             try:
                 results[i] = self._consolidate(Article(self, full, doc, tk).run())
             except Exception as exc:  # one bad article never stops the others
+                log.warning("tagging record %d of the batch failed", i, exc_info=True)
                 results[i] = exc
         for i, r in enumerate(batch):
             out = dict(r)
