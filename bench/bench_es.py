@@ -168,7 +168,7 @@ def server_or_url(url: str | None, heap: str) -> tuple[Any, str]:
     return server, server.url
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - a benchmark script: set up, measure, print one table in order
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -159,7 +159,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 Repeated = Annotated[list[str] | None, Query()]
 
 
-def create_app(store_url: str | None = None) -> FastAPI:
+def create_app(store_url: str | None = None) -> FastAPI:  # noqa: C901, PLR0915 - the app factory: every route is a closure over the app
     """A new app over ``store_url`` (default: the configured store, read at startup)."""
 
     @asynccontextmanager

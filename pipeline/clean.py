@@ -190,6 +190,11 @@ _NEWLINES_RE = re.compile(r"[\r\n]+")
 
 def _paragraphs_from_tag(root: Tag | BeautifulSoup, *, drop_boilerplate: bool = True) -> list[str]:
     """Walk the tree (iteratively: deep pages must not hit the recursion limit) into paragraphs."""
+    return _paragraphs_from_blocks(_text_blocks(root, drop_boilerplate), drop_boilerplate)
+
+
+def _text_blocks(root: Tag | BeautifulSoup, drop_boilerplate: bool) -> list[str]:
+    """The text of each block element under ``root``, in document order (line breaks kept as newlines)."""
     blocks: list[str] = []
     current: list[str] = []
 
@@ -228,7 +233,11 @@ def _paragraphs_from_tag(root: Tag | BeautifulSoup, *, drop_boilerplate: bool = 
             stack.append(_BLOCK_END)
         stack.extend(reversed(item.contents))
     flush()
+    return blocks
 
+
+def _paragraphs_from_blocks(blocks: list[str], drop_boilerplate: bool) -> list[str]:
+    """Paragraphs of normalised block texts: runs of non-blank lines, boilerplate lines dropped."""
     paragraphs: list[str] = []
     for block in blocks:
         lines = [line.strip() for line in normalize_text(block).split("\n")]

@@ -312,7 +312,7 @@ def url_params(driver: Any) -> dict[str, list[str]]:
 # ---- the journey --------------------------------------------------------------------------------------
 
 
-def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str, tmp_path: Path) -> None:
+def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str, tmp_path: Path) -> None:  # noqa: PLR0915 - one user journey through the page, step by step
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 

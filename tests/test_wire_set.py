@@ -75,7 +75,7 @@ def written_in(name: str, text_key: str) -> bool:
     return bool(key) and f" {key} " in text_key
 
 
-def problems(article: dict[str, Any]) -> list[str]:
+def problems(article: dict[str, Any]) -> list[str]:  # noqa: C901, PLR0912 - a flat list of independent checks on one article
     """Everything wrong with one labelled article (empty when it is well formed)."""
     out: list[str] = []
     aid = article.get("id", "?")

@@ -347,7 +347,7 @@ def _common_word(name: str) -> bool:
     return max(zipf_frequency(name.lower(), "en"), zipf_frequency(norm_key(name), "en")) >= COMMON_ZIPF
 
 
-def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:
+def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:  # noqa: C901, PLR0912, PLR0915 - one pass over every source, a rule per name kind
     """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches
     it."""
     from pipeline.tag.sources.actors import load_actor_data, load_actors

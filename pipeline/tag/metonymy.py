@@ -255,6 +255,11 @@ class MetonymyRules(ArticleBase):
                 # border with Iraq", "squeezed between Colombia and Peru" are places
                 return k > 0 and self.toks[k - 1].raw.lower() in RELATION_NOUNS
             return True
+        return self.government_compound(i, j)
+
+    def government_compound(self, i: int, j: int) -> bool:
+        """A country name at tokens [i, j) joined to what follows as its government's: "UK-France",
+        "U.S. strikes", "Oman's Foreign Minister"."""
         nxt = self.toks[j] if j < len(self.toks) else None
         if nxt is not None:
             g = self.gap(j)

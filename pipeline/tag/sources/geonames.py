@@ -336,7 +336,7 @@ def _points_by_name(by_gid: dict[str, _Sub], loose: list[tuple[str, int, str, st
                     s.lat, s.lon = float(lat), float(lon)
 
 
-def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecord]:
+def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecord]:  # noqa: C901, PLR0912, PLR0915 - one pass over the GeoNames tables, a branch per place kind
     """Countries, continents, admin-1 and admin-2 subdivisions, and places of at least
     ``min_city_population`` inhabitants (all of cities500 at the default); see the module docstring."""
     stats = {
