@@ -60,7 +60,7 @@ def serving(app: FastAPI) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite store filled by one real ingestion pass over the sample feeds."""
     from pipeline.config import load_feeds
     from pipeline.run import ingest
