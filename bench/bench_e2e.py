@@ -16,9 +16,9 @@ whose CPU is counted too; or ``--es-url URL``: a running server, its CPU not cou
 prefix unique to the run either way) and prints: articles/s by wall clock, articles per
 CPU-second (the child's user + system time, plus the server's with ``--es``; the loopback
 feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite:
-the database file and its WAL), and checks the stored
-count equals N (each copy is stored; copies join their original's cluster: the number of
-clusters is printed next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
+the database file and its WAL), and checks the stored count equals N (each copy is stored; copies join their
+original's cluster: the number of clusters is printed next to the number of distinct pages). Writes
+``bench/out/bench_e2e.json``.
 
     PYTHONPATH=. .venv/bin/python bench/bench_e2e.py [--articles 600] [--gazetteer-only] [--es | --es-url URL]
 

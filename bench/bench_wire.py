@@ -20,21 +20,16 @@ Systems, each run over the same articles:
   looks up the normal form of NAME.
 
 Search level. The tagged articles are indexed into a temporary SQLite store with
-:func:`pipeline.stores.open_store`
-and queried exactly as ``newswire search --location NAME`` / ``--actor NAME`` does
-(:func:`pipeline.search.build_query`, which resolves names through the process tagger, then ``store.search``);
-the system's tagger is installed as the process tagger for that. For each labelled NAME (one query per
-distinct
-normal form and type) the articles labelled with it and found are TP, those not found FN, and every article
-returned that is not labelled with that NAME is a FP. A query that raises (``no known place is called ...``)
-is *refused*: its labelled articles count as FN. Recall is also given per label kind.
-
+:func:`pipeline.stores.open_store` and queried exactly as ``newswire search --location NAME`` / ``--actor
+NAME`` does (:func:`pipeline.search.build_query`, which resolves names through the process tagger, then
+``store.search``); the system's tagger is installed as the process tagger for that. For each labelled NAME
+(one query per distinct normal form and type) the articles labelled with it and found are TP, those not found
+FN, and every article returned that is not labelled with that NAME is a FP. A query that raises (``no known
+place is called ...``) is *refused*: its labelled articles count as FN. Recall is also given per label kind.
 Entity level (tagger systems): a tagged place is right when a label of the article has its country code (or
-has
-none: seas, rivers) and the label's NAME resolves to its id (``tagger.resolve_location(NAME)``); a tagged
-actor is right when a label's
-NAME resolves to its id (``resolve_actor``, or the id the tagger gives an unknown name). For plain spaCy an
-entity is right when its normal form equals a label NAME's.
+has none: seas, rivers) and the label's NAME resolves to its id (``tagger.resolve_location(NAME)``); a tagged
+actor is right when a label's NAME resolves to its id (``resolve_actor``, or the id the tagger gives an
+unknown name). For plain spaCy an entity is right when its normal form equals a label NAME's.
 """
 
 from __future__ import annotations

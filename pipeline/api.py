@@ -19,8 +19,7 @@ Contract:
   A search that runs past ``search_timeout`` (:class:`~pipeline.stores.base.SearchTimeout`)
   or a store that does not answer (Elasticsearch down, a SQLite file that cannot be read)
   -> 503 ``{"detail": reason}``. ``notes`` (only when there are some) lists what the user should know about
-  how names
-  were searched (a capital searched as its government, an unknown actor with close names).
+  how names were searched (a capital searched as its government, an unknown actor with close names).
 - Every 422 has one shape, ``{"detail": "<message>"}``: FastAPI's own validation errors (a
   ``limit`` that is not a number, a missing ``kind``) are answered in it too.
 - ``GET /articles/{id}`` -> the stored article (private fields removed) or 404.

@@ -2,13 +2,10 @@
 against.
 
 Each line is one article ``{"id", "region", "title", "text", "published_at", "locations", "actors"}``; each
-label
-has ``name``, ``kind`` and ``country_code`` (an ISO 3166-1 alpha-2 code known to pycountry, ``XK`` for Kosovo
-as
-GeoNames uses it, or null). A label's NAME is what an analyst types; it must be written in the title or text
-(same
-normal form, whole words) unless the label lists ``mentions``: the surface forms the text uses for it instead
-("Kiev" for Kyiv, "Moscow" for the Russian government), each of which must then be in the text.
+label has ``name``, ``kind`` and ``country_code`` (an ISO 3166-1 alpha-2 code known to pycountry, ``XK`` for
+Kosovo as GeoNames uses it, or null). A label's NAME is what an analyst types; it must be written in the title
+or text (same normal form, whole words) unless the label lists ``mentions``: the surface forms the text uses
+for it instead ("Kiev" for Kyiv, "Moscow" for the Russian government), each of which must then be in the text.
 """
 
 from __future__ import annotations

@@ -2,9 +2,8 @@
 
 Contract: :class:`ArticleBase` holds the text, its tokens (:mod:`pipeline.tag.normalize`), the gazetteer, the
 per-article context (countries seen, acronyms defined, tokens already linked) and the helpers every rule
-family
-uses (gaps between tokens, sentence starts, capitalisation checks, the gazetteer's matches). The rule families
-(:mod:`~pipeline.tag.datelines`, :mod:`~pipeline.tag.acronyms`, :mod:`~pipeline.tag.metonymy`,
+family uses (gaps between tokens, sentence starts, capitalisation checks, the gazetteer's matches). The rule
+families (:mod:`~pipeline.tag.datelines`, :mod:`~pipeline.tag.acronyms`, :mod:`~pipeline.tag.metonymy`,
 :mod:`~pipeline.tag.places`) are mixins over it; :mod:`pipeline.tag.linker` composes them. :class:`Mention` is
 one linked mention with character offsets.
 """

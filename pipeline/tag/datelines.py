@@ -6,8 +6,7 @@ the start of the text or of its first paragraphs, in any case: ``LAGOS —``, ``
 links to a place of that name (a town, else a region), in the country or region the dateline names when it
 names one, else the capital or the most populous; the country part links to the country as a place, never to
 its government. The dateline's tokens are then taken, so no later rule re-reads them (a capital in a dateline
-is
-not a government, a town in capitals is not an acronym).
+is not a government, a town in capitals is not an acronym).
 """
 
 from __future__ import annotations

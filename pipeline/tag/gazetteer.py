@@ -13,12 +13,10 @@ Every name is reduced to its normal form (:mod:`pipeline.tag.normalize`) and put
 automaton, so that matching is linear in the text and independent of the gazetteer's size. A name keeps, per
 entity, the flags the linker needs: written in capitals only (an acronym), a curated surname, a seat of
 government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name
-is
-also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
+is also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
 "Meridian", "Obama"), which the linker only takes with a locative cue in a matching country context. The built
 gazetteer is pickled under the cache folder (keyed by the bytes of its inputs and of its own code, and the
-data packages' versions), so a
-process loads it in a fraction of a second after the first build.
+data packages' versions), so a process loads it in a fraction of a second after the first build.
 """
 
 from __future__ import annotations
@@ -148,8 +146,7 @@ class Gazetteer:
 
     def spans(self, norms: list[str]) -> Iterator[tuple[int, int, str]]:
         """Every gazetteer name in a sequence of token normal forms, as (first token, token after the last,
-        name
-        key); overlapping and nested names all come out."""
+        name key); overlapping and nested names all come out."""
         norm = " " + " ".join(norms) + " "
         pos_to_tok: dict[int, int] = {}
         p = 1

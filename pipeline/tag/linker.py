@@ -1,11 +1,9 @@
 """The linker: every rule family composed over one article, in order.
 
 Contract: ``Article(tagger, text, doc, toks).run()`` returns the article's linked mentions sorted by offset:
-(1)
-acronyms defined in the text, (2) gazetteer matches, longest first, each linked by :meth:`Article.pick`
+(1) acronyms defined in the text, (2) gazetteer matches, longest first, each linked by :meth:`Article.pick`
 (capitalisation, actors before towns, place resolution, metonymy), (3) spaCy spans not already covered, (4)
-bare
-surnames of people named in full, (5) names widened to titles and place suffixes.
+bare surnames of people named in full, (5) names widened to titles and place suffixes.
 """
 
 from __future__ import annotations
@@ -274,8 +272,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
 
     def bare_institution_mentions(self, found: list[Mention]) -> list[Mention]:
         """ "the Interior Ministry said" in a story from one country: that country's ministry. The home
-        country
-        is the dateline's, else the one country the article's places and states belong to."""
+        country is the dateline's, else the one country the article's places and states belong to."""
         home = self.home_country(found)
         if home is None:
             return []
@@ -300,9 +297,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
 
     def unknown_feature_mentions(self) -> list[Mention]:
         """Places the gazetteer lacks, named by their kind: "the Bhote Koshi river", "the Svartsengi
-        geothermal
-        power plant", "the Ankobra and Pra rivers", "the islands of Brac, Hvar and Vis". Each gets the id its
-        name gives (without the generic words), so a search by the bare name finds it."""
+        geothermal power plant", "the Ankobra and Pra rivers", "the islands of Brac, Hvar and Vis". Each gets
+        the id its name gives (without the generic words), so a search by the bare name finds it."""
         out: list[Mention] = []
         for k, tok in enumerate(self.toks):
             head = tok.raw.lower()

@@ -2,11 +2,9 @@
 against Iran").
 
 Contract: :class:`MetonymyRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`) answers, for a
-country
-or capital name at a token range, whether a strong local cue makes it its government: the subject of a
-reporting
-or decision verb, "X-backed", a country written in capitals used as an adjective ("U.S. forces"), "X's
-government". A place is the default: when no such cue is there, the name stays a place.
+country or capital name at a token range, whether a strong local cue makes it its government: the subject of a
+reporting or decision verb, "X-backed", a country written in capitals used as an adjective ("U.S. forces"),
+"X's government". A place is the default: when no such cue is there, the name stays a place.
 """
 
 from __future__ import annotations

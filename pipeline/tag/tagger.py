@@ -258,9 +258,8 @@ class Tagger:
 
     def new_place(self, name: str, kind: str, country_code: str | None, within: Entity | None = None) -> str:
         """The id of a place the gazetteer lacks (:func:`unknown_place_id` of its name), found by spaCy or
-        named
-        after a known place (``within``: "Port of Beira", "Hwange Thermal Power Station" lie in that place,
-        so a search by it finds them)."""
+        named after a known place (``within``: "Port of Beira", "Hwange Thermal Power Station" lie in that
+        place, so a search by it finds them)."""
         pid = unknown_place_id(name)
         if pid not in self.gaz.entities and pid not in self.extra:
             lat = lon = None
@@ -329,8 +328,7 @@ def unknown_actor_id(name: str) -> str:
 def unknown_place_id(name: str) -> str:
     """The id of a place the gazetteer lacks: ``place:<slug of its normal form>`` without the generic words
     around the proper name, so that the spellings the normal form joins ("al-Jaili", "Jaili") and the ways
-    news
-    names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
+    news names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
     words = norm_key(name).split()
     while len(words) > 1 and words[-1] in GENERIC_TAIL:
         words.pop()

@@ -12,8 +12,7 @@ article keeps the ids it was tagged with, so a loader never renames an id it has
 - ``ActorRecord.role``: for actors generated per country (``government``, ``head_of_state``, ``legislature``,
   ``armed_forces``, ``army``, ``navy``, ``air_force``, ``defence_ministry``, ``foreign_ministry``,
   ``interior_ministry``, ``central_bank``, ...); the tagger turns a country used as an agent into the actor
-  with
-  role ``government`` of that country.
+  with role ``government`` of that country.
 """
 
 from __future__ import annotations

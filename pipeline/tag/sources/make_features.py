@@ -4,8 +4,8 @@ Usage: ``python -m pipeline.tag.sources.make_features SOURCE_DIR [--out config/g
 
 Contract: SOURCE_DIR holds Natural Earth 1:10m physical layers as GeoJSON (``ne_10m_<layer>.geojson`` or
 ``.json``); the layers read are those in :data:`LAYERS` (a missing one is skipped with a warning). Natural
-Earth
-is public domain (https://www.naturalearthdata.com/about/terms-of-use/). Each named feature becomes one row
+Earth is public domain (https://www.naturalearthdata.com/about/terms-of-use/). Each named feature becomes one
+row
 ``id, name, kind, country_code, lat, lon, alternate names``:
 
 - ``id``: ``wikidata:Q...`` when the layer carries Natural Earth's ``wikidataid``, else ``ne:<slug>`` (a slug
