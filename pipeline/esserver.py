@@ -457,7 +457,8 @@ class LocalElasticsearch:
         if self._executor is not None:
             try:
                 self._executor.stop()
-            except Exception:  # noqa: BLE001 - already gone or stuck: make sure it is dead
+            except Exception:  # already gone or stuck: make sure it is dead
+                log.debug("Elasticsearch did not stop cleanly; killing it", exc_info=True)
                 self._executor.kill()
             self._executor = None
         if self._own_data:
