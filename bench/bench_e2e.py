@@ -15,9 +15,10 @@ Elasticsearch with ``--es``: a server started for the run by :class:`pipeline.es
 whose CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index
 prefix unique to the run either way) and prints: articles/s by wall clock, articles per
 CPU-second (the child's user + system time, plus the server's with ``--es``; the loopback
-feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
-count equals N (each copy is stored; copies join their original's cluster: the number of
-clusters is printed next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
+feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite:
+the database file and its WAL), and checks the stored count equals N (each copy is stored; copies join their
+original's cluster: the number of clusters is printed next to the number of distinct pages). Writes
+``bench/out/bench_e2e.json``.
 
     .venv/bin/python -m bench.bench_e2e [--articles 600] [--gazetteer-only] [--es | --es-url URL]
 
@@ -84,7 +85,8 @@ def is_utf8(body: bytes) -> bool:
 
 def rss(title: str, items: list[dict[str, str]]) -> bytes:
     parts = [
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{html.escape(title)}</title>'
+        f'<?xml version="1.0" encoding="utf-8"?><rss '
+        f'version="2.0"><channel><title>{html.escape(title)}</title>'
     ]
     for it in items:
         parts.append(
@@ -370,10 +372,18 @@ def main() -> int:
             es_server.stop()
 
     print(
-        f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} outlets), "
-        f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a charset; "
+        f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} "
+        f"outlets), "
+        f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a "
+        f"charset; "
         f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
     )
+    report(args, corpus, results)
+    return 0 if all(r["count_ok"] for r in results["runs"].values()) else 1
+
+
+def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, Any]) -> None:
+    """Print the run table and write it (with the raw results) to the JSON figures file."""
     columns = [
         "store",
         "stored / expected",
@@ -422,7 +432,6 @@ def main() -> int:
         record.figure(f"{name}: articles per CPU-second", round(r["articles_per_cpu_s"], 1), "art/CPU-s")
     record.data["results"] = results
     record.write(args.json_out)
-    return 0 if all(r["count_ok"] for r in results["runs"].values()) else 1
 
 
 if __name__ == "__main__":

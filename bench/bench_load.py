@@ -315,7 +315,8 @@ def main() -> None:
     rows = []
     for store, res in results.items():
         print(
-            f"{store}: {res['clients']} clients, {res['seconds']:.0f} s, ingestion {res['ingestion_runs']} runs "
+            f"{store}: {res['clients']} clients, {res['seconds']:.0f} s, ingestion {res['ingestion_runs']} "
+            f"runs "
             f"(+{res['articles_added']} articles, failures {len(res['ingestion_failures'])}), "
             f"load average {res['load_average']}"
         )

@@ -285,7 +285,8 @@ def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) ->
             plugin.write(build / f"{PLUGIN_NAME}.jar", f"{PLUGIN_NAME}.jar")
             plugin.writestr(
                 "stable-plugin-descriptor.properties",
-                f"name={PLUGIN_NAME}\ndescription=newswire English token filters (Lucene)\nversion={build_id}\n"
+                f"name={PLUGIN_NAME}\ndescription=newswire English token filters "
+                f"(Lucene)\nversion={build_id}\n"
                 f"java.version=21\nelasticsearch.version={version}\n",
             )
             plugin.writestr("named_components.json", json.dumps({PLUGIN_INTERFACE: PLUGIN_COMPONENTS}))
@@ -456,7 +457,8 @@ class LocalElasticsearch:
         if self._executor is not None:
             try:
                 self._executor.stop()
-            except Exception:  # noqa: BLE001 - already gone or stuck: make sure it is dead
+            except Exception:  # already gone or stuck: make sure it is dead
+                log.debug("Elasticsearch did not stop cleanly; killing it", exc_info=True)
                 self._executor.kill()
             self._executor = None
         if self._own_data:

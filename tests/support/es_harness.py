@@ -57,7 +57,7 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture()
+@pytest.fixture
 def es_prefix(es_url: str) -> Iterator[str]:
     """A unique index prefix for one test; everything under it is deleted afterwards."""
     from elasticsearch import Elasticsearch
