@@ -185,6 +185,7 @@ class Fetcher:
         return await self._get(url, accept, extra=extra)
 
     # ---- pages
+
     async def fetch_page(self, url: str) -> FetchResult:
         """Fetch one article page (http/https only, robots.txt honoured); never raises."""
         t0 = time.monotonic()
