@@ -11,7 +11,7 @@ pages. Pages whose bytes are valid UTF-8 are served with ``charset=utf-8`` excep
 real servers do, so the pipeline's charset detection runs on them.
 
 Runs ``python -m pipeline run --once`` as a child process into a fresh SQLite store (and into
-Elasticsearch with ``--es``: a server started for the run by :class:`pipeline.esserver.LocalElasticsearch`,
+Elasticsearch with ``--es``: a server started for the run by :class:`pipeline.devtools.esserver.LocalElasticsearch`,
 whose CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index
 prefix unique to the run either way) and prints: articles/s by wall clock, articles per
 CPU-second (the child's user + system time, plus the server's with ``--es``; the loopback
@@ -314,7 +314,7 @@ def main() -> int:
     es_server = None
     try:
         if args.es and not args.es_url:
-            from pipeline.esserver import LocalElasticsearch
+            from pipeline.devtools.esserver import LocalElasticsearch
 
             es_server = LocalElasticsearch().start()
             args.es_url = es_server.url

@@ -156,7 +156,7 @@ def server_or_url(url: str | None, heap: str) -> tuple[Any, str]:
     the caller stops it)."""
     if url:
         return None, url
-    from pipeline.esserver import LocalElasticsearch, make_config
+    from pipeline.devtools.esserver import LocalElasticsearch, make_config
 
     config = make_config()
     config.heap = heap

@@ -583,7 +583,7 @@ def es_start(
     ] = None,
 ) -> None:
     """Download (once) and start the local Elasticsearch; prints its URL."""
-    from pipeline import esserver
+    from pipeline.devtools import esserver
 
     if port is not None and not 1 <= port <= 65535:
         fail(f"--port: {port} is not a port number (1-65535)")
@@ -610,7 +610,7 @@ def es_start(
 @es_app.command("stop")
 def es_stop() -> None:
     """Stop the local Elasticsearch started by `newswire es start` (says whether one was running)."""
-    from pipeline import esserver
+    from pipeline.devtools import esserver
 
     if esserver.stop():
         out.print("stopped the local Elasticsearch")
@@ -621,7 +621,7 @@ def es_stop() -> None:
 @es_app.command("status")
 def es_status() -> None:
     """Say whether the local Elasticsearch runs, and where."""
-    from pipeline import esserver
+    from pipeline.devtools import esserver
 
     status = esserver.status()
     out.print_json(data=status)

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app, short_time
-from pipeline.esserver import free_port, pick_port
+from pipeline.devtools.esserver import free_port, pick_port
 from pipeline.records import article_id
 from pipeline.search import QueryError, build_query, parse_when
 from pipeline.stores import open_store

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from pipeline import esserver
+from pipeline.devtools import esserver
 from pipeline.settings import ELASTICSEARCH_VERSION, get_settings
 
 

@@ -32,7 +32,7 @@ fields when they are written again (``newswire retag`` rewrites every document).
 ``news_text`` is the English chain (possessive, lower case, ASCII folding, stop words,
 Porter stemming). ``setup()`` picks where its filters come from: the ``analysis-common``
 module (the full distribution, docker-compose) or, on the integ-test distribution that
-lacks it, the ``newswire-analysis`` plugin installed by :mod:`pipeline.esserver` (the same
+lacks it, the ``newswire-analysis`` plugin installed by :mod:`pipeline.devtools.esserver` (the same
 Lucene filters). On a server with neither, lower case + stop words only (logged as a warning).
 
 Writes (``index``): batches of :data:`BATCH_DOCS` articles. Per batch the store first
@@ -228,7 +228,7 @@ FEEDS_MAPPING: dict[str, Any] = {
 
 # The token filters of the ``english`` chain, by what the server offers: the full
 # distribution's analysis-common module, or the newswire-analysis plugin that
-# pipeline.esserver installs into the integ-test distribution (same Lucene filters).
+# pipeline.devtools.esserver installs into the integ-test distribution (same Lucene filters).
 ENGLISH_FILTERS: dict[str, dict[str, dict[str, str]]] = {
     "english": {
         "news_possessive": {"type": "stemmer", "language": "possessive_english"},
