@@ -10,15 +10,14 @@ pages. Pages whose bytes are valid UTF-8 are served with ``charset=utf-8`` excep
 ``--no-charset-every``; every other page is served as ``text/html`` without a charset, as many
 real servers do, so the pipeline's charset detection runs on them.
 
-Runs ``python -m pipeline run --once`` as a child process into a fresh SQLite store (and into
-Elasticsearch with ``--es``: a server started for the run by :class:`pipeline.devtools.esserver.LocalElasticsearch`,
-whose CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index
-prefix unique to the run either way) and prints: articles/s by wall clock, articles per
-CPU-second (the child's user + system time, plus the server's with ``--es``; the loopback
-feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite:
-the database file and its WAL), and checks the stored count equals N (each copy is stored; copies join their
-original's cluster: the number of clusters is printed next to the number of distinct pages). Writes
-``bench/out/bench_e2e.json``.
+Runs ``python -m pipeline run --once`` as a child process into a fresh SQLite store (and into Elasticsearch
+with ``--es``: a server started for the run by :class:`pipeline.devtools.esserver.LocalElasticsearch`, whose
+CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index prefix unique to
+the run either way) and prints: articles/s by wall clock, articles per CPU-second (the child's user + system
+time, plus the server's with ``--es``; the loopback feed servers run in this process and are not counted),
+the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
+count equals N (each copy is stored; copies join their original's cluster: the number of clusters is printed
+next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
 
     .venv/bin/python -m bench.bench_e2e [--articles 600] [--gazetteer-only] [--es | --es-url URL]
 

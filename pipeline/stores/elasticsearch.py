@@ -9,20 +9,18 @@ Layout (``prefix`` defaults to ``news``):
   articles without a ``published_at``;
 - a small index ``<prefix>-feeds`` for feed state (document id = hash of the feed URL).
 
-Mapping: ``dynamic: false`` everywhere, so a stray field is kept in ``_source`` (``get``
-returns what was written) but never indexed and can never grow the mapping. Text fields
-``title``/``summary``/``text`` use the ``news_text`` analyzer (positions; highlights
-re-analyse the few hits shown, which costs less than offsets on every write); ids, names,
-codes, source, language, tags, band keys, hashes and cluster fields are ``keyword``; dates are
-``date``; ``minhash`` and ``also_published_by`` are stored only (``enabled: false``); actors and
-locations are objects with keyword sub-fields (kept whole in ``_source`` for display); ``locations.ancestors`` is a keyword
-(the place hierarchy: a location filter matches ``locations.id`` OR ``locations.ancestors``)
-and ``locations.admin1`` is stored only (an object or a bare id). A hidden object
-``x_newswire`` holds what is derived for search: ``point`` (``geo_point`` of every tagged
-location), ``actor_facet``/``location_facet``/``admin1_facet`` (``id<US>name`` keys so one
-terms aggregation gives a bucket's id *and* display name; admin-1 by
-:func:`~pipeline.stores.base.admin1_of`) and ``rep`` (the document is its cluster's
-representative). It is stripped from everything a caller sees.
+Mapping: ``dynamic: false`` everywhere, so a stray field is kept in ``_source`` (``get`` returns what was
+written) but never indexed and can never grow the mapping. Text fields ``title``/``summary``/``text`` use
+the ``news_text`` analyzer (positions; highlights re-analyse the few hits shown, which costs less than
+offsets on every write); ids, names, codes, source, language, tags, band keys, hashes and cluster fields are
+``keyword``; dates are ``date``; ``minhash`` and ``also_published_by`` are stored only (``enabled: false``);
+actors and locations are objects with keyword sub-fields (kept whole in ``_source`` for display);
+``locations.ancestors`` is a keyword (the place hierarchy: a location filter matches ``locations.id`` OR
+``locations.ancestors``) and ``locations.admin1`` is stored only (an object or a bare id). A hidden object
+``x_newswire`` holds what is derived for search: ``point`` (``geo_point`` of every tagged location),
+``actor_facet``/``location_facet``/``admin1_facet`` (``id<US>name`` keys so one terms aggregation gives a
+bucket's id *and* display name; admin-1 by :func:`~pipeline.stores.base.admin1_of`) and ``rep`` (the
+document is its cluster's representative). It is stripped from everything a caller sees.
 
 Mapping versions: ``setup()`` stores :data:`MAPPING_VERSION` in the template's ``_meta``.
 When it finds an older template it also adds the new fields to the existing monthly indices
