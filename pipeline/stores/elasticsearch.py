@@ -255,6 +255,29 @@ def english_analysis(kind: str) -> dict[str, Any]:
     }
 
 
+def _text_query(text: str) -> dict[str, Any]:
+    """The full-text part of a search: every word (``and``), title and summary weigh more."""
+    return {
+        "simple_query_string": {
+            "query": text,
+            "fields": ["title^3", "summary^2", "text"],
+            "default_operator": "and",
+            "lenient": True,
+        }
+    }
+
+
+def _sort(by_score: bool) -> list[Any]:
+    """Relevance then id; or newest first, undated and estimated dates last, then id."""
+    if by_score:
+        return [{"_score": "desc"}, {"id": "asc"}]
+    return [
+        {"published_at_estimated": {"order": "asc", "missing": "_first"}},  # estimated dates last
+        {"published_at": {"order": "desc", "missing": "_last"}},
+        {"id": "asc"},
+    ]
+
+
 class ElasticsearchStore:
     """The Store protocol on Elasticsearch 9 (see the module docstring for the design)."""
 
@@ -1149,27 +1172,10 @@ class ElasticsearchStore:
         text = (q.text or "").strip()
         bool_query: dict[str, Any] = {"filter": self._filters(q)}
         if text:
-            bool_query["must"] = [
-                {
-                    "simple_query_string": {
-                        "query": text,
-                        "fields": ["title^3", "summary^2", "text"],
-                        "default_operator": "and",
-                        "lenient": True,
-                    }
-                }
-            ]
+            bool_query["must"] = [_text_query(text)]
         by_score = q.sort == "relevance" and bool(text)
         mode = "relevance" if by_score else "date"
-        sort: list[Any] = (
-            [{"_score": "desc"}, {"id": "asc"}]
-            if by_score
-            else [
-                {"published_at_estimated": {"order": "asc", "missing": "_first"}},  # estimated dates last
-                {"published_at": {"order": "desc", "missing": "_last"}},
-                {"id": "asc"},
-            ]
-        )
+        sort = _sort(by_score)
         limit = max(0, int(q.limit))
         body: dict[str, Any] = {
             "query": {"bool": bool_query},
