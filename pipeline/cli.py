@@ -566,7 +566,7 @@ def serve(
         uvicorn = require("uvicorn", "newswire serve")
     except MissingExtra as exc:
         fail(str(exc))
-    if store:
+    if store:  # kept: uvicorn imports pipeline.api:app, which opens get_settings().store, not an argument
         os.environ["NEWSWIRE_STORE"] = store
         get_settings.cache_clear()
     open_store_or_fail(store).close()  # a bad URL or a store that is down: one clear line, no traceback

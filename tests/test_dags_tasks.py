@@ -202,3 +202,34 @@ def test_group_results_accepts_the_bare_value_of_a_single_mapped_group() -> None
     assert T.group_results(None) == []
     stats = T.publish_stats(T.group_results(one))
     assert (stats["groups"], stats["new"], stats["failed_groups"]) == (1, 3, 0)
+
+
+def test_connection_credentials_reach_the_store_and_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A StoreAccess's login is what the store sends (the loopback server only records the
+    request; it is no Elasticsearch, so the step fails after it); the environment is untouched,
+    and a connection without a login sends none although NEWSWIRE_ES_USERNAME is set."""
+    import base64
+
+    from pipeline.settings import get_settings
+    from tests.support.feedserver import FeedServer
+
+    monkeypatch.setenv("NEWSWIRE_ES_USERNAME", "env-user")
+    monkeypatch.setenv("NEWSWIRE_ES_PASSWORD", "env-password")
+    get_settings.cache_clear()
+    with FeedServer() as server:
+        for access in (
+            T.StoreAccess(server.base, "conn-user", "conn-pw"),
+            T.StoreAccess(server.base, "", ""),
+        ):
+            server.requests.clear()
+            with pytest.raises(Exception):  # noqa: B017, PT011 - any client error: the server is not Elasticsearch
+                T.index_housekeeping(access)
+            sent = {s.headers.get("authorization") for s in server.requests}
+            assert sent, "the store sent no request"
+            if access.username:
+                assert sent == {"Basic " + base64.b64encode(b"conn-user:conn-pw").decode()}
+            else:
+                assert sent == {None}
+    assert (get_settings().es_username, get_settings().es_password) == ("env-user", "env-password")
