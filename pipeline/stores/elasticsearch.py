@@ -255,6 +255,24 @@ def english_analysis(kind: str) -> dict[str, Any]:
     }
 
 
+def _members_query(cluster_ids: list[str]) -> dict[str, Any]:
+    """Every member of these clusters: ``cluster_id`` among them, or an article that is its own cluster (no
+    ``cluster_id`` yet) whose id is among them."""
+    return {
+        "bool": {
+            "should": [
+                {"terms": {"cluster_id": cluster_ids}},
+                {
+                    "bool": {
+                        "filter": [{"ids": {"values": cluster_ids}}],
+                        "must_not": [{"exists": {"field": "cluster_id"}}],
+                    }
+                },
+            ]
+        }
+    }
+
+
 def _text_query(text: str) -> dict[str, Any]:
     """The full-text part of a search: every word (``and``), title and summary weigh more."""
     return {
@@ -859,19 +877,7 @@ class ElasticsearchStore:
         duplicate, else the earliest member (undated last, then id)."""
         self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
         chunk = sorted(clusters)
-        query = {
-            "bool": {
-                "should": [
-                    {"terms": {"cluster_id": chunk}},
-                    {
-                        "bool": {
-                            "filter": [{"ids": {"values": chunk}}],
-                            "must_not": [{"exists": {"field": "cluster_id"}}],
-                        }
-                    },
-                ]
-            }
-        }
+        query = _members_query(chunk)
         by_cluster: dict[str, list[dict[str, Any]]] = {}
         for hit in self._scan(query, ["id", "cluster_id", "duplicate_of", "published_at", f"{HIDDEN}.rep"]):
             src = hit["_source"]
@@ -911,19 +917,7 @@ class ElasticsearchStore:
 
     def cluster_members(self, cluster_id: str) -> list[Article]:
         resp = self._search(
-            query={
-                "bool": {
-                    "should": [
-                        {"term": {"cluster_id": cluster_id}},
-                        {
-                            "bool": {
-                                "filter": [{"ids": {"values": [cluster_id]}}],
-                                "must_not": [{"exists": {"field": "cluster_id"}}],
-                            }
-                        },
-                    ]
-                }
-            },
+            query=_members_query([cluster_id]),
             size=10000,
             sort=[
                 {f"{HIDDEN}.rep": {"order": "desc"}},
@@ -940,19 +934,7 @@ class ElasticsearchStore:
         fields = [f for f in CLUSTER_FIELDS if f != "also_published_by"] + ["also_published_by.id"]
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start : start + LOOKUP_CHUNK]
-            query = {
-                "bool": {
-                    "should": [
-                        {"terms": {"cluster_id": chunk}},
-                        {
-                            "bool": {
-                                "filter": [{"ids": {"values": chunk}}],
-                                "must_not": [{"exists": {"field": "cluster_id"}}],
-                            }
-                        },
-                    ]
-                }
-            }
+            query = _members_query(chunk)
             for hit in self._scan(query, fields):
                 src = hit["_source"]
                 out.setdefault(src.get("cluster_id") or src["id"], []).append(src)
