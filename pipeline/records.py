@@ -68,7 +68,7 @@ def canonical_url(url: str, base: str | None = None) -> str:
     """The canonical form of ``url`` (resolved against ``base`` when relative); NUL bytes dropped."""
     url = url.replace("\x00", "").strip()
     if base:
-        url = urljoin(base, url)
+        url = urljoin(base, url).replace("\x00", "").strip()  # the base may carry NULs and blanks too
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
@@ -84,7 +84,10 @@ def canonical_url(url: str, base: str | None = None) -> str:
         if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
     ]
     path = parts.path or ("/" if scheme in DEFAULT_PORTS else "")
-    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+    if not netloc and path.startswith("//"):  # "http:////a": the path must not be read back as a host
+        path = "/" + path.lstrip("/")
+    # blanks before a dropped fragment or query ("a #x") would otherwise end the URL
+    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), "")).strip()
 
 
 def stable_hash(text: str) -> str:

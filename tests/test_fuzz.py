@@ -39,13 +39,13 @@ from pipeline.tag import Tagger
 
 settings.register_profile(
     "fuzz",
-    max_examples=60,
+    max_examples=200,
     deadline=2000,
     database=None,
     # the conftest's autouse fixture only points settings at a temp dir: sharing it across examples is fine
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-settings.register_profile("long", parent=settings.get_profile("fuzz"), max_examples=1200)
+settings.register_profile("long", parent=settings.get_profile("fuzz"), max_examples=4000)
 PROFILE_NAME = (
     "long"
     if os.environ.get("NEWSWIRE_LONG") == "1" or os.environ.get("HYPOTHESIS_PROFILE") == "long"
@@ -306,6 +306,10 @@ def test_clean_records_one_out_per_record(batch: list[Record]) -> None:
 @given(url=urls, base=st.none() | st.sampled_from([FEED_URL, "http://[::1]/x/", "not a base"]) | urls)
 @example(url="http://[::1]:8080/a", base=None)
 @example(url="//x", base=None)
+@example(url="", base="0\x00")  # found by this test: NULs of the base were kept
+@example(url="HTTP:////a", base=None)  # found by this test: "http://a" then "http://a/"
+@example(url="", base="A:////")  # found by this test: "a://" then "a:"
+@example(url="0 #", base=None)  # found by this test: "0 " then "0"
 def test_canonical_url_is_idempotent(url: str, base: str | None) -> None:
     try:
         out = canonical_url(url, base)
@@ -361,6 +365,8 @@ def _stages(tagger: Tagger) -> dict[str, Callable[[Iterable[Record]], Iterable[R
     lines=st.lists(filter_lines, min_size=1, max_size=6), stage=st.sampled_from(["clean", "dedupe", "tag"])
 )
 @example(lines=[_deep(100_000), "9" * 5000, '{"id": "ok", "text": "A"}'], stage="tag")
+@example(lines=['{"error": "upstream"}'], stage="clean")
+@example(lines=['{"id": ""}'], stage="dedupe")
 def test_filters_one_line_out_per_line_in(gazetteer_tagger: Tagger, lines: list[str], stage: str) -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
     code = run_filter(
@@ -371,6 +377,7 @@ def test_filters_one_line_out_per_line_in(gazetteer_tagger: Tagger, lines: list[
     assert out_lines[-1] == ""
     out = [json.loads(line) for line in out_lines[:-1]]
     assert len(out) == len(kept)
+    failed = False
     for line, record in zip(kept, out, strict=True):
         assert isinstance(record, dict)
         try:
@@ -379,16 +386,21 @@ def test_filters_one_line_out_per_line_in(gazetteer_tagger: Tagger, lines: list[
             value = None
         if not isinstance(value, dict) or ("id" in value and not isinstance(value["id"], str)):
             assert record["error"]
-        elif "id" in value:
-            assert record["id"] == value["id"]
-    assert code == (1 if any(r.get("error") for r in out) else 0)
+            failed = True
+        elif value.get("error"):  # failed upstream: passed through untouched, not counted again
+            assert record == value
+        else:
+            failed = failed or bool(record.get("error"))
+            if "id" in value:  # dedupe leaves None where it could not derive an id for an empty one
+                assert record["id"] == value["id"] or (record.get("error") and record["id"] is None)
+    assert code == (1 if failed else 0)
 
 
 # ---------------------------------------------------------------------------------------------
 # memory on one big input
 
 
-@settings(parent=PROFILE, max_examples=2, deadline=None)
+@settings(parent=PROFILE, max_examples=1, deadline=None)
 @given(
     title=st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=40),
     body=html_text,
@@ -400,15 +412,15 @@ def test_big_feed_memory_is_bounded(title: str, body: str) -> None:
         f"<item><title>{escape(title)}</title><link>https://example.org/a/{{n}}</link>"
         f"<description>{escape(body)} {'word ' * 200}</description></item>"
     )
-    items = "".join(item.replace("{n}", str(n)) for n in range(3000))
+    items = "".join(item.replace("{n}", str(n)) for n in range(2000))
     doc = f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
     body_bytes = doc.encode()
-    assert len(body_bytes) > 3_000_000
+    assert len(body_bytes) > 2_000_000
     tracemalloc.start()
     try:
         result = parse_feed(body_bytes, url=FEED_URL)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert result.error is None and len(result.entries) == 3000
+    assert result.error is None and len(result.entries) == 2000
     assert peak < 200 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"
