@@ -156,8 +156,19 @@ def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, Record | None, str | None
         yield n, value, None
 
 
+def _encode(record: Record) -> tuple[str, Any]:
+    """(JSON line, the record's error). A record nested too deeply to write (it was read just under
+    the parser's limit) becomes an error line of its own."""
+    try:
+        return json.dumps(record, ensure_ascii=False, default=str), record.get("error")
+    except RecursionError:
+        error = "record nested too deeply to write"
+        rid = record.get("id")
+        return json.dumps({"error": error, **({"id": rid} if isinstance(rid, str) else {})}), error
+
+
 def dumps(record: Record) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str)
+    return _encode(record)[0]
 
 
 def run_filter(
@@ -193,10 +204,11 @@ def run_filter(
     def flush() -> None:
         nonlocal failed
         for out in run_stage(pending):
-            if out.get("error"):
+            line, out_error = _encode(out)
+            if out_error:
                 failed += 1
-                print(f"newswire {name}: {out.get('id', '?')}: {out['error']}", file=stderr)
-            stdout.write(dumps(out) + "\n")
+                print(f"newswire {name}: {out.get('id', '?')}: {out_error}", file=stderr)
+            stdout.write(line + "\n")
         pending.clear()
 
     for n, record, error in read_jsonl(stdin):
