@@ -6,7 +6,8 @@ ids stable:
 
 - :func:`canonical_url` lower-cases scheme and host, drops default ports, fragments and
   tracking parameters, and resolves a relative link against a base. IPv6 literals keep
-  their brackets; a URL whose port is not a number in range raises :class:`ValueError`.
+  their brackets; a URL whose port is not a number in range raises :class:`ValueError`. It is
+  idempotent: its output is its own canonical form (tests/test_fuzz.py checks this).
 - :func:`article_id` is the first 16 hex digits of SHA-256 over the canonical URL
   (or over ``"entry:" + feed entry id`` when an entry has no link).
 
