@@ -6,7 +6,8 @@ ids stable:
 
 - :func:`canonical_url` lower-cases scheme and host, drops default ports, fragments and
   tracking parameters, and resolves a relative link against a base. IPv6 literals keep
-  their brackets; a URL whose port is not a number in range raises :class:`ValueError`.
+  their brackets; a URL whose port is not a number in range raises :class:`ValueError`. It is
+  idempotent: its output is its own canonical form (tests/test_fuzz.py checks this).
 - :func:`article_id` is the first 16 hex digits of SHA-256 over the canonical URL
   (or over ``"entry:" + feed entry id`` when an entry has no link).
 
@@ -71,7 +72,7 @@ def canonical_url(url: str, base: str | None = None) -> str:
     """The canonical form of ``url`` (resolved against ``base`` when relative); NUL bytes dropped."""
     url = url.replace("\x00", "").strip()
     if base:
-        url = urljoin(base, url)
+        url = urljoin(base, url).replace("\x00", "").strip()  # the base may carry NULs and blanks too
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
@@ -87,7 +88,10 @@ def canonical_url(url: str, base: str | None = None) -> str:
         if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
     ]
     path = parts.path or ("/" if scheme in DEFAULT_PORTS else "")
-    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+    if not netloc and path.startswith("//"):  # "http:////a": the path must not be read back as a host
+        path = "/" + path.lstrip("/")
+    # blanks before a dropped fragment or query ("a #x") would otherwise end the URL
+    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), "")).strip()
 
 
 def stable_hash(text: str) -> str:
@@ -156,8 +160,19 @@ def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, Record | None, str | None
         yield n, value, None
 
 
+def _encode(record: Record) -> tuple[str, Any]:
+    """(JSON line, the record's error). A record nested too deeply to write (it was read just under
+    the parser's limit) becomes an error line of its own."""
+    try:
+        return json.dumps(record, ensure_ascii=False, default=str), record.get("error")
+    except RecursionError:
+        error = "record nested too deeply to write"
+        rid = record.get("id")
+        return json.dumps({"error": error, **({"id": rid} if isinstance(rid, str) else {})}), error
+
+
 def dumps(record: Record) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str)
+    return _encode(record)[0]
 
 
 def run_filter(
@@ -194,10 +209,11 @@ def run_filter(
     def flush() -> None:
         nonlocal failed
         for out in run_stage(pending):
-            if out.get("error"):
+            line, out_error = _encode(out)
+            if out_error:
                 failed += 1
-                print(f"newswire {name}: {out.get('id', '?')}: {out['error']}", file=stderr)
-            stdout.write(dumps(out) + "\n")
+                print(f"newswire {name}: {out.get('id', '?')}: {out_error}", file=stderr)
+            stdout.write(line + "\n")
         pending.clear()
 
     for n, record, error in read_jsonl(stdin):

@@ -44,7 +44,8 @@ class Token(NamedTuple):
 def norm_word(raw: str) -> str:
     """The normal form of one word (see the module docstring)."""
     s = unicodedata.normalize("NFKD", raw)
-    s = "".join(c for c in s if not unicodedata.combining(c)).lower()
+    # NFKD turns a spacing accent ("U´K") into a space and a combining mark: a word never holds a space
+    s = "".join(c for c in s if not unicodedata.combining(c) and not c.isspace()).lower()
     if len(s) > 2 and s[-2] in APOSTROPHES and s[-1] == "s":
         s = s[:-2]
     s = s.translate(_APOS_TABLE).replace("q", "k").replace("ou", "u")
