@@ -203,7 +203,7 @@ def unknown_actor_notes(names: Sequence[str], tagger: Any) -> list[str]:
         key = name.strip()
         close: list[dict[str, Any]] = []
         for n in range(len(key), 2, -1):
-            close = get_suggester().suggest("actor", key[:n], 10)
+            close = get_suggester(tagger.actor_gazetteer()).suggest("actor", key[:n], 10)
             if close:
                 break
         close.sort(key=lambda c: -SequenceMatcher(None, key.lower(), str(c["name"]).lower()).ratio())

@@ -130,3 +130,17 @@ def test_search_reads_neither_spacy_nor_the_full_gazetteer(full: Tagger, tmp_pat
     assert facts == {"exit": 0, "spacy": False, "full_loads": 0}, done.stderr
     hits = json.loads(done.stdout)["hits"]
     assert [h["id"] for h in hits] == [tagged[0]["id"]]
+
+
+def test_did_you_mean_over_the_actor_names_matches_the_full_gazetteer(full: Tagger) -> None:
+    """Close names for an unknown ``--actor`` come from the lookup's actor names, ranked as over everything."""
+    from pipeline.suggest import Suggester
+
+    over_all = Suggester(full.gaz)
+    actors = get_resolver().actor_gazetteer()
+    assert not isinstance(actors, Gazetteer) and len(actors.names) < len(full.gaz.names) / 10
+    over_actors = Suggester(actors)
+    for prefix in ("Hezbollahh"[:n] for n in (10, 9, 5, 3)):
+        assert over_actors.suggest("actor", prefix, 10) == over_all.suggest("actor", prefix, 10), prefix
+    for prefix in ("Islamic", "ISI", "Russian gov", "Kurdistan"):
+        assert over_actors.suggest("actor", prefix, 10) == over_all.suggest("actor", prefix, 10), prefix

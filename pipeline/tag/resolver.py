@@ -28,6 +28,8 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +38,7 @@ from pipeline.tag.gazetteer import (
     CITY_MIN_POPULATION,
     Entity,
     Gazetteer,
+    NameEntry,
     _pack,
     _pack_entity,
     _unpack,
@@ -47,7 +50,7 @@ from pipeline.tag.normalize import norm_key, slug
 from pipeline.tag.places import importance, place_rank, region_for
 
 #: Bumped whenever the lookup file's layout changes (the file name carries it).
-LOOKUP_VERSION = 1
+LOOKUP_VERSION = 2
 
 
 class GazetteerView(Protocol):
@@ -134,6 +137,12 @@ class Resolver:
             ]
         return [e.id for e in locs]
 
+    def actor_gazetteer(self) -> Any:
+        """The actors' names and entities (the whole gazetteer when it is in memory): what did-you-mean over
+        actor names reads (:class:`pipeline.suggest.Suggester` takes it)."""
+        actors = getattr(self.gaz, "actors", None)
+        return actors() if actors is not None else self.gaz
+
     def entity_name(self, entity_id: str) -> str | None:
         """Canonical name of an id, or None."""
         e = self.entity(entity_id)
@@ -192,6 +201,16 @@ class _Table:
         return isinstance(key, str) and self.get(key) is not None
 
 
+@dataclass
+class ActorNames:
+    """The names that can mean an actor (with only their actor targets) and those actors: a gazetteer for
+    :class:`pipeline.suggest.Suggester` over actors, a few MB where the full one is hundreds."""
+
+    names: dict[str, NameEntry]
+    entities: dict[str, Entity]
+    capitals: dict[str, str] = field(default_factory=dict)
+
+
 class GazetteerLookup:
     """A :class:`GazetteerView` over the lookup file (see the module docstring); thread-safe."""
 
@@ -199,6 +218,7 @@ class GazetteerLookup:
         self.path = path
         self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
+        self._actors: ActorNames | None = None
         self.names = _Table(self, "names", _unpack)
         self.entities = _Table(self, "entities", _unpack_entity)
         meta = {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
@@ -206,6 +226,17 @@ class GazetteerLookup:
         self.capitals: dict[str, str] = meta["capitals"]
         self.country_place: dict[str, str] = meta["country_place"]
         self.digest: str = meta["digest"]
+
+    def actors(self) -> ActorNames:
+        """The actors' names and entities, read once (a few tens of thousands of rows)."""
+        with self._lock:
+            if self._actors is None:
+                names = {
+                    k: _unpack(k, p) for k, p in self._conn.execute("SELECT key, packed FROM actor_names")
+                }
+                rows = self._conn.execute("SELECT key, packed FROM actor_entities")
+                self._actors = ActorNames(names, {k: _unpack_entity(k, p) for k, p in rows})
+            return self._actors
 
     def query(self, sql: str, key: str) -> tuple[Any, ...] | None:
         with self._lock:
@@ -229,6 +260,19 @@ def write_lookup(gaz: Gazetteer, path: Path) -> None:
             conn.execute("CREATE TABLE names (key TEXT PRIMARY KEY, packed TEXT NOT NULL) WITHOUT ROWID")
             conn.execute("CREATE TABLE entities (key TEXT PRIMARY KEY, packed TEXT NOT NULL) WITHOUT ROWID")
             conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute(
+                "CREATE TABLE actor_names (key TEXT PRIMARY KEY, packed TEXT NOT NULL) WITHOUT ROWID"
+            )
+            conn.execute(
+                "CREATE TABLE actor_entities (key TEXT PRIMARY KEY, packed TEXT NOT NULL) WITHOUT ROWID"
+            )
+            actors = {}
+            for k, e in dict.items(gaz.entities):
+                packed = e if isinstance(e, str) else _pack_entity(e)
+                if _unpack_entity(k, packed).type == "actor":
+                    actors[k] = packed
+            conn.executemany("INSERT INTO actor_entities VALUES (?, ?)", actors.items())
+            conn.executemany("INSERT INTO actor_names VALUES (?, ?)", _actor_names(gaz, actors))
             conn.executemany(
                 "INSERT INTO names VALUES (?, ?)",
                 ((k, n if isinstance(n, str) else _pack(n)) for k, n in dict.items(gaz.names)),
@@ -253,6 +297,15 @@ def write_lookup(gaz: Gazetteer, path: Path) -> None:
     for stale in path.parent.glob("resolver-*.sqlite"):
         if stale != path:
             stale.unlink(missing_ok=True)
+
+
+def _actor_names(gaz: Gazetteer, actors: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(key, packed entry with only its actor targets) for every name that can mean an actor."""
+    for k, n in dict.items(gaz.names):
+        entry = _unpack(k, n) if isinstance(n, str) else n
+        targets = [(eid, f) for eid, f in entry.targets if eid in actors]
+        if targets:
+            yield k, _pack(NameEntry(k, targets, entry.cap_mask, entry.demonym, entry.common))
 
 
 def open_lookup(
