@@ -144,3 +144,24 @@ def test_did_you_mean_over_the_actor_names_matches_the_full_gazetteer(full: Tagg
         assert over_actors.suggest("actor", prefix, 10) == over_all.suggest("actor", prefix, 10), prefix
     for prefix in ("Islamic", "ISI", "Russian gov", "Kurdistan"):
         assert over_actors.suggest("actor", prefix, 10) == over_all.suggest("actor", prefix, 10), prefix
+
+
+def test_an_unreadable_lookup_file_is_rewritten(full: Tagger, tmp_path: Path) -> None:
+    """A lookup file that is not a database (a torn copy, another version's junk) is written anew from the
+    gazetteer's pickle, and answers as before."""
+    from pipeline.settings import get_settings
+    from pipeline.tag.gazetteer import CITY_MIN_POPULATION, gazetteer_digest
+    from pipeline.tag.resolver import lookup_path, open_lookup
+
+    settings = get_settings()
+    digest = gazetteer_digest(settings.actors_file, CITY_MIN_POPULATION)
+    cache = tmp_path / "tag"
+    cache.mkdir()
+    (cache / f"gazetteer-{digest}.pickle").symlink_to(
+        settings.cache_dir / "tag" / f"gazetteer-{digest}.pickle"
+    )
+    path = lookup_path(cache, digest)
+    path.write_bytes(b"not a database at all")
+    view = open_lookup(settings.actors_file, cache)
+    assert isinstance(view, GazetteerLookup) and path.read_bytes().startswith(b"SQLite format 3")
+    assert Resolver(view).resolve_actor("Daesh") == full.resolve_actor("Daesh")

@@ -24,6 +24,7 @@ Contract:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -48,6 +49,8 @@ from pipeline.tag.gazetteer import (
 from pipeline.tag.lexicon import ADMIN_WORDS, FEATURE_HEADS, FEATURE_WORDS, GENERIC_PLACE_WORDS
 from pipeline.tag.normalize import norm_key, slug
 from pipeline.tag.places import importance, place_rank, region_for
+
+log = logging.getLogger(__name__)
 
 #: Bumped whenever the lookup file's layout changes (the file name carries it).
 LOOKUP_VERSION = 2
@@ -310,18 +313,29 @@ def _actor_names(gaz: Gazetteer, actors: dict[str, str]) -> Iterator[tuple[str, 
 
 def open_lookup(
     actors_file: Path, cache_dir: Path, min_population: int = CITY_MIN_POPULATION
-) -> GazetteerLookup:
-    """The lookup file of the current gazetteer, built from the full gazetteer once when it is missing."""
+) -> GazetteerView:
+    """The lookup file of the current gazetteer, written from the full gazetteer when it is missing or
+    unreadable. When it cannot be written (a read-only cache folder), the full gazetteer itself: slower, same
+    answers."""
     from pipeline.tag.gazetteer import load_gazetteer
 
     path = lookup_path(cache_dir, gazetteer_digest(actors_file, min_population))
-    if not path.is_file():
-        gaz = load_gazetteer(actors_file, cache_dir, min_population)
-        if (
-            not path.is_file()
-        ):  # load_gazetteer writes it after a build; a cached pickle needs it written here
-            write_lookup(gaz, path)
-    return GazetteerLookup(path)
+    if path.is_file():
+        try:
+            return GazetteerLookup(path)
+        except (sqlite3.Error, KeyError, ValueError) as exc:
+            log.warning("resolver lookup file %s unreadable (%s); rewriting it", path, exc)
+    gaz = load_gazetteer(actors_file, cache_dir, min_population)  # writes the file after a build
+    try:
+        return GazetteerLookup(path)
+    except (sqlite3.Error, KeyError, ValueError):
+        pass
+    try:
+        write_lookup(gaz, path)
+        return GazetteerLookup(path)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("cannot write resolver lookup file %s (%s); resolving from the full gazetteer", path, exc)
+        return gaz
 
 
 _RESOLVER: Resolver | None = None
