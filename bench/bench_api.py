@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from bench.bench_es import drop, generate, percentile, server_or_url  # noqa: E402
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
-from pipeline.esserver import free_port  # noqa: E402
+from pipeline.devtools.esserver import free_port  # noqa: E402
 from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402
 
 
@@ -100,7 +100,8 @@ def run_phase(port: int, paths: list[str], clients: int, per_client: int, limit_
                     errors.append(f"{resp.status}: {body[:200]!r}")
                 continue
             payload = json.loads(body)
-            assert "facets" in payload and "hits" in payload
+            assert "facets" in payload
+            assert "hits" in payload
             mine.append(elapsed)
         conn.close()
         with lock:
@@ -164,8 +165,10 @@ def write_record(
     record.figure("/search over HTTP, 20 clients, p50", many["p50_ms"], "ms")
     record.figure("/search over HTTP, 20 clients, p95", many["p95_ms"], "ms")
     record.figure("same searches in-process (no HTTP), p95", direct["p95_ms"], "ms")
-    record.table("/search latency over HTTP", ["clients", "requests", "errors", "p50 ms", "p95 ms", "max ms", "req/s"],
-                 [[p["clients"], p["requests"], p["errors"], p["p50_ms"], p["p95_ms"], p["max_ms"], p["throughput_rps"]]
+    record.table("/search latency over HTTP",
+                 ["clients", "requests", "errors", "p50 ms", "p95 ms", "max ms", "req/s"],
+                 [[p["clients"], p["requests"], p["errors"], p["p50_ms"], p["p95_ms"], p["max_ms"],
+                   p["throughput_rps"]]
                   for p in (one, many)])  # fmt: skip
 
 

@@ -240,7 +240,8 @@ def throughput(size: int, n: int, record: BenchRecord) -> None:
     for label, (wall_rate, cpu_rate, dups, _load) in rates.items():
         print(f"| Deduper.run, {label} | {cpu_rate:,.0f} | {wall_rate:,.0f} | {dups} of {n // 5} |")
     record.table(
-        f"speed: {n} new articles against a SQLiteStore of {size:,} articles, 1 in 5 an edited copy; one core",
+        f"speed: {n} new articles against a SQLiteStore of {size:,} articles, 1 in 5 an edited copy; one "
+        f"core",
         ["stage", "articles/s (CPU time)", "articles/s (wall clock)", "copies found"],
         [
             ["signature + band keys, numpy (pipeline.dedupe.Signer)", round(cpu), round(wall), ""],

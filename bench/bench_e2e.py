@@ -10,14 +10,14 @@ pages. Pages whose bytes are valid UTF-8 are served with ``charset=utf-8`` excep
 ``--no-charset-every``; every other page is served as ``text/html`` without a charset, as many
 real servers do, so the pipeline's charset detection runs on them.
 
-Runs ``python -m pipeline run --once`` as a child process into a fresh SQLite store (and into
-Elasticsearch with ``--es``: a server started for the run by :class:`pipeline.esserver.LocalElasticsearch`,
-whose CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index
-prefix unique to the run either way) and prints: articles/s by wall clock, articles per
-CPU-second (the child's user + system time, plus the server's with ``--es``; the loopback
-feed servers run in this process and are not counted), the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
-count equals N (each copy is stored; copies join their original's cluster: the number of
-clusters is printed next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
+Runs ``python -m pipeline run --once`` as a child process into a fresh SQLite store (and into Elasticsearch
+with ``--es``: a server started for the run by :class:`pipeline.devtools.esserver.LocalElasticsearch`, whose
+CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index prefix unique to
+the run either way) and prints: articles/s by wall clock, articles per CPU-second (the child's user + system
+time, plus the server's with ``--es``; the loopback feed servers run in this process and are not counted),
+the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
+count equals N (each copy is stored; copies join their original's cluster: the number of clusters is printed
+next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
 
     .venv/bin/python -m bench.bench_e2e [--articles 600] [--gazetteer-only] [--es | --es-url URL]
 
@@ -43,12 +43,12 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from bench.figures import BenchRecord, add_json_out
+from tests.support.feedserver import FeedServer
+
 ROOT = Path(__file__).resolve().parent.parent
 
-from tests.support.feedserver import FeedServer  # noqa: E402
-
 DEFAULT_EVAL = ROOT.parent / "shared" / "eval" / "extraction"
-OUT = ROOT / "bench" / "out" / "bench_e2e.json"
 
 
 def load_pages(eval_dir: Path) -> list[tuple[str, bytes, str]]:
@@ -84,7 +84,8 @@ def is_utf8(body: bytes) -> bool:
 
 def rss(title: str, items: list[dict[str, str]]) -> bytes:
     parts = [
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{html.escape(title)}</title>'
+        f'<?xml version="1.0" encoding="utf-8"?><rss '
+        f'version="2.0"><channel><title>{html.escape(title)}</title>'
     ]
     for it in items:
         parts.append(
@@ -296,7 +297,7 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=Path, help="write each run's cProfile statistics to PROFILE.<store> (slower run)"
     )
-    parser.add_argument("--out", type=Path, default=OUT)
+    add_json_out(parser, "bench_e2e")
     args = parser.parse_args()
 
     pages = load_pages(args.eval_dir)
@@ -312,7 +313,7 @@ def main() -> int:
     es_server = None
     try:
         if args.es and not args.es_url:
-            from pipeline.esserver import LocalElasticsearch
+            from pipeline.devtools.esserver import LocalElasticsearch
 
             es_server = LocalElasticsearch().start()
             args.es_url = es_server.url
@@ -370,29 +371,66 @@ def main() -> int:
             es_server.stop()
 
     print(
-        f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} outlets), "
-        f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a charset; "
+        f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} "
+        f"outlets), "
+        f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a "
+        f"charset; "
         f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
     )
-    print(
-        "| store | stored / expected | clusters / pages | wall s | CPU s | art/s wall | art/CPU-s | peak RSS MB "
-        "| store KB/article | feed errors |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    report(args, corpus, results)
+    return 0 if all(r["count_ok"] for r in results["runs"].values()) else 1
+
+
+def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, Any]) -> None:
+    """Print the run table and write it (with the raw results) to the JSON figures file."""
+    columns = [
+        "store",
+        "stored / expected",
+        "clusters / pages",
+        "wall s",
+        "CPU s",
+        "art/s wall",
+        "art/CPU-s",
+        "peak RSS MB",
+        "store KB/article",
+        "feed errors",
+    ]
+    rows = []
     for name, r in results["runs"].items():
-        print(
-            f"| {name} | {r['stored']} / {args.articles} | {r['clusters']} / {corpus['distinct_pages']} | {r['wall_s']:.1f} "
-            f"| {r['cpu_s']:.1f}{' (server ' + format(r['server_cpu_s'], '.1f') + ')' if r['server_cpu_s'] else ''} "
-            f"| {r['articles_per_s_wall']:.1f} | {r['articles_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f}"
-            f"{' + workers ' + format(r['workers_rss_mb'], '.0f') if r['worker_processes'] else ''} "
-            f"| {r['store_kb_per_article']:.1f} | {r['n_errors']} |"
+        server_cpu = f" (server {r['server_cpu_s']:.1f})" if r["server_cpu_s"] else ""
+        workers = f" + workers {r['workers_rss_mb']:.0f}" if r["worker_processes"] else ""
+        rows.append(
+            [
+                name,
+                f"{r['stored']} / {args.articles}",
+                f"{r['clusters']} / {corpus['distinct_pages']}",
+                round(r["wall_s"], 1),
+                f"{r['cpu_s']:.1f}{server_cpu}",
+                round(r["articles_per_s_wall"], 1),
+                round(r["articles_per_cpu_s"], 1),
+                f"{r['peak_rss_mb']:.0f}{workers}",
+                round(r["store_kb_per_article"], 1),
+                r["n_errors"],
+            ]
         )
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+    for row, r in zip(rows, results["runs"].values(), strict=True):
+        print("| " + " | ".join(str(c) for c in row) + " |")
         for e in r["errors"][:5]:
             print(f"  error: {e}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0 if all(r["count_ok"] for r in results["runs"].values()) else 1
+    record = BenchRecord("bench_e2e")
+    title = (
+        f"{args.articles} articles, NER: {'gazetteer only' if args.gazetteer_only else 'spaCy + gazetteer'}"
+    )
+    if args.label:
+        title += f" ({args.label})"
+    record.table(title, columns, rows)
+    for name, r in results["runs"].items():
+        record.figure(f"{name}: articles per second (wall)", round(r["articles_per_s_wall"], 1), "art/s")
+        record.figure(f"{name}: articles per CPU-second", round(r["articles_per_cpu_s"], 1), "art/CPU-s")
+    record.data["results"] = results
+    record.write(args.json_out)
 
 
 if __name__ == "__main__":

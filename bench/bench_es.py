@@ -31,14 +31,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.figures import BenchRecord, add_json_out  # noqa: E402
-from pipeline.stores.base import SearchQuery  # noqa: E402
-from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402
+from bench.figures import BenchRecord, add_json_out
+from pipeline.stores.base import SearchQuery
+from pipeline.stores.elasticsearch import ElasticsearchStore
 
-SYLLABLES = ["ra", "qa", "mo", "sul", "da", "mas", "cus", "al", "ep", "po", "ki", "ev", "ba", "gh", "dad", "tor",
-             "lin", "ver", "an", "ter", "con", "vo", "ces", "fire", "strike", "aid", "front", "line"]  # fmt: skip
-_COMMON_TEXT = """the of and to in a is that for on was with he it as at by from his an were are which this be has
-fighting forces city troops government talks ceasefire attack residents officials said report
+SYLLABLES = ["ra", "qa", "mo", "sul", "da", "mas", "cus", "al", "ep", "po", "ki", "ev", "ba", "gh", "dad",
+             "tor", "lin", "ver", "an", "ter", "con", "vo", "ces", "fire", "strike", "aid", "front",
+             "line"]  # fmt: skip
+_COMMON_TEXT = """the of and to in a is that for on was with he it as at by from his an were are which this
+be has fighting forces city troops government talks ceasefire attack residents officials said report
 militants army civilians aid convoy shelling offensive border refugees minister election"""
 COMMON = _COMMON_TEXT.split()
 
@@ -55,7 +56,8 @@ def generate(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
     vocab = vocabulary(rng)
     actors = [(f"actor:a{i}", f"Actor {vocab[i].title()}") for i in range(200)]
     places = [
-        (f"geonames:{100000 + i}", vocab[200 + i].title(), rng.choice(["SY", "IQ", "UA", "KE", "FJ", "TR", "LB"]),
+        (f"geonames:{100000 + i}", vocab[200 + i].title(),
+         rng.choice(["SY", "IQ", "UA", "KE", "FJ", "TR", "LB"]),
          rng.uniform(-40, 60), rng.uniform(-170, 170))
         for i in range(300)
     ]  # fmt: skip
@@ -95,7 +97,8 @@ def generate(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
             cluster, duplicate_of = aid, None
         published = start + timedelta(seconds=rng.randint(0, 365 * 86400))
         doc = {
-            "id": aid, "url": url, "source": {"feed": f"https://{domain}/rss", "name": name, "domain": domain},
+            "id": aid, "url": url,
+            "source": {"feed": f"https://{domain}/rss", "name": name, "domain": domain},
             "title": title, "summary": text[:200], "text": text, "language": "en",
             "published_at": published.isoformat(), "published_at_estimated": False,
             "fetched_at": published.isoformat(), "authors": [], "feed_tags": ["world"],
@@ -153,7 +156,7 @@ def server_or_url(url: str | None, heap: str) -> tuple[Any, str]:
     the caller stops it)."""
     if url:
         return None, url
-    from pipeline.esserver import LocalElasticsearch, make_config
+    from pipeline.devtools.esserver import LocalElasticsearch, make_config
 
     config = make_config()
     config.heap = heap
@@ -161,7 +164,7 @@ def server_or_url(url: str | None, heap: str) -> tuple[Any, str]:
     return server, server.url
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - a benchmark script: set up, measure, print one table in order
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -222,13 +225,15 @@ def main() -> None:
             browse.append((time.perf_counter() - t0) * 1000)
 
         print(
-            f"Elasticsearch {node['version']} at {url}, heap {heap_mb:.0f} MiB, analysis={store.analysis_kind}"
+            f"Elasticsearch {node['version']} at {url}, heap {heap_mb:.0f} MiB, "
+            f"analysis={store.analysis_kind}"
         )
         print()
         print("| measure | value |")
         print("|---|---|")
         print(
-            f"| documents indexed | {report.indexed:,} ({len(report.errors)} errors, {report.created:,} created) |"
+            f"| documents indexed | {report.indexed:,} ({len(report.errors)} errors, {report.created:,} "
+            f"created) |"
         )
         print(f"| bulk indexing time | {elapsed:.1f} s |")
         print(f"| bulk indexing rate | {rate:,.0f} docs/s |")
@@ -236,7 +241,8 @@ def main() -> None:
             print(f"| cold start: rate of the {args.warmup:,} warm-up articles | {cold:,.0f} docs/s |")
         print(f"| CPU per document: server / client | {server_ms:.3f} / {client_ms:.3f} ms |")
         print(
-            f"| actor+location+text search, facets + highlights: p50 | {statistics.median(latencies):.1f} ms |"
+            f"| actor+location+text search, facets + highlights: p50 | {statistics.median(latencies):.1f} "
+            f"ms |"
         )
         print(f"| same, p95 | {percentile(latencies, 95):.1f} ms |")
         print(f"| same, mean hits per query | {statistics.mean(totals):.1f} |")

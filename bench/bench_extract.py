@@ -30,8 +30,8 @@ from collections import Counter
 from pathlib import Path
 from statistics import mean
 
-from bench.figures import BenchRecord, add_json_out  # noqa: E402
-from pipeline.clean import DEFAULT_EXTRACTOR, decode_page, extract_article, extract_body  # noqa: E402
+from bench.figures import BenchRecord, add_json_out
+from pipeline.clean import DEFAULT_EXTRACTOR, decode_page, extract_article, extract_body
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "extraction"
 EXTRACTORS = ("trafilatura", "trafilatura-fast", "trafilatura-recall", "readability", "rules")
@@ -137,7 +137,8 @@ def main() -> int:
         target = {"target": "best of the extractors"} if name == "extract_article" else {}
         record.figure(f"extraction F1 (mean per page), {name}", round(f, 3), "", pages=len(ids), **target)
     record.table(
-        f"{len(ids)} pages of {args.eval_dir.name}: word 4-gram multiset P/R/F1 per page, pages weighted equally",
+        f"{len(ids)} pages of {args.eval_dir.name}: word 4-gram multiset P/R/F1 per page, pages weighted "
+        f"equally",
         [
             "extractor",
             "precision",

@@ -27,7 +27,7 @@ from bench.figures import BenchRecord, add_json_out
 from pipeline.fetch import FetchOptions, fetch_feeds
 from pipeline.settings import Settings
 
-#: misbehaviours used for the bad feeds, round-robin (fault names from tests/support/feedserver.FAULTS or local)
+#: misbehaviours of the bad feeds, round-robin (fault names: tests/support/feedserver.FAULTS, or local)
 BAD_KINDS = [
     "hang",
     "drip",
@@ -151,11 +151,13 @@ def main() -> None:
     try:
         plan: list[tuple[str, str]] = parent.recv()
         print(
-            f"{len(plan)} feeds on {args.hosts} loopback hosts, {sum(k != 'good' for _, k in plan)} misbehaving "
+            f"{len(plan)} feeds on {args.hosts} loopback hosts, {sum(k != 'good' for _, k in plan)} "
+            f"misbehaving "
             f"({', '.join(sorted(set(k for _, k in plan) - {'good'}))})"
         )
         print(
-            f"timeouts: connect 2s, read {args.read_timeout:g}s, total {args.total_timeout:g}s; max_retries 2\n"
+            f"timeouts: connect 2s, read {args.read_timeout:g}s, total {args.total_timeout:g}s; max_retries "
+            f"2\n"
         )
         rows = []
         for label, conc, per_host, parse in [
@@ -181,7 +183,8 @@ def main() -> None:
         for label, row in rows:
             print(f"| {label} | " + " | ".join(str(row[k]) for k in keys) + " |")
         record.table(
-            f"{len(plan)} feeds on {args.hosts} loopback hosts, {sum(k != 'good' for _, k in plan)} misbehaving; "
+            f"{len(plan)} feeds on {args.hosts} loopback hosts, {sum(k != 'good' for _, k in plan)} "
+            f"misbehaving; "
             f"timeouts connect 2 s, read {args.read_timeout:g} s, total {args.total_timeout:g} s; 2 retries",
             ["run", *keys],
             [[label, *(row[k] for k in keys)] for label, row in rows],

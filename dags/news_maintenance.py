@@ -22,17 +22,18 @@ from typing import Any
 from airflow.sdk import dag, task
 
 from pipeline import tasks as T
+from pipeline.settings import get_settings
 
-CFG = T.OrchestrationSettings.from_env()
+CFG = get_settings()
 
 
 @dag(
     dag_id="news_maintenance",
-    schedule=T.OrchestrationSettings.schedule_value(CFG.maintenance_schedule),
+    schedule=T.schedule_value(CFG.maintenance_schedule),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=CFG.default_args(),
+    default_args=T.default_args(CFG),
     tags=["newswire", "maintenance"],
     doc_md=__doc__,
 )
@@ -40,7 +41,7 @@ def news_maintenance() -> None:
     @task
     def feed_health() -> dict[str, Any]:
         """Feed health report (see the DAG doc)."""
-        return T.feed_health_report(None, store_url=T.airflow_store_url(CFG.es_conn_id))
+        return T.feed_health_report(None, store_url=T.airflow_store(CFG.es_conn_id))
 
     @task(retries=0)
     def check_feeds() -> dict[str, Any]:
@@ -59,7 +60,7 @@ def news_maintenance() -> None:
     @task(pool=CFG.index_pool)
     def index_housekeeping() -> dict[str, Any]:
         """Template/aliases and monthly index retention."""
-        return T.index_housekeeping(T.airflow_store_url(CFG.es_conn_id), CFG.index_retention_months)
+        return T.index_housekeeping(T.airflow_store(CFG.es_conn_id), CFG.index_retention_months)
 
     feed_health()
     check_feeds()

@@ -18,8 +18,8 @@ Contract:
   the value.
   A search that runs past ``search_timeout`` (:class:`~pipeline.stores.base.SearchTimeout`)
   or a store that does not answer (Elasticsearch down, a SQLite file that cannot be read)
-  -> 503 ``{"detail": reason}``. ``notes`` (only when there are some) lists what the user should know about how names
-  were searched (a capital searched as its government, an unknown actor with close names).
+  -> 503 ``{"detail": reason}``. ``notes`` (only when there are some) lists what the user should know about
+  how names were searched (a capital searched as its government, an unknown actor with close names).
 - Every 422 has one shape, ``{"detail": "<message>"}``: FastAPI's own validation errors (a
   ``limit`` that is not a number, a missing ``kind``) are answered in it too.
 - ``GET /articles/{id}`` -> the stored article (private fields removed) or 404.
@@ -53,6 +53,7 @@ searching, ``tests/test_load.py``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -74,6 +75,8 @@ from pipeline.search import QueryError, build_query, public_article, search_payl
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
 from pipeline.stores.base import SearchTimeout, Store
+
+log = logging.getLogger(__name__)
 
 __all__ = ["app", "create_app"]
 
@@ -155,7 +158,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 Repeated = Annotated[list[str] | None, Query()]
 
 
-def create_app(store_url: str | None = None) -> FastAPI:
+def create_app(store_url: str | None = None) -> FastAPI:  # noqa: C901, PLR0915 - the app factory: every route is a closure over the app
     """A new app over ``store_url`` (default: the configured store, read at startup)."""
 
     @asynccontextmanager
@@ -216,7 +219,8 @@ def create_app(store_url: str | None = None) -> FastAPI:
             counter = request.app.state.health_count = HealthCount(store, request.app.state.health_limiter)
         try:
             count = await counter.read()
-        except Exception as exc:  # a store server that went away: say so, don't crash
+        except Exception as exc:  # /health answers 503 for any store failure, never crashes
+            log.warning("health: counting the store failed", exc_info=True)
             return JSONResponse(
                 status_code=503, content={"status": "unavailable", "store": url, "error": redact(str(exc))}
             )
@@ -300,7 +304,7 @@ def create_app(store_url: str | None = None) -> FastAPI:
             raise HTTPException(status_code=422, detail=str(exc)) from None
 
     @api.get("/entities")
-    def entities(id: Repeated = None) -> dict[str, Any]:  # noqa: A002 (the query parameter's name)
+    def entities(id: Repeated = None) -> dict[str, Any]:
         """Canonical name, kind, country and point of actors and places by id (unknown ids left out)."""
         from pipeline.suggest import default_gazetteer, entity_info
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import html as htmllib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -57,6 +58,8 @@ from bs4 import BeautifulSoup
 from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 
 from pipeline.records import Record, canonical_url
+
+log = logging.getLogger(__name__)
 
 Extractor = Literal["trafilatura", "trafilatura-fast", "trafilatura-recall", "readability", "rules"]
 #: The extractor used by :func:`extract_article` (chosen by bench/bench_extract.py).
@@ -190,6 +193,11 @@ _NEWLINES_RE = re.compile(r"[\r\n]+")
 
 def _paragraphs_from_tag(root: Tag | BeautifulSoup, *, drop_boilerplate: bool = True) -> list[str]:
     """Walk the tree (iteratively: deep pages must not hit the recursion limit) into paragraphs."""
+    return _paragraphs_from_blocks(_text_blocks(root, drop_boilerplate), drop_boilerplate)
+
+
+def _text_blocks(root: Tag | BeautifulSoup, drop_boilerplate: bool) -> list[str]:
+    """The text of each block element under ``root``, in document order (line breaks kept as newlines)."""
     blocks: list[str] = []
     current: list[str] = []
 
@@ -228,7 +236,11 @@ def _paragraphs_from_tag(root: Tag | BeautifulSoup, *, drop_boilerplate: bool = 
             stack.append(_BLOCK_END)
         stack.extend(reversed(item.contents))
     flush()
+    return blocks
 
+
+def _paragraphs_from_blocks(blocks: list[str], drop_boilerplate: bool) -> list[str]:
+    """Paragraphs of normalised block texts: runs of non-blank lines, boilerplate lines dropped."""
     paragraphs: list[str] = []
     for block in blocks:
         lines = [line.strip() for line in normalize_text(block).split("\n")]
@@ -395,7 +407,8 @@ def _declared_in_head(body: bytes) -> str | None:
 def page_charset(body: bytes, content_type: str | None = None) -> str:
     """The codec a page's bytes are decoded with, cheapest evidence first: a byte-order mark,
     the HTTP ``charset``, an XML declaration or a ``<meta>`` charset anywhere in ``<head>``
-    (a declared UTF-8 only when the bytes are valid UTF-8), strict UTF-8, then charset-normalizer over the first :data:`DETECT_BYTES` only (cut at a
+    (a declared UTF-8 only when the bytes are valid UTF-8), strict UTF-8, then charset-normalizer over the
+    first :data:`DETECT_BYTES` only (cut at a
     ``>`` so no character is split; a tie goes to windows-1252), else windows-1252."""
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -440,7 +453,8 @@ def _lxml_tree(page_html: str) -> Any:
 
     try:
         return load_html(page_html)
-    except Exception:  # noqa: BLE001 - lxml raises several types on junk
+    except Exception:  # lxml raises several types on junk
+        log.debug("lxml cannot read the page", exc_info=True)
         return None
 
 
@@ -460,7 +474,8 @@ def _page_date(tree: Any, url: str | None) -> str | None:
         found = find_date(
             tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%dT%H:%M:%S%z", url=url
         )
-    except Exception:  # noqa: BLE001 - htmldate is best effort
+    except Exception:  # htmldate is best effort
+        log.debug("htmldate failed", exc_info=True)
         return None
     if not found:
         return None
@@ -515,7 +530,8 @@ def _page_metadata(tree: Any) -> tuple[str | None, list[str]]:
         if not meta.author:
             meta.author = extract_author(tree)
         meta.clean_and_trim()
-    except Exception:  # noqa: BLE001 - metadata is best effort
+    except Exception:  # metadata is best effort
+        log.debug("page metadata extraction failed", exc_info=True)
         return None, []
     title = normalize_text(meta.title).strip() if meta and meta.title else None
     authors: list[str] = []
@@ -702,7 +718,8 @@ def clean_records(records: Iterable[Record]) -> Iterator[Record]:
             continue
         try:
             yield _clean_one(record)
-        except Exception as exc:  # noqa: BLE001 - one bad record never stops the others
+        except Exception as exc:  # one bad record never stops the others
+            log.warning("cleaning record %r failed", record.get("id"), exc_info=True)
             out = dict(record)
             out["error"] = f"clean: {type(exc).__name__}: {exc}"
             yield out

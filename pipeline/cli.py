@@ -42,6 +42,8 @@ from rich.text import Text
 from pipeline.redaction import install_log_filter, redact
 from pipeline.settings import get_settings
 
+log = logging.getLogger(__name__)
+
 app = typer.Typer(
     help="newswire: fetch, clean, deduplicate, tag and index news; search it by actor and location.",
     no_args_is_help=True,
@@ -94,13 +96,15 @@ def open_store_or_fail(url: str | None, must_exist: bool = False) -> Any:
         path = Path(sqlite_path(target))
         if not path.exists():
             fail(
-                f"no such store: {path} does not exist (run `newswire run --once` to fill it, or pass --store)"
+                f"no such store: {path} does not exist (run `newswire run --once` to fill it, or pass "
+                f"--store)"
             )
     try:
         return open_store(url)
     except ValueError as exc:
         fail(str(exc))
-    except Exception as exc:  # a server that is down, a folder that can't be created
+    except Exception as exc:  # a server that is down, a folder that can't be created: one line
+        log.debug("opening the store failed", exc_info=True)
         fail(f"cannot open store {target}: {first_line(exc)}", 1)
 
 
@@ -230,6 +234,7 @@ def reconcile(store: StoreOpt = None) -> None:
     try:
         result = reconcile_pending(st, whole_store=True)
     except Exception as exc:  # the store went away: nothing is lost, run it again
+        log.debug("reconcile failed", exc_info=True)
         st.close()
         fail(f"reconcile stopped: {exc}; run `newswire reconcile` again", 1)
     st.close()
@@ -352,6 +357,7 @@ def search(
             raise
         fail(f"--after: {exc}")  # a cursor of another sort
     except Exception as exc:  # a store server that is down or went away: one line, no traceback
+        log.debug("search failed", exc_info=True)
         fail(f"cannot search {st.url}: {first_line(exc)}", 1)
     finally:
         st.close()
@@ -519,6 +525,7 @@ def retag(
         err.print("retag: interrupted; run `newswire retag` again to continue", highlight=False)
         raise typer.Exit(1) from None
     except Exception as exc:  # the store went away mid-run: the batches done so far are kept
+        log.debug("retag failed", exc_info=True)
         st.close()
         fail(f"retag stopped: {exc}; run `newswire retag` again to continue", 1)
     st.close()
@@ -559,7 +566,7 @@ def serve(
         uvicorn = require("uvicorn", "newswire serve")
     except MissingExtra as exc:
         fail(str(exc))
-    if store:
+    if store:  # kept: uvicorn imports pipeline.api:app, which opens get_settings().store, not an argument
         os.environ["NEWSWIRE_STORE"] = store
         get_settings.cache_clear()
     open_store_or_fail(store).close()  # a bad URL or a store that is down: one clear line, no traceback
@@ -576,7 +583,7 @@ def es_start(
     ] = None,
 ) -> None:
     """Download (once) and start the local Elasticsearch; prints its URL."""
-    from pipeline import esserver
+    from pipeline.devtools import esserver
 
     if port is not None and not 1 <= port <= 65535:
         fail(f"--port: {port} is not a port number (1-65535)")
@@ -592,7 +599,8 @@ def es_start(
 
     try:
         url = esserver.start(port=port, on_wait=on_wait)["url"]
-    except Exception as exc:
+    except Exception as exc:  # any start-up failure is one line for the user
+        log.debug("Elasticsearch start failed", exc_info=True)
         fail(f"Elasticsearch did not start: {exc}", 1)
     if shown["live"]:
         err.print()
@@ -602,7 +610,7 @@ def es_start(
 @es_app.command("stop")
 def es_stop() -> None:
     """Stop the local Elasticsearch started by `newswire es start` (says whether one was running)."""
-    from pipeline import esserver
+    from pipeline.devtools import esserver
 
     if esserver.stop():
         out.print("stopped the local Elasticsearch")
@@ -613,7 +621,7 @@ def es_stop() -> None:
 @es_app.command("status")
 def es_status() -> None:
     """Say whether the local Elasticsearch runs, and where."""
-    from pipeline import esserver
+    from pipeline.devtools import esserver
 
     status = esserver.status()
     out.print_json(data=status)

@@ -149,7 +149,8 @@ class FeedConfig(BaseModel):
     )
     full_text: bool | None = Field(
         default=None,
-        description="fetch article pages: true always, false never, null = when entries carry only short summaries",
+        description="fetch article pages: true always, false never, null = when entries carry only short "
+        "summaries",
     )
     enabled: bool = Field(default=True, description="false keeps the feed in the file but out of runs")
     interval: int | None = Field(

@@ -703,8 +703,8 @@ def reconcile(
     ``deduper``'s rule join its cluster (union-find over cluster ids). The clusters the
     union-find merged, and those the articles joined as members, are then read in one call
     (``store.clusters_members``) and, where their members or id change, rewritten in one
-    call (``store.rewrite_clusters``): ``cluster_id`` = id of the earliest member (``published_at``, then ``id``),
-    ``duplicate_of`` = that id for the others, and the representative's
+    call (``store.rewrite_clusters``): ``cluster_id`` = id of the earliest member (``published_at``,
+    then ``id``), ``duplicate_of`` = that id for the others, and the representative's
     ``also_published_by`` rebuilt. Idempotent: a second call rewrites nothing. Run it once
     the parallel writers are done (the final task of an ingestion run).
     """
@@ -780,7 +780,7 @@ class _Checker:
             self._near(r, cid, refs)
 
     def _near(self, r: Record, cid: str, refs: dict[str, ClusterRef]) -> None:
-        """Union ``cid`` with the clusters of the band neighbours ``refs`` that are near-duplicates of ``r``."""
+        """Union ``cid`` with the clusters of the band neighbours ``refs`` near-duplicate to ``r``."""
         signer, deduper = self.deduper.signer, self.deduper
         sig = r.get("minhash")
         cands = [c for c in refs.values() if c.signature and len(c.signature) == signer.width]

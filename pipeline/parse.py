@@ -38,6 +38,7 @@ import email.utils
 import html as htmllib
 import io
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from pipeline.clean import html_to_text, normalize_text
 from pipeline.language import normalize_language
 from pipeline.records import Record, article_id, canonical_url, parse_iso
 from pipeline.redaction import redact
+
+log = logging.getLogger(__name__)
 
 #: ``sy:updatePeriod`` values in seconds.
 UPDATE_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 604800, "monthly": 2592000, "yearly": 31536000}
@@ -415,7 +418,8 @@ def _xml_entries(entries: list[Any], ctx: _Context, result: ParsedFeed) -> None:
                     language=_entry_language(entry),
                 )
             )
-        except Exception as exc:  # noqa: BLE001 - one bad entry is a warning, the feed goes on
+        except Exception as exc:  # one bad entry is a warning, the feed goes on
+            log.warning("feed entry %s skipped", position, exc_info=True)
             ctx.warnings.append(f"entry {position}: skipped ({type(exc).__name__}: {exc})")
 
 
@@ -438,7 +442,8 @@ def _absolute_links(fragment: str, base: str) -> str:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
         root.make_links_absolute(base, resolve_base_href=False)
         text = lxml.html.tostring(root, encoding="unicode")
-    except Exception:  # noqa: BLE001 - keep the original HTML when lxml cannot read it
+    except Exception:  # keep the original HTML when lxml cannot read it
+        log.debug("lxml cannot read an HTML fragment; kept as it is", exc_info=True)
         return fragment
     return str(text[len("<div>") : -len("</div>")] if text.startswith("<div>") else text)
 
@@ -519,7 +524,8 @@ def _parse_json(body: bytes, ctx: _Context, result: ParsedFeed) -> None:
                     language=item.get("language") if isinstance(item.get("language"), str) else None,
                 )
             )
-        except Exception as exc:  # noqa: BLE001 - one bad entry is a warning, the feed goes on
+        except Exception as exc:  # one bad entry is a warning, the feed goes on
+            log.warning("feed entry %s skipped", position, exc_info=True)
             ctx.warnings.append(f"entry {position}: skipped ({type(exc).__name__}: {exc})")
 
 
@@ -551,7 +557,8 @@ def parse_feed(
             _parse_json(bytes(body), ctx, result)
         else:
             _parse_xml(bytes(body), ctx, headers, result)
-    except Exception as exc:  # noqa: BLE001 - a parser bug on one feed must not stop the others
+    except Exception as exc:  # a parser bug on one feed must not stop the others
+        log.warning("feed parse failed", exc_info=True)
         result.error = f"cannot parse feed ({type(exc).__name__}: {exc})"
     result.warnings = list(dict.fromkeys(ctx.warnings))
     if result.error:

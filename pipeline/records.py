@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 
@@ -182,8 +185,9 @@ def run_filter(
     def run_stage(batch: list[Record]) -> list[Record]:
         try:
             return list(stage(batch))
-        except Exception as exc:  # noqa: BLE001 - one record's failure must not end the stream
+        except Exception as exc:  # one record's failure must not end the stream
             if len(batch) == 1:
+                log.warning("record %r failed", batch[0].get("id"), exc_info=True)
                 return [{**batch[0], "error": f"{type(exc).__name__}: {exc}"}]
             return [out for record in batch for out in run_stage([record])]
 

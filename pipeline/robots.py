@@ -21,6 +21,7 @@ Google's and RFC 9309's rules require.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from protego import Protego
+
+log = logging.getLogger(__name__)
 
 #: seconds a parsed robots.txt is trusted
 TTL = 24 * 3600.0
@@ -113,6 +116,7 @@ class RobotsCache:
         try:
             status, body, unsafe = await self._fetch(origin + "/robots.txt")
         except Exception as exc:  # a fetcher bug must not stop the pages
+            log.warning("robots.txt of %s: fetch failed", origin, exc_info=True)
             return _Policy(None, False, f"robots.txt unreachable ({exc})", now + ERROR_TTL)
         if unsafe:
             # The page fetch itself will be refused with the safety message; do not mask it.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -262,8 +262,7 @@ def ingest(
             # one line per feed in the report (a dead store fails every feed alike); the traceback at debug
             log.info("feed %s failed: %s", redact(feed.url), redact(_one_line(exc)))
             log.debug("feed %s failed", redact(feed.url), exc_info=True)
-            stats.status = "error"
-            stats.errors.append(redact(f"{feed.url}: {_one_line(exc)}"))
+            record_feed_failure(feed, stats, exc)
         report.feeds.append(stats)
         if on_feed:
             on_feed(stats)
@@ -283,32 +282,54 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def ingest_fetched(
+def record_feed_failure(feed: FeedConfig, stats: FeedStats, exc: BaseException) -> None:
+    """Mark one feed failed by an unexpected exception: status ``error`` and one redacted line
+    (``<feed url>: Type: message``, at most 300 characters of message) in ``stats.errors``."""
+    stats.status = "error"
+    stats.errors.append(redact(f"{feed.url}: {_one_line(exc)}"))
+
+
+def new_entries(
     feed: FeedConfig, result: FetchResult, store: Store, stats: FeedStats, settings: Settings
-) -> list[dict[str, Any]]:
-    """Everything after the HTTP fetch for one feed; returns what :func:`index_entries` returns."""
+) -> Iterator[list[dict[str, Any]]]:
+    """The fetch step of one feed after its HTTP fetch: status -> parse -> drop stored ids -> full text.
+
+    Yields the feed's entries whose ids are not in ``store`` yet, at most :data:`FEED_CHUNK` at a
+    time (memory stays flat in a feed's size), with the article page fetched for summary-only
+    entries when ``settings.fetch_full_text``; records status, errors and warnings in ``stats``.
+    Reads the store (known ids) and writes nothing to it. The one home of this step: the CLI run
+    indexes each chunk as it comes (:func:`ingest_fetched`), the Airflow fetch task stages them
+    (:func:`pipeline.tasks.fetch_group`).
+    """
     if result.status == "error":
         stats.errors.append(redact(result.error or f"{feed.url}: fetch failed"))
-        return []
+        return
     if result.status in ("not_modified", "gone"):
         if result.status == "gone":
             stats.warnings.append(f"{redact(feed.url)}: 410 Gone: the feed is retired")
-        return []
+        return
     entries = parse_fetched(feed, result, stats, settings)
     if stats.errors and not entries:
         stats.status = "error"
-        return []
+        return
     known = store.known_ids(e["id"] for e in entries)
-    # chunks keep memory flat in entries: pages are fetched, processed and indexed a chunk at a time
     chunks = [entries[i : i + FEED_CHUNK] for i in range(0, len(entries), FEED_CHUNK)]
     del entries
-    indexed: list[dict[str, Any]] = []
     while chunks:
         fresh = [e for e in chunks.pop(0) if e["id"] not in known]
         if not fresh:
             continue
         if settings.fetch_full_text:
             add_full_text(feed, fresh, stats, settings)
+        yield fresh
+
+
+def ingest_fetched(
+    feed: FeedConfig, result: FetchResult, store: Store, stats: FeedStats, settings: Settings
+) -> list[dict[str, Any]]:
+    """Everything after the HTTP fetch for one feed; returns what :func:`index_entries` returns."""
+    indexed: list[dict[str, Any]] = []
+    for fresh in new_entries(feed, result, store, stats, settings):
         indexed.extend(index_entries(store, fresh, stats))
     return indexed
 

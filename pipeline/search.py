@@ -11,7 +11,8 @@ stores never see unvalidated user input. Dates given as a day (``2017-06-07`` or
 are inclusive: ``--until`` runs to the day's end. Languages must be ISO 639-1 codes and countries
 ISO 3166-1 alpha-2 codes (:func:`check_codes`, pycountry). What the user should know about how a
 name was searched (a capital searched as its government, an unknown actor and close names) is
-kept in ``SearchQuery.notes`` (:func:`unknown_actor_notes`): the CLI prints them, the API answers them as ``notes``.
+kept in ``SearchQuery.notes`` (:func:`unknown_actor_notes`): the CLI prints them, the API answers them as
+``notes``.
 
 Limits (:func:`check_limits`, the one validation layer both stores rely on): a text query
 of at most :data:`MAX_QUERY_CHARS` characters, :data:`MAX_QUERY_TERMS` words,

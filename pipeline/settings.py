@@ -10,9 +10,10 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,22 @@ CONFIG_DIR = config_dir()
 
 #: The one place the Elasticsearch version is recorded (tests, `newswire es`, compose).
 ELASTICSEARCH_VERSION = "9.5.4"
+
+
+#: The Airflow-only fields of :class:`Settings`: an empty variable means their default.
+AIRFLOW_FIELDS = (
+    "schedule",
+    "groups",
+    "es_conn_id",
+    "index_pool",
+    "task_retries",
+    "retry_delay_seconds",
+    "max_retry_delay_seconds",
+    "task_timeout_minutes",
+    "staging_retention_days",
+    "index_retention_months",
+    "maintenance_schedule",
+)
 
 
 def _default_store() -> str:
@@ -96,6 +113,31 @@ class Settings(BaseSettings):
     search_timeout: float = Field(
         default=10.0, gt=0, description="seconds one search may run before it is stopped"
     )
+
+    # --- Airflow (dags/, pipeline.tasks); an empty variable means the default -------------------
+    schedule: str = Field(default="*/15 * * * *", description="news_ingest schedule ('none': triggers only)")
+    groups: int = Field(
+        default=4, ge=1, description="feed groups mapped in parallel (a feed keeps its group)"
+    )
+    es_conn_id: str = Field(
+        default="newswire_es", description="Airflow connection of the Elasticsearch store"
+    )
+    index_pool: str = Field(default="newswire_es", description="Airflow pool of the index tasks")
+    task_retries: int = Field(default=3, ge=0, description="retries of a failed task")
+    retry_delay_seconds: int = Field(default=60, ge=0, description="first retry delay (then doubled)")
+    max_retry_delay_seconds: int = Field(default=1800, ge=0, description="longest retry delay")
+    task_timeout_minutes: int = Field(default=30, gt=0, description="execution timeout of one task")
+    staging_retention_days: int = Field(default=7, ge=0, description="staging run folders kept this long")
+    index_retention_months: int = Field(default=0, ge=0, description="monthly indices kept (0 keeps all)")
+    maintenance_schedule: str = Field(default="@daily", description="news_maintenance schedule")
+
+    @field_validator(*AIRFLOW_FIELDS, mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """``NEWSWIRE_GROUPS=`` (set but empty, as compose leaves unset variables) keeps the default."""
+        if isinstance(value, str) and not value.strip():
+            return cls.model_fields[str(info.field_name)].default
+        return value
 
 
 @lru_cache(maxsize=1)

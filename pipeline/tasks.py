@@ -12,9 +12,10 @@ Steps of one run (``run_id`` names the staging folder):
 1. :func:`plan_groups` — the feeds file -> non-empty groups of feed URLs
    (:func:`pipeline.config.group_feeds`: a feed stays in the same group every run).
 2. :func:`fetch_group` — fetch + parse the group's feeds (conditional GET with the stored
-   ETag/Last-Modified), drop entries already stored, fetch article pages where needed;
-   writes ``fetched/<group>.jsonl`` and ``feeds/<group>.json`` (per-feed status, errors
-   and the *pending* feed state). Nothing is written to the store.
+   ETag/Last-Modified), drop entries already stored, fetch article pages where needed
+   (:func:`pipeline.run.new_entries`, the step the CLI run uses too); writes
+   ``fetched/<group>.jsonl`` and ``feeds/<group>.json`` (per-feed status, errors and the
+   *pending* feed state). Nothing is written to the store.
 3. :func:`process_group` — clean -> dedupe -> tag (``pipeline.run.process``); writes
    ``processed/<group>.jsonl``. Reads the store (dedupe lookups) but writes nothing to it.
 4. :func:`index_group` — writes the processed articles (idempotent by article id), and
@@ -28,6 +29,10 @@ Idempotency: staging files are replaced atomically, store writes are keyed by ar
 and feed state is committed last; so clearing and re-running any step, or a whole run,
 neither duplicates nor loses an article.
 
+Settings are :func:`pipeline.settings.get_settings` (the DAGs' fields too); the store is a URL
+or a :class:`StoreAccess` (URL + credentials of an Airflow connection) given to
+:func:`pipeline.stores.open_store`, never the environment.
+
 Error isolation: a feed that cannot be fetched or parsed, or one article that fails a
 stage, is *recorded* (``errors`` in the counts, ``error`` on the staged line, the feed's
 health in the store) and the group goes on; the step itself fails only on a group-wide
@@ -37,16 +42,16 @@ problem (store unreachable, staging unwritable), and then only that group's task
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pipeline.records import stable_hash
 from pipeline.redaction import redact
+from pipeline.settings import Settings, get_settings
 from pipeline.staging import Staging, open_staging, staging_root_setting
 
 log = logging.getLogger(__name__)
@@ -58,60 +63,25 @@ COMMITTED_BY = "committed_by"
 MAX_ERRORS_IN_COUNTS = 20
 
 
-# --- settings for orchestration -----------------------------------------------------------
+# --- Airflow settings (fields of pipeline.settings.Settings) -------------------------------
 
 
-@dataclass(frozen=True)
-class OrchestrationSettings:
-    """Settings the DAGs read (environment ``NEWSWIRE_*``; documented in .env.example)."""
+def default_args(settings: Settings | None = None) -> dict[str, Any]:
+    """Airflow ``default_args`` shared by the DAGs: retries with exponential back-off, a timeout."""
+    settings = settings or get_settings()
+    return {
+        "owner": "newswire",
+        "retries": settings.task_retries,
+        "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(seconds=settings.max_retry_delay_seconds),
+        "execution_timeout": timedelta(minutes=settings.task_timeout_minutes),
+    }
 
-    schedule: str = "*/15 * * * *"
-    groups: int = 4
-    es_conn_id: str = "newswire_es"
-    index_pool: str = "newswire_es"
-    task_retries: int = 3
-    retry_delay_seconds: int = 60
-    max_retry_delay_seconds: int = 1800
-    task_timeout_minutes: int = 30
-    staging_retention_days: int = 7
-    index_retention_months: int = 0  # 0 keeps every monthly index
-    maintenance_schedule: str = "@daily"
 
-    def default_args(self) -> dict[str, Any]:
-        """Airflow ``default_args`` shared by the DAGs: retries with exponential back-off, a timeout."""
-        return {
-            "owner": "newswire",
-            "retries": self.task_retries,
-            "retry_delay": timedelta(seconds=self.retry_delay_seconds),
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": timedelta(seconds=self.max_retry_delay_seconds),
-            "execution_timeout": timedelta(minutes=self.task_timeout_minutes),
-        }
-
-    @staticmethod
-    def schedule_value(value: str) -> str | None:
-        """A schedule setting for Airflow: ``none`` (or empty) means manual/external triggers only."""
-        return None if value.strip().lower() in ("", "none", "null") else value
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> OrchestrationSettings:
-        """Read ``NEWSWIRE_<FIELD>`` for each field; a bad number raises naming the variable."""
-        env = dict(os.environ if env is None else env)
-        values: dict[str, Any] = {}
-        for name, f in cls.__dataclass_fields__.items():
-            raw = env.get(f"NEWSWIRE_{name.upper()}")
-            if raw is None or raw == "":
-                continue
-            if f.type in ("int", int):
-                try:
-                    values[name] = int(raw)
-                except ValueError as exc:
-                    raise ValueError(f"NEWSWIRE_{name.upper()}={raw!r}: expected an integer") from exc
-            else:
-                values[name] = raw
-        if values.get("groups", 1) < 1:
-            raise ValueError("NEWSWIRE_GROUPS must be >= 1")
-        return cls(**values)
+def schedule_value(value: str) -> str | None:
+    """A schedule setting for Airflow: ``none`` (or empty) means manual/external triggers only."""
+    return None if value.strip().lower() in ("", "none", "null") else value
 
 
 def store_url_from_connection(host: str | None, port: int | None = None, schema: str | None = None) -> str:
@@ -136,27 +106,29 @@ def store_url_from_connection(host: str | None, port: int | None = None, schema:
     return f"{scheme}://{rest}"
 
 
-def use_store_credentials(username: str | None, password: str | None) -> None:
-    """Make Elasticsearch credentials visible to :func:`pipeline.stores.open_store` in this process.
+@dataclass(frozen=True)
+class StoreAccess:
+    """A store URL with the credentials to use it (from an Airflow connection).
 
-    They go into ``NEWSWIRE_ES_USERNAME``/``NEWSWIRE_ES_PASSWORD`` of the task's own process
-    (never into a URL, a log line or XCom) and the settings cache is reset.
+    Handed to the task functions in the task's own process, so the password never enters a
+    URL, a log line, XCom or the environment; ``repr`` hides it.
     """
-    from pipeline.settings import get_settings
 
-    for var, value in (("NEWSWIRE_ES_USERNAME", username), ("NEWSWIRE_ES_PASSWORD", password)):
-        if value:
-            os.environ[var] = value
-        else:
-            os.environ.pop(var, None)
-    get_settings.cache_clear()
+    url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
-def airflow_store_url(conn_id: str) -> str | None:
-    """The store URL from Airflow connection ``conn_id`` (type ``elasticsearch``), or None if undefined.
+#: What the task functions take as ``store_url``: a URL, a :class:`StoreAccess`, or None (``NEWSWIRE_STORE``).
+StoreTarget = str | StoreAccess | None
 
-    Called inside a running Airflow task only (imports Airflow lazily). Credentials are
-    handed over with :func:`use_store_credentials`; ``None`` means: use ``NEWSWIRE_STORE``.
+
+def airflow_store(conn_id: str) -> StoreAccess | None:
+    """The store of Airflow connection ``conn_id`` (type ``elasticsearch``): URL, login and password.
+
+    Called inside a running Airflow task only (imports Airflow lazily). ``None`` (no such
+    connection) means: use ``NEWSWIRE_STORE`` with ``NEWSWIRE_ES_USERNAME``/``_PASSWORD``. A
+    connection without a login means no credentials, whatever the environment says.
     """
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -166,8 +138,11 @@ def airflow_store_url(conn_id: str) -> str | None:
     except AirflowNotFoundException:
         log.info("no Airflow connection %r: using NEWSWIRE_STORE", conn_id)
         return None
-    use_store_credentials(conn.login, conn.password)
-    return store_url_from_connection(conn.host, conn.port, conn.schema)
+    return StoreAccess(
+        url=store_url_from_connection(conn.host, conn.port, conn.schema),
+        username=conn.login or "",
+        password=conn.password or "",
+    )
 
 
 def airflow_staging() -> Staging:
@@ -185,16 +160,15 @@ def _staging(staging: Any) -> Staging:
     return staging if isinstance(staging, Staging) else open_staging(staging)
 
 
-def _open_store(store_url: str | None) -> Any:
-    from pipeline.settings import get_settings
+def _open_store(store_url: StoreTarget) -> Any:
     from pipeline.stores import open_store
 
+    if isinstance(store_url, StoreAccess):
+        return open_store(store_url.url, username=store_url.username, password=store_url.password)
     return open_store(store_url or get_settings().store)
 
 
 def _feeds_file(feeds_file: str | Path | None) -> Path:
-    from pipeline.settings import get_settings
-
     return Path(feeds_file) if feeds_file else get_settings().feeds_file
 
 
@@ -240,7 +214,7 @@ def fetch_group(
     run_id: str,
     staging: Any = None,
     feeds_file: str | Path | None = None,
-    store_url: str | None = None,
+    store_url: StoreTarget = None,
 ) -> dict[str, Any]:
     """Fetch and parse one group's feeds into ``runs/<run>/fetched/<group>.jsonl``.
 
@@ -249,8 +223,7 @@ def fetch_group(
     """
     from pipeline.config import load_feeds
     from pipeline.fetch import fetch_feeds
-    from pipeline.run import FeedStats, add_full_text, parse_fetched
-    from pipeline.settings import get_settings
+    from pipeline.run import FeedStats, new_entries, record_feed_failure
 
     settings = get_settings()
     st = _staging(staging)
@@ -281,25 +254,12 @@ def fetch_group(
             stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
             fresh: list[dict[str, Any]] = []
             try:
-                if result.status == "error":
-                    stats.errors.append(redact(result.error or f"{feed.url}: fetch failed"))
-                elif result.status == "ok":
-                    parsed = parse_fetched(feed, result, stats)
-                    if stats.errors and not parsed:
-                        stats.status = "error"
-                    known = store.known_ids(e["id"] for e in parsed)
-                    fresh = [e for e in parsed if e["id"] not in known]
-                    if settings.fetch_full_text:
-                        add_full_text(feed, fresh, stats, settings)
-                elif result.status == "gone":
-                    stats.warnings.append(f"{redact(feed.url)}: 410 Gone: the feed is retired")
+                for chunk in new_entries(feed, result, store, stats, settings):
+                    fresh.extend(chunk)
             except Exception as exc:  # one feed's bug must not end the group
                 log.exception("feed %s failed", redact(feed.url))
-                stats.status = "error"
-                stats.errors.append(redact(f"{feed.url}: {type(exc).__name__}: {exc}"))
+                record_feed_failure(feed, stats, exc)
                 fresh = []
-            for e in fresh:
-                e.setdefault("source", {})["feed"] = redact(feed.url)
             entries.extend(fresh)
             report = stats.as_dict()
             report["new_entries"] = len(fresh)
@@ -328,7 +288,7 @@ def fetch_group(
 # --- 3. clean + dedupe + tag --------------------------------------------------------------
 
 
-def process_group(path: str, staging: Any = None, store_url: str | None = None) -> dict[str, Any]:
+def process_group(path: str, staging: Any = None, store_url: StoreTarget = None) -> dict[str, Any]:
     """clean -> dedupe -> tag the fetched file ``path`` into ``processed/<group>.jsonl``.
 
     Returns ``{"path": key, "group": name, "counts": {records, failed, errors}}``; records
@@ -361,7 +321,7 @@ def process_group(path: str, staging: Any = None, store_url: str | None = None) 
 # --- 4. index + commit feed state ---------------------------------------------------------
 
 
-def index_group(path: str, staging: Any = None, store_url: str | None = None) -> dict[str, Any]:
+def index_group(path: str, staging: Any = None, store_url: StoreTarget = None) -> dict[str, Any]:
     """Index the processed file ``path``, then commit the group's feed states.
 
     Returns the group's counts: ``{group, path, feeds, feed_errors, entries, indexed, new,
@@ -457,7 +417,7 @@ def group_results(results: Any) -> list[dict[str, Any] | None]:
     return [r if isinstance(r, dict) else None for r in results]
 
 
-def reconcile_run(paths: Iterable[str], staging: Any = None, store_url: str | None = None) -> dict[str, int]:
+def reconcile_run(paths: Iterable[str], staging: Any = None, store_url: StoreTarget = None) -> dict[str, int]:
     """Merge near-duplicate clusters that parallel groups created for the same story.
 
     ``paths`` are processed staging keys (from :func:`index_group`'s counts); missing files
@@ -527,7 +487,7 @@ def _safe(run_id: str) -> str:
 
 
 def feed_health_report(
-    feeds_file: str | Path | None = None, store_url: str | None = None, failing_after: int = 3
+    feeds_file: str | Path | None = None, store_url: StoreTarget = None, failing_after: int = 3
 ) -> dict[str, Any]:
     """Per-feed health from the store; ``failing`` lists feeds with ``failing_after``+ failures in a row."""
     from pipeline.config import load_feeds
@@ -582,7 +542,7 @@ def check_feeds(feeds_file: str | Path | None = None) -> dict[str, Any]:
     return {"ok": ok, "failed": failed}
 
 
-def index_housekeeping(store_url: str | None = None, retention_months: int = 0) -> dict[str, Any]:
+def index_housekeeping(store_url: StoreTarget = None, retention_months: int = 0) -> dict[str, Any]:
     """Store housekeeping: ``setup`` (template, aliases) and ``Store.housekeeping`` (on
     Elasticsearch, dropping monthly indices older than ``retention_months``; 0 keeps all)."""
     store = _open_store(store_url)

@@ -60,7 +60,7 @@ def serving(app: FastAPI) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite store filled by one real ingestion pass over the sample feeds."""
     from pipeline.config import load_feeds
     from pipeline.run import ingest
@@ -80,7 +80,7 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             store.close()
         get_settings.cache_clear()
     assert report.failed == 0, [f.errors for f in report.feeds]
-    yield url
+    return url
 
 
 @pytest.fixture(scope="module")
@@ -200,14 +200,17 @@ def test_bad_values_are_422_naming_the_option(
     assert r.status_code == 422
     detail = r.json()["detail"]
     assert isinstance(detail, str)
-    assert option in detail and value in detail
+    assert option in detail
+    assert value in detail
 
 
 def test_a_place_the_gazetteer_lacks_is_searched_not_refused(api: httpx.Client) -> None:
     r = api.get("/search", params={"location": "Nowhereville Qq"})
-    assert r.status_code == 200 and r.json()["total"] == 0  # under the id the tagger gives such a name
+    assert r.status_code == 200
+    assert r.json()["total"] == 0
     known = api.get("/search", params={"location": "Raqa", "all_copies": "true"})
-    assert known.status_code == 200 and known.json()["total"] >= 8  # a known one still finds its stories
+    assert known.status_code == 200
+    assert known.json()["total"] >= 8
 
 
 def test_article_by_id_and_unknown_id(api: httpx.Client) -> None:
@@ -243,7 +246,8 @@ def test_store_opened_at_startup_and_closed_at_shutdown(store_url: str) -> None:
         first = httpx.get(f"{base}/health").json()
         second = httpx.get(f"{base}/articles/{ALL_COPIES[0]}")
         assert app.state.store is store  # one store for the process, not one per request
-        assert first["articles"] == EXPECTED["total_articles"] and second.status_code == 200
+        assert first["articles"] == EXPECTED["total_articles"]
+        assert second.status_code == 200
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         store.count()
 
@@ -288,19 +292,22 @@ def test_docs_and_openapi_describe_every_endpoint(api: httpx.Client) -> None:
 def test_docs_work_offline(api: httpx.Client) -> None:
     """Swagger UI comes from the package (pipeline/web/vendor), not from a CDN."""
     html = api.get("/docs").text
-    assert "cdn." not in html and "https://" not in html.split("<body>")[0]
+    assert "cdn." not in html
+    assert "https://" not in html.split("<body>")[0]
     for asset in (
         "/static/vendor/swagger-ui/swagger-ui-bundle.js",
         "/static/vendor/swagger-ui/swagger-ui.css",
     ):
         assert asset in html
         r = api.get(asset)
-        assert r.status_code == 200 and len(r.content) > 10_000, asset
+        assert r.status_code == 200, asset
+        assert len(r.content) > 10_000, asset
 
 
 def test_page_and_its_assets_are_served_under_500_kb(api: httpx.Client) -> None:
     page = api.get("/")
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assets = ["/static/app.js", "/static/style.css", "/static/vendor/world-atlas/countries-110m.json"]
     for asset in assets[:2]:
@@ -328,7 +335,8 @@ def test_paging_with_the_cursor_visits_every_story_once(api: httpx.Client) -> No
             after = body["next_after"]
             if after is None:
                 break
-            assert isinstance(after, str) and len(body["hits"]) == 3
+            assert isinstance(after, str)
+            assert len(body["hits"]) == 3
         assert seen == ids(everything), sort
 
 
@@ -343,7 +351,8 @@ def test_a_cursor_of_another_sort_is_422(api: httpx.Client) -> None:
     by_date = api.get("/search", params={"sort": "date", "limit": 2}).json()
     assert by_date["next_after"]
     r = api.get("/search", params={"q": "Raqqa", "sort": "relevance", "after": by_date["next_after"]})
-    assert r.status_code == 422 and "--after" in r.json()["detail"]
+    assert r.status_code == 422
+    assert "--after" in r.json()["detail"]
 
 
 def test_cli_pages_with_after(store_url: str) -> None:
@@ -379,7 +388,8 @@ def test_cli_pages_with_after(store_url: str) -> None:
     text = runner.invoke(cli_app, ["search", "--sort", "date", "--limit", "4", "--store", store_url])
     assert f"--after {one['next_after']}" in text.stdout
     bad = runner.invoke(cli_app, ["search", "--after", "nope", "--store", store_url])
-    assert bad.exit_code == 2 and "--after" in bad.output
+    assert bad.exit_code == 2
+    assert "--after" in bad.output
 
 
 @pytest.mark.slow
@@ -387,7 +397,8 @@ def test_suggest_and_entities(api: httpx.Client) -> None:
     r = api.get("/suggest", params={"kind": "location", "prefix": "Raqa"})
     assert r.status_code == 200, r.text
     top = r.json()["suggestions"][0]
-    assert top["name"] == "Ar Raqqah" and top["country_code"] == "SY"
+    assert top["name"] == "Ar Raqqah"
+    assert top["country_code"] == "SY"
     assert api.get("/suggest", params={"kind": "actor", "prefix": ""}).json() == {"suggestions": []}
     assert api.get("/suggest", params={"kind": "planet", "prefix": "Ma"}).status_code == 422
     assert api.get("/suggest", params={"kind": "actor", "prefix": "Is", "limit": 0}).status_code == 422
@@ -395,13 +406,16 @@ def test_suggest_and_entities(api: httpx.Client) -> None:
         "entities"
     ]
     assert [e["id"] for e in found] == [top["id"], "actor:islamic-state"]
-    assert found[0]["lat"] and found[0]["lon"] and found[1]["type"] == "actor"
+    assert found[0]["lat"]
+    assert found[0]["lon"]
+    assert found[1]["type"] == "actor"
 
 
 def test_a_country_as_actor_is_searched_as_its_government_and_says_so(api: httpx.Client) -> None:
     r = api.get("/search", params={"actor": "United States", "all_copies": "true"})
     body = r.json()
-    assert r.status_code == 200 and body["total"] >= 1  # the samples' US government mentions
+    assert r.status_code == 200
+    assert body["total"] >= 1
     assert body["notes"] == [
         "--actor 'United States': searched as United States government (a country or capital stands for it)"
     ]

@@ -22,7 +22,8 @@ def test_record_keeps_history_newest_first_with_machine_and_command(tmp_path: Pa
     runs = json.loads(out.read_text())
     assert [r["command"] for r in runs] == ["python -m bench.bench_x", "python -m bench.bench_x --docs 10"]
     assert runs[1]["figures"] == [{"name": "rate", "value": 12.5, "unit": "docs/s", "target": ">= 10"}]
-    assert runs[0]["machine"]["nproc"] >= 1 and runs[0]["machine"]["cpu"]
+    assert runs[0]["machine"]["nproc"] >= 1
+    assert runs[0]["machine"]["cpu"]
     assert runs[0]["date"] >= runs[1]["date"]
     assert second.write("") is None
 
@@ -50,7 +51,9 @@ def test_report_renders_any_shape_and_keeps_hand_written_text(tmp_path: Path) ->
     )
     assert main(["--out-dir", str(out), "--doc", str(doc)]) == 0
     text = doc.read_text()
-    assert "intro by hand" in text and "kept by hand" in text and "old table" not in text
+    assert "intro by hand" in text
+    assert "kept by hand" in text
+    assert "old table" not in text
     assert "| p95 | 31.25 | ms | < 50 |" in text
     assert "| text\\|actor | 1,234 |" in text  # a pipe in a cell is escaped, big floats grouped
     assert "| throughput | 104 | art/s |" in text
@@ -62,5 +65,6 @@ def test_report_renders_any_shape_and_keeps_hand_written_text(tmp_path: Path) ->
 
 def test_report_without_files_says_so(tmp_path: Path) -> None:
     lines = render(tmp_path)
-    assert lines[0] == BEGIN and lines[-1] == END
+    assert lines[0] == BEGIN
+    assert lines[-1] == END
     assert any("No figures yet" in line for line in lines)

@@ -100,9 +100,11 @@ def test_wire_story_repeated_headlines_removed_without_a_title() -> None:
     text = clean_html(read("wire_fragment.html"))
     assert text.startswith("A fragile ceasefire held overnight in Tarvel’s eastern districts")
     assert "Ceasefire holds in Tarvel as talks resume" not in text
-    assert "Share this article" not in text and "appeared first on" not in text
+    assert "Share this article" not in text
+    assert "appeared first on" not in text
     assert text.endswith("no heavy shelling was reported.")
-    assert "\u200b" not in text and "\u00a0" not in text
+    assert "\u200b" not in text
+    assert "\u00a0" not in text
 
 
 def test_title_line_and_title_glued_to_first_paragraph_removed() -> None:
@@ -173,7 +175,8 @@ def test_date_is_never_taken_from_script_code_and_og_url_is_resolved() -> None:
 def test_every_extractor_finds_the_body_and_drops_the_chrome(extractor: str) -> None:
     text = extract_body(read("article.html"), ARTICLE_URL, extractor=extractor)  # type: ignore[arg-type]
     assert "spare parts had to be brought in from the capital" in text
-    assert "Council budget approved" not in text and "All rights reserved" not in text
+    assert "Council budget approved" not in text
+    assert "All rights reserved" not in text
 
 
 def test_clean_html_on_a_whole_page_extracts_the_article() -> None:
@@ -230,13 +233,21 @@ def test_clean_records_adds_text_title_language_and_keeps_fields_in_order() -> N
     out = list(clean_records(records))
     assert [r["id"] for r in out] == ["a", "b", "c", "d", "e", "f"]
     a, b, c, d, e, f = out
-    assert a["title"] == "Ceasefire holds in Tarvel as talks resume" and a["extra"] == {"kept": True}
-    assert a["text"].startswith("A fragile ceasefire") and a["language"] == "en" and "error" not in a
-    assert b["language"] == "de" and b["title"] == ""
-    assert c["error"] and "no html" in c["error"] and c["summary"] == "no html here"
+    assert a["title"] == "Ceasefire holds in Tarvel as talks resume"
+    assert a["extra"] == {"kept": True}
+    assert a["text"].startswith("A fragile ceasefire")
+    assert a["language"] == "en"
+    assert "error" not in a
+    assert b["language"] == "de"
+    assert b["title"] == ""
+    assert c["error"]
+    assert "no html" in c["error"]
+    assert c["summary"] == "no html here"
     assert d["title"] == "Water pumps restored in Kessra district"  # taken from the page
-    assert d["published_at"] == "2025-04-18T06:20:00Z" and d["published_at_estimated"] is False
-    assert d["authors"] == ["Tomas Rinaldi"] and d["url"] == ARTICLE_URL
+    assert d["published_at"] == "2025-04-18T06:20:00Z"
+    assert d["published_at_estimated"] is False
+    assert d["authors"] == ["Tomas Rinaldi"]
+    assert d["url"] == ARTICLE_URL
     assert e["language"] == "en"  # declared language is kept
     assert f == records[5]  # failed upstream: untouched
 
@@ -264,8 +275,10 @@ def test_clean_records_keeps_the_feed_date_and_the_summary_when_the_page_is_thin
 
 def test_a_record_that_breaks_the_cleaner_gets_an_error_and_the_rest_go_on() -> None:
     out = list(clean_records([{"id": "bad", "html": 12345}, {"id": "ok", "html": "<p>fine text here</p>"}]))
-    assert out[0]["error"] and out[0]["id"] == "bad"
-    assert out[1]["text"] == "fine text here" and "error" not in out[1]
+    assert out[0]["error"]
+    assert out[0]["id"] == "bad"
+    assert out[1]["text"] == "fine text here"
+    assert "error" not in out[1]
 
 
 # --- language -------------------------------------------------------------------------------------
@@ -343,7 +356,10 @@ def test_clean_as_a_jsonl_filter_keeps_order_and_reports_failures() -> None:
     out = [json.loads(line) for line in stdout.getvalue().splitlines()]
     assert code == 1
     assert [o.get("id") for o in out] == ["1", None, "2", "3"]
-    assert out[0]["language"] == "de" and out[0]["text"].startswith("Erste Meldung")
-    assert "error" in out[1] and "error" in out[2]
-    assert out[3]["text"] == "Third & last" and out[3]["title"] == "T"
+    assert out[0]["language"] == "de"
+    assert out[0]["text"].startswith("Erste Meldung")
+    assert "error" in out[1]
+    assert "error" in out[2]
+    assert out[3]["text"] == "Third & last"
+    assert out[3]["title"] == "T"
     assert "2" in stderr.getvalue()

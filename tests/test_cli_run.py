@@ -31,8 +31,10 @@ def test_poll_timing_follows_ttl_interval_and_failures(
     settings = get_settings()
     report = ingest(feeds, store, settings)
     by_name = {f.name: f for f in report.feeds}
-    assert by_name["ttl"].new == 2 and by_name["plain"].new == 2
-    assert by_name["broken"].errors and "404" in by_name["broken"].errors[0]
+    assert by_name["ttl"].new == 2
+    assert by_name["plain"].new == 2
+    assert by_name["broken"].errors
+    assert "404" in by_name["broken"].errors[0]
 
     def delay(feed: FeedConfig) -> float:
         return next_poll_delay(feed, store.get_feed_state(feed.url), settings)
@@ -43,7 +45,8 @@ def test_poll_timing_follows_ttl_interval_and_failures(
     ingest([feeds[2]], store, settings)
     assert delay(feeds[2]) == 2400
     health = store.get_feed_state(broken_url)["health"]  # type: ignore[index]
-    assert health["consecutive_failures"] == 2 and "404" in health["last_error"]
+    assert health["consecutive_failures"] == 2
+    assert "404" in health["last_error"]
     store.close()
 
 
@@ -64,6 +67,7 @@ def test_watch_polls_again_and_stores_nothing_twice(
 
     watch([feed], store, get_settings(), on_feed=seen.append, max_passes=2, sleep=sleep)
     assert [s.new for s in seen] == [3, 0]
-    assert len(sleeps) == 1 and 0.5 <= sleeps[0] <= 1.5
+    assert len(sleeps) == 1
+    assert 0.5 <= sleeps[0] <= 1.5
     assert store.count() == 3
     store.close()

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app, short_time
-from pipeline.esserver import free_port, pick_port
+from pipeline.devtools.esserver import free_port, pick_port
 from pipeline.records import article_id
 from pipeline.search import QueryError, build_query, parse_when
 from pipeline.stores import open_store
@@ -41,7 +41,8 @@ def article(key: str, title: str, url: str | None = None, **extra: Any) -> dict[
     return {
         "id": article_id(url), "url": url, "title": title, "text": f"{title}. The quay reopened at dawn.",
         "summary": title, "language": "en", "published_at": "2017-06-07T08:00:00+00:00",
-        "published_at_estimated": False, "source": {"name": "Harbour Gazette", "domain": "harbour-gazette.example"},
+        "published_at_estimated": False, "source": {"name": "Harbour "
+                                                            "Gazette", "domain": "harbour-gazette.example"},
         "actors": [], "locations": [], **extra,
     }  # fmt: skip
 
@@ -69,7 +70,8 @@ def test_a_compact_iso_date_is_a_whole_day_like_the_dashed_one() -> None:
     )
     assert parse_when("20170607", "--since") == datetime(2017, 6, 7, tzinfo=UTC)
     q = build_query(until="20170607")
-    assert q.until is not None and q.until.hour == 23
+    assert q.until is not None
+    assert q.until.hour == 23
 
 
 def test_until_a_compact_date_finds_that_days_story(one_story: str) -> None:
@@ -98,7 +100,8 @@ def test_a_name_where_a_code_belongs_is_refused(option: str, value: str, said: s
 def test_an_unknown_actor_is_said_with_close_names() -> None:
     notes = build_query(actors=["Hezbollahh militia"]).notes
     assert len(notes) == 1
-    assert "no known actor" in notes[0] and "searched as actor:hezbollahh-militia" in notes[0]
+    assert "no known actor" in notes[0]
+    assert "searched as actor:hezbollahh-militia" in notes[0]
     assert "did you mean 'Hezbollah'" in notes[0]
     assert build_query(actors=["Islamic State"]).notes == []
 
@@ -121,8 +124,10 @@ def test_a_store_file_that_does_not_exist_is_said_and_not_created(tmp_path: Path
     missing = tmp_path / "nowhere" / "newswire.db"
     result = cli("search", "quay", "--store", f"sqlite:///{missing}")
     assert result.exit_code == 2
-    assert "no such store" in result.output and str(missing) in result.output
-    assert not missing.exists() and not missing.parent.exists()
+    assert "no such store" in result.output
+    assert str(missing) in result.output
+    assert not missing.exists()
+    assert not missing.parent.exists()
 
 
 def test_elasticsearch_down_is_one_line_from_the_cli() -> None:
@@ -138,8 +143,10 @@ def test_elasticsearch_down_is_one_line_from_the_cli() -> None:
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: cannot open store") and f"127.0.0.1:{port}" in lines[0]
-    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert lines[0].startswith("error: cannot open store")
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
 
 
 def test_serve_with_a_bad_store_url_is_one_line() -> None:
@@ -174,7 +181,8 @@ def test_the_api_answers_503_with_a_reason_when_elasticsearch_is_down(one_story:
             api.state.store.close()
             api.state.store = opened
     assert r.status_code == 503
-    assert r.json()["detail"].startswith("store unavailable: ") and "Connection" in r.json()["detail"]
+    assert r.json()["detail"].startswith("store unavailable: ")
+    assert "Connection" in r.json()["detail"]
     assert health.status_code == 503
 
 
@@ -196,9 +204,13 @@ def test_every_422_is_one_detail_string(one_story: str) -> None:
     for r in answers:
         assert r.status_code == 422
         body = r.json()
-        assert list(body) == ["detail"] and isinstance(body["detail"], str) and body["detail"], body
-    assert "limit" in answers[0].json()["detail"] and "kind" in answers[2].json()["detail"]
-    assert len(notes) == 1 and "no known actor" in notes[0]
+        assert list(body) == ["detail"], body
+        assert isinstance(body["detail"], str), body
+        assert body["detail"], body
+    assert "limit" in answers[0].json()["detail"]
+    assert "kind" in answers[2].json()["detail"]
+    assert len(notes) == 1
+    assert "no known actor" in notes[0]
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -248,10 +260,11 @@ def test_estimated_dates_are_marked_in_the_cli(tmp_path: Path) -> None:
 def test_help_has_no_type_tags(command: list[str]) -> None:
     result = cli(*command, "--help")
     assert result.exit_code == 0
-    assert (
-        "<bool>" not in result.output and "<list[str]>" not in result.output and "<str>" not in result.output
-    )
-    assert "<int>" not in result.output and "Options" in result.output
+    assert "<bool>" not in result.output
+    assert "<list[str]>" not in result.output
+    assert "<str>" not in result.output
+    assert "<int>" not in result.output
+    assert "Options" in result.output
 
 
 def test_feeds_status_is_whole_in_a_pipe_and_has_no_microseconds(tmp_path: Path) -> None:
@@ -269,7 +282,8 @@ def test_feeds_status_is_whole_in_a_pipe_and_has_no_microseconds(tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert long_name in result.output
     assert "HTTP 503 from the feed server of the harbour gazette after three retries" in result.output
-    assert "2017-06-07 08:00:05Z" in result.output and ".123456" not in result.output
+    assert "2017-06-07 08:00:05Z" in result.output
+    assert ".123456" not in result.output
     assert "…" not in result.output
     assert short_time("2017-06-07T10:00:05.5+02:00") == "2017-06-07 08:00:05Z"
 
@@ -333,7 +347,8 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path: Path) -> None:
     plan = subprocess.run(["make", "-n", "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert plan.returncode == 0, plan.stderr
     commands = plan.stdout
-    assert "pip install --quiet -e '.[ner]'" in commands and "newswire run --once" in commands
+    assert "pip install --quiet -e '.[ner]'" in commands
+    assert "newswire run --once" in commands
     for unwanted in ("airflow", "[dev", "maven", "mvn", "chromium", "apt-get"):
         assert unwanted not in commands, unwanted
     assert ".demo/" in (ROOT / ".gitignore").read_text().splitlines()

@@ -110,7 +110,8 @@ def test_cluster_rewrite_leads_with_the_earliest_and_skips_settled_members() -> 
         "duplicate_of": None,
         "also_published_by": [publication(mid), publication(rep)],
     }
-    assert changes["late"]["duplicate_of"] == "early" and changes["late"]["also_published_by"] == []
+    assert changes["late"]["duplicate_of"] == "early"
+    assert changes["late"]["also_published_by"] == []
     assert "mid" not in changes  # already a duplicate of the earliest with an empty list
     settled = [{**early, **changes["early"]}, mid, {**rep, **changes["late"]}]
     assert cluster_rewrite(settled) == []
@@ -132,12 +133,13 @@ def test_parse_iso(text: str | None, expected: datetime | None) -> None:
     assert got == expected
     if got is not None:
         offset = got.utcoffset()
-        assert offset is not None and offset.total_seconds() == 0
+        assert offset is not None
+        assert offset.total_seconds() == 0
 
 
 def test_parse_iso_rejects_what_it_cannot_read() -> None:
     with pytest.raises(ValueError, match="yesterday"):
         parse_iso("yesterday")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an ISO 8601 date"):
         parse_iso(1700000000)
     assert parse_iso_or_none("2026-13-01") is None

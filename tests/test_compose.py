@@ -145,7 +145,8 @@ def _validator() -> jsonschema.protocols.Validator:
 def test_schema_is_the_compose_specification() -> None:
     schema = compose_schema()
     assert schema.get("title") == "Compose Specification"
-    assert "service" in schema["definitions"] and "healthcheck" in schema["definitions"]
+    assert "service" in schema["definitions"]
+    assert "healthcheck" in schema["definitions"]
 
 
 def test_compose_file_validates_against_the_compose_spec_schema(
@@ -211,7 +212,8 @@ def test_services_of_the_stack(compose: dict[str, Any]) -> None:
     assert commands["airflow-dag-processor"] == "dag-processor"
     assert commands["airflow-triggerer"] == "triggerer"
     init = "\n".join(services["airflow-init"]["command"])
-    assert "airflow db migrate" in init and "airflow pools set" in init
+    assert "airflow db migrate" in init
+    assert "airflow pools set" in init
     assert "pipeline.api:app" in " ".join(services["api"]["command"])
     assert services["kibana"]["profiles"] == ["kibana"]
     for name, svc in services.items():
@@ -227,7 +229,8 @@ def test_airflow_uses_postgres_and_the_es_connection(compose: dict[str, Any]) ->
         env = compose["services"][name]["environment"]
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
         conn = json.loads(env["AIRFLOW_CONN_NEWSWIRE_ES"])
-        assert conn["conn_type"] == "elasticsearch" and conn["host"] == "elasticsearch"
+        assert conn["conn_type"] == "elasticsearch"
+        assert conn["host"] == "elasticsearch"
         assert (
             compose["services"][name]["depends_on"]["airflow-init"]["condition"]
             == "service_completed_successfully"
@@ -247,7 +250,8 @@ def test_elasticsearch_matches_the_tests_version_and_is_bounded(
     )
     assert defaults["services"]["elasticsearch"]["image"].endswith(f":{ELASTICSEARCH_VERSION}")
     assert es["environment"]["discovery.type"] == "single-node"
-    assert es["mem_limit"] and "-Xmx" in es["environment"]["ES_JAVA_OPTS"]
+    assert es["mem_limit"]
+    assert "-Xmx" in es["environment"]["ES_JAVA_OPTS"]
     assert any(str(v).startswith("esdata:") for v in es["volumes"])
     assert "esdata" in compose["volumes"]
 
@@ -261,7 +265,7 @@ def test_dockerfile_matches_the_installed_airflow(compose: dict[str, Any]) -> No
         from importlib.metadata import version as installed
 
         airflow_version = installed("apache-airflow")
-    except Exception:
+    except ImportError:  # PackageNotFoundError is one: Airflow not installed
         airflow_version = None
     if airflow_version:
         assert version.group(1) == airflow_version

@@ -77,7 +77,8 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
     )
     assert full.language == "fr"
     assert full.tags == ["world", "syria"]
-    assert full.full_text is True and full.interval == 600
+    assert full.full_text is True
+    assert full.interval == 600
     assert full.url == "http://news.example:8080/atom?x=1"
 
 
@@ -361,7 +362,8 @@ def test_yaml_alias_bomb_is_refused_quickly_naming_file_and_line(tmp_path: Path)
         load_feeds(path)
     assert time.monotonic() - started < 5
     assert str(info.value).startswith(f"{path}:2: ")  # the first alias is on line 2
-    assert "alias" in str(info.value) and info.value.line == 2
+    assert "alias" in str(info.value)
+    assert info.value.line == 2
 
 
 def test_anchors_without_aliases_still_load(tmp_path: Path) -> None:

@@ -111,7 +111,8 @@ def test_dag_files_import_cleanly_under_warnings_as_errors() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         timeout=300,
     )
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
 
 
 def test_ingest_dag_shape() -> None:
@@ -131,13 +132,18 @@ def test_ingest_dag_shape() -> None:
     # the three stages of a group are mapped together (one mapped task group per feed group)
     group = dag.task_group_dict["feeds"]
     assert type(group).__name__ == "MappedTaskGroup"
-    assert dag.catchup is False and dag.max_active_runs == 1
-    assert dag.schedule == "*/15 * * * *" and dag.timetable.expression == "*/15 * * * *"
-    assert {"newswire", "ingest"} <= set(dag.tags) and "staging" in (dag.doc_md or "")
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.schedule == "*/15 * * * *"
+    assert dag.timetable.expression == "*/15 * * * *"
+    assert {"newswire", "ingest"} <= set(dag.tags)
+    assert "staging" in (dag.doc_md or "")
     for t in dag.tasks:
         assert t.execution_timeout is not None
         if t.task_id != "publish_stats":  # it only sums counts; it fails on purpose when a group failed
-            assert t.retries >= 1 and t.retry_exponential_backoff and t.max_retry_delay
+            assert t.retries >= 1
+            assert t.retry_exponential_backoff
+            assert t.max_retry_delay
     assert dag.get_task("feeds.index").pool == "newswire_es"
     assert dag.get_task("reconcile").trigger_rule == "all_done"
     outlets = dag.get_task("publish_stats").outlets
@@ -163,7 +169,9 @@ def test_maintenance_dag_shape() -> None:
         "index_housekeeping",
     }
     assert all(not t.upstream_task_ids for t in dag.tasks)  # independent checks
-    assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.doc_md
 
 
 # --- dag.test() into real Elasticsearch ---------------------------------------------------
@@ -273,7 +281,9 @@ def test_dag_test_indexes_the_sample_feeds_and_isolates_a_broken_feed(
 
     stats = _stats(ingest_env["staging"], dr.run_id)
     assert stats["new"] == expected["total_articles"]
-    assert stats["feeds"] == 5 and stats["feed_errors"] == 1 and stats["failed_groups"] == 0
+    assert stats["feeds"] == 5
+    assert stats["feed_errors"] == 1
+    assert stats["failed_groups"] == 0
     assert any(broken in e for e in stats["errors"]), stats["errors"]
 
     from pipeline.stores import open_store
@@ -382,7 +392,8 @@ def test_index_task_that_fails_once_then_succeeds_on_retry_leaves_no_duplicate(
         )
         client.close()
     assert lifted.is_set(), "no index task went up for retry: the block did not make it fail"
-    assert written_before_retry and written_before_retry[0] >= 1, "the failed attempt wrote nothing"
+    assert written_before_retry, "the failed attempt wrote nothing"
+    assert written_before_retry[0] >= 1, "the failed attempt wrote nothing"
     assert dr.state == "success", dr.state
 
     tries = {(ti.task_id, ti.map_index): ti.try_number for ti in dr.get_task_instances()}

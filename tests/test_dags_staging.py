@@ -8,9 +8,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from pipeline.settings import Settings
 from pipeline.staging import Staging, open_staging, safe_name
-from pipeline.tasks import OrchestrationSettings, group_key, publish_stats, store_url_from_connection
+from pipeline.tasks import (
+    StoreAccess,
+    default_args,
+    group_key,
+    publish_stats,
+    schedule_value,
+    store_url_from_connection,
+)
 
 
 def test_keys_are_safe_and_stable() -> None:
@@ -121,15 +130,32 @@ def test_group_key_ignores_order() -> None:
     assert group_key(["http://a/x"]) != group_key(["http://b/y"])
 
 
-def test_orchestration_settings_from_env() -> None:
-    cfg = OrchestrationSettings.from_env({})
-    assert cfg.schedule == "*/15 * * * *" and cfg.groups >= 1
-    cfg = OrchestrationSettings.from_env({"NEWSWIRE_SCHEDULE": "@hourly", "NEWSWIRE_GROUPS": "7"})
-    assert (cfg.schedule, cfg.groups) == ("@hourly", 7)
-    with pytest.raises(ValueError, match="NEWSWIRE_GROUPS='many'"):
-        OrchestrationSettings.from_env({"NEWSWIRE_GROUPS": "many"})
-    with pytest.raises(ValueError, match="NEWSWIRE_GROUPS must be >= 1"):
-        OrchestrationSettings.from_env({"NEWSWIRE_GROUPS": "0"})
+def test_airflow_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("NEWSWIRE_SCHEDULE", "NEWSWIRE_GROUPS", "NEWSWIRE_TASK_RETRIES"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = Settings()
+    assert cfg.schedule == "*/15 * * * *"
+    assert cfg.groups >= 1
+    assert default_args(cfg)["retries"] == cfg.task_retries
+    monkeypatch.setenv("NEWSWIRE_SCHEDULE", "@hourly")
+    monkeypatch.setenv("NEWSWIRE_GROUPS", "7")
+    monkeypatch.setenv("NEWSWIRE_TASK_RETRIES", "")  # set but empty (compose): the default
+    cfg = Settings()
+    assert (cfg.schedule, cfg.groups, cfg.task_retries) == ("@hourly", 7, 3)
+    monkeypatch.setenv("NEWSWIRE_GROUPS", "many")
+    with pytest.raises(ValidationError, match=r"groups\n.*integer.*'many'"):
+        Settings()
+    monkeypatch.setenv("NEWSWIRE_GROUPS", "0")
+    with pytest.raises(ValidationError, match=r"groups\n.*greater than or equal to 1"):
+        Settings()
+    assert schedule_value(" None ") is None
+    assert schedule_value("@daily") == "@daily"
+
+
+def test_store_access_hides_the_password() -> None:
+    access = StoreAccess("http://es:9200", "elastic", "s3cret-pw")
+    assert "s3cret-pw" not in repr(access)
+    assert "elastic" in repr(access)
 
 
 def test_store_url_from_connection_fields() -> None:
@@ -163,6 +189,7 @@ def test_publish_stats_sums_and_counts_failed_groups(tmp_path: Path) -> None:
     }
     total = publish_stats([a, None, b], run_id="r1", staging=str(tmp_path), expected_groups=4)
     assert (total["feeds"], total["new"], total["indexed"], total["failed"]) == (3, 6, 7, 1)
-    assert total["groups"] == 2 and total["failed_groups"] == 2
+    assert total["groups"] == 2
+    assert total["failed_groups"] == 2
     assert total["errors"] == ["x: boom"]
     assert json.loads((tmp_path / "runs" / "r1" / "stats.json").read_text()) == total

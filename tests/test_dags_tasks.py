@@ -83,7 +83,8 @@ def test_steps_index_the_samples_and_rerunning_any_step_changes_nothing(
     feeds = write_feeds(tmp_path, feed_server, unique_path("samples"))
     staging = Staging(tmp_path / "staging")
     groups = T.plan_groups(feeds, 2)
-    assert sum(len(g) for g in groups) == 4 and all(groups)
+    assert sum(len(g) for g in groups) == 4
+    assert all(groups)
 
     # fetch and process write nothing to the store: feed state is committed by index only
     f = T.fetch_group(groups[0], "run-1", staging, feeds_file=feeds, store_url=store_url)
@@ -115,7 +116,9 @@ def test_steps_index_the_samples_and_rerunning_any_step_changes_nothing(
         fetched = c["path"].replace("/processed/", "/fetched/")
         p = T.process_group(fetched, staging, store_url=store_url)
         again = T.index_group(p["path"], staging, store_url=store_url)
-        assert again["created"] == 0 and again["indexed"] == c["indexed"] and again["new"] == c["new"]
+        assert again["created"] == 0
+        assert again["indexed"] == c["indexed"]
+        assert again["new"] == c["new"]
     # and fetch again: the committed feed state means nothing new comes in
     for g in groups:
         f = T.fetch_group(g, "run-1", staging, feeds_file=feeds, store_url=store_url)
@@ -144,7 +147,8 @@ def test_a_broken_feed_is_recorded_and_its_group_goes_on(
     )
     staging = Staging(tmp_path / "staging")
     one_group = T.plan_groups(feeds, 1)
-    assert len(one_group) == 1 and len(one_group[0]) == 6
+    assert len(one_group) == 1
+    assert len(one_group[0]) == 6
     counts = _run(one_group, "run-x", staging, feeds, store_url)
     total = T.publish_stats(counts, "run-x", staging)
     assert total["new"] == _expected_total()
@@ -156,10 +160,12 @@ def test_a_broken_feed_is_recorded_and_its_group_goes_on(
     store = open_store(store_url)
     try:
         bad = store.get_feed_state(broken) or {}
-        assert bad["health"]["consecutive_failures"] == 1 and bad["health"]["last_error"]
+        assert bad["health"]["consecutive_failures"] == 1
+        assert bad["health"]["last_error"]
         good_url = one_group[0][0] if one_group[0][0] not in (broken, truncated) else one_group[0][1]
         good_state = store.get_feed_state(good_url)
-        assert good_state is not None and good_state["health"]["consecutive_failures"] == 0
+        assert good_state is not None
+        assert good_state["health"]["consecutive_failures"] == 0
     finally:
         store.close()
 
@@ -177,13 +183,16 @@ def test_cleanup_and_health_tasks(tmp_path: Path, feed_server: Any, unique_path:
     feeds = write_feeds(tmp_path, feed_server, unique_path("samples"))
     store_url = f"sqlite:///{tmp_path / 'h.db'}"
     report = T.feed_health_report(feeds, store_url)
-    assert report["feeds"] == 4 and len(report["never_polled"]) == 4 and report["failing"] == []
+    assert report["feeds"] == 4
+    assert len(report["never_polled"]) == 4
+    assert report["failing"] == []
     staging = Staging(tmp_path / "staging")
     staging.write_jsonl(Staging.key("r", "fetched", "g"), [{"id": "1"}])
     assert T.cleanup_staging(7, staging)["count"] == 0
     assert T.cleanup_staging(-1, staging)["removed"] == ["r"]
     checked = T.check_feeds(feeds)
-    assert checked["ok"] == 4 and checked["failed"] == []
+    assert checked["ok"] == 4
+    assert checked["failed"] == []
 
 
 def test_group_results_accepts_the_bare_value_of_a_single_mapped_group() -> None:
@@ -193,3 +202,34 @@ def test_group_results_accepts_the_bare_value_of_a_single_mapped_group() -> None
     assert T.group_results(None) == []
     stats = T.publish_stats(T.group_results(one))
     assert (stats["groups"], stats["new"], stats["failed_groups"]) == (1, 3, 0)
+
+
+def test_connection_credentials_reach_the_store_and_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A StoreAccess's login is what the store sends (the loopback server only records the
+    request; it is no Elasticsearch, so the step fails after it); the environment is untouched,
+    and a connection without a login sends none although NEWSWIRE_ES_USERNAME is set."""
+    import base64
+
+    from pipeline.settings import get_settings
+    from tests.support.feedserver import FeedServer
+
+    monkeypatch.setenv("NEWSWIRE_ES_USERNAME", "env-user")
+    monkeypatch.setenv("NEWSWIRE_ES_PASSWORD", "env-password")
+    get_settings.cache_clear()
+    with FeedServer() as server:
+        for access in (
+            T.StoreAccess(server.base, "conn-user", "conn-pw"),
+            T.StoreAccess(server.base, "", ""),
+        ):
+            server.requests.clear()
+            with pytest.raises(Exception):  # noqa: B017, PT011 - any client error: the server is not Elasticsearch
+                T.index_housekeeping(access)
+            sent = {s.headers.get("authorization") for s in server.requests}
+            assert sent, "the store sent no request"
+            if access.username:
+                assert sent == {"Basic " + base64.b64encode(b"conn-user:conn-pw").decode()}
+            else:
+                assert sent == {None}
+    assert (get_settings().es_username, get_settings().es_password) == ("env-user", "env-password")

@@ -124,7 +124,7 @@ def test_jaccard_rule_misses_lopsided_copies_that_containment_keeps() -> None:
 
 
 @pytest.mark.parametrize(
-    "copy, original",
+    ("copy", "original"),
     [
         ("tabqa-lead", "tabqa-wire"),  # feed item with only the lead sentence
         ("tabqa-two-paras", "tabqa-wire"),  # first two of eight paragraphs
@@ -142,11 +142,12 @@ def test_lopsided_copies_join_their_original(copy: str, original: str) -> None:
     assert out[copy]["cluster_id"] == out[original]["cluster_id"]
 
 
-@pytest.mark.parametrize("a, b", DIFFERENT)
+@pytest.mark.parametrize(("a", "b"), DIFFERENT)
 def test_different_stories_stay_apart(a: str, b: str) -> None:
     out = list(Deduper().run([dict(BY_ID[a]), dict(BY_ID[b])]))
     assert out[0]["cluster_id"] != out[1]["cluster_id"]
-    assert out[0]["duplicate_of"] is None and out[1]["duplicate_of"] is None
+    assert out[0]["duplicate_of"] is None
+    assert out[1]["duplicate_of"] is None
 
 
 # --- exact rules ------------------------------------------------------------------------
@@ -191,7 +192,8 @@ def test_same_feed_entry_with_a_new_url_joins_the_first() -> None:
         text="Another feed reuses the same entry id for a story about wheat prices.",
     )
     out = list(Deduper().run([first, moved, other_feed]))
-    assert out[1]["cluster_id"] == "x1" and out[1]["duplicate_of"] == "x1"
+    assert out[1]["cluster_id"] == "x1"
+    assert out[1]["duplicate_of"] == "x1"
     assert out[2]["cluster_id"] == "x3"  # entry ids are scoped by feed
 
 
@@ -226,10 +228,14 @@ def test_fields_added_and_bad_records_flagged() -> None:
     for r in (out[0], out[1], out[4]):
         assert "error" not in r
         assert len(r["content_hash"]) == 16
-        assert len(r["minhash"]) == 128 + 32 and all(isinstance(v, int) for v in r["minhash"])
-    assert len(out[0]["lsh_bands"]) == 32 + 16 and all(isinstance(k, str) for k in out[0]["lsh_bands"])
-    assert out[1]["cluster_id"] == "t1" and out[1]["lsh_bands"] == []  # too short to match by content
-    assert "no text, summary or title" in out[2]["error"] and "cluster_id" not in out[2]
+        assert len(r["minhash"]) == 128 + 32
+        assert all(isinstance(v, int) for v in r["minhash"])
+    assert len(out[0]["lsh_bands"]) == 32 + 16
+    assert all(isinstance(k, str) for k in out[0]["lsh_bands"])
+    assert out[1]["cluster_id"] == "t1"
+    assert out[1]["lsh_bands"] == []
+    assert "no text, summary or title" in out[2]["error"]
+    assert "cluster_id" not in out[2]
     assert "no id, url or feed_entry_id" in out[3]["error"]
     assert len(out[4]["id"]) == 16
 
@@ -247,10 +253,12 @@ def test_run_filter_keeps_state_across_its_batches() -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
     code = run_filter(Deduper().run, io.StringIO("\n".join(lines) + "\n"), stdout, stderr, name="dedupe")
     out = [json.loads(line) for line in stdout.getvalue().splitlines()]
-    assert code == 1 and len(out) == 304
+    assert code == 1
+    assert len(out) == 304
     by_id = {r.get("id"): r for r in out}
     assert by_id["tabqa-retitled"]["duplicate_of"] == "tabqa-wire"
-    assert "error" in by_id["bad"] and "bad" in stderr.getvalue()
+    assert "error" in by_id["bad"]
+    assert "bad" in stderr.getvalue()
 
 
 def test_in_stream_state_is_bounded() -> None:
@@ -316,7 +324,8 @@ def test_a_known_article_keeps_its_stored_cluster(store: Store) -> None:
     store.index(again)
     assert store.count() == 2
     rep = store.get("derna-wire")
-    assert rep is not None and [e["id"] for e in rep["also_published_by"]] == ["derna-trimmed"]
+    assert rep is not None
+    assert [e["id"] for e in rep["also_published_by"]] == ["derna-trimmed"]
 
 
 def _worker(url: str, shard: list[dict[str, Any]], barrier: Any) -> list[dict[str, Any]]:
@@ -366,7 +375,8 @@ def test_concurrent_writers_end_in_one_cluster_after_reconcile(tmp_path: Path) -
         assert len(set(split.values())) > len(set(expected.values()))  # the writers did race
 
         report = reconcile(store, [r for out in outs for r in out])
-        assert report.merged > 0 and report.rewritten > 0
+        assert report.merged > 0
+        assert report.rewritten > 0
         final = _stored_assignment(store)
         assert clusters_of(final) == clusters_of(expected)
         assert final == expected  # same ids: the earliest member names each cluster
@@ -374,14 +384,16 @@ def test_concurrent_writers_end_in_one_cluster_after_reconcile(tmp_path: Path) -
         for cid in set(final.values()):
             members = store.cluster_members(cid)
             earliest = min(members, key=published_key)
-            assert cid == earliest["id"] and members[0]["id"] == cid
+            assert cid == earliest["id"]
+            assert members[0]["id"] == cid
             assert members[0]["duplicate_of"] is None
             assert all(m["duplicate_of"] == cid for m in members[1:])
             assert {e["id"] for e in members[0].get("also_published_by") or []} == {
                 m["id"] for m in members[1:]
             }
         again = reconcile(store)  # whole-store scan: nothing left to do
-        assert (again.merged, again.rewritten) == (0, 0) and again.checked == len(RECORDS)
+        assert (again.merged, again.rewritten) == (0, 0)
+        assert again.checked == len(RECORDS)
     finally:
         store.close()
 
@@ -393,7 +405,8 @@ def test_reconcile_renames_a_cluster_after_its_earliest_member(store: Store) -> 
     assert early[0]["cluster_id"] == "gao-wire"
     store.index(early)
     report = reconcile(store, early)
-    assert report.renamed == 1 and report.merged == 0
+    assert report.renamed == 1
+    assert report.merged == 0
     assert [m["id"] for m in store.cluster_members("gao-lead")] == ["gao-lead", "gao-wire"]
     assert store.cluster_members("gao-wire") == []
 
@@ -401,7 +414,8 @@ def test_reconcile_renames_a_cluster_after_its_earliest_member(store: Store) -> 
 def test_records_that_failed_upstream_pass_through_untouched() -> None:
     failed = {"id": "f1", "error": "clean: no text", "text": "whatever text"}
     out = list(Deduper().run([failed, dict(BY_ID["mosul-wire"])]))
-    assert out[0] is failed and "cluster_id" not in out[0]
+    assert out[0] is failed
+    assert "cluster_id" not in out[0]
     assert out[1]["cluster_id"] == "mosul-wire"
 
 
@@ -419,14 +433,16 @@ def test_boilerplate_bodies_are_not_matched_by_content(store: Store) -> None:
 def _templated(n_towns: int = 20) -> list[dict[str, Any]]:
     """Different short stories that share a newsroom's boilerplate (our own text)."""
     towns = [f"Town{chr(65 + i)}ville" for i in range(n_towns)]
-    events = ["opened a library", "closed a bridge", "elected a mayor", "won a cup final", "lost power overnight",
-              "flooded after rain", "hosted a fair", "banned fireworks", "raised bus fares", "found a fossil"]  # fmt: skip
+    events = ["opened a library", "closed a bridge", "elected a mayor", "won a cup final",
+              "lost power overnight", "flooded after rain", "hosted a fair", "banned fireworks",
+              "raised bus fares", "found a fossil"]  # fmt: skip
     out = []
     for t in towns:
         for e in events:
             text = (
                 f"On Tuesday the council of {t} {e}, officials said. This short item is part of our "
-                "regional briefing service; sign up for the morning newsletter to read more stories like this one every day."
+                "regional briefing service; sign up for the morning newsletter to read more stories like "
+                "this one every day."
             )
             when = "2026-01-01T08:00:00Z"
             out.append({"id": f"{t}-{e}", "title": f"{t} {e}", "text": text, "published_at": when})
@@ -439,7 +455,8 @@ def test_short_stories_sharing_only_a_template_stay_apart(store: Store) -> None:
     assert sum(1 for r in out if r["duplicate_of"]) == 0, "different short stories were clustered"
     store.index(out)
     report = reconcile(store, out)  # the reconcile pass applies the same rule
-    assert report.merged == 0 and report.rewritten == 0
+    assert report.merged == 0
+    assert report.rewritten == 0
     # a genuine short copy (a word of the byline changed, the story kept) still joins its original
     copy = dict(items[0], id="copy-1", text=items[0]["text"] + " Reporting by the desk.")
     (joined,) = Deduper(store).run([copy])

@@ -98,7 +98,8 @@ def test_run_twice_then_search_by_alias(
     assert not copies & set(hit_ids)
     original = next(h for h in collapsed["hits"] if h["id"] == wire["original"]["id"])
     assert copies <= {a["id"] for a in original["also_published_by"]}
-    assert collapsed["facets"]["actors"] and collapsed["facets"]["locations"]
+    assert collapsed["facets"]["actors"]
+    assert collapsed["facets"]["locations"]
 
 
 def test_human_output_and_bad_input(feed_server: FeedServer, tmp_path: Path, unique_path: Any) -> None:
@@ -110,25 +111,30 @@ def test_human_output_and_bad_input(feed_server: FeedServer, tmp_path: Path, uni
 
     code, stdout, stderr = cli("run", "--once", "--feeds", str(feeds), "--store", store)
     assert code == 1  # one feed failed, the others were ingested
-    assert "Gone Missing" in stdout and "total" in stdout
+    assert "Gone Missing" in stdout
+    assert "total" in stdout
     assert "404" in stderr
     code, stdout, _ = cli("search", "--actor", "Islamic State", "--location", "Raqqa", "--store", store)
     assert code == 0
     assert "stories" in stdout
 
     code, _, stderr = cli("search", "--since", "next tuesday-ish", "--store", store)
-    assert code == 2 and "--since" in stderr
+    assert code == 2
+    assert "--since" in stderr
     code, stdout, _ = cli("search", "--actor", "Nobody Atall Xyzzy", "--store", store, "--json")
-    assert code == 0 and json.loads(stdout)["total"] == 0  # unknown actors are searched by NER id
+    assert code == 0
+    assert json.loads(stdout)["total"] == 0
     code, stdout, _ = cli("search", "--location", "Xyzzyville Qqq", "--store", store, "--json")
-    assert code == 0 and json.loads(stdout)["total"] == 0  # unknown places too: searched, never refused
+    assert code == 0
+    assert json.loads(stdout)["total"] == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "feeds:\n  - name: A\n    url: http://a.example/feed\n  - name: B\n    url: 42\n    colour: red\n"
     )
     code, _, stderr = cli("run", "--once", "--feeds", str(bad), "--store", store)
     assert code == 2
-    assert "bad.yaml" in stderr and ":6" in stderr.replace(" line ", ":")
+    assert "bad.yaml" in stderr
+    assert ":6" in stderr.replace(" line ", ":")
 
 
 @pytest.mark.slow
@@ -155,7 +161,9 @@ def test_filters_compose_over_json_lines(tmp_path: Path) -> None:
     cleaned = stage(["clean"], data)
     assert cleaned.returncode == 1
     out = [json.loads(x) for x in cleaned.stdout.splitlines()]
-    assert len(out) == 10 and "error" in out[4] and all("text" in o for i, o in enumerate(out) if i != 4)
+    assert len(out) == 10
+    assert "error" in out[4]
+    assert all("text" in o for i, o in enumerate(out) if i != 4)
     good = "\n".join(json.dumps(o) for o in out if "error" not in o) + "\n"
     deduped = stage(["dedupe"], good)
     assert deduped.returncode == 0, deduped.stderr

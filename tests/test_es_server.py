@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from pipeline import esserver
+from pipeline.devtools import esserver
 from pipeline.settings import ELASTICSEARCH_VERSION, get_settings
 
 
@@ -33,7 +33,8 @@ def test_java_home_is_21_or_newer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ES_JAVA_HOME", raising=False)
     home = esserver.find_java_home()
     major = esserver._java_major(home)
-    assert major is not None and major >= 21
+    assert major is not None
+    assert major >= 21
     assert (home / "bin" / "java").exists()
 
 
@@ -104,7 +105,8 @@ def test_daemon_start_status_stop(es_url: str, tmp_path: Path, monkeypatch: pyte
     assert esserver.stop() is False
     state = esserver.start()
     try:
-        assert state["running"] and state["health"] in ("green", "yellow")
+        assert state["running"]
+        assert state["health"] in ("green", "yellow")
         assert esserver.status()["pid"] == state["pid"]
         assert esserver.url() == state["url"]
         assert esserver.start()["pid"] == state["pid"]  # already running: the same server

@@ -110,7 +110,8 @@ def test_reindexing_with_another_month_keeps_one_document(
     assert index_of(es, store.read_alias, "art-1") == [f"{store.prefix}-2017.06"]
     assert store.count() == 1
     got = store.get("art-1")
-    assert got is not None and got["published_at"] == "2019-03-01T08:00:00Z"
+    assert got is not None
+    assert got["published_at"] == "2019-03-01T08:00:00Z"
     assert store.search(SearchQuery(text="ceasefire")).total == 1
     assert store.search(SearchQuery(text="strikes")).total == 0
 
@@ -139,7 +140,8 @@ def test_per_document_errors_are_counted_not_dropped(store: ElasticsearchStore) 
     assert report.indexed == 1
     assert sorted(str(e["id"]) for e in report.errors) == ["None", "art-2", "art-3", "art-4"]
     by_id = {e["id"]: e["error"] for e in report.errors}
-    assert "HTTP 400" in by_id["art-2"] and "HTTP 400" in by_id["art-3"]
+    assert "HTTP 400" in by_id["art-2"]
+    assert "HTTP 400" in by_id["art-3"]
     assert "yesterday" in by_id["art-4"]
     assert store.known_ids(["art-1", "art-2", "art-3", "art-4"]) == {"art-1"}
 
@@ -157,7 +159,8 @@ def test_the_text_analyzer_stems_english(store: ElasticsearchStore, es: Elastics
 def test_paging_cursor_carries_a_point_in_time(store: ElasticsearchStore) -> None:
     store.index([article(n, f"2017-06-{1 + n:02d}T08:00:00Z") for n in range(5)])
     first = store.search(SearchQuery(sort="date", limit=2))
-    assert first.next_after is not None and first.next_after[0] == "pit"
+    assert first.next_after is not None
+    assert first.next_after[0] == "pit"
     store.index([article(99, "2017-06-30T08:00:00Z")])  # written after the first page
     seen = [h["id"] for h in first.hits]
     after: list[Any] | None = first.next_after
@@ -167,7 +170,7 @@ def test_paging_cursor_carries_a_point_in_time(store: ElasticsearchStore) -> Non
         after = page.next_after
     # the point in time was opened before art-99 existed: the later pages do not show it
     assert seen == [f"art-{n}" for n in (4, 3, 2, 1, 0)]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid search cursor"):
         store.search(SearchQuery(after=["nonsense"]))
 
 
@@ -270,21 +273,24 @@ def test_clusters_across_batches_and_calls(
     monkeypatch.setattr(es_module, "BATCH_DOCS", 2)  # force several batches per call
     rep = article(1)
     members = [article(n, duplicate_of="art-1", cluster_id="art-1",
-                       source={"feed": "f", "name": f"Paper {n}", "domain": f"p{n}.example"}) for n in (2, 3, 4)]  # fmt: skip
+                       source={"feed": "f", "name": f"Paper {n}", "domain": f"p{n}.example"})
+               for n in (2, 3, 4)]  # fmt: skip
     store.index([members[0]])  # an earlier call: the member stands in for its cluster
     assert [h["id"] for h in store.search(SearchQuery(text="raqqa")).hits] == ["art-2"]
     # one call, three batches: [member 3, filler] [filler, rep] [member 4, filler]
     report = store.index([members[1], article(10), article(11), rep, members[2], article(12)])
     assert report.errors == []
     hits = store.search(SearchQuery(text="raqqa", limit=50)).hits
-    assert "art-1" in {h["id"] for h in hits} and not {"art-2", "art-3", "art-4"} & {h["id"] for h in hits}
+    assert "art-1" in {h["id"] for h in hits}
+    assert not {"art-2", "art-3", "art-4"} & {h["id"] for h in hits}
     stored = store.get("art-1")
     assert stored is not None
     assert sorted(e["id"] for e in stored["also_published_by"]) == ["art-2", "art-3", "art-4"]
     assert {e["source"]["name"] for e in stored["also_published_by"]} == {"Paper 2", "Paper 3", "Paper 4"}
     store.index([members[0], rep])  # re-indexing adds nothing twice and keeps the entries
     again = store.get("art-1")
-    assert again is not None and len(again["also_published_by"]) == 3
+    assert again is not None
+    assert len(again["also_published_by"]) == 3
     assert [m["id"] for m in store.cluster_members("art-1")][0] == "art-1"
     assert store.search(SearchQuery(text="raqqa", collapse=False, limit=50)).total == 7
 
@@ -310,9 +316,11 @@ def test_later_batches_update_a_representative_without_losing_concurrent_writes(
         yield from (dup(3, "art-1"), dup(7, "art-5"), dup(4, "art-1"))
 
     report = store.index(stream())
-    assert report.errors == [] and report.indexed == 7
+    assert report.errors == []
+    assert report.indexed == 7
     one, five = store.get("art-1"), store.get("art-5")
-    assert one is not None and five is not None
+    assert one is not None
+    assert five is not None
     assert sorted(e["id"] for e in one["also_published_by"]) == ["art-2", "art-3", "art-4"]
     assert sorted(e["id"] for e in five["also_published_by"]) == ["art-6", "art-7"]
     assert five["feed_tags"] == ["edited elsewhere"]  # not overwritten by the call's older copy
@@ -331,7 +339,8 @@ def test_housekeeping_moves_the_write_alias_and_drops_old_months(
     assert not es.indices.exists(index=f"{prefix}-2017.06")
     assert list(es.indices.get_alias(name=f"{prefix}-write").body) == [f"{prefix}-2027.03"]
     es.indices.refresh(index=prefix)
-    assert store.count() == 1 and store.get("art-2") is not None  # within retention: kept
+    assert store.count() == 1
+    assert store.get("art-2") is not None
 
     again = store.housekeeping(retention_months=12, now=datetime(2027, 3, 1, tzinfo=UTC))
     assert again["dropped"] == []

@@ -78,13 +78,17 @@ def test_ok_feed_sends_user_agent_and_returns_body_and_validators(
     settings = make_settings(user_agent="newswire-test/9 (+contact)")
     r = one(url, settings=settings)
     assert (r.status, r.http_status, r.error) == ("ok", 200, None)
-    assert r.body == body and r.final_url == url
+    assert r.body == body
+    assert r.final_url == url
     assert r.headers["etag"] == '"v1"'
-    assert r.state["etag"] == '"v1"' and r.state["last_modified"].startswith("Mon, 06 Nov")
-    assert r.state["failures"] == 0 and r.state["body_hash"]
+    assert r.state["etag"] == '"v1"'
+    assert r.state["last_modified"].startswith("Mon, 06 Nov")
+    assert r.state["failures"] == 0
+    assert r.state["body_hash"]
     sent = feed_server.seen(unique_path("feed.xml"))[-1].headers
     assert sent["user-agent"] == "newswire-test/9 (+contact)"
-    assert "gzip" in sent["accept-encoding"] and "br" in sent["accept-encoding"]
+    assert "gzip" in sent["accept-encoding"]
+    assert "br" in sent["accept-encoding"]
 
 
 @pytest.mark.parametrize("encoding", ["gzip-auto", "deflate-auto", "rawdeflate-auto", "br-auto"])
@@ -100,9 +104,12 @@ def test_state_counts_failures_and_keeps_validators(feed_server: FeedServer, uni
     url = feed_server.add(unique_path("404.xml"), b"nope", 404)
     prev = {"etag": '"old"', "failures": 2, "body_hash": "abc"}
     r = one(url, prev)
-    assert r.status == "error" and r.http_status == 404
+    assert r.status == "error"
+    assert r.http_status == 404
     assert r.error == f"{url}: HTTP 404 Not Found"
-    assert r.state["failures"] == 3 and r.state["etag"] == '"old"' and r.state["last_error"] == r.error
+    assert r.state["failures"] == 3
+    assert r.state["etag"] == '"old"'
+    assert r.state["last_error"] == r.error
     assert prev["failures"] == 2  # the caller's dict is not mutated
 
 
@@ -118,12 +125,16 @@ def test_conditional_get_304_and_every_nth_poll_unconditional(
     first = one(url, None, options=options)
     assert first.status == "ok"
     second = one(url, first.state, options=options)
-    assert second.status == "not_modified" and second.http_status == 304 and second.body == b""
+    assert second.status == "not_modified"
+    assert second.http_status == 304
+    assert second.body == b""
     assert second.state["polls"] == 1
     third = one(url, second.state, options=options)
-    assert third.http_status == 304 and third.state["polls"] == 2
+    assert third.http_status == 304
+    assert third.state["polls"] == 2
     fourth = one(url, third.state, options=options)  # every 3rd poll is unconditional; same bytes
-    assert fourth.status == "not_modified" and fourth.http_status == 200
+    assert fourth.status == "not_modified"
+    assert fourth.http_status == 200
     assert fourth.state["polls"] == 0
     sent = [s.headers.get("if-none-match") for s in feed_server.seen(path)]
     assert sent == [None, '"c1"', '"c1"', None]
@@ -147,11 +158,14 @@ def test_stale_etag_is_caught_and_conditional_get_turned_off(feed_server: FeedSe
     s2b = one(url, s2.state, options=options)
     assert s2b.status == "not_modified"  # the lie again
     s3 = one(url, s2b.state, options=options)  # unconditional poll reveals new content under the same ETag
-    assert s3.status == "ok" and b"stale-v2" in s3.body
-    assert s3.state["conditional"] is False and s3.state["stale_caught"] == 1
+    assert s3.status == "ok"
+    assert b"stale-v2" in s3.body
+    assert s3.state["conditional"] is False
+    assert s3.state["stale_caught"] == 1
     s4 = one(url, s3.state, options=options)
     assert "if-none-match" not in feed_server.seen(path)[-1].headers
-    assert s4.status == "not_modified" and s4.http_status == 200  # same bytes, detected client-side
+    assert s4.status == "not_modified"
+    assert s4.http_status == 200
 
 
 def test_last_modified_conditional(feed_server: FeedServer, unique_path: P) -> None:
@@ -159,28 +173,34 @@ def test_last_modified_conditional(feed_server: FeedServer, unique_path: P) -> N
     url = feed_server.add(path, rss("lm"), last_modified="Tue, 07 Nov 2023 08:00:00 GMT")
     s1 = one(url)
     s2 = one(url, s1.state)
-    assert s2.status == "not_modified" and s2.http_status == 304
+    assert s2.status == "not_modified"
+    assert s2.http_status == 304
     assert feed_server.seen(path)[-1].headers["if-modified-since"] == "Tue, 07 Nov 2023 08:00:00 GMT"
 
 
 def test_410_is_gone(feed_server: FeedServer, unique_path: P) -> None:
     url = feed_server.add(unique_path("gone.xml"), b"", 410)
     r = one(url, {"etag": '"x"'})
-    assert r.status == "gone" and r.http_status == 410 and r.state["gone"] is True
-    assert r.error is not None and r.error.startswith(url)
+    assert r.status == "gone"
+    assert r.http_status == 410
+    assert r.state["gone"] is True
+    assert r.error is not None
+    assert r.error.startswith(url)
 
 
 def test_file_feed_and_not_modified(tmp_path: Path) -> None:
     feed = tmp_path / "local.xml"
     feed.write_bytes(rss("local"))
     r1 = one(feed.as_uri())
-    assert r1.status == "ok" and r1.body == rss("local")
+    assert r1.status == "ok"
+    assert r1.body == rss("local")
     r2 = one(feed.as_uri(), r1.state)
     assert r2.status == "not_modified"
     r3 = one(str(feed), None)  # a plain path from the configuration
     assert r3.status == "ok"
     missing = one((tmp_path / "missing.xml").as_uri())
-    assert missing.status == "error" and "missing.xml" in (missing.error or "")
+    assert missing.status == "error"
+    assert "missing.xml" in (missing.error or "")
 
 
 # ----------------------------------------------------------------------------- retries and timeouts
@@ -190,7 +210,8 @@ def test_500_is_retried_then_fails_with_clear_error(feed_server: FeedServer, uni
     path = unique_path("500.xml")
     url = feed_server.add(path, b"boom", 500)
     r = one(url, settings=make_settings(max_retries=2))
-    assert r.status == "error" and r.http_status == 500
+    assert r.status == "error"
+    assert r.http_status == 500
     assert r.error == f"{url}: HTTP 500 Internal Server Error (after 3 attempts)"
     assert feed_server.hits[path] == 3
 
@@ -201,7 +222,8 @@ def test_503_retry_after_is_honoured_then_succeeds(feed_server: FeedServer, uniq
     r = one(feed_server.url(path))
     assert r.status == "ok", r.error
     hits = feed_server.seen(path)
-    assert len(hits) == 2 and hits[1].at - hits[0].at >= 0.95
+    assert len(hits) == 2
+    assert hits[1].at - hits[0].at >= 0.95
 
 
 def test_429_with_long_retry_after_fails_fast_and_reports_it(feed_server: FeedServer, unique_path: P) -> None:
@@ -209,8 +231,10 @@ def test_429_with_long_retry_after_fails_fast_and_reports_it(feed_server: FeedSe
     t0 = time.monotonic()
     r = one(url)
     assert time.monotonic() - t0 < 1.5
-    assert r.status == "error" and r.http_status == 429
-    assert "Retry-After 3600s" in (r.error or "") and r.state["retry_after"] == 3600
+    assert r.status == "error"
+    assert r.http_status == 429
+    assert "Retry-After 3600s" in (r.error or "")
+    assert r.state["retry_after"] == 3600
 
 
 def test_connection_reset_is_retried(feed_server: FeedServer, unique_path: P) -> None:
@@ -251,7 +275,9 @@ def test_each_fault_gives_a_clear_error_naming_the_url(
     r = one(url, settings=settings)
     elapsed = time.monotonic() - t0
     assert r.status == "error"
-    assert r.error is not None and r.error.startswith(f"{url}: ") and expected in r.error, r.error
+    assert r.error is not None, r.error
+    assert r.error.startswith(f"{url}: "), r.error
+    assert expected in r.error, r.error
     assert elapsed < settings.total_timeout + 1.0  # bounded by the total timeout, retries included
 
 
@@ -269,7 +295,9 @@ def test_redirects_followed_and_permanent_move_recorded(feed_server: FeedServer,
     hop = feed_server.add_redirect(unique_path("hop"), final, 301)
     start = feed_server.add_redirect(unique_path("start"), hop, 308)
     r = one(start)
-    assert r.status == "ok" and r.final_url == final and r.state["moved_to"] == final
+    assert r.status == "ok"
+    assert r.final_url == final
+    assert r.state["moved_to"] == final
     temp = feed_server.add_redirect(unique_path("temp"), final, 302)
     assert "moved_to" not in one(temp).state
 
@@ -279,7 +307,8 @@ def test_redirect_loop_and_too_many_redirects(feed_server: FeedServer, unique_pa
     feed_server.add_redirect(a, b)
     feed_server.add_redirect(b, a)
     r = one(feed_server.url(a))
-    assert r.status == "error" and "redirect loop" in (r.error or "")
+    assert r.status == "error"
+    assert "redirect loop" in (r.error or "")
     chain = [unique_path(f"c{i}") for i in range(8)]
     for i in range(7):
         feed_server.add_redirect(chain[i], chain[i + 1])
@@ -296,13 +325,15 @@ def test_loopback_refused_unless_allowed(feed_server: FeedServer, unique_path: P
     path = unique_path("private.xml")
     url = feed_server.add(path, rss("p"))
     r = one(url, settings=make_settings(allow_hosts=[]))
-    assert r.status == "error" and "is loopback; refused" in (r.error or "")
+    assert r.status == "error"
+    assert "is loopback; refused" in (r.error or "")
     assert path not in feed_server.hits  # refused before connecting
     assert one(url, settings=make_settings(allow_hosts=["127.0.0.0/8"])).status == "ok"
     localhost = feed_server.url(path, host="localhost")
     assert one(localhost, settings=make_settings(allow_hosts=["localhost"])).status == "ok"
     refused = one(localhost, settings=make_settings(allow_hosts=["10.0.0.0/8"]))
-    assert refused.status == "error" and "of 'localhost' is loopback; refused" in (refused.error or "")
+    assert refused.status == "error"
+    assert "of 'localhost' is loopback; refused" in (refused.error or "")
 
 
 @pytest.mark.parametrize(
@@ -319,7 +350,8 @@ def test_loopback_refused_unless_allowed(feed_server: FeedServer, unique_path: P
 def test_redirect_to_unsafe_target_refused(feed_server: FeedServer, unique_path: P, target: str) -> None:
     url = feed_server.add_redirect(unique_path("evil"), target)
     r = one(url)
-    assert r.status == "error" and "refused" in (r.error or ""), r.error
+    assert r.status == "error", r.error
+    assert "refused" in (r.error or ""), r.error
     assert (r.error or "").startswith(url)
 
 
@@ -328,7 +360,8 @@ def test_page_links_only_http(tmp_path: Path) -> None:
     f.write_text("secret")
     results = fetch_pages([f.as_uri(), "ftp://example.org/x", "javascript:alert(1)"], make_settings())
     for url, r in results.items():
-        assert r.status == "error" and "not allowed (only http and https)" in (r.error or ""), url
+        assert r.status == "error", url
+        assert "not allowed (only http and https)" in (r.error or ""), url
 
 
 def test_address_policy() -> None:
@@ -377,7 +410,8 @@ def test_credentials_only_sent_to_their_origin(feed_server: FeedServer, unique_p
     assert "authorization" not in feed_server.seen(other)[-1].headers  # other host: never
     assert redact(url) == f"http://user:***@127.0.0.1:{feed_server.port}{start}"
     bad = one(f"http://user:s3cret@127.0.0.1:{feed_server.port}{unique_path('none')}")
-    assert "s3cret" not in (bad.error or "") and "***" in (bad.error or "")
+    assert "s3cret" not in (bad.error or "")
+    assert "***" in (bad.error or "")
 
 
 def test_no_cookies_are_kept(feed_server: FeedServer, unique_path: P) -> None:
@@ -402,7 +436,8 @@ def test_robots_txt_honoured_and_cached_per_host(unique_path: P) -> None:
         blocked = server.add("/nw-secret", "<html>x</html>", content_type="text/html")
         other = server.add("/private/a.html", "<html>p</html>", content_type="text/html")
         results = fetch_pages([ok, ok2, blocked, other], make_settings())
-        assert results[ok].status == "ok" and results[ok].body == b"<html>one</html>"
+        assert results[ok].status == "ok"
+        assert results[ok].body == b"<html>one</html>"
         assert results[ok2].status == "ok"
         assert results[blocked].error == f"{blocked}: disallowed by robots.txt"
         assert results[other].status == "ok"  # the newswire group replaces the * group
@@ -420,7 +455,8 @@ def test_robots_unreachable_disallows_and_404_allows() -> None:
         down.add("/robots.txt", b"", 503)
         page = down.add("/a.html", "<html>a</html>", content_type="text/html")
         r = fetch_pages([page], make_settings(max_retries=0))[page]
-        assert r.status == "error" and "robots.txt unreachable (HTTP 503)" in (r.error or "")
+        assert r.status == "error"
+        assert "robots.txt unreachable (HTTP 503)" in (r.error or "")
         assert "/a.html" not in down.hits
         page2 = none.add("/b.html", "<html>b</html>", content_type="text/html")
         assert fetch_pages([page2], make_settings())[page2].status == "ok"
@@ -432,7 +468,8 @@ def test_robots_checked_after_redirect_to_another_host(feed_server: FeedServer, 
         target = other.add("/story.html", "<html>s</html>", content_type="text/html")
         link = feed_server.add_redirect(unique_path("go"), target)
         r = fetch_pages([link], make_settings())[link]
-        assert r.status == "error" and f"redirected to {target}: disallowed by robots.txt" in (r.error or "")
+        assert r.status == "error"
+        assert f"redirected to {target}: disallowed by robots.txt" in (r.error or "")
         assert "/story.html" not in other.hits
 
 
@@ -460,7 +497,8 @@ def test_early_close_cancels_in_flight_fetches(feed_server: FeedServer, unique_p
     it = fetch_feeds([(hang, None), (fast, None)], make_settings(total_timeout=30, read_timeout=30), FAST)
     first = next(it)
     it.close()  # type: ignore[attr-defined]
-    assert first.url == fast and time.monotonic() - t0 < 2.0
+    assert first.url == fast
+    assert time.monotonic() - t0 < 2.0
 
 
 @pytest.mark.slow
@@ -470,7 +508,8 @@ def test_per_host_and_global_limits(unique_path: P) -> None:
         t0 = time.monotonic()
         results = list(fetch_feeds([(u, None) for u in urls], make_settings(per_host_concurrency=2), FAST))
         assert all(r.status == "ok" for r in results)
-        assert server.max_in_flight == 2 and time.monotonic() - t0 >= 0.85
+        assert server.max_in_flight == 2
+        assert time.monotonic() - t0 >= 0.85
     lock = threading.Lock()
     counts = {"now": 0, "max": 0}
 
@@ -522,9 +561,11 @@ def test_mixed_run_each_fault_isolated(feed_server: FeedServer, unique_path: P) 
     assert time.monotonic() - t0 < settings.total_timeout + 1.5
     assert all(results[u].status == "ok" for u in good)
     for u in bad:
-        assert results[u].status == "error" and (results[u].error or "").startswith(u + ": ")
+        assert results[u].status == "error"
+        assert (results[u].error or "").startswith(u + ": ")
     for u, body in parse_level.items():
-        assert results[u].status == "ok" and (body is None or results[u].body == body)
+        assert results[u].status == "ok"
+        assert body is None or results[u].body == body
     assert len({results[u].error for u in bad}) == len(bad)
 
 
@@ -543,7 +584,8 @@ def test_poll_hint_from_http_headers(feed_server: FeedServer, unique_path: P) ->
         unique_path("exp.xml"), rss("exp"), headers={"Expires": formatdate(time.time() + 300, usegmt=True)}
     )
     hint = poll_hint(one(expires))  # Expires minus the server's Date
-    assert hint is not None and 290 <= hint <= 301
+    assert hint is not None
+    assert 290 <= hint <= 301
     limited = feed_server.add(unique_path("ra.xml"), b"", 429, {"Retry-After": "900"})
     assert poll_hint(one(limited)) == 900
     assert poll_hint(one(feed_server.add(unique_path("plain.xml"), rss("plain")))) is None
@@ -568,7 +610,8 @@ def test_idle_host_pools_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
                 return statuses, len(transport.pools)
 
         statuses, pools = asyncio.run(go())
-        assert statuses == ["ok"] * 4 and pools == 2
+        assert statuses == ["ok"] * 4
+        assert pools == 2
     finally:
         for s in servers:
             s.stop()

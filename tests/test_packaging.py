@@ -1,4 +1,4 @@
-"""The wheel carries the default config (actors, gazetteer, samples) and config_dir() finds it when installed."""
+"""The wheel carries the default config (actors, gazetteer, samples); config_dir() finds it installed."""
 
 from __future__ import annotations
 
@@ -63,4 +63,5 @@ def test_config_dir_resolves_to_the_installed_package_data(wheel: Path, tmp_path
     )
     where, actors_ok, lists_ok = done.stdout.split()
     assert Path(where).resolve() == (target / "pipeline" / "config_data").resolve()
-    assert actors_ok == "True" and lists_ok == "True"
+    assert actors_ok == "True"
+    assert lists_ok == "True"

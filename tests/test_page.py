@@ -124,7 +124,8 @@ def journey_corpus() -> list[dict[str, Any]]:
             article(
                 n,
                 f"Raqqa dispatch {n + 1}: {topic}",
-                f"In Raqqa, {topic}, residents told reporters on day {n + 1}. Syrian Democratic Forces patrols "
+                f"In Raqqa, {topic}, residents told reporters on day {n + 1}. Syrian Democratic Forces "
+                f"patrols "
                 f"were seen nearby. Local officials in Syria said more help was needed.",
                 [RAQQA, SYRIA],
                 [SDF] + ([IS] if n % 3 == 0 else []),
@@ -138,7 +139,8 @@ def journey_corpus() -> list[dict[str, Any]]:
             article(
                 n,
                 f"Islamic State cells still active around Raqqa, report {n - 24}",
-                "Sleeper cells of the Islamic State attacked a checkpoint outside Raqqa overnight. Nobody claimed it.",
+                "Sleeper cells of the Islamic State attacked a checkpoint outside Raqqa overnight. Nobody "
+                "claimed it.",
                 [RAQQA],
                 [IS],
                 day=n - 20,
@@ -150,7 +152,8 @@ def journey_corpus() -> list[dict[str, Any]]:
             article(
                 n,
                 f"Mosul rebuilds its old city, part {n - 30}",
-                "The Iraqi Army handed over a district of Mosul to civilian authorities. Rubble is still cleared by hand.",
+                "The Iraqi Army handed over a district of Mosul to civilian authorities. Rubble is still "
+                "cleared by hand.",
                 [MOSUL],
                 [IRAQI_ARMY],
                 day=n - 25,
@@ -309,7 +312,7 @@ def url_params(driver: Any) -> dict[str, list[str]]:
 # ---- the journey --------------------------------------------------------------------------------------
 
 
-def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str, tmp_path: Path) -> None:
+def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str, tmp_path: Path) -> None:  # noqa: PLR0915 - one user journey through the page, step by step
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -386,9 +389,11 @@ def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str
             lambda d: d.find_element(By.ID, "summary").text.startswith(f"{len(with_sdf)} stories"),
             message="the actor chip did not filter",
         )
-        assert url_params(d)["actor"] == [SDF[1]] and url_params(d)["location"] == [RAQQA[0]]
+        assert url_params(d)["actor"] == [SDF[1]]
+        assert url_params(d)["location"] == [RAQQA[0]]
         page1 = hit_ids(d)
-        assert len(page1) == PAGE_SIZE and set(page1) <= with_sdf
+        assert len(page1) == PAGE_SIZE
+        assert set(page1) <= with_sdf
         estimated = docs[7]["id"]
         if estimated in page1:
             assert (
@@ -423,7 +428,8 @@ def test_search_by_place_then_actor_and_page_forward(chrome: Any, store_url: str
         on_day = {i for i in both if by_id[i]["published_at"].startswith(day)}
         d.find_element(By.CSS_SELECTOR, f"#histogram rect[data-day='{day}']").click()
         wait(d, lambda d: set(hit_ids(d)) == on_day, message="the histogram bar did not filter")
-        assert url_params(d)["since"] == [day] and url_params(d)["until"] == [day]
+        assert url_params(d)["since"] == [day]
+        assert url_params(d)["until"] == [day]
 
         # the keyboard picks a suggestion too: an alias typed, Down, Enter -> the canonical actor
         d.get(f"{base}/?location={RAQQA[0]}")
@@ -460,14 +466,16 @@ def test_suggest_is_fast_and_ranks_exact_names_first(store_url: str, tmp_path: P
         assert first.status_code == 200, first.text
         assert first.json()["suggestions"][0]["id"] == RAQQA[0]
         actor = c.get("/suggest", params={"kind": "actor", "prefix": "ISIL"}).json()["suggestions"]
-        assert actor[0]["id"] == IS[0] and actor[0]["match"] == "alias"
+        assert actor[0]["id"] == IS[0]
+        assert actor[0]["match"] == "alias"
         assert c.get("/suggest", params={"kind": "weather", "prefix": "x"}).status_code == 422
         timings = []
         for prefix in ("a", "s", "Da", "Mos", "new y", "Raqqa"):
             t0 = time.perf_counter()
             r = c.get("/suggest", params={"kind": "location", "prefix": prefix})
             timings.append(time.perf_counter() - t0)
-            assert r.status_code == 200 and r.json()["suggestions"]
+            assert r.status_code == 200
+            assert r.json()["suggestions"]
         assert max(timings) < 0.2, timings  # over HTTP; the lookup itself is well under 20 ms
 
 
@@ -477,7 +485,7 @@ def test_suggest_is_fast_and_ranks_exact_names_first(store_url: str, tmp_path: P
 class _Sentinel(BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         self.send_response(204)
         self.end_headers()
@@ -486,7 +494,7 @@ class _Sentinel(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture()
+@pytest.fixture
 def sentinel() -> Iterator[tuple[str, list[str]]]:
     """A loopback HTTP server that records every request: any request means injected code ran."""
     handler: type[_Sentinel] = type("Sentinel", (_Sentinel,), {"hits": []})
@@ -501,7 +509,10 @@ def sentinel() -> Iterator[tuple[str, list[str]]]:
 
 
 def hostile_corpus(s: str) -> list[dict[str, Any]]:
-    title = f"<script>fetch('{s}/title-script')</script>Raqqa siege <img src=x onerror=\"fetch('{s}/title-img')\">"
+    title = (
+        f"<script>fetch('{s}/title-script')</script>Raqqa siege "
+        f"<img src=x onerror=\"fetch('{s}/title-img')\">"
+    )
     text = (
         f'Raqqa <img src="{s}/body-img" onerror="alert(\'body\')"> was quiet. '
         f"<svg onload=\"fetch('{s}/body-svg')\"></svg> Raqqa <a href=\"javascript:alert('a')\">more</a>. "

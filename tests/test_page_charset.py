@@ -37,7 +37,10 @@ WORDS = (
 
 def page(story: str, head: str = "") -> str:
     paragraphs = "".join(f"<p>{s.strip()}.</p>" for s in story.split(". ") if s.strip())
-    return f"<!DOCTYPE html><html><head><title>Pâquis schools</title>{head}</head><body><article>{paragraphs}</article></body></html>"
+    return (
+        f"<!DOCTYPE html><html><head><title>Pâquis schools</title>{head}</head>"
+        f"<body><article>{paragraphs}</article></body></html>"
+    )
 
 
 def fetched_html(server: FeedServer, path: str, body: bytes) -> str:
@@ -49,7 +52,8 @@ def fetched_html(server: FeedServer, path: str, body: bytes) -> str:
     add_full_text(FeedConfig(name="charset", url=url, full_text=True), entries, stats, settings)
     assert stats.warnings == []
     html = entries[0]["html"]
-    assert isinstance(html, str) and html != "<p>a short summary</p>"
+    assert isinstance(html, str)
+    assert html != "<p>a short summary</p>"
     return html
 
 

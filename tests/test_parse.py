@@ -92,7 +92,8 @@ def test_guid_permalink_and_id_only_entries() -> None:
 
 def test_rss091_without_dates_uses_fetch_time_and_declared_language() -> None:
     result = parse("rss091.xml")
-    assert result.error is None and len(result.entries) == 2
+    assert result.error is None
+    assert len(result.entries) == 2
     bridge = result.entries[0]
     assert bridge["url"] == "http://www.valley-gazette.test/news/bridge-reopens.html"
     assert bridge["published_at_estimated"] is True
@@ -126,7 +127,8 @@ def test_atom03_issued_date_and_escaped_content() -> None:
 
 def test_atom10_xml_base_xhtml_content_languages_and_updated_only() -> None:
     result = parse("atom10.xml")
-    assert result.error is None and not result.warnings
+    assert result.error is None
+    assert not result.warnings
     assert result.title == "Northern Desk Dispatches"  # type="html" title as plain text
     pass_, bus, id_only = result.entries
     assert pass_["url"] == "https://northern-desk.example.test/news/mountain-pass-closed"  # xml:base
@@ -137,7 +139,8 @@ def test_atom10_xml_base_xhtml_content_languages_and_updated_only() -> None:
     assert pass_["summary"] == "The pass will stay closed & crews are clearing drifts."
     assert bus["language"] == "es"  # entry xml:lang beats the feed's
     assert bus["published_at"] == "2025-05-01T21:00:00Z"  # published beats updated
-    assert id_only["url"] is None and id_only["id"] == article_id(entry_id="urn:uuid:3333-id-only")
+    assert id_only["url"] is None
+    assert id_only["id"] == article_id(entry_id="urn:uuid:3333-id-only")
     assert id_only["published_at_estimated"] is True
 
 
@@ -155,7 +158,8 @@ def test_json_feed_11() -> None:
     assert clinic["language"] == "pt"
     assert clinic["authors"] == ["Delta Monitor Staff"]  # feed-level authors inherited
     assert clinic["html"] == "<p>The clinic saw 140 patients.</p><p>It returns next month.</p>"
-    assert bulletin["url"] is None and bulletin["published_at_estimated"] is True
+    assert bulletin["url"] is None
+    assert bulletin["published_at_estimated"] is True
     assert any("Nothing to identify this item" in w for w in result.warnings)
 
 
@@ -179,7 +183,8 @@ def test_bad_documents_give_a_clear_error(body: bytes, fragment: str) -> None:
 def test_html_page_instead_of_a_feed_is_an_error() -> None:
     result = parse("notafeed.html", headers={"Content-Type": "text/html; charset=utf-8"})
     assert result.entries == []
-    assert result.error and "not a feed" in result.error
+    assert result.error
+    assert "not a feed" in result.error
 
 
 def test_truncated_feed_recovers_entries_with_a_warning() -> None:
@@ -198,7 +203,9 @@ def test_truncated_feed_with_no_entries_is_an_error() -> None:
     body = (PAGES / "rss20.xml").read_bytes()
     cut = body[: body.index(b"<item>") + 20]
     result = parse_feed(cut, url="https://feeds.example.test/cut.xml", fetched_at=FETCHED)
-    assert result.entries == [] and result.error and "not well-formed" in result.error
+    assert result.entries == []
+    assert result.error
+    assert "not well-formed" in result.error
 
 
 def test_wrong_charset_header_still_decodes() -> None:
@@ -209,13 +216,15 @@ def test_wrong_charset_header_still_decodes() -> None:
         headers={"Content-Type": "application/rss+xml"},
         fetched_at=FETCHED,
     )
-    assert result.entries and "Café" in result.entries[0]["summary"]
+    assert result.entries
+    assert "Café" in result.entries[0]["summary"]
 
 
 def test_body_naming_a_url_or_path_is_never_fetched_or_opened() -> None:
     for body in (b"http://127.0.0.1:9/feed.xml", str(PAGES / "rss20.xml").encode()):
         result = parse_feed(body, url="https://feeds.example.test/x", fetched_at=FETCHED)
-        assert result.entries == [] and result.error
+        assert result.entries == []
+        assert result.error
 
 
 def test_ids_are_stable_and_equal_across_dialects_for_the_same_link() -> None:
@@ -242,7 +251,8 @@ def test_naive_fetched_at_is_taken_as_utc_and_ttl_absent_is_none() -> None:
 
 def test_cdf_channel() -> None:
     result = parse("channel.cdf", url="https://almanac.example.test/channel.cdf")
-    assert result.error is None and result.title == "Harbour Almanac"
+    assert result.error is None
+    assert result.title == "Harbour Almanac"
     (entry,) = result.entries
     assert entry["url"] == "https://almanac.example.test/notes/lighthouse.html"
     assert entry["published_at"] == "2025-02-03T22:00:00Z"
@@ -322,7 +332,9 @@ def test_nul_bytes_never_reach_url_or_feed_entry_id() -> None:
     for entry in parsed.entries:
         assert "\x00" not in entry["feed_entry_id"], entry
     linked, bare = parsed.entries
-    assert "\x00" not in linked["url"] and linked["url"].startswith("https://example.org/a")
+    assert "\x00" not in linked["url"]
+    assert linked["url"].startswith("https://example.org/a")
     assert linked["id"] == article_id(url=linked["url"])
-    assert bare["url"] is None and bare["feed_entry_id"] == "only-id"
+    assert bare["url"] is None
+    assert bare["feed_entry_id"] == "only-id"
     assert bare["id"] == article_id(entry_id="only-id")

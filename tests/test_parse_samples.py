@@ -50,7 +50,8 @@ def test_every_article_has_the_expected_id_url_title_and_date(
         else:
             assert record["published_at"] == article["published_at"], article["key"]
             assert record["published_at_estimated"] is False, article["key"]
-        assert record["language"] == "en" and record["text"], article["key"]
+        assert record["language"] == "en", article["key"]
+        assert record["text"], article["key"]
 
 
 def test_repeated_headlines_are_gone_from_the_text(

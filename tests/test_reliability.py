@@ -43,7 +43,9 @@ def test_entries_per_feed_are_capped_with_a_warning_naming_the_feed(
     assert (stats.fetched, stats.new, stats.errors) == (40, 40, [])
     assert store.count() == 40
     (warning,) = [w for w in stats.warnings if "entries" in w]
-    assert "big-one" in warning and "3000" in warning and "40" in warning
+    assert "big-one" in warning
+    assert "3000" in warning
+    assert "40" in warning
     assert "NEWSWIRE_MAX_ENTRIES_PER_FEED" in warning
     store.close()
 
@@ -59,7 +61,8 @@ def test_a_link_listed_twice_in_a_feed_counts_once(
     url = feed_server.add(unique_path("twice.xml"), doc)
     store = open_store(f"sqlite:///{tmp_path / 'twice.db'}")
     report = ingest([FeedConfig(name="twice", url=url, full_text=False)], store)
-    assert report.new == 3 and report.feeds[0].duplicates == 0
+    assert report.new == 3
+    assert report.feeds[0].duplicates == 0
     assert store.count() == 3
     store.close()
 
@@ -128,11 +131,14 @@ def test_the_next_run_repairs_what_a_killed_run_left(
 
     early_id, late_id = article_id(url="http://example.org/early"), article_id(url="http://example.org/late")
     split = store.get(early_id)
-    assert split is not None and split["cluster_id"] == late_id  # the state a killed run leaves
+    assert split is not None
+    assert split["cluster_id"] == late_id
     report = ingest(feeds, store)  # nothing new to fetch: the journal alone drives the repair
-    assert report.new == 0 and report.errors == []
+    assert report.new == 0
+    assert report.errors == []
     head, copy = store.get(early_id), store.get(late_id)
-    assert head is not None and copy is not None
+    assert head is not None
+    assert copy is not None
     assert (head["cluster_id"], head["duplicate_of"]) == (early_id, None)
     assert (copy["cluster_id"], copy["duplicate_of"]) == (early_id, early_id)
     assert [a["id"] for a in head.get("also_published_by") or []] == [late_id]
@@ -239,7 +245,8 @@ def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
     try:
         deadline = time.monotonic() + 240
         while real.get_feed_state(first) is None:  # the first feed is stored and marked seen
-            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, run.communicate()
             time.sleep(0.05)
         proxy.stop()  # Elasticsearch is gone for the rest of the run
         released.set()
@@ -249,13 +256,15 @@ def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
         if run.poll() is None:
             run.kill()
     assert run.returncode == 1, (stdout, stderr)
-    assert "Traceback" not in stderr and len(stderr.splitlines()) <= 12, stderr
+    assert "Traceback" not in stderr, stderr
+    assert len(stderr.splitlines()) <= 12, stderr
     for name in ("later0", "later1"):
         assert sum(1 for line in stderr.splitlines() if line.startswith(f"{name}: ")) == 1, stderr
     assert "reconcile" in stderr  # the pass's own failure is said once too
     # the report is printed; the first feed's own bookkeeping after it was marked seen may meet the outage too
     assert re.search(r"new articles from 3 feeds; [23] feeds had errors", stdout), stdout
-    assert real.get_feed_state(later[0]) is None and real.get_feed_state(later[1]) is None  # not marked seen
+    assert real.get_feed_state(later[0]) is None
+    assert real.get_feed_state(later[1]) is None
     assert real.count() == 4
     real.close()
 
@@ -293,9 +302,11 @@ def test_newswire_reconcile_merges_split_clusters_over_the_whole_store(store_url
         env=dict(os.environ),
     )
     assert done.returncode == 0, done.stderr
-    assert "1 clusters merged" in done.stdout and "articles rewritten" in done.stdout
+    assert "1 clusters merged" in done.stdout
+    assert "articles rewritten" in done.stdout
     head, member = store.get("orig"), store.get("copy")
-    assert head is not None and member is not None
+    assert head is not None
+    assert member is not None
     assert (head["cluster_id"], head["duplicate_of"]) == ("orig", None)
     assert (member["cluster_id"], member["duplicate_of"]) == ("orig", "orig")
     assert [a["id"] for a in head["also_published_by"]] == ["copy"]
@@ -306,11 +317,9 @@ def test_newswire_reconcile_merges_split_clusters_over_the_whole_store(store_url
         timeout=300,
         env=dict(os.environ),
     )
-    assert (
-        again.returncode == 0
-        and "0 clusters merged" in again.stdout
-        and "0 articles rewritten" in again.stdout
-    )
+    assert again.returncode == 0
+    assert "0 clusters merged" in again.stdout
+    assert "0 articles rewritten" in again.stdout
     store.close()
 
 
@@ -399,9 +408,8 @@ def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
     assert run_once(clean) == 0
     whole_run = time.monotonic() - started
     expected = _snapshot(clean)
-    assert (
-        len(expected) == 48 and sum(1 for v in expected.values() if not v[1]) == 24
-    )  # 24 stories, 2 copies each
+    assert len(expected) == 48
+    assert sum(1 for v in expected.values() if not v[1]) == 24
     killed = f"sqlite:///{tmp_path / 'killed.db'}"
     if engine == "elasticsearch":
         killed = request.getfixturevalue("es_url")

@@ -47,7 +47,8 @@ def test_known_spellings_resolve() -> None:
         assert resolver.resolve_actor(name) or resolver.resolve_location(name), name
     assert resolver.resolve_actor("Daesh") == resolver.resolve_actor("ISIS")
     assert resolver.resolve_location("Raqa")[0] == resolver.resolve_location("Raqqa")[0]
-    assert resolver.resolve_actor("zzq") == [] and resolver.entity("actor:nobody-at-all") is None
+    assert resolver.resolve_actor("zzq") == []
+    assert resolver.entity("actor:nobody-at-all") is None
 
 
 def test_lookup_round_trip_of_a_small_gazetteer(tmp_path: Path) -> None:
@@ -71,8 +72,10 @@ def test_lookup_round_trip_of_a_small_gazetteer(tmp_path: Path) -> None:
     path = tmp_path / "lookup.sqlite"
     write_lookup(gaz, path)
     lookup = GazetteerLookup(path)
-    assert lookup.entities["g:2"] == town and lookup.entities.get("g:1") == country
-    assert "g:9" not in lookup.entities and lookup.names.get("nowhere") is None
+    assert lookup.entities["g:2"] == town
+    assert lookup.entities.get("g:1") == country
+    assert "g:9" not in lookup.entities
+    assert lookup.names.get("nowhere") is None
     assert lookup.names.get("port vale").targets == [("g:2", ALT)]
     assert (lookup.government_of, lookup.capitals, lookup.country_place) == (
         {"FD": "a:1"},
@@ -86,7 +89,8 @@ def test_lookup_round_trip_of_a_small_gazetteer(tmp_path: Path) -> None:
 
 
 def test_search_reads_neither_spacy_nor_the_full_gazetteer(full: Tagger, tmp_path: Path) -> None:
-    """``newswire search --actor --location`` in a fresh process: the right story, found through the lookup."""
+    """``newswire search --actor --location`` in a fresh process: the right story, found through the
+    lookup file."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     stories = [
         (
@@ -113,15 +117,17 @@ def test_search_reads_neither_spacy_nor_the_full_gazetteer(full: Tagger, tmp_pat
         assert store.index(tagged).errors == []
     finally:
         store.close()
-    get_resolver()  # the lookup file exists before the child runs (built once from the cache if it was missing)
+    get_resolver()  # the lookup file exists before the child runs (written from the pickle if it was missing)
     code = (
         "import json, sys\n"
         "code = 0\n"
         "from pipeline.cli import main\n"
-        f"sys.argv = ['newswire', 'search', '--actor', 'ISIS', '--location', 'Raqa', '--json', '--store', {url!r}]\n"
+        "sys.argv = ['newswire', 'search', '--actor', 'ISIS', '--location', 'Raqa', '--json']\n"
+        f"sys.argv += ['--store', {url!r}]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
         "from pipeline.tag import gazetteer\n"
-        "print(json.dumps({'exit': code, 'spacy': 'spacy' in sys.modules, 'full_loads': gazetteer.FULL_LOADS}),"
+        "facts = {'exit': code, 'spacy': 'spacy' in sys.modules, 'full_loads': gazetteer.FULL_LOADS}\n"
+        "print(json.dumps(facts),"
         " file=sys.stderr)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -133,12 +139,14 @@ def test_search_reads_neither_spacy_nor_the_full_gazetteer(full: Tagger, tmp_pat
 
 
 def test_did_you_mean_over_the_actor_names_matches_the_full_gazetteer(full: Tagger) -> None:
-    """Close names for an unknown ``--actor`` come from the lookup's actor names, ranked as over everything."""
+    """Close names for an unknown ``--actor`` come from the lookup's actor names, ranked as over all
+    names."""
     from pipeline.suggest import Suggester
 
     over_all = Suggester(full.gaz)
     actors = get_resolver().actor_gazetteer()
-    assert not isinstance(actors, Gazetteer) and len(actors.names) < len(full.gaz.names) / 10
+    assert not isinstance(actors, Gazetteer)
+    assert len(actors.names) < len(full.gaz.names) / 10
     over_actors = Suggester(actors)
     for prefix in ("Hezbollahh"[:n] for n in (10, 9, 5, 3)):
         assert over_actors.suggest("actor", prefix, 10) == over_all.suggest("actor", prefix, 10), prefix
@@ -163,5 +171,6 @@ def test_an_unreadable_lookup_file_is_rewritten(full: Tagger, tmp_path: Path) ->
     path = lookup_path(cache, digest)
     path.write_bytes(b"not a database at all")
     view = open_lookup(settings.actors_file, cache)
-    assert isinstance(view, GazetteerLookup) and path.read_bytes().startswith(b"SQLite format 3")
+    assert isinstance(view, GazetteerLookup)
+    assert path.read_bytes().startswith(b"SQLite format 3")
     assert Resolver(view).resolve_actor("Daesh") == full.resolve_actor("Daesh")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from elasticsearch.helpers import scan
 
-from pipeline.esserver import EsServerError
+from pipeline.devtools.esserver import EsServerError
 from pipeline.stores.base import SearchQuery
 from pipeline.stores.elasticsearch import ElasticsearchStore
 

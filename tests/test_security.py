@@ -168,7 +168,8 @@ def test_a_run_with_credentials_prints_and_logs_no_password(
     assert PASSWORD not in joined
     assert PASSWORD not in caplog.text
     report = json.loads(outputs[0].splitlines()[0])
-    assert report["failed_feeds"] == 1 and report["new"] == 1  # the failing feed did not stop the other
+    assert report["failed_feeds"] == 1
+    assert report["new"] == 1
 
     opened = open_store(store)
     try:
@@ -180,7 +181,8 @@ def test_a_run_with_credentials_prints_and_logs_no_password(
     with serving(create_app(store)) as base:
         found = httpx.get(f"{base}/search", params={"q": "kessra"}).text
         article = httpx.get(f"{base}/articles/{hit['id']}").text
-    assert "alice:***@" in found and PASSWORD not in found + article
+    assert "alice:***@" in found
+    assert PASSWORD not in found + article
 
 
 def test_data_is_never_rich_markup(credential_run: dict[str, Any]) -> None:
@@ -188,7 +190,8 @@ def test_data_is_never_rich_markup(credential_run: dict[str, Any]) -> None:
     result = cli("run", "--once", "--feeds", feeds, "--store", store)
     assert result.exit_code == 1, result.output  # one feed failed; the run finished and reported
     assert "missing[/red].xml" in result.stderr  # the error shows the URL as written
-    assert "Failing [/red] desk" in result.stdout and "Kessra desk" in result.stdout
+    assert "Failing [/red] desk" in result.stdout
+    assert "Kessra desk" in result.stdout
     shown = cli("search", "kessra", "--store", store)
     assert shown.exit_code == 0, shown.output
     assert "[video] Kessra pumps [bold]restored[/bold]" in shown.stdout
@@ -215,7 +218,8 @@ def test_configuration_errors_hide_passwords(
         "run", "--once", "--feeds", str(feeds), "--store", store_url or f"sqlite:///{tmp_path / 'x.db'}"
     )
     assert result.exit_code == code, result.output
-    assert "error:" in result.stderr and ":***@" in result.stderr
+    assert "error:" in result.stderr
+    assert ":***@" in result.stderr
     assert PASSWORD not in result.output + result.stderr
 
 
@@ -271,7 +275,8 @@ def test_one_bad_link_is_a_warning_for_that_entry_only() -> None:
     parsed = parse_feed(body, url="http://desk.example.test/rss")
     assert parsed.error is None
     urls = [e["url"] for e in parsed.entries]
-    assert "http://desk.example.test/kessra-pumps" in urls and "http://desk.example.test/harbour" in urls
+    assert "http://desk.example.test/kessra-pumps" in urls
+    assert "http://desk.example.test/harbour" in urls
     assert "http://[::1]:8080/story" in urls
     assert len(parsed.entries) >= 3
 
@@ -329,10 +334,13 @@ def test_filters_answer_every_hostile_line_with_an_error_line(command: list[str]
     assert result.exit_code == 1, (result.exception, result.stderr[-2000:])
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(out) == len(lines)  # one line out per line in, in order
-    assert out[0]["id"] == "rec-first" and out[-1]["id"] == "rec-last"
-    assert not out[0].get("error") and not out[-1].get("error")
+    assert out[0]["id"] == "rec-first"
+    assert out[-1]["id"] == "rec-last"
+    assert not out[0].get("error")
+    assert not out[-1].get("error")
     for record in out[1:-1]:
-        assert isinstance(record.get("error"), str) and record["error"], record
+        assert isinstance(record.get("error"), str), record
+        assert record["error"], record
 
 
 def test_a_stage_that_raises_fails_only_the_record_that_made_it_raise() -> None:
@@ -353,9 +361,8 @@ def test_a_stage_that_raises_fails_only_the_record_that_made_it_raise() -> None:
     assert code == 1
     assert [r["id"] for r in out] == [f"r{i}" for i in range(5)]
     assert [bool(r.get("error")) for r in out] == [False, False, True, False, False]
-    assert "cannot handle this one" in out[2]["error"] and all(
-        r.get("seen") for i, r in enumerate(out) if i != 2
-    )
+    assert "cannot handle this one" in out[2]["error"]
+    assert all(r.get("seen") for i, r in enumerate(out) if i != 2)
     assert "r2" in stderr.getvalue()
 
 
@@ -390,7 +397,9 @@ def test_hostile_search_input_is_a_clear_422(
     r = api_over.get("/search", params=params)
     assert r.status_code == 422, r.text[:500]
     detail = r.json()["detail"]
-    assert isinstance(detail, str) and option in detail and len(detail) < 400, detail[:500]
+    assert isinstance(detail, str), detail[:500]
+    assert option in detail, detail[:500]
+    assert len(detail) < 400, detail[:500]
 
 
 @pytest.mark.parametrize(("params", "option"), BAD_SEARCHES[:9], ids=lambda v: str(v)[:40])
@@ -462,7 +471,8 @@ def test_the_api_answers_503_when_a_search_runs_out_of_time(
         health = httpx.get(f"{base}/health", timeout=60)
     assert r.status_code == 503, r.text[:300]
     assert "longer than" in r.json()["detail"]
-    assert health.status_code == 200 and health.json()["articles"] == 300
+    assert health.status_code == 200
+    assert health.json()["articles"] == 300
 
 
 def test_health_answers_while_a_search_holds_the_sqlite_connection(tmp_path: Any) -> None:
@@ -487,7 +497,8 @@ def test_health_answers_while_a_search_holds_the_sqlite_connection(tmp_path: Any
         finally:
             release.set()
             worker.join()
-    assert health.status_code == 200 and health.json()["articles"] == 5
+    assert health.status_code == 200
+    assert health.json()["articles"] == 5
     assert waited < 2.0
 
 
@@ -521,7 +532,8 @@ def test_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
     finally:
         logger.removeHandler(handler)
     text = stream.getvalue()
-    assert "http://alice:***@desk.example.test/rss" in text and "elastic:***@es.example.test" in text
+    assert "http://alice:***@desk.example.test/rss" in text
+    assert "elastic:***@es.example.test" in text
     assert PASSWORD not in text
 
 
@@ -536,4 +548,5 @@ def test_the_cli_search_past_its_time_budget_exits_1_with_the_reason(
     get_settings.cache_clear()
     result = cli("search", "kessra OR pumps OR report*", "--store", url)
     assert result.exit_code == 1, result.output
-    assert "longer than" in result.stderr and "Traceback" not in result.output
+    assert "longer than" in result.stderr
+    assert "Traceback" not in result.output

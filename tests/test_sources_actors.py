@@ -168,7 +168,8 @@ def test_curated_government_is_reused_and_others_keep_the_gazetteers_ids(
         assert roles[(cc, "government")].id == expected, cc
     # the reused curated government keeps its own names and gains the generated ones
     nigeria = roles[("NG", "government")]
-    assert nigeria.name == "Nigerian government" and "Nigeria's government" in nigeria.aliases
+    assert nigeria.name == "Nigerian government"
+    assert "Nigeria's government" in nigeria.aliases
 
 
 def test_reused_curated_actors_get_the_role(actor_set: ActorSet, countries: list[dict]) -> None:
@@ -239,8 +240,10 @@ def test_load_actor_data_adds_countries_names_and_demonyms() -> None:
     assert data.demonyms["Kenyan"] == "KE"
     assert data.demonyms["Kurdish"] is None  # curated entries win
     assert data.demonyms["Syrian"] == "SY"
-    assert "South African" not in data.demonyms and "Filipino" in data.demonyms
-    assert "DRC" in data.country_aliases["CD"] and "Emirates" in data.country_aliases["AE"]
+    assert "South African" not in data.demonyms
+    assert "Filipino" in data.demonyms
+    assert "DRC" in data.country_aliases["CD"]
+    assert "Emirates" in data.country_aliases["AE"]
     assert "geonames:95446" in data.place_aliases
     assert "Nice" in data.common_words
 

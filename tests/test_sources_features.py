@@ -73,10 +73,14 @@ def test_ids_unique_and_well_formed(records: list[PlaceRecord], curated: list[di
 
 def test_every_record_has_kind_name_and_point(records: list[PlaceRecord]) -> None:
     for r in records:
-        assert r.kind and r.kind == r.kind.strip().lower(), r
-        assert r.name.strip() == r.name and r.name, r
-        assert r.lat is not None and r.lon is not None, r
-        assert -90 <= r.lat <= 90 and -180 <= r.lon <= 180, r
+        assert r.kind, r
+        assert r.kind == r.kind.strip().lower(), r
+        assert r.name.strip() == r.name, r
+        assert r.name, r
+        assert r.lat is not None, r
+        assert r.lon is not None, r
+        assert -90 <= r.lat <= 90, r
+        assert -180 <= r.lon <= 180, r
         assert r.name not in r.names, r
 
 
@@ -93,7 +97,8 @@ def test_curated_entries_complete(curated: list[dict]) -> None:
             assert cc in known, e
             assert not members or cc in members, e
         for alias in (e.get("aliases") or []) + (e.get("acronyms") or []):
-            assert isinstance(alias, str) and alias.strip(), e
+            assert isinstance(alias, str), e
+            assert alias.strip(), e
         for acr in e.get("acronyms") or []:
             assert sum(ch.isupper() for ch in acr) >= 2, (e["id"], acr)
 
@@ -160,7 +165,8 @@ def test_ancestors_are_the_geonames_country(records: list[PlaceRecord]) -> None:
 
 def test_acronyms_are_names_in_capitals(records: list[PlaceRecord]) -> None:
     znpp = next(r for r in records if r.id == "place:zaporizhzhia-npp")
-    assert "ZNPP" in znpp.names and "Zaporizhzhia NPP" in znpp.names
+    assert "ZNPP" in znpp.names
+    assert "Zaporizhzhia NPP" in znpp.names
 
 
 def test_curated_place_supersedes_the_generated_twin(records: list[PlaceRecord]) -> None:
@@ -211,7 +217,8 @@ def test_loader_merges_and_keeps_far_namesakes(tmp_path: Path) -> None:
     assert set(recs) == {"place:lake-x", "ne:lake-ixion-2", "ne:ridge"}
     assert recs["place:lake-x"].names == ("Ixion Water", "LIX")
     assert recs["place:lake-x"].ancestors == (country_ids()["KE"],)
-    assert recs["ne:ridge"].names == ("Gray Ridge", "Grey Range") and recs["ne:ridge"].ancestors == ()
+    assert recs["ne:ridge"].names == ("Gray Ridge", "Grey Range")
+    assert recs["ne:ridge"].ancestors == ()
     assert recs["ne:lake-ixion-2"].country_code == "CA"
 
 
@@ -247,7 +254,8 @@ def test_polygon_point_lies_inside_a_concave_polygon() -> None:
 
 def test_line_middle_is_halfway_along() -> None:
     lon, lat = mf.line_middle([(0.0, 0.0), (1.0, 0.0), (1.0, 3.0)])
-    assert lon == pytest.approx(1.0) and lat == pytest.approx(1.0, abs=0.01)
+    assert lon == pytest.approx(1.0)
+    assert lat == pytest.approx(1.0, abs=0.01)
 
 
 def _feature(props: dict, geometry: dict) -> dict:
@@ -292,10 +300,13 @@ def test_generator_builds_rows_from_geojson(tmp_path: Path) -> None:
     assert mf.main([str(src), "--out", str(out)]) == 0
     rows = {r.name: r for r in generated_records(out)}
     assert set(rows) == {"Test Sea", "Seine", "Jordan River", "Mount Kenya"}
-    assert rows["Test Sea"].kind == "sea" and rows["Test Sea"].id == "ne:test-sea"
+    assert rows["Test Sea"].kind == "sea"
+    assert rows["Test Sea"].id == "ne:test-sea"
     assert 40 < (rows["Test Sea"].lat or 0) < 42  # the larger half
-    assert rows["Seine"].kind == "river" and rows["Seine"].country_code == "FR"
+    assert rows["Seine"].kind == "river"
+    assert rows["Seine"].country_code == "FR"
     assert "River Seine" in rows["Seine"].names
     assert rows["Jordan River"].country_code is None  # Israel and Jordan on its banks
-    assert rows["Mount Kenya"].id == "wikidata:Q1" and rows["Mount Kenya"].country_code == "KE"
+    assert rows["Mount Kenya"].id == "wikidata:Q1"
+    assert rows["Mount Kenya"].country_code == "KE"
     assert "Mt. Kenya" in rows["Mount Kenya"].names

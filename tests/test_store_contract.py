@@ -474,8 +474,10 @@ def test_clusters_are_read_and_rewritten_in_one_call_each(loaded: Store) -> None
     # searchable at once: raqqa-fr is no longer a representative
     assert keys(run(loaded, text="raqqa")) == {k for k in REPS if "raqqa" in text_of(k)} - {"raqqa-fr"}
     moved = loaded.get(absorbed["id"])
-    assert moved is not None and moved["duplicate_of"] == rep["id"]
-    assert moved["title"] == absorbed["title"] and moved.get("locations") == absorbed.get("locations")
+    assert moved is not None
+    assert moved["duplicate_of"] == rep["id"]
+    assert moved["title"] == absorbed["title"]
+    assert moved.get("locations") == absorbed.get("locations")
     assert set(loaded.clusters_members([rep["id"]])[rep["id"]][0]) >= {"id", "cluster_id"}
 
 
@@ -692,7 +694,8 @@ def test_highlights_mark_the_matched_words(loaded: Store) -> None:
         fragments = hit["_highlight"]
         assert fragments, hit["id"]
         marked = [m.lower() for frag in fragments for m in re.findall(r"<mark>(.*?)</mark>", frag)]
-        assert marked and all(("raqqa" in m) or ("shelling" in m) for m in marked), marked
+        assert marked, marked
+        assert all(("raqqa" in m) or ("shelling" in m) for m in marked), marked
         assert any("raqqa" in m for m in marked)
     assert all(h["_highlight"] == [] for h in run(loaded, text="raqqa", highlight=False).hits)
     assert all(not h["_highlight"] for h in run(loaded, location_ids=[[PLACES["raqqa"][0]]]).hits)
@@ -733,7 +736,8 @@ def test_estimated_dates_are_shown_but_never_filtered_or_sorted_on(store: Store)
     by_date = run(store, sort="date")
     assert [key[h["id"]] for h in by_date.hits] == ["dated", "older", "guess"]
     shown = next(h for h in by_date.hits if key[h["id"]] == "guess")
-    assert shown["published_at"].startswith("2017-06-07T20:00") and shown["published_at_estimated"] is True
+    assert shown["published_at"].startswith("2017-06-07T20:00")
+    assert shown["published_at_estimated"] is True
     assert [key[h["id"]] for h in run(store, text="port", sort="date").hits] == ["dated", "older", "guess"]
     days = {b["key"]: b["count"] for b in run(store, facets=True).facets["dates"]}
     assert days == {"2017-06-06": 1, "2017-06-07": 1}
@@ -1106,18 +1110,22 @@ def test_retag_in_batches_resumes_and_is_idempotent(store: Store) -> None:
     assert (first.processed, first.batches, first.done, first.skipped) == (6, 2, False, False)
     assert tagger.seen == ids[:6]
     state = store.get_state(STATE_KEY)
-    assert state is not None and state["last_id"] == ids[5] and state["done"] is False
+    assert state is not None
+    assert state["last_id"] == ids[5]
+    assert state["done"] is False
     assert store.all_feed_states() == {}  # progress is not feed state
     # started again: continues after the last id, each article tagged once overall
     second = retag(store, tagger, batch=3)
     assert second.resumed_after == ids[5]
-    assert second.done and second.processed == len(ids) - 6
+    assert second.done
+    assert second.processed == len(ids) - 6
     assert tagger.seen == ids
     assert first.changed + second.changed == len(ids)
     # the new tags are stored and searchable with the hierarchy; nothing else changed
     for aid, stored_before in before.items():
         after = store.get(aid)
-        assert after is not None and stored_before is not None
+        assert after is not None
+        assert stored_before is not None
         assert {k: v for k, v in after.items() if k != "locations"} == {
             k: v for k, v in stored_before.items() if k != "locations"
         }
@@ -1131,7 +1139,9 @@ def test_retag_in_batches_resumes_and_is_idempotent(store: Store) -> None:
     assert run(store).total == len(HREPS)
     # complete: a no-op until the tagger changes
     again = retag(store, tagger, batch=3)
-    assert again.skipped and again.processed == 0 and len(tagger.seen) == len(ids)
+    assert again.skipped
+    assert again.processed == 0
+    assert len(tagger.seen) == len(ids)
     # a new tagger version re-tags everything (same tags: nothing written)
     tagger.version = "v2"
     third = retag(store, tagger, batch=4)
@@ -1140,7 +1150,9 @@ def test_retag_in_batches_resumes_and_is_idempotent(store: Store) -> None:
     fourth = retag(store, tagger, batch=100, restart=True)
     assert (fourth.processed, fourth.batches, fourth.resumed_after) == (len(ids), 1, None)
     state = store.get_state(STATE_KEY)
-    assert state is not None and state["done"] is True and state["version"] == "v2"
+    assert state is not None
+    assert state["done"] is True
+    assert state["version"] == "v2"
     # restart in the middle of a run: from the first id again
     tagger.version = "v3"
     retag(store, tagger, batch=2, max_batches=1)
@@ -1155,7 +1167,8 @@ def test_retag_reports_articles_it_cannot_tag(store: Store) -> None:
     no_text = {k: v for k, v in HARTS["kivu"].items() if k != "text"}
     assert store.index([HARTS["goma"], no_text]).errors == []
     result = retag(store, KeywordTagger("v1", HPLACES), batch=10)
-    assert result.done and result.processed == 2
+    assert result.done
+    assert result.processed == 2
     assert [e["id"] for e in result.errors] == [no_text["id"]]
     assert store.get(no_text["id"]) == no_text  # kept as it was
 
@@ -1174,7 +1187,8 @@ def test_retag_command(store_url: str) -> None:
     runner = CliRunner()
     result = runner.invoke(cli_app, ["retag", "--store", store_url, "--batch", "3"])
     assert result.exit_code == 0, result.output
-    assert f"{len(untagged)} articles tagged" in result.output and "complete" in result.output
+    assert f"{len(untagged)} articles tagged" in result.output
+    assert "complete" in result.output
     tagger = get_tagger()
     st = open_store(store_url)
     try:
@@ -1190,6 +1204,7 @@ def test_retag_command(store_url: str) -> None:
     finally:
         st.close()
     again = runner.invoke(cli_app, ["retag", "--store", store_url])
-    assert again.exit_code == 0 and "nothing to do" in again.output
+    assert again.exit_code == 0
+    assert "nothing to do" in again.output
     bad = runner.invoke(cli_app, ["retag", "--store", store_url, "--batch", "0"])
     assert bad.exit_code == 2

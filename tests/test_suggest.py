@@ -85,7 +85,8 @@ def test_each_entity_once_and_limit() -> None:
     found = s.suggest("actor", "front", limit=5)  # "Front of Marrow" is an alias of Marrow Front
     assert [f["id"] for f in found] == ["a:1"]
     assert len(s.suggest("location", "m", limit=2)) == 2
-    assert s.suggest("location", "   ") == [] and s.suggest("location", "zzz") == []
+    assert s.suggest("location", "   ") == []
+    assert s.suggest("location", "zzz") == []
 
 
 @pytest.mark.parametrize(("kind", "limit"), [("planet", 10), ("actor", 0), ("actor", 51)])

@@ -60,7 +60,8 @@ def test_normal_form_keeps_english_words_and_offsets() -> None:
     toks = tokens(text)
     assert [t.norm for t in toks][:4] == ["fighting", "as", "far", "as"]  # "as" is not an article here
     bab = next(t for t in toks if t.norm == "bab")
-    assert text[bab.start : bab.end] == "Bab" and text[bab.pre : bab.end] == "al-Bab"
+    assert text[bab.start : bab.end] == "Bab"
+    assert text[bab.pre : bab.end] == "al-Bab"
     assert next(t for t in toks if t.raw.startswith("Syria")).norm == "syria"  # possessive dropped
 
 
@@ -68,11 +69,15 @@ def test_normal_form_keeps_english_words_and_offsets() -> None:
 def test_tag_returns_record_shapes(gaz_tagger: Tagger) -> None:
     actors, locations = gaz_tagger.tag("Islamic State fighters left Raqqa. ISIS said Raqa was lost.")
     isis = next(a for a in actors if a["id"] == IS)
-    assert isis["kind"] == "armed_group" and isis["count"] == 2
+    assert isis["kind"] == "armed_group"
+    assert isis["count"] == 2
     assert set(isis["mentions"]) == {"Islamic State", "ISIS"}
     raqqa = next(loc for loc in locations if loc["id"] == RAQQA)
-    assert raqqa["country_code"] == "SY" and raqqa["kind"] == "city" and raqqa["count"] == 2
-    assert 35 < raqqa["lat"] < 37 and 38 < raqqa["lon"] < 40
+    assert raqqa["country_code"] == "SY"
+    assert raqqa["kind"] == "city"
+    assert raqqa["count"] == 2
+    assert 35 < raqqa["lat"] < 37
+    assert 38 < raqqa["lon"] < 40
     assert set(raqqa["mentions"]) == {"Raqqa", "Raqa"}
     for rec in actors:
         assert set(rec) == {"id", "name", "kind", "mentions", "count"}
@@ -82,7 +87,8 @@ def test_tag_returns_record_shapes(gaz_tagger: Tagger) -> None:
             "admin1",
         }
     assert raqqa["ancestors"][-1] == "geonames:163843"  # Syria, the farthest ancestor
-    assert raqqa["admin1"]["name"] == "Ar Raqqah" and raqqa["admin1"]["id"] in raqqa["ancestors"]
+    assert raqqa["admin1"]["name"] == "Ar Raqqah"
+    assert raqqa["admin1"]["id"] in raqqa["ancestors"]
 
 
 def test_tag_records_keeps_order_fields_and_flags_bad_records(gaz_tagger: Tagger) -> None:
@@ -95,8 +101,10 @@ def test_tag_records_keeps_order_fields_and_flags_bad_records(gaz_tagger: Tagger
     records += [{"id": f"n{i}", "text": "The SDF entered Tabqa."} for i in range(40)]  # spans several batches
     out = list(gaz_tagger.tag_records(records))
     assert [r["id"] for r in out] == [r["id"] for r in records]
-    assert out[0]["extra"] == 1 and "actor:hezbollah" in {a["id"] for a in out[0]["actors"]}
-    assert "text" in out[1]["error"] and "actors" not in out[1]
+    assert out[0]["extra"] == 1
+    assert "actor:hezbollah" in {a["id"] for a in out[0]["actors"]}
+    assert "text" in out[1]["error"]
+    assert "actors" not in out[1]
     assert "text" in out[2]["error"]
     assert "actor:recep-tayyip-erdogan" in {a["id"] for a in out[3]["actors"]}  # the title is tagged too
     assert all(r["locations"][0]["id"] == "geonames:172374" for r in out[4:])
@@ -108,8 +116,10 @@ def test_resolve_user_spellings(gaz_tagger: Tagger) -> None:
     for name in ("Raqa", "Raqqa", "Ar Raqqah", "al-raqqah"):
         assert gaz_tagger.resolve_location(name)[0] == RAQQA, name
     assert gaz_tagger.resolve_location("Syria") == ["geonames:163843"]
-    assert gaz_tagger.resolve_actor("Raqqa") == [] and gaz_tagger.resolve_location("ISIS") == []
-    assert gaz_tagger.resolve_actor("") == [] and gaz_tagger.resolve_actor("no such group zzz") == []
+    assert gaz_tagger.resolve_actor("Raqqa") == []
+    assert gaz_tagger.resolve_location("ISIS") == []
+    assert gaz_tagger.resolve_actor("") == []
+    assert gaz_tagger.resolve_actor("no such group zzz") == []
     assert gaz_tagger.entity_name(IS) == "Islamic State"
     assert gaz_tagger.entity_name(RAQQA) == "Ar Raqqah"
     assert gaz_tagger.entity_name("actor:nobody") is None
@@ -134,7 +144,8 @@ def test_missing_model_falls_back_to_gazetteer_and_says_so_once(caplog: pytest.L
     with caplog.at_level(logging.WARNING, logger="pipeline.tag.tagger"):
         t1 = Tagger(spacy_model="xx_no_such_model")
         t2 = Tagger(spacy_model="xx_no_such_model")
-    assert t1.nlp is None and t2.nlp is None
+    assert t1.nlp is None
+    assert t2.nlp is None
     assert sum("xx_no_such_model" in r.getMessage() for r in caplog.records) == 1
     assert IS in {a["id"] for a in t1.tag("ISIS fighters fled.")[0]}
 
@@ -149,7 +160,9 @@ def test_actors_file_has_300_actors_with_required_fields() -> None:
     ids = [a["id"] for a in actors]
     assert len(ids) == len(set(ids))
     for a in actors:
-        assert re.fullmatch(r"actor:[a-z0-9-]+", a["id"]) and a["kind"] in kinds and a["name"], a
+        assert re.fullmatch(r"actor:[a-z0-9-]+", a["id"]), a
+        assert a["kind"] in kinds, a
+        assert a["name"], a
 
 
 # ---- hard cases (our own sentences, modelled on wire copy) -------------------------------------------------
@@ -192,11 +205,13 @@ def test_country_lists_and_state_titles_are_governments(gaz_tagger: Tagger) -> N
     assert got["Norway"] == ["actor:norwegian-government"]
     assert got["United States"] == ["actor:united-states-government"]
     acting = links(gaz_tagger, "Chad, Niger and Mali said the talks had failed.")
-    assert acting["Chad"] == ["actor:government-of-chad"] and acting["Mali"] == ["actor:government-of-mali"]
+    assert acting["Chad"] == ["actor:government-of-chad"]
+    assert acting["Mali"] == ["actor:government-of-mali"]
     assert got["Egypt"] == ["actor:egyptian-government"]
     assert got["Geneva"][0].startswith("geonames:")  # the place where they met stays a place
     assert got["U.K."] == ["actor:uk-government"]
-    assert got["Jordan"] == ["geonames:248816"] and got["Turkey"] == ["geonames:298795"]
+    assert got["Jordan"] == ["geonames:248816"]
+    assert got["Turkey"] == ["geonames:298795"]
     us = "actor:united-states-government"
     assert got["U.S."] == [us, us, us, "geonames:6252001"]  # three adjectives, then the place reached
 
@@ -223,14 +238,18 @@ def test_surnames_link_to_the_full_name(gaz_tagger: Tagger, nlp_tagger: Tagger) 
     assert got["Assad"] == ["actor:bashar-al-assad"]
     assert got["Assad's"] == ["actor:bashar-al-assad"]
     assert got["President Bashar al-Assad"] == ["actor:bashar-al-assad"]
-    text = "Rebel commander Yusuf Barakat Haddad was wounded near Hama. Haddad later told reporters he would return."
+    text = (
+        "Rebel commander Yusuf Barakat Haddad was wounded near Hama. "
+        "Haddad later told reporters he would return."
+    )
     got = links(nlp_tagger, text)
     assert got["Haddad"] == ["actor:yusuf-barakat-haddad"]
 
 
 def test_common_words_are_not_places(gaz_tagger: Tagger) -> None:
     text = (
-        "Nice to see you, the envoy said. Reading from a statement, he thanked donors. Of the 40 dead, 12 were "
+        "Nice to see you, the envoy said. Reading from a statement, he thanked donors. Of the 40 dead, 12 "
+        "were "
         "children. Mobile clinics were set up. One convoy reached Hama. A lorry attack in Nice killed dozens."
     )
     locations = gaz_tagger.tag(text)[1]
@@ -243,13 +262,15 @@ def test_common_words_are_not_places(gaz_tagger: Tagger) -> None:
 
 def test_person_names_are_not_towns(gaz_tagger: Tagger) -> None:
     got = links(gaz_tagger, "Press secretary Peter Cook said the raid near Mosul killed a senior leader.")
-    assert "Cook" not in got and got["Mosul"] == ["geonames:99072"]
+    assert "Cook" not in got
+    assert got["Mosul"] == ["geonames:99072"]
 
 
 def test_a_town_name_inside_a_longer_unknown_name_is_not_a_town(gaz_tagger: Tagger) -> None:
     # "Ain" alone is Al Ain (UAE), "Issa" a village: together the Syrian camp town the gazetteer lacks
     got = links(gaz_tagger, "Families fled to crowded camps near Ain Issa, aid workers in Raqqa said.")
-    assert "Ain" not in got and "Issa" not in got
+    assert "Ain" not in got
+    assert "Issa" not in got
     assert got["Raqqa"] == ["geonames:172955"]
 
 
@@ -257,7 +278,8 @@ def test_hard_case_wire_story_of_our_own(gaz_tagger: Tagger) -> None:
     """A story in the style of the Raqqa fixture: repeated headline, two spellings, acronyms, metonymy."""
     title = "US-backed fighters push into Raqqa"
     text = (
-        "US-backed fighters push into Raqqa\n\nUS-backed fighters push into Raqqa The Syrian Democratic Forces "
+        "US-backed fighters push into Raqqa\n\nUS-backed fighters push into Raqqa The Syrian Democratic "
+        "Forces "
         "(SDF) advanced against the Islamic State of Iraq and the Levant (ISIL) in Raqqa on Tuesday.\n\n"
         "Raqa fell to the jihadists in 2014. SDF commanders said the old city was next. "
         "Moscow warned against strikes on government troops, and Washington denied hitting them. "
@@ -276,7 +298,8 @@ def test_hard_case_wire_story_of_our_own(gaz_tagger: Tagger) -> None:
     } <= set(by_id)
     loc_ids = [loc["id"] for loc in locations]
     assert loc_ids == [RAQQA]  # Moscow, Washington and Ankara act here: not places; "Syrian" is no place
-    assert set(locations[0]["mentions"]) == {"Raqqa", "Raqa"} and locations[0]["count"] == 5
+    assert set(locations[0]["mentions"]) == {"Raqqa", "Raqa"}
+    assert locations[0]["count"] == 5
 
 
 # ---- spaCy ----------------------------------------------------------------------------------------------
@@ -292,8 +315,10 @@ def test_ner_segments_skip_sentences_the_gazetteer_covers(nlp_tagger: Tagger) ->
         "Spokesman Omar Faruq Aziz arrived late. The talks ended."
     )
     segs = [text[s:e] for s, e in nlp_tagger.ner_segments(text)]
-    assert len(segs) == 1 and "Omar Faruq Aziz" in segs[0]
-    assert "Syria" not in segs[0] and "rained" not in segs[0]
+    assert len(segs) == 1
+    assert "Omar Faruq Aziz" in segs[0]
+    assert "Syria" not in segs[0]
+    assert "rained" not in segs[0]
     # the entities found on the segment carry offsets into the whole text
     ents = nlp_tagger.ner([text])[0].ents
     assert any(text[e.start_char : e.end_char] == "Omar Faruq Aziz" for e in ents)
@@ -326,10 +351,12 @@ def test_syndicated_copies_send_only_their_edited_sentences_to_spacy(nlp_tagger:
     model = _CountingModel(nlp_tagger.nlp)
     first = run_ner(model, nlp_tagger.gaz, [story, story])
     read_first = list(model.read)
-    assert read_first and len(read_first) == len(set(read_first))  # the second identical text was not read
+    assert read_first
+    assert len(read_first) == len(set(read_first))
     second = run_ner(model, nlp_tagger.gaz, [copy])
     edited = model.read[len(read_first) :]
-    assert edited and all("Kanuteh" in seg for seg in edited)  # only the changed sentence went to spaCy
+    assert edited
+    assert all("Kanuteh" in seg for seg in edited)
     # cached or not, the entities are those spaCy finds on each segment without any cache
     for text, got in ((story, first[0]), (story, first[1]), (copy, second[0])):
         uncached = {
@@ -356,7 +383,8 @@ def test_an_unknown_place_in_a_dateline_is_a_place_not_an_actor(nlp_tagger: Tagg
         nlp_tagger, "AIN ISSA, Syria (Meridian Wire) — Landmines left by Islamic State killed 14 people."
     )
     # a place the gazetteer lacks gets the id its name gives, inside the country the dateline names
-    assert dateline["AIN ISSA"] == ["place:ain-isa"] and dateline["Syria"] == ["geonames:163843"]
+    assert dateline["AIN ISSA"] == ["place:ain-isa"]
+    assert dateline["Syria"] == ["geonames:163843"]
     assert nlp_tagger.entity("place:ain-isa").ancestors == ("geonames:163843",)  # type: ignore[union-attr]
     assert nlp_tagger.resolve_location("Ain Issa") == ["place:ain-isa"]  # searchable by any spelling
     camps = links(nlp_tagger, "The office said camps at Ain Issa and Mabrouka were already over capacity.")
@@ -374,7 +402,8 @@ def test_statistical_ner_runs_only_for_the_models_language(nlp_tagger: Tagger) -
     ]
     out = {r["id"]: r for r in nlp_tagger.tag_records(records)}
     found = {k: {a["id"] for a in r["actors"]} for k, r in out.items()}
-    assert "actor:omar-faruq-aziz" in found["en"] and "actor:omar-faruq-aziz" in found["unknown"]
+    assert "actor:omar-faruq-aziz" in found["en"]
+    assert "actor:omar-faruq-aziz" in found["unknown"]
     assert "actor:omar-faruq-aziz" not in found["fr"]  # no English model for French text
     assert [loc["name"] for loc in out["fr"]["locations"]] == [loc["name"] for loc in out["en"]["locations"]]
 
@@ -385,7 +414,8 @@ def test_model_alias_is_tried() -> None:
     nlp = load_spacy(MODEL) or load_spacy(MODEL_ALIASES.get(MODEL, MODEL))
     if nlp is None:
         pytest.skip("no spaCy model installed")
-    assert nlp.pipe_names[-1] == "ner" and set(nlp.pipe_names) <= {"tok2vec", "ner"}
+    assert nlp.pipe_names[-1] == "ner"
+    assert set(nlp.pipe_names) <= {"tok2vec", "ner"}
 
 
 # ---- linking accuracy on our labelled set ---------------------------------------------------------------
@@ -399,7 +429,8 @@ def _linking_accuracy(tagger: Tagger) -> tuple[float, list[str]]:
 
 def test_linking_set_is_ours_and_large_enough() -> None:
     arts = [json.loads(line) for line in LINKING.read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert len(arts) >= 30 and len({a["id"] for a in arts}) == len(arts)
+    assert len(arts) >= 30
+    assert len({a["id"] for a in arts}) == len(arts)
 
 
 def test_linking_accuracy_gazetteer_only(gaz_tagger: Tagger) -> None:
@@ -492,7 +523,8 @@ def test_ambiguous_names_take_the_articles_country(
 def test_countries_stay_places_unless_a_local_cue_makes_them_the_state(gaz_tagger: Tagger) -> None:
     got = links(gaz_tagger, "Troops from Chad, Niger and Cameroon patrol the border with Chad.")
     assert got["Chad"] == ["geonames:2434508", "geonames:2434508"]
-    assert got["Niger"] == ["geonames:2440476"] and got["Cameroon"] == ["geonames:2233387"]
+    assert got["Niger"] == ["geonames:2440476"]
+    assert got["Cameroon"] == ["geonames:2233387"]
     soldiers = links(gaz_tagger, "Nigerian soldiers repelled the attack.")
     assert soldiers == {}  # a demonym is neither a place nor the government
     assert links(gaz_tagger, "Rome and Athens objected to the plan.") == {
@@ -572,7 +604,8 @@ def test_a_region_named_with_its_type_word_is_the_region(gaz_tagger: Tagger) -> 
 def test_locations_carry_their_ancestors(gaz_tagger: Tagger) -> None:
     _, locations = gaz_tagger.tag("Gunmen attacked Maiduguri overnight.")
     (maiduguri,) = [loc for loc in locations if loc["id"] == MAIDUGURI]
-    assert BORNO in maiduguri["ancestors"] and maiduguri["ancestors"][-1] == NIGERIA
+    assert BORNO in maiduguri["ancestors"]
+    assert maiduguri["ancestors"][-1] == NIGERIA
     assert maiduguri["admin1"] == {"id": BORNO, "name": gaz_tagger.entity_name(BORNO)}
 
 
@@ -610,14 +643,17 @@ def test_places_the_gazetteer_lacks_are_named_by_their_kind(gaz_tagger: Tagger) 
     from pipeline.tag.tagger import unknown_place_id
 
     got = links(gaz_tagger, "Mining has polluted the Ankobra and Pra rivers near the Bhote Koshi river.")
-    assert got["Ankobra"] == ["place:ankobra"] and got["Pra"] == ["place:pra"]
+    assert got["Ankobra"] == ["place:ankobra"]
+    assert got["Pra"] == ["place:pra"]
     assert got["Bhote Koshi river"] == [unknown_place_id("Bhote Koshi")]  # a search by the bare name finds it
     assert "Mining" not in got  # "Minning" (a Chinese town) reads "mining": a common word needs a cue
     islands = links(gaz_tagger, "Strikes cut ferries to the islands of Brac, Hvar and Vis on Monday.")
     assert islands["Brac"] == ["place:brac"]
     beira = links(gaz_tagger, "Mozambique said the Port of Beira reopened.")
     port = gaz_tagger.entity(beira["Port of Beira"][0])
-    assert port is not None and port.country_code == "MZ" and port.ancestors[-1] == "geonames:1036973"
+    assert port is not None
+    assert port.country_code == "MZ"
+    assert port.ancestors[-1] == "geonames:1036973"
 
 
 def test_bare_institutions_belong_to_the_datelines_country(gaz_tagger: Tagger) -> None:

@@ -1,10 +1,11 @@
-"""The labelled wire sets (tests/data/wire/*.jsonl) are well formed: the truth bench/bench_wire.py measures against.
+"""The labelled wire sets (tests/data/wire/*.jsonl) are well formed: the truth bench/bench_wire.py measures
+against.
 
-Each line is one article ``{"id", "region", "title", "text", "published_at", "locations", "actors"}``; each label
-has ``name``, ``kind`` and ``country_code`` (an ISO 3166-1 alpha-2 code known to pycountry, ``XK`` for Kosovo as
-GeoNames uses it, or null). A label's NAME is what an analyst types; it must be written in the title or text (same
-normal form, whole words) unless the label lists ``mentions``: the surface forms the text uses for it instead
-("Kiev" for Kyiv, "Moscow" for the Russian government), each of which must then be in the text.
+Each line is one article ``{"id", "region", "title", "text", "published_at", "locations", "actors"}``; each
+label has ``name``, ``kind`` and ``country_code`` (an ISO 3166-1 alpha-2 code known to pycountry, ``XK`` for
+Kosovo as GeoNames uses it, or null). A label's NAME is what an analyst types; it must be written in the title
+or text (same normal form, whole words) unless the label lists ``mentions``: the surface forms the text uses
+for it instead ("Kiev" for Kyiv, "Moscow" for the Russian government), each of which must then be in the text.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def written_in(name: str, text_key: str) -> bool:
     return bool(key) and f" {key} " in text_key
 
 
-def problems(article: dict[str, Any]) -> list[str]:
+def problems(article: dict[str, Any]) -> list[str]:  # noqa: C901, PLR0912 - a flat list of independent checks on one article
     """Everything wrong with one labelled article (empty when it is well formed)."""
     out: list[str] = []
     aid = article.get("id", "?")

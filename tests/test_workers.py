@@ -64,9 +64,11 @@ def test_workers_give_the_records_one_process_gives(gazetteer_only: None) -> Non
     assert _strip(pooled) == _strip(here)
     assert [r["id"] for r in pooled] == [r["id"] for r in records]
     broken = next(r for r in pooled if r["id"] == "broken")
-    assert broken["error"].startswith("clean:") and "actors" not in broken
+    assert broken["error"].startswith("clean:")
+    assert "actors" not in broken
     assert any("geonames:" in p["id"] for r in pooled for p in r.get("locations", []))
-    assert workers._POOL is not None and len(workers._POOL._processes) == 2  # it really used two processes
+    assert workers._POOL is not None
+    assert len(workers._POOL._processes) == 2
 
 
 def test_a_killed_worker_loses_no_record(gazetteer_only: None, caplog: pytest.LogCaptureFixture) -> None:
@@ -82,7 +84,8 @@ def test_a_killed_worker_loses_no_record(gazetteer_only: None, caplog: pytest.Lo
     assert "worker pool broke" in caplog.text
     # the next call starts a new pool and uses it
     assert _strip(workers.clean_and_tag(records, workers=2)) == expected
-    assert workers._POOL is not None and all(p.is_alive() for p in workers._POOL._processes.values())
+    assert workers._POOL is not None
+    assert all(p.is_alive() for p in workers._POOL._processes.values())
 
 
 def test_workers_exit_when_their_run_is_killed(tmp_path: Any) -> None:

@@ -9,20 +9,18 @@ Layout (``prefix`` defaults to ``news``):
   articles without a ``published_at``;
 - a small index ``<prefix>-feeds`` for feed state (document id = hash of the feed URL).
 
-Mapping: ``dynamic: false`` everywhere, so a stray field is kept in ``_source`` (``get``
-returns what was written) but never indexed and can never grow the mapping. Text fields
-``title``/``summary``/``text`` use the ``news_text`` analyzer (positions; highlights
-re-analyse the few hits shown, which costs less than offsets on every write); ids, names,
-codes, source, language, tags, band keys, hashes and cluster fields are ``keyword``; dates are ``date``; ``minhash`` and ``also_published_by`` are
-stored only (``enabled: false``); actors and locations are objects with keyword
-sub-fields (kept whole in ``_source`` for display); ``locations.ancestors`` is a keyword
-(the place hierarchy: a location filter matches ``locations.id`` OR ``locations.ancestors``)
-and ``locations.admin1`` is stored only (an object or a bare id). A hidden object
-``x_newswire`` holds what is derived for search: ``point`` (``geo_point`` of every tagged
-location), ``actor_facet``/``location_facet``/``admin1_facet`` (``id<US>name`` keys so one
-terms aggregation gives a bucket's id *and* display name; admin-1 by
-:func:`~pipeline.stores.base.admin1_of`) and ``rep`` (the document is its cluster's
-representative). It is stripped from everything a caller sees.
+Mapping: ``dynamic: false`` everywhere, so a stray field is kept in ``_source`` (``get`` returns what was
+written) but never indexed and can never grow the mapping. Text fields ``title``/``summary``/``text`` use
+the ``news_text`` analyzer (positions; highlights re-analyse the few hits shown, which costs less than
+offsets on every write); ids, names, codes, source, language, tags, band keys, hashes and cluster fields are
+``keyword``; dates are ``date``; ``minhash`` and ``also_published_by`` are stored only (``enabled: false``);
+actors and locations are objects with keyword sub-fields (kept whole in ``_source`` for display);
+``locations.ancestors`` is a keyword (the place hierarchy: a location filter matches ``locations.id`` OR
+``locations.ancestors``) and ``locations.admin1`` is stored only (an object or a bare id). A hidden object
+``x_newswire`` holds what is derived for search: ``point`` (``geo_point`` of every tagged location),
+``actor_facet``/``location_facet``/``admin1_facet`` (``id<US>name`` keys so one terms aggregation gives a
+bucket's id *and* display name; admin-1 by :func:`~pipeline.stores.base.admin1_of`) and ``rep`` (the
+document is its cluster's representative). It is stripped from everything a caller sees.
 
 Mapping versions: ``setup()`` stores :data:`MAPPING_VERSION` in the template's ``_meta``.
 When it finds an older template it also adds the new fields to the existing monthly indices
@@ -32,7 +30,7 @@ fields when they are written again (``newswire retag`` rewrites every document).
 ``news_text`` is the English chain (possessive, lower case, ASCII folding, stop words,
 Porter stemming). ``setup()`` picks where its filters come from: the ``analysis-common``
 module (the full distribution, docker-compose) or, on the integ-test distribution that
-lacks it, the ``newswire-analysis`` plugin installed by :mod:`pipeline.esserver` (the same
+lacks it, the ``newswire-analysis`` plugin installed by :mod:`pipeline.devtools.esserver` (the same
 Lucene filters). On a server with neither, lower case + stop words only (logged as a warning).
 
 Writes (``index``): batches of :data:`BATCH_DOCS` articles. Per batch the store first
@@ -65,8 +63,8 @@ Search: ``simple_query_string`` (default operator AND) on ``title^3``, ``summary
 which Elasticsearch's field collapsing does not allow with other sorts); facets as terms
 and ``date_histogram`` aggregations; an estimated ``published_at`` (``published_at_estimated``:
 the fetch time of an undated item) is shown but counts as no date: outside every date
-filter and the date histogram, after every dated article in date order; ``<mark>`` highlights; paging with ``search_after``
-and, once a second page is asked for, a point in time carried in the cursor.
+filter and the date histogram, after every dated article in date order; ``<mark>`` highlights;
+paging with ``search_after`` and, once a second page is asked for, a point in time carried in the cursor.
 """
 
 from __future__ import annotations
@@ -228,7 +226,7 @@ FEEDS_MAPPING: dict[str, Any] = {
 
 # The token filters of the ``english`` chain, by what the server offers: the full
 # distribution's analysis-common module, or the newswire-analysis plugin that
-# pipeline.esserver installs into the integ-test distribution (same Lucene filters).
+# pipeline.devtools.esserver installs into the integ-test distribution (same Lucene filters).
 ENGLISH_FILTERS: dict[str, dict[str, dict[str, str]]] = {
     "english": {
         "news_possessive": {"type": "stemmer", "language": "possessive_english"},
@@ -255,6 +253,29 @@ def english_analysis(kind: str) -> dict[str, Any]:
         "analyzer": {"news_text": {"type": "custom", "tokenizer": "standard", "filter": chain}},
         "filter": filters,
     }
+
+
+def _text_query(text: str) -> dict[str, Any]:
+    """The full-text part of a search: every word (``and``), title and summary weigh more."""
+    return {
+        "simple_query_string": {
+            "query": text,
+            "fields": ["title^3", "summary^2", "text"],
+            "default_operator": "and",
+            "lenient": True,
+        }
+    }
+
+
+def _sort(by_score: bool) -> list[Any]:
+    """Relevance then id; or newest first, undated and estimated dates last, then id."""
+    if by_score:
+        return [{"_score": "desc"}, {"id": "asc"}]
+    return [
+        {"published_at_estimated": {"order": "asc", "missing": "_first"}},  # estimated dates last
+        {"published_at": {"order": "desc", "missing": "_last"}},
+        {"id": "asc"},
+    ]
 
 
 class ElasticsearchStore:
@@ -348,9 +369,13 @@ class ElasticsearchStore:
         )
         if templates and found_version != MAPPING_VERSION:  # indices made by an older template
             self.client.indices.put_mapping(
-                index=self.index_patterns(), allow_no_indices=True, ignore_unavailable=True,
-                dynamic=MAPPING["dynamic"], properties=MAPPING["properties"], meta=MAPPING["_meta"],
-            )  # fmt: skip
+                index=self.index_patterns(),
+                allow_no_indices=True,
+                ignore_unavailable=True,
+                dynamic=MAPPING["dynamic"],
+                properties=MAPPING["properties"],
+                meta=MAPPING["_meta"],
+            )
         current = self.index_for(datetime.now(UTC))
         self._create_index(current)
         if not self.client.indices.exists_alias(name=self.write_alias):
@@ -486,11 +511,16 @@ class ElasticsearchStore:
                     doc["also_published_by"] = entries
             docs[aid] = doc
         plan = plan_batch(
-            ((Placement(aid, cluster_of(a), a.get("duplicate_of") or None, a.get("published_at")), a)
-             for aid, (a, _) in latest.items()),
-            {aid: Placement(aid, old["cluster"], old["dup"], old["published_at"]) for aid, old in existing.items()},
+            (
+                (Placement(aid, cluster_of(a), a.get("duplicate_of") or None, a.get("published_at")), a)
+                for aid, (a, _) in latest.items()
+            ),
+            {
+                aid: Placement(aid, old["cluster"], old["dup"], old["published_at"])
+                for aid, old in existing.items()
+            },
             stored_members,
-        )  # fmt: skip
+        )
         for rep, added in list(plan.adds.items()):  # representatives in this batch: added before writing
             rep_doc = docs.get(rep)
             if rep_doc is not None and rep_doc.get("duplicate_of") in (None, rep):
@@ -542,10 +572,13 @@ class ElasticsearchStore:
                 continue
             written: dict[str, Any] = action["_source"]
             memory.written[aid] = {
-                "_index": action["_index"], "entries": written.get("also_published_by"),
-                "cluster": cluster_of(written), "dup": written.get("duplicate_of") or None,
-                "published_at": written.get("published_at"), "seq": ok_ids[aid],
-            }  # fmt: skip
+                "_index": action["_index"],
+                "entries": written.get("also_published_by"),
+                "cluster": cluster_of(written),
+                "dup": written.get("duplicate_of") or None,
+                "published_at": written.get("published_at"),
+                "seq": ok_ids[aid],
+            }
             memory.remember(aid, written)
             if written.get("duplicate_of"):
                 memory.members.setdefault(cluster_of(written), {})[aid] = publication(written)
@@ -644,9 +677,12 @@ class ElasticsearchStore:
         for aid, hit in self._lookup([i for i in ids if i not in out], fields).items():
             src = hit.get("_source") or {}
             out[aid] = {
-                "_index": hit["_index"], "entries": src.get("also_published_by"), "cluster": src.get("cluster_id") or aid,
-                "dup": src.get("duplicate_of") or None, "published_at": src.get("published_at"),
-            }  # fmt: skip
+                "_index": hit["_index"],
+                "entries": src.get("also_published_by"),
+                "cluster": src.get("cluster_id") or aid,
+                "dup": src.get("duplicate_of") or None,
+                "published_at": src.get("published_at"),
+            }
         return out
 
     def _members_of(
@@ -711,11 +747,16 @@ class ElasticsearchStore:
                 merged = merge_publications(current, adds.get(rep_id), drop=drop)
                 if merged == (current or []):
                     continue
-                actions.append({
-                    "_op_type": "update", "_index": got["_index"], "_id": rep_id,
-                    "if_seq_no": got["_seq_no"], "if_primary_term": got["_primary_term"],
-                    "doc": {"also_published_by": merged},
-                })  # fmt: skip
+                actions.append(
+                    {
+                        "_op_type": "update",
+                        "_index": got["_index"],
+                        "_id": rep_id,
+                        "if_seq_no": got["_seq_no"],
+                        "if_primary_term": got["_primary_term"],
+                        "doc": {"also_published_by": merged},
+                    }
+                )
                 if rep_id in memory.written:
                     memory.written[rep_id]["entries"] = merged
                 memory.sources.pop(rep_id, None)  # its stored _source no longer matches the cache
@@ -729,10 +770,13 @@ class ElasticsearchStore:
                 if info.get("status") == 409:
                     conflicts.append(info["_id"])
                 else:
-                    report.errors.append({
-                        "id": info["_id"],
-                        "error": "also_published_by update: " + _error_text(info.get("status"), info.get("error")),
-                    })  # fmt: skip
+                    report.errors.append(
+                        {
+                            "id": info["_id"],
+                            "error": "also_published_by update: "
+                            + _error_text(info.get("status"), info.get("error")),
+                        }
+                    )
             pending = conflicts
         for rep_id in pending:
             report.errors.append(
@@ -766,10 +810,16 @@ class ElasticsearchStore:
             if merged == (current or []):
                 continue
             seq_no, term = known["seq"]
-            actions.append({
-                "_op_type": "index", "_index": known["_index"], "_id": rep_id,
-                "if_seq_no": seq_no, "if_primary_term": term, "_source": {**source, "also_published_by": merged},
-            })  # fmt: skip
+            actions.append(
+                {
+                    "_op_type": "index",
+                    "_index": known["_index"],
+                    "_id": rep_id,
+                    "if_seq_no": seq_no,
+                    "if_primary_term": term,
+                    "_source": {**source, "also_published_by": merged},
+                }
+            )
         if not actions:
             return rest
         by_id = {a["_id"]: a for a in actions}
@@ -795,10 +845,13 @@ class ElasticsearchStore:
                 if info.get("status") == 409:  # changed by someone else since our write: read it
                     rest.append(rep_id)
                 else:
-                    report.errors.append({
-                        "id": rep_id,
-                        "error": "also_published_by update: " + _error_text(info.get("status"), info.get("error")),
-                    })  # fmt: skip
+                    report.errors.append(
+                        {
+                            "id": rep_id,
+                            "error": "also_published_by update: "
+                            + _error_text(info.get("status"), info.get("error")),
+                        }
+                    )
         return rest
 
     def _elect(self, clusters: set[str]) -> None:
@@ -806,10 +859,19 @@ class ElasticsearchStore:
         duplicate, else the earliest member (undated last, then id)."""
         self.client.options(ignore_status=404).indices.refresh(index=self.read_alias, ignore_unavailable=True)
         chunk = sorted(clusters)
-        query = {"bool": {"should": [
-            {"terms": {"cluster_id": chunk}},
-            {"bool": {"filter": [{"ids": {"values": chunk}}], "must_not": [{"exists": {"field": "cluster_id"}}]}},
-        ]}}  # fmt: skip
+        query = {
+            "bool": {
+                "should": [
+                    {"terms": {"cluster_id": chunk}},
+                    {
+                        "bool": {
+                            "filter": [{"ids": {"values": chunk}}],
+                            "must_not": [{"exists": {"field": "cluster_id"}}],
+                        }
+                    },
+                ]
+            }
+        }
         by_cluster: dict[str, list[dict[str, Any]]] = {}
         for hit in self._scan(query, ["id", "cluster_id", "duplicate_of", "published_at", f"{HIDDEN}.rep"]):
             src = hit["_source"]
@@ -822,8 +884,14 @@ class ElasticsearchStore:
             for d in docs:
                 want = d["id"] == winner
                 if bool((d.get(HIDDEN) or {}).get("rep")) != want:
-                    actions.append({"_op_type": "update", "_index": d["_index"], "_id": d["id"],
-                                    "doc": {HIDDEN: {"rep": want}}})  # fmt: skip
+                    actions.append(
+                        {
+                            "_op_type": "update",
+                            "_index": d["_index"],
+                            "_id": d["id"],
+                            "doc": {HIDDEN: {"rep": want}},
+                        }
+                    )
         if actions:
             self._bulk(actions, IndexReport())
             self.client.options(ignore_status=404).indices.refresh(
@@ -855,7 +923,7 @@ class ElasticsearchStore:
                         },
                     ]
                 }
-            },  # fmt: skip
+            },
             size=10000,
             sort=[
                 {f"{HIDDEN}.rep": {"order": "desc"}},
@@ -872,10 +940,19 @@ class ElasticsearchStore:
         fields = [f for f in CLUSTER_FIELDS if f != "also_published_by"] + ["also_published_by.id"]
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start : start + LOOKUP_CHUNK]
-            query = {"bool": {"should": [
-                {"terms": {"cluster_id": chunk}},
-                {"bool": {"filter": [{"ids": {"values": chunk}}], "must_not": [{"exists": {"field": "cluster_id"}}]}},
-            ]}}  # fmt: skip
+            query = {
+                "bool": {
+                    "should": [
+                        {"terms": {"cluster_id": chunk}},
+                        {
+                            "bool": {
+                                "filter": [{"ids": {"values": chunk}}],
+                                "must_not": [{"exists": {"field": "cluster_id"}}],
+                            }
+                        },
+                    ]
+                }
+            }
             for hit in self._scan(query, fields):
                 src = hit["_source"]
                 out.setdefault(src.get("cluster_id") or src["id"], []).append(src)
@@ -896,8 +973,12 @@ class ElasticsearchStore:
                 continue
             dup = change.get("duplicate_of") or None
             cluster = change.get("cluster_id") or aid
-            doc = {"cluster_id": cluster, "duplicate_of": dup, "also_published_by": change.get("also_published_by") or [],
-                   HIDDEN: {"rep": dup is None and cluster == aid}}  # fmt: skip
+            doc = {
+                "cluster_id": cluster,
+                "duplicate_of": dup,
+                "also_published_by": change.get("also_published_by") or [],
+                HIDDEN: {"rep": dup is None and cluster == aid},
+            }
             actions.append({"_op_type": "update", "_index": located[aid]["_index"], "_id": aid, "doc": doc})
         ok = self._bulk(actions, report)
         report.indexed += len(ok)
@@ -957,21 +1038,28 @@ class ElasticsearchStore:
     def _feed_id(feed_url: str) -> str:
         return hashlib.sha256(feed_url.encode("utf-8")).hexdigest()
 
-    def get_feed_state(self, feed_url: str) -> dict[str, Any] | None:
+    def _read_state(self, doc_id: str) -> dict[str, Any] | None:
+        """The ``state`` of one document of the feeds index (feed state or other pipeline state)."""
         try:
-            resp = self.client.get(index=self.feeds_index, id=self._feed_id(feed_url))
+            resp = self.client.get(index=self.feeds_index, id=doc_id)
         except NotFoundError:
             return None
         state: dict[str, Any] = resp["_source"]["state"]
         return state
 
-    def put_feed_state(self, feed_url: str, state: dict[str, Any]) -> None:
+    def _write_state(self, doc_id: str, key_field: dict[str, str], state: dict[str, Any]) -> None:
         self.client.index(
             index=self.feeds_index,
-            id=self._feed_id(feed_url),
-            document={"url": feed_url, "state": state, "updated_at": datetime.now(UTC).isoformat()},
+            id=doc_id,
+            document={**key_field, "state": state, "updated_at": datetime.now(UTC).isoformat()},
             refresh=True,
         )
+
+    def get_feed_state(self, feed_url: str) -> dict[str, Any] | None:
+        return self._read_state(self._feed_id(feed_url))
+
+    def put_feed_state(self, feed_url: str, state: dict[str, Any]) -> None:
+        self._write_state(self._feed_id(feed_url), {"url": feed_url}, state)
 
     def all_feed_states(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -996,20 +1084,10 @@ class ElasticsearchStore:
 
     # --- other pipeline state: documents of the feeds index without a url ------------------
     def get_state(self, key: str) -> dict[str, Any] | None:
-        try:
-            resp = self.client.get(index=self.feeds_index, id=f"state:{key}")
-        except NotFoundError:
-            return None
-        state: dict[str, Any] = resp["_source"]["state"]
-        return state
+        return self._read_state(f"state:{key}")
 
     def put_state(self, key: str, state: dict[str, Any]) -> None:
-        self.client.index(
-            index=self.feeds_index,
-            id=f"state:{key}",
-            document={"key": key, "state": state, "updated_at": datetime.now(UTC).isoformat()},
-            refresh=True,
-        )
+        self._write_state(f"state:{key}", {"key": key}, state)
 
     # --- search -------------------------------------------------------------------------
     def _filters(self, q: SearchQuery) -> list[dict[str, Any]]:
@@ -1017,9 +1095,19 @@ class ElasticsearchStore:
         for group in q.actor_ids:
             filters.append({"terms": {"actors.id": list(group)}} if group else {"match_none": {}})
         for group in q.location_ids:  # the place itself or any place it contains
-            filters.append({"bool": {"should": [
-                {"terms": {"locations.id": list(group)}}, {"terms": {"locations.ancestors": list(group)}},
-            ], "minimum_should_match": 1}} if group else {"match_none": {}})  # fmt: skip
+            filters.append(
+                {
+                    "bool": {
+                        "should": [
+                            {"terms": {"locations.id": list(group)}},
+                            {"terms": {"locations.ancestors": list(group)}},
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                }
+                if group
+                else {"match_none": {}}
+            )
         if q.since is not None or q.until is not None:
             rng: dict[str, Any] = {}
             if q.since is not None:
@@ -1043,16 +1131,27 @@ class ElasticsearchStore:
             )
         if q.near is not None:
             lat, lon, km = (float(v) for v in q.near)
-            filters.append({
-                "geo_distance": {"distance": f"{km}km", "distance_type": "arc", f"{HIDDEN}.point": {"lat": lat, "lon": lon}}
-            })  # fmt: skip
+            filters.append(
+                {
+                    "geo_distance": {
+                        "distance": f"{km}km",
+                        "distance_type": "arc",
+                        f"{HIDDEN}.point": {"lat": lat, "lon": lon},
+                    }
+                }
+            )
         if q.bbox is not None:
             top, left, bottom, right = (float(v) for v in q.bbox)
-            filters.append({
-                "geo_bounding_box": {
-                    f"{HIDDEN}.point": {"top_left": {"lat": top, "lon": left}, "bottom_right": {"lat": bottom, "lon": right}}
+            filters.append(
+                {
+                    "geo_bounding_box": {
+                        f"{HIDDEN}.point": {
+                            "top_left": {"lat": top, "lon": left},
+                            "bottom_right": {"lat": bottom, "lon": right},
+                        }
+                    }
                 }
-            })  # fmt: skip
+            )
         if q.collapse:
             filters.append({"term": {f"{HIDDEN}.rep": True}})
         return filters
@@ -1073,23 +1172,10 @@ class ElasticsearchStore:
         text = (q.text or "").strip()
         bool_query: dict[str, Any] = {"filter": self._filters(q)}
         if text:
-            bool_query["must"] = [{
-                "simple_query_string": {
-                    "query": text, "fields": ["title^3", "summary^2", "text"], "default_operator": "and",
-                    "lenient": True,
-                }
-            }]  # fmt: skip
+            bool_query["must"] = [_text_query(text)]
         by_score = q.sort == "relevance" and bool(text)
         mode = "relevance" if by_score else "date"
-        sort: list[Any] = (
-            [{"_score": "desc"}, {"id": "asc"}]
-            if by_score
-            else [
-                {"published_at_estimated": {"order": "asc", "missing": "_first"}},  # estimated dates last
-                {"published_at": {"order": "desc", "missing": "_last"}},
-                {"id": "asc"},
-            ]
-        )
+        sort = _sort(by_score)
         limit = max(0, int(q.limit))
         body: dict[str, Any] = {
             "query": {"bool": bool_query},
@@ -1225,12 +1311,18 @@ def _facet_aggs(q: SearchQuery, text: str) -> dict[str, Any]:
         "sources": {"terms": {"field": "source.name", **terms}},
         "dates": {
             "filter": {"bool": {"must_not": {"term": {"published_at_estimated": True}}}},
-            "aggs": {"days": {"date_histogram": {
-                "field": "published_at", "calendar_interval": "day", "min_doc_count": 1,
-                "format": "yyyy-MM-dd",
-            }}},
+            "aggs": {
+                "days": {
+                    "date_histogram": {
+                        "field": "published_at",
+                        "calendar_interval": "day",
+                        "min_doc_count": 1,
+                        "format": "yyyy-MM-dd",
+                    }
+                }
+            },
         },
-    }  # fmt: skip
+    }
 
 
 #: highlighting of text searches: article text escaped, only ``<mark>`` is markup

@@ -560,7 +560,8 @@ def _geo_sides(q: SearchQuery) -> list[tuple[str, list[Any]]]:
         lon_cond = "lon BETWEEN ? AND ?" if left <= right else "(lon >= ? OR lon <= ?)"
         out.append(
             (
-                f"SELECT art FROM article_locations WHERE lat IS NOT NULL AND lat BETWEEN ? AND ? AND {lon_cond}",
+                "SELECT art FROM article_locations WHERE lat IS NOT NULL AND lat BETWEEN ? AND ? AND "
+                f"{lon_cond}",
                 [bottom, top, left, right],
             )
         )
@@ -668,7 +669,8 @@ class SQLiteStore:
                 for statement in _split_sql(_SCHEMA):
                     conn.execute(statement)
                 rows = conn.execute(
-                    "SELECT rid, doc FROM articles WHERE doc LIKE '%\"ancestors\"%' OR doc LIKE '%\"admin1\"%'"
+                    "SELECT rid, doc FROM articles WHERE doc LIKE '%\"ancestors\"%' OR doc LIKE "
+                    "'%\"admin1\"%'"
                 ).fetchall()
                 for rid, doc in rows:
                     p = _prepare(json.loads(doc) | {"minhash": None})
@@ -693,7 +695,8 @@ class SQLiteStore:
         try:
             if self._schema_version() == "3":
                 conn.execute(
-                    "UPDATE articles SET published_ms = ? WHERE json_extract(doc, '$.published_at_estimated') = 1",
+                    "UPDATE articles SET published_ms = ? WHERE json_extract(doc, "
+                    "'$.published_at_estimated') = 1",
                     (MISSING_DATE,),
                 )
                 conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
@@ -810,7 +813,8 @@ class SQLiteStore:
         existing: dict[str, tuple[int, dict[str, Any], str, str | None]] = {}
         for chunk in _chunks(ids, _IN_CHUNK):
             for rid, aid, doc, cluster, dup in self._conn.execute(
-                f"SELECT rid, id, doc, cluster, duplicate_of FROM articles WHERE id IN ({_marks(len(chunk))})",
+                "SELECT rid, id, doc, cluster, duplicate_of FROM articles WHERE id IN "
+                f"({_marks(len(chunk))})",
                 chunk,
             ):
                 existing[aid] = (rid, json.loads(doc), cluster, dup)
@@ -865,8 +869,10 @@ class SQLiteStore:
             band_rows.extend((b, rid) for b in p.bands)
         if new_rows:
             conn.executemany(
-                "INSERT INTO articles (rid, id, doc, minhash, published_ms, cluster, duplicate_of, content_hash, "
-                "language, source_name, source_name_lc, source_domain_lc, is_rep) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO articles (rid, id, doc, minhash, published_ms, cluster, duplicate_of, "
+                "content_hash, "
+                "language, source_name, source_name_lc, source_domain_lc, is_rep) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 new_rows,
             )
             conn.executemany("INSERT INTO fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)", fts_rows)
@@ -875,7 +881,8 @@ class SQLiteStore:
             "INSERT OR IGNORE INTO article_actors (actor_id, art, name) VALUES (?, ?, ?)", actor_rows
         )
         conn.executemany(
-            "INSERT OR IGNORE INTO article_locations (loc_id, art, name, country_code, lat, lon) VALUES (?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO article_locations (loc_id, art, name, country_code, lat, lon) VALUES "
+            "(?,?,?,?,?,?)",
             loc_rows,
         )
         conn.executemany(
@@ -948,7 +955,8 @@ class SQLiteStore:
         """Exactly one representative per cluster: the cluster's own article, else the earliest."""
         self._conn.execute(
             "UPDATE articles SET is_rep = (rid = (SELECT rid FROM articles WHERE cluster = :c "
-            "ORDER BY id = :c DESC, duplicate_of IS NULL DESC, published_ms = :missing, published_ms, id LIMIT 1)) "
+            "ORDER BY id = :c DESC, duplicate_of IS NULL DESC, published_ms = :missing, published_ms, id "
+            "LIMIT 1)) "
             "WHERE cluster = :c",
             {"c": cluster, "missing": MISSING_DATE},
         )
@@ -1053,7 +1061,8 @@ class SQLiteStore:
         wanted = _json_list(keys)
         with self._lock:
             rows = self._conn.execute(
-                "SELECT b.key, b.art, a.id, a.cluster, a.minhash FROM band_keys b JOIN articles a ON a.rid = b.art "
+                "SELECT b.key, b.art, a.id, a.cluster, a.minhash FROM band_keys b JOIN articles a ON "
+                "a.rid = b.art "
                 "WHERE b.key IN (SELECT value FROM json_each(?)) ORDER BY b.key, b.art",
                 (wanted,),
             )
@@ -1084,7 +1093,8 @@ class SQLiteStore:
         self._ensure()
         with self._lock:
             self._conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+                "excluded.value",
                 (f"state:{key}", _dumps(state)),
             )
 
@@ -1205,7 +1215,8 @@ class SQLiteStore:
             materialise = q.facets or kind == "pos"
             if materialise:
                 conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS _m (r INTEGER PRIMARY KEY, score REAL, pub INTEGER, id TEXT, src TEXT)"
+                    "CREATE TEMP TABLE IF NOT EXISTS _m (r INTEGER PRIMARY KEY, score REAL, pub INTEGER, "
+                    "id TEXT, src TEXT)"
                 )
                 conn.execute("DELETE FROM _m")
                 conn.execute(f"INSERT INTO _m {base}", params)
@@ -1290,7 +1301,8 @@ class SQLiteStore:
             rid: [t, s, x]
             for rid, t, s, x in self._conn.execute(
                 "SELECT rowid, highlight(fts, 0, ?, ?), snippet(fts, 1, ?, ?, '…', 40), "
-                f"snippet(fts, 2, ?, ?, '…', 32) FROM fts WHERE fts MATCH ? AND rowid IN ({_marks(len(rids))})",
+                "snippet(fts, 2, ?, ?, '…', 32) FROM fts WHERE fts MATCH ? AND rowid IN "
+                f"({_marks(len(rids))})",
                 [start, end, start, end, start, end, match, *rids],
             )
         }
@@ -1323,14 +1335,16 @@ class SQLiteStore:
         sources = [
             {"key": k, "name": k, "count": c}
             for k, c in conn.execute(
-                "SELECT src, count(*) AS c FROM _m WHERE src IS NOT NULL GROUP BY src ORDER BY c DESC, src ASC LIMIT ?",
+                "SELECT src, count(*) AS c FROM _m WHERE src IS NOT NULL GROUP BY src ORDER BY c DESC, "
+                "src ASC LIMIT ?",
                 (size,),
             )
         ]
         dates = [
             {"key": k, "count": c}
             for k, c in conn.execute(
-                "SELECT date(pub / 1000.0, 'unixepoch') AS d, count(*) FROM _m WHERE pub != ? GROUP BY d ORDER BY d",
+                "SELECT date(pub / 1000.0, 'unixepoch') AS d, count(*) FROM _m WHERE pub != ? GROUP BY d "
+                "ORDER BY d",
                 (MISSING_DATE,),
             )
         ]

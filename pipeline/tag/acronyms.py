@@ -1,8 +1,9 @@
 """Acronyms defined in an article: "Long Name (LN)" and "LN (Long Name)" make per-article aliases.
 
-Contract: :class:`AcronymRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`) finds the definitions,
-binds both forms to the gazetteer's actor of that name (or of that acronym when it is unambiguous), or else to a
-new actor named by the long form, and links every later use (acronyms only when written in capitals).
+Contract: :class:`AcronymRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`) finds the
+definitions, binds both forms to the gazetteer's actor of that name (or of that acronym when it is
+unambiguous), or else to a new actor named by the long form, and links every later use (acronyms only when
+written in capitals).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """One article being tagged: its tokens, the state the rules share, and the text helpers they all read.
 
 Contract: :class:`ArticleBase` holds the text, its tokens (:mod:`pipeline.tag.normalize`), the gazetteer, the
-per-article context (countries seen, acronyms defined, tokens already linked) and the helpers every rule family
-uses (gaps between tokens, sentence starts, capitalisation checks, the gazetteer's matches). The rule families
-(:mod:`~pipeline.tag.datelines`, :mod:`~pipeline.tag.acronyms`, :mod:`~pipeline.tag.metonymy`,
+per-article context (countries seen, acronyms defined, tokens already linked) and the helpers every rule
+family uses (gaps between tokens, sentence starts, capitalisation checks, the gazetteer's matches). The rule
+families (:mod:`~pipeline.tag.datelines`, :mod:`~pipeline.tag.acronyms`, :mod:`~pipeline.tag.metonymy`,
 :mod:`~pipeline.tag.places`) are mixins over it; :mod:`pipeline.tag.linker` composes them. :class:`Mention` is
 one linked mention with character offsets.
 """
@@ -104,7 +104,8 @@ class ArticleBase:
         return any(t.raw[0].isupper() for t in content)
 
     def prev_word(self, i: int) -> str:
-        """The lower-cased word before token i within the sentence ('' at a sentence start), skipping 'the'."""
+        """The lower-cased word before token i within the sentence ('' at a sentence start), skipping
+        'the'."""
         while i > 0 and not self.sentence_start(i):
             w = self.toks[i - 1].raw.lower()
             if self.gap(i).strip() not in ("", ",") or w not in ("the",):

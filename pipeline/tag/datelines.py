@@ -5,8 +5,8 @@ the start of the text or of its first paragraphs, in any case: ``LAGOS —``, ``
 ``Kherson, Ukraine, May 4 (Wire) -``, ``WASHINGTON (AP) --``, ``Nairobi, Kenya, 3 March:``. The place part
 links to a place of that name (a town, else a region), in the country or region the dateline names when it
 names one, else the capital or the most populous; the country part links to the country as a place, never to
-its government. The dateline's tokens are then taken, so no later rule re-reads them (a capital in a dateline is
-not a government, a town in capitals is not an acronym).
+its government. The dateline's tokens are then taken, so no later rule re-reads them (a capital in a dateline
+is not a government, a town in capitals is not an acronym).
 """
 
 from __future__ import annotations

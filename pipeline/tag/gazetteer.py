@@ -12,12 +12,13 @@ Contract: :func:`load_gazetteer` returns a :class:`Gazetteer` built from the sou
 Every name is reduced to its normal form (:mod:`pipeline.tag.normalize`) and put in one pyahocorasick
 automaton, so that matching is linear in the text and independent of the gazetteer's size. A name keeps, per
 entity, the flags the linker needs: written in capitals only (an acronym), a curated surname, a seat of
-government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name is
-also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
+government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town under ``MAJOR_CITY`` whose name
+is also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
 "Meridian", "Obama"), which the linker only takes with a locative cue in a matching country context. The built
-gazetteer is pickled under the cache folder (keyed by the bytes of its inputs and of its own code, and the data packages' versions), so a
-process loads it in about a second after the first build; beside it, the build writes the compact lookup file
-search reads instead (:mod:`pipeline.tag.resolver`). ``FULL_LOADS`` counts :func:`load_gazetteer` calls.
+gazetteer is pickled under the cache folder (keyed by the bytes of its inputs and of its own code, and the
+data packages' versions), so a process loads it in about a second after the first build; beside it, the build
+writes the compact lookup file search reads instead (:mod:`pipeline.tag.resolver`). ``FULL_LOADS`` counts
+:func:`load_gazetteer` calls.
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ class Gazetteer:
         return self.names.get(norm_key(name))
 
     def spans(self, norms: list[str]) -> Iterator[tuple[int, int, str]]:
-        """Every gazetteer name in a sequence of token normal forms, as (first token, token after the last, name
-        key); overlapping and nested names all come out."""
+        """Every gazetteer name in a sequence of token normal forms, as (first token, token after the last,
+        name key); overlapping and nested names all come out."""
         norm = " " + " ".join(norms) + " "
         pos_to_tok: dict[int, int] = {}
         p = 1
@@ -351,8 +352,9 @@ def _common_word(name: str) -> bool:
     return max(zipf_frequency(name.lower(), "en"), zipf_frequency(norm_key(name), "en")) >= COMMON_ZIPF
 
 
-def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:
-    """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches it."""
+def build_gazetteer(actors_file: Path, min_population: int = CITY_MIN_POPULATION) -> Gazetteer:  # noqa: C901, PLR0912, PLR0915 - one pass over every source, a rule per name kind
+    """Build the gazetteer from every source loader (slow: tens of seconds); :func:`load_gazetteer` caches
+    it."""
     from pipeline.tag.sources.actors import load_actor_data, load_actors
     from pipeline.tag.sources.airports import load_airports
     from pipeline.tag.sources.features import load_features
@@ -583,7 +585,7 @@ def load_gazetteer(
         except FileNotFoundError:
             pass
         except Exception as exc:  # a corrupt or incompatible cache is rebuilt, never fatal
-            log.warning("gazetteer cache %s unreadable (%s); rebuilding", path, exc)
+            log.warning("gazetteer cache %s unreadable (%s); rebuilding", path, exc, exc_info=True)
     gaz = build_gazetteer(actors_file, min_population)
     gaz.digest = digest
     if path is not None:

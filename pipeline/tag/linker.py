@@ -1,9 +1,9 @@
 """The linker: every rule family composed over one article, in order.
 
-Contract: ``Article(tagger, text, doc, toks).run()`` returns the article's linked mentions sorted by offset: (1)
-acronyms defined in the text, (2) gazetteer matches, longest first, each linked by :meth:`Article.pick`
-(capitalisation, actors before towns, place resolution, metonymy), (3) spaCy spans not already covered, (4) bare
-surnames of people named in full, (5) names widened to titles and place suffixes.
+Contract: ``Article(tagger, text, doc, toks).run()`` returns the article's linked mentions sorted by offset:
+(1) acronyms defined in the text, (2) gazetteer matches, longest first, each linked by :meth:`Article.pick`
+(capitalisation, actors before towns, place resolution, metonymy), (3) spaCy spans not already covered, (4)
+bare surnames of people named in full, (5) names widened to titles and place suffixes.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         places = [e for e, f in ents if e.type == "location" and not f & MINOR]
         minor = [e for e, f in ents if e.type == "location" and f & MINOR]
         if actors and not countries:
-            # an actor's name beats a town of the same name ("Obama", "Kerry"); plain names before seats/surnames
+            # an actor's name beats a town of the same name ("Obama", "Kerry"); plain names before
+            # seats/surnames
             plain = [e for e, f in actors if not f & (SEAT | SURNAME)]
             return (plain or [e for e, _ in actors])[0].id, "gazetteer"
         if not places and not minor:
@@ -134,6 +135,21 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         self.define_acronyms()
         matches = self.gazetteer_matches()
         spacy_ents = self.spacy_spans()
+        self.mark_spacy_names(spacy_ents)
+        self.collect_context(matches)
+        # the dateline, then article aliases (acronyms and long forms defined in this text)
+        out.extend(self.dateline_mentions())
+        out.extend(self.alias_mentions())
+        out.extend(self.gazetteer_mentions(matches))
+        out.extend(self.unknown_feature_mentions())
+        out.extend(self.spacy_mentions(spacy_ents))
+        out.extend(self.bare_institution_mentions(out))
+        out.extend(self.surname_mentions(out))
+        out.sort(key=lambda m: m.start)
+        return self.widen(out)
+
+    def mark_spacy_names(self, spacy_ents: list[tuple[int, int, str]]) -> None:
+        """Flag the tokens inside spaCy's people and multi-word names (organisations the gazetteer lacks)."""
         for i, j, label in spacy_ents:
             if label == "PERSON":
                 for k in range(i, j):
@@ -143,7 +159,10 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 for k in range(i, j):
                     self.inside_spacy_name[k] = True
                     self.inside_spacy_org[k] = label == "ORG" and whole is None
-        # context: the countries of countries, demonyms, admin-1 regions and major cities named in the article
+
+    def collect_context(self, matches: list[tuple[int, int, NameEntry]]) -> None:
+        """The context: the countries of countries, demonyms, admin-1 regions and major cities named in the
+        article."""
         for i, j, entry in matches:
             if entry.demonym is not None:
                 if entry.demonym:
@@ -159,9 +178,11 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
             if any(e.kind == "country" for e in places):
                 self.country_spans[j] = i
             self.context.update(self.context_countries(places))
-        # the dateline, then article aliases (acronyms and long forms defined in this text)
-        out.extend(self.dateline_mentions())
-        out.extend(self.alias_mentions())
+
+    def gazetteer_mentions(self, matches: list[tuple[int, int, NameEntry]]) -> list[Mention]:
+        """The gazetteer names not already taken, each resolved by :meth:`pick` (plus the government a
+        state prefix names)."""
+        out: list[Mention] = []
         for i, j, entry in matches:
             if any(self.taken[i:j]):
                 continue
@@ -178,12 +199,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 out.append(self.mention(i, j, *picked))
                 if gov is not None:
                     out.append(Mention(out[-1].start, out[-1].end, out[-1].text, gov, "metonymy"))
-        out.extend(self.unknown_feature_mentions())
-        out.extend(self.spacy_mentions(spacy_ents))
-        out.extend(self.bare_institution_mentions(out))
-        out.extend(self.surname_mentions(out))
-        out.sort(key=lambda m: m.start)
-        return self.widen(out)
+        return out
 
     def widen(self, found: list[Mention]) -> list[Mention]:
         """Whole names: titles before people ("Foreign Secretary Boris Johnson"), "Idlib province", "Northern
@@ -255,8 +271,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         return [m for m in found if id(m) not in drop]
 
     def bare_institution_mentions(self, found: list[Mention]) -> list[Mention]:
-        """ "the Interior Ministry said" in a story from one country: that country's ministry. The home country
-        is the dateline's, else the one country the article's places and states belong to."""
+        """ "the Interior Ministry said" in a story from one country: that country's ministry. The home
+        country is the dateline's, else the one country the article's places and states belong to."""
         home = self.home_country(found)
         if home is None:
             return []
@@ -280,9 +296,9 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         return out
 
     def unknown_feature_mentions(self) -> list[Mention]:
-        """Places the gazetteer lacks, named by their kind: "the Bhote Koshi river", "the Svartsengi geothermal
-        power plant", "the Ankobra and Pra rivers", "the islands of Brac, Hvar and Vis". Each gets the id its
-        name gives (without the generic words), so a search by the bare name finds it."""
+        """Places the gazetteer lacks, named by their kind: "the Bhote Koshi river", "the Svartsengi
+        geothermal power plant", "the Ankobra and Pra rivers", "the islands of Brac, Hvar and Vis". Each gets
+        the id its name gives (without the generic words), so a search by the bare name finds it."""
         out: list[Mention] = []
         for k, tok in enumerate(self.toks):
             head = tok.raw.lower()
@@ -383,7 +399,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         elif k == j:
             return
         elif not (self.toks[j].raw[0].isupper() or self.toks[k - 1].raw.lower() in LOWER_FEATURE_HEADS):
-            return  # "Beira port", "the Goma airport" name the town's port; "Kelani river", "Zamzam camp" a feature
+            # "Beira port", "the Goma airport" name the town's port; "Kelani river", "Zamzam camp" a feature
+            return
         end = self.toks[k - 1].end if k > j else m.end
         name = self.text[start:end]
         for x in range(i, max(k, j)):
@@ -422,67 +439,70 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
         for i, j, label in spans:
             if any(self.taken[i:j]):
                 continue
-            span = self.toks[i:j]
-            if not span[0].raw[0].isupper() or span[0].raw.isdigit():
-                continue
-            key = " ".join(t.norm for t in span)
-            entry = self.gaz.names.get(key)
-            if entry is not None and entry.demonym is not None:
-                continue
-            if key in self.aliases:
-                out.append(self.mention(i, j, self.aliases[key], "spacy"))
-                continue
-            if entry is not None:
-                picked = self.pick(i, j, entry)
-                if picked is not None:
-                    out.append(self.mention(i, j, picked[0], "spacy"))
-                    continue
-                if self.gaz.known(key) is not None:
-                    continue  # a known name, rejected here by the linker's rules
-                # else only small towns bear it: spaCy's person or organisation stands
-            name = clean_name(self.text[span[0].start : span[-1].end])
-            country = self.followed_by_country(j)
-            if country is not None or self.town_names(span):
-                # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place the gazetteer lacks
-                out.append(
-                    self.mention(i, j, self.t.new_place(name, place_kind(name), country or None), "spacy")
-                )
-                continue
-            if label in ("ORG", "FAC", "GPE", "LOC") and span[-1].raw.lower() in FACILITY_WORDS:
-                # "Alau Dam", "Herat Regional Hospital", "Medupi power station": a facility, not an actor
-                out.append(self.mention(i, j, self.t.new_place(name, "facility", None), "spacy"))
-                continue
-            if label == "PERSON":
-                if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
-                    out.append(self.mention(i, j, self.t.new_actor(name, "person"), "spacy"))
-            elif label == "ORG":
-                if j - i >= 2 or (span[0].raw.isupper() and len(span[0].raw) >= 2):
-                    out.append(self.mention(i, j, self.t.new_actor(name, guess_kind(name)), "spacy"))
-            elif label in ("GPE", "LOC") and len(span) > 1 and span[-1].raw.lower() in PLACE_SUFFIXES:
-                # "Raqqa province", "Idlib governorate": the place without the generic word
-                entry = self.gaz.names.get(" ".join(t.norm for t in span[:-1]))
-                if entry is not None:
-                    places = [
-                        self.gaz.entities[eid]
-                        for eid, _ in entry.targets
-                        if self.gaz.entities[eid].type == "location"
-                    ]
-                    if places:
-                        out.append(self.mention(i, j, self.best_place(places).id, "spacy"))
-                        continue
-                out.append(self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy"))
-            elif (
-                label in ("GPE", "LOC", "FAC")
-                and len(name) > 2
-                and (
-                    self.prev_word(self.coordination_head(i)) in STRONG_LOC_PREPS
-                    or place_kind(name) != "place"
-                )
-            ):
-                # a place the gazetteer lacks, named as a place ("at Diboli", "the Kelani river"): searchable
-                # under the id its name gives
-                out.append(self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy"))
+            found = self.spacy_mention(i, j, label)
+            if found is not None:
+                out.append(found)
         return out
+
+    def spacy_mention(self, i: int, j: int, label: str) -> Mention | None:
+        """One spaCy span not taken: an article alias, a gazetteer name, or a place or actor the gazetteer
+        lacks (None: nothing to link)."""
+        span = self.toks[i:j]
+        if not span[0].raw[0].isupper() or span[0].raw.isdigit():
+            return None
+        key = " ".join(t.norm for t in span)
+        entry = self.gaz.names.get(key)
+        if entry is not None and entry.demonym is not None:
+            return None
+        if key in self.aliases:
+            return self.mention(i, j, self.aliases[key], "spacy")
+        if entry is not None:
+            picked = self.pick(i, j, entry)
+            if picked is not None:
+                return self.mention(i, j, picked[0], "spacy")
+            if self.gaz.known(key) is not None:
+                return None  # a known name, rejected here by the linker's rules
+            # else only small towns bear it: spaCy's person or organisation stands
+        name = clean_name(self.text[span[0].start : span[-1].end])
+        country = self.followed_by_country(j)
+        if country is not None or self.town_names(span):
+            # "AIN ISSA, Syria (Wire) --", "camps at Ain Issa and Mabrouka": a place the gazetteer lacks
+            return self.mention(i, j, self.t.new_place(name, place_kind(name), country or None), "spacy")
+        if label in ("ORG", "FAC", "GPE", "LOC") and span[-1].raw.lower() in FACILITY_WORDS:
+            # "Alau Dam", "Herat Regional Hospital", "Medupi power station": a facility, not an actor
+            return self.mention(i, j, self.t.new_place(name, "facility", None), "spacy")
+        return self.new_spacy_entity(i, j, label, name)
+
+    def new_spacy_entity(self, i: int, j: int, label: str, name: str) -> Mention | None:
+        """A person, organisation or place the gazetteer lacks, by spaCy's label (None: not linked)."""
+        span = self.toks[i:j]
+        if label == "PERSON":
+            if j - i >= 2:  # surname-only mentions are linked in surname_mentions, or not at all
+                return self.mention(i, j, self.t.new_actor(name, "person"), "spacy")
+        elif label == "ORG":
+            if j - i >= 2 or (span[0].raw.isupper() and len(span[0].raw) >= 2):
+                return self.mention(i, j, self.t.new_actor(name, guess_kind(name)), "spacy")
+        elif label in ("GPE", "LOC") and len(span) > 1 and span[-1].raw.lower() in PLACE_SUFFIXES:
+            # "Raqqa province", "Idlib governorate": the place without the generic word
+            entry = self.gaz.names.get(" ".join(t.norm for t in span[:-1]))
+            if entry is not None:
+                places = [
+                    self.gaz.entities[eid]
+                    for eid, _ in entry.targets
+                    if self.gaz.entities[eid].type == "location"
+                ]
+                if places:
+                    return self.mention(i, j, self.best_place(places).id, "spacy")
+            return self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy")
+        elif (
+            label in ("GPE", "LOC", "FAC")
+            and len(name) > 2
+            and (self.prev_word(self.coordination_head(i)) in STRONG_LOC_PREPS or place_kind(name) != "place")
+        ):
+            # a place the gazetteer lacks, named as a place ("at Diboli", "the Kelani river"): searchable
+            # under the id its name gives
+            return self.mention(i, j, self.t.new_place(name, place_kind(name), None), "spacy")
+        return None
 
     def surname_mentions(self, found: list[Mention]) -> list[Mention]:
         """Bare surnames of people named in full in this article (anywhere: headlines come first)."""

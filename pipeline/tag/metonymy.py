@@ -1,9 +1,10 @@
-"""Metonymy: a country or capital named as the state that acts ("Moscow warned", "US-backed", "sanctions against Iran").
+"""Metonymy: a country or capital named as the state that acts ("Moscow warned", "US-backed", "sanctions
+against Iran").
 
-Contract: :class:`MetonymyRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`) answers, for a country
-or capital name at a token range, whether a strong local cue makes it its government: the subject of a reporting
-or decision verb, "X-backed", a country written in capitals used as an adjective ("U.S. forces"), "X's
-government". A place is the default: when no such cue is there, the name stays a place.
+Contract: :class:`MetonymyRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`) answers, for a
+country or capital name at a token range, whether a strong local cue makes it its government: the subject of a
+reporting or decision verb, "X-backed", a country written in capitals used as an adjective ("U.S. forces"),
+"X's government". A place is the default: when no such cue is there, the name stays a place.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class MetonymyRules(ArticleBase):
 
     def followed_by_verb(self, j: int, loose: bool = False, after_comma: bool = False) -> bool:
         """Is the name ending before token j the subject of a reporting or action verb ("Moscow warned",
-        "the United States will provide")? ``loose`` also takes any -s/-ed word after a clause-initial name."""
+        "the United States will provide")? ``loose`` also takes any -s/-ed word after a clause-initial
+        name."""
         k = j
         after_modal = False
         while k < len(self.toks) and k < j + 5:
@@ -106,7 +108,8 @@ class MetonymyRules(ArticleBase):
         return self.gap(j) in ("-", ".-", "‐") and self.toks[j].raw.lower() in BACKER_WORDS
 
     def list_head(self, i: int) -> int:
-        """First token of a list of country names that ends with the one at token i ("Iran, Egypt and Iraq")."""
+        """First token of a list of country names that ends with the one at token i ("Iran, Egypt and
+        Iraq")."""
         while i > 1:
             g = self.gap(i).strip()
             k = i - 1
@@ -250,6 +253,11 @@ class MetonymyRules(ArticleBase):
                 # border with Iraq", "squeezed between Colombia and Peru" are places
                 return k > 0 and self.toks[k - 1].raw.lower() in RELATION_NOUNS
             return True
+        return self.government_compound(i, j)
+
+    def government_compound(self, i: int, j: int) -> bool:
+        """A country name at tokens [i, j) joined to what follows as its government's: "UK-France",
+        "U.S. strikes", "Oman's Foreign Minister"."""
         nxt = self.toks[j] if j < len(self.toks) else None
         if nxt is not None:
             g = self.gap(j)

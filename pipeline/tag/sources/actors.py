@@ -570,7 +570,7 @@ def _role_names(role: str, c: dict[str, Any], k: _Country) -> tuple[str, list[st
     return canonical, names, acronyms
 
 
-def _generate(
+def _generate(  # noqa: C901, PLR0912, PLR0915 - one pass over the countries, a branch per office kind
     path: Path,
     countries: list[dict[str, Any]],
     result: ActorSet,

@@ -1,10 +1,10 @@
 """Airports with an IATA code, from the ``airportsdata`` package, as places.
 
 Contract: :func:`load_airports` yields one :class:`~pipeline.tag.sources.PlaceRecord` per airport that has an
-IATA code (the ones news names: ~7,900), kind ``airport``, id ``icao:<ICAO code>`` (stable, unique), its point,
-its country, and the country as ancestor. Names are the airport's name as the data writes it and the forms
-news uses for it: without a parenthesised aside ("Ngurah Rai (Bali) International Airport" -> "Ngurah Rai
-International Airport"), with and without "International", and for "<City>-<Name> Airport" the bare
+IATA code (the ones news names: ~7,900), kind ``airport``, id ``icao:<ICAO code>`` (stable, unique), its
+point, its country, and the country as ancestor. Names are the airport's name as the data writes it and the
+forms news uses for it: without a parenthesised aside ("Ngurah Rai (Bali) International Airport" -> "Ngurah
+Rai International Airport"), with and without "International", and for "<City>-<Name> Airport" the bare
 "<City> <Name>" ("Paris Orly"). Codes are not names (three capitals are too often something else).
 
 Data: ``airportsdata`` (MIT licence; airport data from public sources, see its README).

