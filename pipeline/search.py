@@ -204,7 +204,7 @@ def unknown_actor_notes(names: Sequence[str], tagger: Any) -> list[str]:
         key = name.strip()
         close: list[dict[str, Any]] = []
         for n in range(len(key), 2, -1):
-            close = get_suggester().suggest("actor", key[:n], 10)
+            close = get_suggester(tagger.actor_gazetteer()).suggest("actor", key[:n], 10)
             if close:
                 break
         close.sort(key=lambda c: -SequenceMatcher(None, key.lower(), str(c["name"]).lower()).ratio())
@@ -246,7 +246,7 @@ def build_query(
         from pipeline.tag import get_resolver
         from pipeline.tag.tagger import unknown_actor_id, unknown_place_id
 
-        tagger = get_resolver()  # the gazetteer alone: a search never loads spaCy
+        tagger = get_resolver()  # the lookup file: a search loads neither spaCy nor the full gazetteer
         query.actor_ids = resolve(actors, tagger.resolve_actor, "--actor", unknown_actor_id)
         for name in actors:
             state = tagger.state_for(name)

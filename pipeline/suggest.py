@@ -154,10 +154,10 @@ _suggesters: dict[int, Suggester] = {}
 
 
 def default_gazetteer() -> Any:
-    """The gazetteer the API suggests from and describes ids with: the resolver's (no spaCy)."""
-    from pipeline.tag import get_resolver
+    """The gazetteer the API suggests from and describes ids with: the full one (no spaCy)."""
+    from pipeline.tag.tagger import get_gazetteer
 
-    return get_resolver().gaz
+    return get_gazetteer()
 
 
 def get_suggester(gaz: Any | None = None) -> Suggester:

@@ -16,7 +16,9 @@ government, and MINOR: a town under ``TOWN_CUE_POPULATION`` people, or a town un
 is also a frequent English word or given name (Zipf frequency >= ``COMMON_ZIPF`` in ``wordfreq``: "March",
 "Meridian", "Obama"), which the linker only takes with a locative cue in a matching country context. The built
 gazetteer is pickled under the cache folder (keyed by the bytes of its inputs and of its own code, and the
-data packages' versions), so a process loads it in a fraction of a second after the first build.
+data packages' versions), so a process loads it in about a second after the first build; beside it, the build
+writes the compact lookup file search reads instead (:mod:`pipeline.tag.resolver`). ``FULL_LOADS`` counts
+:func:`load_gazetteer` calls.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hashlib
 import logging
 import os
 import pickle
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,19 +212,23 @@ class _LazyEntities(_Lazy):
     """id -> Entity (:func:`_pack_entity`)."""
 
     def unpack(self, key: str, packed: str) -> Entity:
-        name, kind, type_, cc, lat, lon, pop, curated, ancestors = packed.split("\x1f")
-        return Entity(
-            key,
-            name,
-            kind,
-            type_,
-            cc or None,
-            float(lat) if lat else None,
-            float(lon) if lon else None,
-            int(pop),
-            curated == "1",
-            tuple(ancestors.split("\x1e")) if ancestors else (),
-        )
+        return _unpack_entity(key, packed)
+
+
+def _unpack_entity(key: str, packed: str) -> Entity:
+    name, kind, type_, cc, lat, lon, pop, curated, ancestors = packed.split("\x1f")
+    return Entity(
+        key,
+        name,
+        kind,
+        type_,
+        cc or None,
+        float(lat) if lat else None,
+        float(lon) if lon else None,
+        int(pop),
+        curated == "1",
+        tuple(ancestors.split("\x1e")) if ancestors else (),
+    )
 
 
 def _pack_entity(e: Entity) -> str:
@@ -304,7 +311,8 @@ def _inputs(actors_file: Path) -> list[Path]:
     return files
 
 
-def _digest(actors_file: Path, min_population: int) -> str:
+def gazetteer_digest(actors_file: Path, min_population: int) -> str:
+    """The cache key of a gazetteer: its inputs' bytes, its build code, the data packages' versions."""
     import importlib.metadata as md
 
     h = hashlib.sha256()
@@ -550,6 +558,11 @@ def _minor_place(kind: str, population: int) -> bool:
     return kind == "city" and population < TOWN_CUE_POPULATION
 
 
+#: How many times this process loaded the full gazetteer (from the pickle or by building it): search, which
+#: reads :mod:`pipeline.tag.resolver`'s lookup file instead, keeps it at 0.
+FULL_LOADS = 0
+
+
 def load_gazetteer(
     actors_file: Path, cache_dir: Path | None, min_population: int = CITY_MIN_POPULATION
 ) -> Gazetteer:
@@ -558,7 +571,9 @@ def load_gazetteer(
 
     t0 = time.perf_counter()
     path = None
-    digest = _digest(actors_file, min_population)
+    global FULL_LOADS
+    FULL_LOADS += 1
+    digest = gazetteer_digest(actors_file, min_population)
     if cache_dir is not None:
         path = Path(cache_dir) / f"gazetteer-{digest}.pickle"
         try:
@@ -572,6 +587,7 @@ def load_gazetteer(
         except Exception as exc:  # a corrupt or incompatible cache is rebuilt, never fatal
             log.warning("gazetteer cache %s unreadable (%s); rebuilding", path, exc, exc_info=True)
     gaz = build_gazetteer(actors_file, min_population)
+    gaz.digest = digest
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -583,9 +599,15 @@ def load_gazetteer(
                     stale.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot write gazetteer cache %s: %s", path, exc)
+        from pipeline.tag.resolver import lookup_path, write_lookup
+
+        try:
+            write_lookup(gaz, lookup_path(path.parent, digest))
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("cannot write resolver lookup file beside %s: %s", path, exc)
     gaz.build_seconds, gaz.from_cache = time.perf_counter() - t0, False
     gaz.digest = digest
     return gaz
 
 
-__all__ = ["Entity", "Gazetteer", "NameEntry", "build_gazetteer", "load_gazetteer"]
+__all__ = ["Entity", "Gazetteer", "NameEntry", "build_gazetteer", "gazetteer_digest", "load_gazetteer"]

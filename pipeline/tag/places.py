@@ -8,8 +8,10 @@ article's countries first, then by kind and size.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pipeline.tag.article import ArticleBase
-from pipeline.tag.gazetteer import MAJOR_CITY, Entity, Gazetteer, NameEntry
+from pipeline.tag.gazetteer import MAJOR_CITY, Entity, NameEntry
 from pipeline.tag.lexicon import (
     ADMIN_WORDS,
     CALENDAR_WORDS,
@@ -22,6 +24,9 @@ from pipeline.tag.lexicon import (
     STOP_WORDS,
 )
 from pipeline.tag.normalize import Token, norm_key
+
+if TYPE_CHECKING:
+    from pipeline.tag.resolver import GazetteerView
 
 
 class PlaceRules(ArticleBase):
@@ -234,7 +239,7 @@ SPEECH_VERBS = frozenset(
 )
 
 
-def region_for(gaz: Gazetteer, place: Entity) -> str:
+def region_for(gaz: GazetteerView, place: Entity) -> str:
     """The id of the region a place's name stands for before "province", "region", "oblast"...: the admin-1
     (else admin-2) region of that name in the place's country, else the admin-1 region containing the place
     ("Kaliningrad Oblast" -> Kaliningradskaya oblast', "Daraa province" -> the governorate)."""

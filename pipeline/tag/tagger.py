@@ -14,10 +14,13 @@ first
   and debugging); offsets index ``title + "\\n\\n" + text`` when a title is given, else ``text``.
 - ``tag_records(records)`` adds ``actors`` and ``locations``; a record without a string ``text`` is yielded
   with an ``error`` naming the field; spaCy runs over the batch with ``nlp.pipe``.
-- ``resolve_actor(name)`` (a country or capital name means its government; ``state_for(name)`` says so),
-  ``resolve_location(name)`` (most likely first; "<name> province/oblast" means the region): canonical ids for
-  a user's spelling; a name the gazetteer lacks has the id :func:`unknown_actor_id` / :func:`unknown_place_id`
-  gives it, the one the tagger gives such names. ``entity_name(id)``, ``entity(id)``.
+- ``resolve_actor(name)``, ``state_for(name)``, ``resolve_location(name)``, ``entity_name(id)``,
+  ``entity(id)``: the rules of :class:`pipeline.tag.resolver.Resolver`, inherited (search uses the same rules
+  through :func:`get_resolver`, over a lookup file instead of the full gazetteer); a name the gazetteer lacks
+  has the id :func:`unknown_actor_id` / :func:`unknown_place_id` gives it, the one the tagger gives such
+  names.
+- ``get_gazetteer()``: the process-wide full gazetteer (the tagger's when one is loaded): what type-ahead
+  needs.
 - ``version``: changes whenever the tags can (gazetteer inputs, rule code and word lists, spaCy model).
 
 How a text is tagged (the rule families, composed by :mod:`pipeline.tag.linker`; reasons in docs/tagging.md):
@@ -43,19 +46,18 @@ from typing import Any
 from pipeline.settings import get_settings
 from pipeline.tag import gazetteer
 from pipeline.tag.article import Mention
-from pipeline.tag.gazetteer import ALT, Entity, Gazetteer, load_gazetteer
-from pipeline.tag.lexicon import ADMIN_WORDS, FEATURE_HEADS, FEATURE_WORDS, GENERIC_PLACE_WORDS
+from pipeline.tag.gazetteer import Entity, Gazetteer, load_gazetteer
 from pipeline.tag.linker import Article
 from pipeline.tag.ner import Ents, load_spacy, ner_segments, run_ner
-from pipeline.tag.normalize import Token, norm_key, slug, tokens
-from pipeline.tag.places import importance, place_rank, region_for
+from pipeline.tag.normalize import Token, tokens
+from pipeline.tag.resolver import Resolver, get_resolver, unknown_actor_id, unknown_place_id
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 32  # records per tag_records batch
 
 
-class Tagger:
+class Tagger(Resolver):
     """Tags actors and locations; see the module docstring for the contract."""
 
     def __init__(self, actors_file: Path | None = None, spacy_model: str | None = None) -> None:
@@ -108,86 +110,12 @@ class Tagger:
         if batch:
             yield from self._tag_batch(batch)
 
-    def resolve_actor(self, name: str) -> list[str]:
-        """Ids of actors a user's spelling can mean (``ISIS`` -> the Islamic State's id). A country or capital
-        means its government (``Russia``, ``Washington``, ``Ankara``): see :meth:`government_for`."""
-        found = self._resolve(name)
-        out = [e.id for e in found if e.type == "actor"]
-        for e in found:
-            gov = self.government_for(e)
-            if gov and gov not in out:
-                out.append(gov)
-        return out
-
-    def state_for(self, name: str) -> str | None:
-        """The government's name when a user's actor name is a country or capital and no actor's own name
-        (``Russia`` -> "Russian government"), else None: what search says it searched for."""
-        found = self._resolve(name)
-        if any(e.type == "actor" for e in found):
-            return None
-        govs = [g for g in (self.government_for(e) for e in found) if g]
-        return self.entity_name(govs[0]) if govs else None
-
-    def government_for(self, place: Entity) -> str | None:
-        """The government actor a country or capital stands for, or None."""
-        if place.type != "location":
-            return None
-        if place.kind == "country" and place.country_code:
-            return self.gaz.government_of.get(place.country_code)
-        cc = self.gaz.capitals.get(place.id)
-        return self.gaz.government_of.get(cc) if cc else None
-
-    def resolve_location(self, name: str) -> list[str]:
-        """GeoNames (or Wikidata) ids of places a user's spelling can mean, most likely first (``Raqa`` -> Ar
-        Raqqah). Small towns that share the name of a country, region or city are left out: a search by
-        ``Georgia`` means the country and the US state, not every village called Georgia."""
-        locs = [e for e in self._resolve(name) if e.type == "location"]
-        words = name.split()
-        if not locs and len(words) >= 2 and words[-1].lower() in ADMIN_WORDS:
-            # "Kaliningrad Oblast", "Daraa province": the region a place of that name stands for
-            base = self.resolve_location(" ".join(words[:-1]))[:1]  # the place the name most likely means
-            ids = [region_for(self.gaz, self.gaz.entities[i]) for i in base if i in self.gaz.entities]
-            locs = [self.gaz.entities[i] for i in ids if self.gaz.entities[i].kind in ("admin1", "admin2")]
-        entry = self.gaz.names.get(norm_key(name.strip()))
-        alt = frozenset(eid for eid, f in entry.targets if f & ALT) if entry else frozenset()
-        named = {e.country_code for e in locs if e.id not in alt and e.country_code}
-        if named:  # "Alexandria" means the places so named, not the old name of Mashhad, a city elsewhere
-            locs = [
-                e
-                for e in locs
-                if not (
-                    e.id in alt
-                    and e.kind == "city"
-                    and e.population >= 100_000
-                    and e.country_code not in named
-                )
-            ]
-        locs.sort(key=lambda e: place_rank(e, self.gaz.capitals, alt), reverse=True)
-        if locs and importance(locs[0], self.gaz.capitals) >= 2:
-            top = locs[0].country_code
-            locs = [
-                e
-                for e in locs
-                if importance(e, self.gaz.capitals) >= 2
-                or e.population >= 15_000
-                or (e.kind == "admin2" and e.country_code == top)
-            ]
-        return [e.id for e in locs]
-
     def _admin1(self, e: Entity) -> dict[str, str] | None:
         for aid in e.ancestors:
             a = self.gaz.entities.get(aid)
             if a is not None and a.kind == "admin1":
                 return {"id": a.id, "name": a.name}
         return None
-
-    def entity_name(self, entity_id: str) -> str | None:
-        """Canonical name of an id, or None."""
-        e = self.gaz.entities.get(entity_id) or self.extra.get(entity_id)
-        return e.name if e else None
-
-    def entity(self, entity_id: str) -> Entity | None:
-        return self.gaz.entities.get(entity_id) or self.extra.get(entity_id)
 
     def _version(self) -> str:
         """A short string that changes whenever the tagger's output can: the gazetteer's inputs, the rules'
@@ -202,25 +130,6 @@ class Tagger:
         return h.hexdigest()[:16]
 
     # ---- internals ----------------------------------------------------------------------------------
-    def _resolve(self, name: str) -> list[Entity]:
-        name = name.strip()
-        if not name:
-            return []
-        out: list[Entity] = []
-        entry = self.gaz.names.get(norm_key(name))
-        if entry is not None:
-            out = [self.gaz.entities[eid] for eid, _ in entry.targets]
-        if name.startswith(("actor:", "geonames:", "place:", "wikidata:", "ne:")):
-            e = self.entity(name)
-            out = [e] if e else out
-        if not out:
-            out = [
-                e
-                for e in (self.extra.get(unknown_actor_id(name)), self.extra.get(unknown_place_id(name)))
-                if e
-            ]
-        return out
-
     def _tag_batch(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         texts: list[str] = []
         ok: list[int] = []
@@ -319,69 +228,23 @@ class Tagger:
         return list(actors.values()), list(locations.values())
 
 
-def unknown_actor_id(name: str) -> str:
-    """The id of an actor the gazetteer lacks (found by spaCy or defined in a text): ``actor:<slug>``. Search
-    uses it for names it cannot resolve, so the scheme has this one home."""
-    return f"actor:{slug(name)}"
-
-
-def unknown_place_id(name: str) -> str:
-    """The id of a place the gazetteer lacks: ``place:<slug of its normal form>`` without the generic words
-    around the proper name, so that the spellings the normal form joins ("al-Jaili", "Jaili") and the ways
-    news names a feature ("the Ibar river", "Ibar"; "Medupi power station", "Medupi") meet on one id."""
-    words = norm_key(name).split()
-    while len(words) > 1 and words[-1] in GENERIC_TAIL:
-        words.pop()
-    while len(words) > 1 and words[0] in GENERIC_HEAD:
-        words.pop(0)
-    return f"place:{slug(' '.join(words))}"
-
-
-#: Normal forms of the generic words that name a feature's kind, not the feature.
-GENERIC_TAIL = frozenset(
-    norm_key(w)
-    for w in (FEATURE_WORDS | FEATURE_HEADS | ADMIN_WORDS | GENERIC_PLACE_WORDS)
-    | {
-        "crater",
-        "row",
-        "peninsula",
-        "lagoon",
-        "gorge",
-        "ravine",
-        "glacier",
-        "fault",
-        "cable",
-        "block",
-        "lake",
-        "mountain",
-        "mount",
-        "sea",
-        "geothermal",
-        "regency",
-        "territory",
-        "zone",
-        "health",
-        "area",
-        "areas",
-    }
-)
-GENERIC_HEAD = frozenset(norm_key(w) for w in ("lake", "mount", "port", "of", "gulf", "bay", "the"))
-
 _TAGGER: Tagger | None = None
-_RESOLVER: Tagger | None = None
+_GAZETTEER: Gazetteer | None = None
 _TAGGER_LOCK = threading.Lock()
 
 
-def get_resolver() -> Tagger:
-    """The process-wide tagger without statistical NER: what search, suggestions and id descriptions need
-    (names to ids, ids to names). Loads the gazetteer only: no spaCy import, no model."""
-    global _RESOLVER
+def get_gazetteer() -> Gazetteer:
+    """The process-wide full gazetteer (the tagger's when one is loaded), for type-ahead over every name."""
+    global _GAZETTEER
     with _TAGGER_LOCK:
-        if _TAGGER is not None and _TAGGER.nlp is None:
-            return _TAGGER
-        if _RESOLVER is None:
-            _RESOLVER = Tagger(spacy_model="")
-        return _RESOLVER
+        if _TAGGER is not None:
+            return _TAGGER.gaz
+        if _GAZETTEER is None:
+            settings = get_settings()
+            _GAZETTEER = load_gazetteer(
+                settings.actors_file, settings.cache_dir / "tag", gazetteer.CITY_MIN_POPULATION
+            )
+        return _GAZETTEER
 
 
 def get_tagger() -> Tagger:
@@ -391,3 +254,6 @@ def get_tagger() -> Tagger:
         if _TAGGER is None:
             _TAGGER = Tagger()
         return _TAGGER
+
+
+__all__ = ["Tagger", "get_gazetteer", "get_resolver", "get_tagger", "unknown_actor_id", "unknown_place_id"]
