@@ -253,11 +253,11 @@ def region_for(gaz: GazetteerView, place: Entity) -> str:
         and gaz.entities[eid].country_code == place.country_code
     ]
     if regions:
-        return min(regions, key=lambda r: r.kind).id  # admin1 before admin2
+        return str(min(regions, key=lambda r: r.kind).id)  # admin1 before admin2
     for aid in place.ancestors:
         a = gaz.entities.get(aid)
         if a is not None and a.kind == "admin1":
-            return a.id
+            return str(a.id)
     return place.id
 
 
