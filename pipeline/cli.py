@@ -327,18 +327,18 @@ def search(
 
     try:
         q = build_query(
-            query,
-            actor,
-            location,
-            since,
-            until,
-            source,
-            language,
-            country,
-            near,
-            bbox,
-            sort,
-            limit,
+            text=query,
+            actors=actor,
+            locations=location,
+            since=since,
+            until=until,
+            sources=source,
+            languages=language,
+            countries=country,
+            near=near,
+            bbox=bbox,
+            sort=sort,
+            limit=limit,
             collapse=not all_copies,
         )
         if after is not None:

@@ -255,6 +255,16 @@ def english_analysis(kind: str) -> dict[str, Any]:
     }
 
 
+def _merged_publications(
+    source: dict[str, Any], rep_id: str, adds: dict[str, Any], removes: dict[str, set[str]]
+) -> list[dict[str, Any]] | None:
+    """A representative's ``also_published_by`` after this batch's additions and removals, or None when it
+    does not change."""
+    current = source.get("also_published_by")
+    merged = merge_publications(current, adds.get(rep_id), drop=removes.get(rep_id, set()))
+    return None if merged == (current or []) else merged
+
+
 def _members_query(cluster_ids: list[str]) -> dict[str, Any]:
     """Every member of these clusters: ``cluster_id`` among them, or an article that is its own cluster (no
     ``cluster_id`` yet) whose id is among them."""
@@ -760,10 +770,8 @@ class ElasticsearchStore:
                     if adds.get(rep_id):
                         missing.add(rep_id)
                     continue
-                current = src.get("also_published_by")
-                drop = removes.get(rep_id, set())
-                merged = merge_publications(current, adds.get(rep_id), drop=drop)
-                if merged == (current or []):
+                merged = _merged_publications(src, rep_id, adds, removes)
+                if merged is None:
                     continue
                 actions.append(
                     {
@@ -822,10 +830,8 @@ class ElasticsearchStore:
             if source is None or known is None or known.get("seq") is None:
                 rest.append(rep_id)
                 continue
-            current = source.get("also_published_by")
-            drop = removes.get(rep_id, set())
-            merged = merge_publications(current, adds.get(rep_id), drop=drop)
-            if merged == (current or []):
+            merged = _merged_publications(source, rep_id, adds, removes)
+            if merged is None:
                 continue
             seq_no, term = known["seq"]
             actions.append(
