@@ -65,3 +65,25 @@ def test_config_dir_resolves_to_the_installed_package_data(wheel: Path, tmp_path
     assert Path(where).resolve() == (target / "pipeline" / "config_data").resolve()
     assert actors_ok == "True"
     assert lists_ok == "True"
+
+
+def test_the_lock_pins_every_declared_dependency() -> None:
+    """`make install` installs from requirements/ci.lock only: a dependency added to pyproject.toml but not to
+    the lock (`make lock`) would be missing on a fresh machine."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared += extra
+
+    def name(requirement: str) -> str:
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+        assert match, requirement
+        return re.sub(r"[-_.]+", "-", match.group(0)).lower()
+
+    lock = (ROOT / "requirements" / "ci.lock").read_text(encoding="utf-8")
+    pinned = {name(line) for line in lock.splitlines() if re.match(r"[A-Za-z0-9]", line) and "==" in line}
+    wanted = {name(r) for r in declared} - {"newswire"}
+    assert wanted - pinned == set(), "run `make lock`"
