@@ -208,9 +208,8 @@ def run_once(
     }
 
 
-def descendants_usage(root_pid: int) -> dict[int, tuple[float, float]]:
-    """(CPU seconds, RSS MB) of every live descendant of ``root_pid``, not ``root_pid`` itself (worker
-    processes: a forkserver and its workers are not waited for by the run, so its rusage misses them)."""
+def _proc_table() -> tuple[dict[int, int], dict[int, tuple[float, float]]]:
+    """Every live process's parent pid and (user + system CPU seconds, RSS MB), from /proc."""
     tick, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
     parent: dict[int, int] = {}
     usage: dict[int, tuple[float, float]] = {}
@@ -224,6 +223,13 @@ def descendants_usage(root_pid: int) -> dict[int, tuple[float, float]]:
         pid = int(entry.name)
         parent[pid] = int(fields[1])
         usage[pid] = ((int(fields[11]) + int(fields[12])) / tick, int(fields[21]) * page / 2**20)
+    return parent, usage
+
+
+def descendants_usage(root_pid: int) -> dict[int, tuple[float, float]]:
+    """(CPU seconds, RSS MB) of every live descendant of ``root_pid``, not ``root_pid`` itself (worker
+    processes: a forkserver and its workers are not waited for by the run, so its rusage misses them)."""
+    parent, usage = _proc_table()
     out = {}
     for pid in usage:
         up = parent.get(pid)
@@ -236,25 +242,9 @@ def descendants_usage(root_pid: int) -> dict[int, tuple[float, float]]:
 
 def tree_cpu_seconds(root_pid: int) -> float:
     """User + system CPU seconds of a live process and all its descendants (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    cpu: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
-    total, stack = 0.0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        total += cpu.get(pid, 0.0)
-        stack.extend(children.get(pid, []))
-    return total
+    tree = descendants_usage(root_pid)
+    own = _proc_table()[1].get(root_pid, (0.0, 0.0))[0]
+    return own + sum(cpu for cpu, _ in tree.values())
 
 
 def sqlite_counts(path: Path) -> tuple[int, int]:

@@ -493,14 +493,13 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
-def test_airflow_standalone_runs_news_ingest_triggered_through_the_rest_api(
-    es_url: str, es_prefix: str, feed_server: Any, unique_path: Any, tmp_path: Path
-) -> None:
-    feeds_file = _feeds_file(tmp_path, feed_server, unique_path("samples"))
-    home = tmp_path / "airflow-home"
-    port = _free_port()
+def server_env(
+    tmp_path: Path, home: Path, port: int, es_url: str, es_prefix: str, feeds_file: Path
+) -> dict[str, str]:
+    """The environment of Airflow server processes on loopback running our DAGs into the harness's
+    Elasticsearch (the settings every such test shares; each adds its executor's)."""
     host, es_port = es_url.removeprefix("http://").rsplit(":", 1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "NEWSWIRE_"))} | {
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "NEWSWIRE_"))} | {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -510,9 +509,7 @@ def test_airflow_standalone_runs_news_ingest_triggered_through_the_rest_api(
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW_CONN_NEWSWIRE_ES": json.dumps(
             {"conn_type": "elasticsearch", "host": host, "port": int(es_port), "schema": "http"}
         ),
@@ -525,6 +522,18 @@ def test_airflow_standalone_runs_news_ingest_triggered_through_the_rest_api(
         "NEWSWIRE_STORE": f"sqlite:///{tmp_path / 'wrong.db'}",
         "NEWSWIRE_STAGING_DIR": str(tmp_path / "staging"),
         "NEWSWIRE_ALLOW_HOSTS": os.environ.get("NEWSWIRE_ALLOW_HOSTS", '["127.0.0.1", "localhost"]'),
+    }
+
+
+def test_airflow_standalone_runs_news_ingest_triggered_through_the_rest_api(
+    es_url: str, es_prefix: str, feed_server: Any, unique_path: Any, tmp_path: Path
+) -> None:
+    feeds_file = _feeds_file(tmp_path, feed_server, unique_path("samples"))
+    home = tmp_path / "airflow-home"
+    port = _free_port()
+    env = server_env(tmp_path, home, port, es_url, es_prefix, feeds_file) | {
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "NEWSWIRE_GROUPS": "2",
     }
     for key in ("NEWSWIRE_SPACY_MODEL",):
