@@ -9,9 +9,11 @@ import json
 import random
 import re
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -293,9 +295,9 @@ def test_updates_keep_the_full_text_index_consistent(store: SQLiteStore) -> None
     untouched = [i for i in range(n) if i % 2 and i != 3]  # d3 was replaced in the first call
     assert store.search(SearchQuery(text="original", facets=False, limit=1)).total == len(untouched)
     assert store.search(SearchQuery(text="revised", facets=False, limit=1)).total == len(changed)
-    conn = sqlite3.connect(store.path)
-    conn.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 1)")  # raises if index != content
-    conn.close()
+    store._conn.execute(
+        "INSERT INTO fts (fts, rank) VALUES ('integrity-check', 1)"
+    )  # raises if index != content
 
 
 def test_bad_cursors_and_bad_articles_are_named(store: SQLiteStore) -> None:
@@ -320,8 +322,67 @@ def test_stored_json_is_the_article(store: SQLiteStore) -> None:
     store.index([article])
     assert store.get("u1") == article
     raw = sqlite3.connect(store.path).execute("SELECT doc, minhash FROM articles WHERE id = 'u1'").fetchone()
-    assert "minhash" not in json.loads(raw[0])
-    assert json.loads(raw[1]) == [1, 2, 2**40]
+    assert "minhash" not in json.loads(zlib.decompress(raw[0]))
+    assert json.loads(raw[1]) == [1, 2, 2**40]  # wider than 32 bits: kept as JSON text
+
+
+def test_documents_and_signatures_are_stored_compactly(store: SQLiteStore) -> None:
+    """Schema 5: the document is compressed JSON, a 32-bit signature 4 bytes a value; both read back
+    exactly, and full-text search, highlights and the FTS index's own check read the compressed rows."""
+    text = " ".join(f"Flood waters rose in district {i} of the delta overnight." for i in range(60))
+    signature = [0, 1, 2**32 - 1] + [(i * 2654435761) % 2**32 for i in range(157)]
+    article = doc("big", text=text, minhash=signature)
+    store.index([article])
+    assert store.get("big") == article
+    raw_doc, raw_minhash = store._conn.execute(
+        "SELECT doc, minhash FROM articles WHERE id = 'big'"
+    ).fetchone()
+    assert isinstance(raw_doc, bytes)
+    assert len(raw_doc) < len(json.dumps(article)) / 3  # compressed, not just stored as a blob
+    assert raw_minhash == struct.pack("<160I", *signature)
+    found = store.search(SearchQuery(text="delta district", highlight=True))
+    assert [h["id"] for h in found.hits] == ["big"]
+    assert "<mark>" in " ".join(found.hits[0]["_highlight"])
+    store.index(
+        [doc("big", text="Drought in the highlands.", minhash=signature)]
+    )  # FTS delete reads the old row
+    assert ids(store.search(SearchQuery(text="delta"))) == set()
+    assert ids(store.search(SearchQuery(text="highlands"))) == {"big"}
+    store._conn.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_a_version_4_store_keeps_its_plain_rows_readable(tmp_path: Path) -> None:
+    """A version 4 file (plain JSON rows, the view over them) migrates to 5 without rewriting rows:
+    the old row is still found and read; new rows are compact; both are searchable."""
+    path = tmp_path / "v4.db"
+    old = doc("old", text="Harvest festival in the valley.", minhash=[5, 6, 7])
+    first = SQLiteStore(path)
+    first.setup()
+    first.index([old])
+    first.close()
+    conn = sqlite3.connect(path)  # what a version 4 file wrote: plain JSON, JSON signatures, the old view
+    conn.create_function("nw_doc", 1, lambda v: zlib.decompress(v).decode() if isinstance(v, bytes) else v)
+    conn.execute("UPDATE articles SET doc = nw_doc(doc), minhash = '[5,6,7]' WHERE id = 'old'")
+    conn.executescript(
+        "DROP VIEW article_text; CREATE VIEW article_text AS SELECT rid, "
+        "json_extract(doc, '$.title') AS title, json_extract(doc, '$.summary') AS summary, "
+        "json_extract(doc, '$.text') AS text FROM articles; "
+        "UPDATE meta SET value = '4' WHERE key = 'schema_version';"
+    )
+    conn.close()
+    migrated = SQLiteStore(path)
+    migrated.setup()
+    try:
+        assert migrated._schema_version() == "5"
+        assert migrated.get("old") == old
+        migrated.index([doc("new", text="Harvest fair in the hills.")])
+        assert ids(migrated.search(SearchQuery(text="harvest"))) == {"old", "new"}
+        assert isinstance(
+            migrated._conn.execute("SELECT doc FROM articles WHERE id = 'new'").fetchone()[0], bytes
+        )
+        migrated._conn.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        migrated.close()
 
 
 def test_a_version_2_store_is_migrated_with_its_hierarchy_rows(tmp_path: Path) -> None:
@@ -348,7 +409,7 @@ def test_a_version_2_store_is_migrated_with_its_hierarchy_rows(tmp_path: Path) -
     migrated = SQLiteStore(path)
     migrated.setup()
     try:
-        assert migrated._schema_version() == "4"
+        assert migrated._schema_version() == "5"
         assert ids(migrated.search(SearchQuery(location_ids=[["geonames:203312"]]))) == {"a"}
         assert ids(migrated.search(SearchQuery(location_ids=[["geonames:216281"]]))) == {"a", "b"}
         facet = migrated.search(SearchQuery()).facets["location_admin1"]
@@ -377,7 +438,7 @@ def test_a_version_3_store_stops_sorting_and_filtering_on_estimated_dates(tmp_pa
     migrated = SQLiteStore(path)
     migrated.setup()
     try:
-        assert migrated._schema_version() == "4"
+        assert migrated._schema_version() == "5"
         assert [h["id"] for h in migrated.search(SearchQuery(sort="date")).hits] == ["dated", "guess"]
         june = SearchQuery(since=datetime(2017, 6, 1, tzinfo=UTC), until=datetime(2017, 6, 30, tzinfo=UTC))
         assert ids(migrated.search(june)) == {"dated"}
