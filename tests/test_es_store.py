@@ -132,6 +132,34 @@ def test_stray_fields_are_kept_but_never_grow_the_mapping(
     assert store.search(SearchQuery(text="raw page")).total == 0
 
 
+def test_signatures_are_stored_packed_and_read_back_as_lists(
+    store: ElasticsearchStore, es: Elasticsearch
+) -> None:
+    """A 32-bit MinHash goes into ``_source`` as base64 of 4 bytes a value (issue 15: ~1.7 KB of JSON
+    -> 856 characters); every read path gives the list back; other lists are kept as given; a
+    signature that is not a list is refused by name."""
+    signature = [0, 7, 2**32 - 1] + [(i * 2654435761) % 2**32 for i in range(157)]
+    wide = [1, 2, 2**40]
+    report = store.index(
+        [
+            article(1, minhash=signature, content_hash="h1", lsh_bands=["b0:1"]),
+            article(2, minhash=wide),
+            article(3, minhash="not a list"),
+        ]
+    )
+    assert [e["id"] for e in report.errors] == ["art-3"]
+    assert "minhash" in report.errors[0]["error"]
+    raw = es.get(index=f"{store.prefix}-2017.06", id="art-1")["_source"]["minhash"]
+    assert isinstance(raw, str)
+    assert len(raw) == 856
+    assert es.get(index=f"{store.prefix}-2017.06", id="art-2")["_source"]["minhash"] == wide
+    assert store.get("art-1")["minhash"] == signature  # type: ignore[index]
+    assert store.get("art-2")["minhash"] == wide  # type: ignore[index]
+    assert store.find_content_hashes(["h1"])["h1"].signature == signature
+    assert [r.signature for r in store.find_band_keys(["b0:1"])["b0:1"]] == [signature]
+    assert [a["minhash"] for a in store.articles_after(None, 10)] == [signature, wide]
+
+
 def test_per_document_errors_are_counted_not_dropped(store: ElasticsearchStore) -> None:
     bad_point = article(2)
     bad_point["locations"] = [dict(bad_point["locations"][0], lat=135.0)]  # latitude out of range

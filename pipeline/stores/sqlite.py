@@ -24,12 +24,12 @@ semantics are written down in the README ("Store semantics") and summarised here
   ``setup()`` (tables created, rows filled from the stored documents). Version 4: an estimated
   ``published_at`` (``published_at_estimated: true``) is stored as no date (``published_ms`` =
   :data:`MISSING_DATE`: no date filter matches it, date order puts it last); a version 3 file is
-  migrated in place (one ``UPDATE``). Version 5 stores documents compactly (issue 15: 16.9 ->
-  see docs/benchmarks.md KB per article): ``doc`` is zlib-compressed JSON (:func:`pack_doc`), and a
-  MinHash of 32-bit values is packed little-endian (:func:`pack_minhash`); the full-text view reads
-  documents through the ``nw_doc`` SQL function every connection of the store registers. A version 4
-  file is migrated in place by replacing the view: its text rows stay readable as they are, and
-  every row written later is compact.
+  migrated in place (one ``UPDATE``). Version 5 stores documents compactly (issue 15: 16.9 -> 11.1 KB
+  per article on the end-to-end bench corpus): ``doc`` is zlib-compressed JSON (:func:`pack_doc`), a
+  MinHash of 32-bit values is packed 4 bytes a value (:func:`~pipeline.stores.base.pack_signature`);
+  the full-text view reads documents through the ``nw_doc`` SQL function every connection of the
+  store registers. A version 4 file is migrated in place by replacing the view: its text rows stay
+  readable as they are, and every row written later is compact.
 - Collapse (the default) returns cluster representatives only: the article whose id is
   its ``cluster_id`` (or, when that one was never stored, the cluster's earliest member).
   ``total`` and facets count the same set.
@@ -51,7 +51,6 @@ import math
 import re
 import secrets
 import sqlite3
-import struct
 import threading
 import time
 import unicodedata
@@ -76,7 +75,9 @@ from pipeline.stores.base import (
     admin1_of,
     country_name,
     location_ancestors,
+    pack_signature,
     stored_form,
+    unpack_signature,
 )
 
 SCHEMA_VERSION = "5"  # 3: hierarchy tables; 4: estimated dates count as none; 5: compressed documents
@@ -465,19 +466,11 @@ def _unpack_doc(stored: bytes | str) -> dict[str, Any]:
     return doc
 
 
-def pack_minhash(values: list[Any]) -> bytes | str:
-    """A signature of unsigned 32-bit integers (what :mod:`pipeline.dedupe` makes) as 4 bytes each,
-    little-endian; any other list as JSON text."""
-    if all(type(v) is int and 0 <= v < 2**32 for v in values):
-        return struct.pack(f"<{len(values)}I", *values)
-    return _dumps(values)
-
-
 def _unpack_minhash(stored: bytes | str | None) -> list[Any] | None:
     if stored is None:
         return None
     if isinstance(stored, bytes):
-        return list(struct.unpack(f"<{len(stored) // 4}I", stored))
+        return unpack_signature(stored)
     values: list[Any] = json.loads(stored)
     return values
 
@@ -562,7 +555,7 @@ def _prepare(article: Any) -> _Prepared:
     return _Prepared(
         id=aid,
         doc=doc,
-        minhash=pack_minhash(minhash) if minhash is not None else None,
+        minhash=(pack_signature(minhash) or _dumps(minhash)) if minhash is not None else None,
         # an estimated date (the fetch time of an undated feed item) is shown but never
         # filtered or sorted on: it counts as no date
         published_ms=MISSING_DATE if ms is None or article.get("published_at_estimated") is True else ms,
