@@ -36,7 +36,10 @@ RUN pip install --require-hashes -r /opt/newswire/requirements/ci.lock \
 COPY --chown=airflow:0 pyproject.toml README.md /opt/newswire/
 COPY --chown=airflow:0 pipeline /opt/newswire/pipeline
 COPY --chown=airflow:0 config /opt/newswire/config
-RUN pip install --no-deps /opt/newswire
+RUN pip install --no-deps /opt/newswire \
+    && newswire prepare
+# `newswire prepare` builds the gazetteer cache and the search lookup file into the image (~45 s once),
+# so a container's first run starts tagging in about 2 s instead of building them.
 COPY --chown=airflow:0 dags /opt/airflow/dags
 
 WORKDIR /opt/newswire

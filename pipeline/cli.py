@@ -226,6 +226,32 @@ def run(
 
 
 @app.command()
+def prepare() -> None:
+    """Build what tagging and search read (the gazetteer cache, the search lookup file) and load the spaCy
+    model once: run it at install or image build time, and a first run starts tagging within seconds."""
+    import time
+
+    from pipeline.tag import get_resolver, get_tagger
+
+    started = time.perf_counter()
+    try:
+        tagger = get_tagger()
+        get_resolver()
+    except (OSError, ValueError) as exc:  # a missing actors file or spaCy model, an unwritable cache
+        fail(f"prepare failed: {exc}", 1)
+    gaz = tagger.gaz
+    how = "read from the cache" if gaz.from_cache else "built and cached"
+    out.print(f"gazetteer: {len(gaz.names):,} names, {how} in {gaz.build_seconds:.1f} s")
+    out.print(f"search lookup file and gazetteer cache in {get_settings().cache_dir / 'tag'}")
+    if not tagger.model_name:
+        out.print("spaCy model: none configured (gazetteer only)")
+    else:
+        state = "loaded" if tagger.nlp is not None else "NOT installed: tagging from the gazetteer only"
+        out.print(f"spaCy model: {tagger.model_name} ({state})")
+    out.print(f"ready in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
 def reconcile(store: StoreOpt = None) -> None:
     """Merge split clusters and repair publisher lists over the whole store (after a killed run)."""
     from pipeline.dedupe import reconcile_pending

@@ -352,3 +352,58 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path: Path) -> None:
     for unwanted in ("airflow", "[dev", "maven", "mvn", "chromium", "apt-get"):
         assert unwanted not in commands, unwanted
     assert ".demo/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+# --- start-up (issue 15): processes that do not tag never import spaCy; `prepare` warms a machine ---------
+
+
+@pytest.mark.parametrize("stage", ["clean", "dedupe"])
+def test_stages_that_do_not_tag_never_import_spacy_nor_load_the_gazetteer(stage: str) -> None:
+    line = '{"id": "a", "html": "<p>Flooding closed the port of Beira on Monday.</p>", "text": "Flooding."}'
+    code = (
+        "import json, sys\n"
+        "from pipeline.cli import main\n"
+        f"sys.argv = ['newswire', {stage!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "from pipeline.tag import gazetteer\n"
+        "print(json.dumps([code, 'spacy' in sys.modules, gazetteer.FULL_LOADS]), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=line + "\n", capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.stdout.count("\n") == 1  # one line out for the line in
+    assert done.stderr.strip().splitlines()[-1] == "[0, false, 0]", done.stderr
+
+
+@pytest.mark.slow
+def test_prepare_builds_the_caches_once_and_later_processes_read_them(tmp_path: Path) -> None:
+    """On a fresh cache `newswire prepare` builds the gazetteer and the search lookup file (~45 s here,
+    once); a second `prepare` and a tagging process read them from the cache."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "NEWSWIRE_CACHE_DIR": str(tmp_path),
+        "NEWSWIRE_SPACY_MODEL": "",
+    }
+
+    def prepare() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", "prepare"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = prepare()
+    assert "built and cached" in first
+    assert "gazetteer only" in first
+    assert list((tmp_path / "tag").glob("gazetteer-*.pickle"))
+    assert list((tmp_path / "tag").glob("resolver-*.sqlite"))  # what search reads
+    assert "read from the cache" in prepare()
+    code = "from pipeline.tag import get_tagger\nprint(get_tagger().gaz.from_cache)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
