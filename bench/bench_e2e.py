@@ -15,13 +15,32 @@ with ``--es``: a server started for the run by :class:`pipeline.devtools.esserve
 CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index prefix unique to
 the run either way) and prints: articles/s by wall clock, articles per CPU-second (the child's user + system
 time, plus the server's with ``--es``; the loopback feed servers run in this process and are not counted),
-the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
-count equals N (each copy is stored; copies join their original's cluster: the number of clusters is printed
-next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
+the child's peak RSS (its own, from ``os.wait4``), store bytes per article (SQLite: the database file and
+its WAL), and checks the stored count equals N (each copy is stored; copies join their original's cluster:
+the number of clusters is printed next to the number of distinct pages).
+
+Measured against what users would write instead, in the same run, on the same corpus:
+
+- **the plain script** (:mod:`bench.plain_script`: ``httpx.get`` + ``feedparser`` + ``trafilatura.extract``
+  + spaCy ``nlp(text)`` with ``spacy.load(model)``, one ``executemany`` into SQLite or one
+  ``helpers.bulk`` into an Elasticsearch index; no dedupe, no gazetteer), run as a child over the same feed
+  URLs into each store and measured exactly as ``newswire run`` is (CPU, wall, peak RSS, the server's CPU
+  with ``--es``): a row ``plain script, <store>`` and the ratio ``newswire / plain script`` in articles per
+  CPU-second. Its model is the pipeline's (``NEWSWIRE_SPACY_MODEL`` or its default, else its installed
+  alias); with ``--gazetteer-only`` it runs without spaCy (extraction and insert only), which is printed.
+- **news-please extraction**: ``NewsPlease.from_html(html, url=..., fetch_images=False)`` over the corpus's
+  distinct pages against our clean stage's extraction (``decode_page`` + ``extract_article``, as
+  ``bench/bench_extract.py`` runs it), each in a child (:mod:`bench.extract_cpu`, CPU from
+  ``time.process_time()``, imports excluded): pages per CPU-second and their ratio. news-please runs in its
+  own interpreter, ``--news-please-python PATH`` (default ``/work/np-venv/bin/python`` if it exists; else
+  skipped with a line saying how to enable it): it is not a dependency of the project.
+
+Writes ``bench/out/bench_e2e.json`` (``python -m bench.report`` puts it in docs/benchmarks.md).
 
     .venv/bin/python -m bench.bench_e2e [--articles 600] [--gazetteer-only] [--es | --es-url URL]
+        [--news-please-python PATH] [--no-plain]
 
-Not measured here (see issue 15): per-stage CPU shares, the plain user script and news-please.
+Not measured here (see issue 15): per-stage CPU shares.
 """
 
 from __future__ import annotations
