@@ -33,7 +33,8 @@ Measured against what users would write instead, in the same run, on the same co
   ``bench/bench_extract.py`` runs it), each in a child (:mod:`bench.extract_cpu`, CPU from
   ``time.process_time()``, imports excluded): pages per CPU-second and their ratio. news-please runs in its
   own interpreter, ``--news-please-python PATH`` (default ``/work/np-venv/bin/python`` if it exists; else
-  skipped with a line saying how to enable it): it is not a dependency of the project.
+  skipped with a line saying how to enable it): it is not a dependency of the project. Install
+  ``tinysegmenter`` next to it (newspaper4k's Japanese tokenizer), or the corpus's Japanese page fails.
 
 Writes ``bench/out/bench_e2e.json`` (``python -m bench.report`` puts it in docs/benchmarks.md).
 
@@ -291,7 +292,7 @@ def compare_extraction(
     if not news_please_python or not Path(news_please_python).exists():
         print(
             "news-please: skipped (no interpreter; enable with `python3.11 -m venv /work/np-venv && "
-            "/work/np-venv/bin/pip install news-please`, or --news-please-python PATH)"
+            "/work/np-venv/bin/pip install news-please tinysegmenter`, or --news-please-python PATH)"
         )
         return None
     truth = json.loads((eval_dir / "ground-truth.json").read_text(encoding="utf-8"))
@@ -633,6 +634,8 @@ def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, 
     if extraction:
         for name, label in (("newswire", "newswire clean (extract_article)"), ("news-please", "news-please")):
             e = extraction[name]
+            for message in e.get("error_messages", []):
+                print(f"  {label}: error: {message}")
             ext_rows.append(
                 [label, e["pages"], e["errors"], round(e["cpu_s"], 2), round(e["pages_per_cpu_s"], 1)]
             )

@@ -9,7 +9,8 @@ UTF-8 (errors replaced). Only the standard library is imported at the top, so ne
 interpreter runs this file by path (``python bench/extract_cpu.py ...``).
 
 Imports and page reads are outside the timing; the extraction of every page is inside it (its first-call
-set-up included). Prints one JSON line: ``{"extractor", "pages", "errors", "cpu_s", "wall_s", "chars"}``,
+set-up included). Prints one JSON line:
+``{"extractor", "pages", "errors", "cpu_s", "wall_s", "chars", "error_messages"}``,
 ``cpu_s`` from ``time.process_time()`` (this process's user + system CPU).
 """
 
@@ -68,13 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     pages = read_pages(args.pages)
     extract = extractor(args.extractor)
     errors = chars = 0
+    messages: list[str] = []
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for body, url in pages:
         try:
             chars += len(extract(body, url))
         except Exception as exc:  # noqa: BLE001 - a failing page counts as an error, the run goes on
             errors += 1
-            print(f"{url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            messages.append(f"{url}: {type(exc).__name__}: {str(exc).strip()[:200]}")
+            print(messages[-1], file=sys.stderr)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     result = {
         "extractor": args.extractor,
@@ -83,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_s": cpu,
         "wall_s": wall,
         "chars": chars,
+        "error_messages": messages[:5],
     }
     print(json.dumps(result))
     return 0
