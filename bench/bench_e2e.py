@@ -15,13 +15,33 @@ with ``--es``: a server started for the run by :class:`pipeline.devtools.esserve
 CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index prefix unique to
 the run either way) and prints: articles/s by wall clock, articles per CPU-second (the child's user + system
 time, plus the server's with ``--es``; the loopback feed servers run in this process and are not counted),
-the child's peak RSS, store bytes per article (SQLite: the database file and its WAL), and checks the stored
-count equals N (each copy is stored; copies join their original's cluster: the number of clusters is printed
-next to the number of distinct pages). Writes ``bench/out/bench_e2e.json``.
+the child's peak RSS (its own, from ``os.wait4``), store bytes per article (SQLite: the database file and
+its WAL), and checks the stored count equals N (each copy is stored; copies join their original's cluster:
+the number of clusters is printed next to the number of distinct pages).
+
+Measured against what users would write instead, in the same run, on the same corpus:
+
+- **the plain script** (:mod:`bench.plain_script`: ``httpx.get`` + ``feedparser`` + ``trafilatura.extract``
+  + spaCy ``nlp(text)`` with ``spacy.load(model)``, one ``executemany`` into SQLite or one
+  ``helpers.bulk`` into an Elasticsearch index; no dedupe, no gazetteer), run as a child over the same feed
+  URLs into each store and measured exactly as ``newswire run`` is (CPU, wall, peak RSS, the server's CPU
+  with ``--es``): a row ``plain script, <store>`` and the ratio ``newswire / plain script`` in articles per
+  CPU-second. Its model is the pipeline's (``NEWSWIRE_SPACY_MODEL`` or its default, else its installed
+  alias); with ``--gazetteer-only`` it runs without spaCy (extraction and insert only), which is printed.
+- **news-please extraction**: ``NewsPlease.from_html(html, url=..., fetch_images=False)`` over the corpus's
+  distinct pages against our clean stage's extraction (``decode_page`` + ``extract_article``, as
+  ``bench/bench_extract.py`` runs it), each in a child (:mod:`bench.extract_cpu`, CPU from
+  ``time.process_time()``, imports excluded): pages per CPU-second and their ratio. news-please runs in its
+  own interpreter, ``--news-please-python PATH`` (default ``/work/np-venv/bin/python`` if it exists; else
+  skipped with a line saying how to enable it): it is not a dependency of the project. Install
+  ``tinysegmenter`` next to it (newspaper4k's Japanese tokenizer), or the corpus's Japanese page fails.
+
+Writes ``bench/out/bench_e2e.json`` (``python -m bench.report`` puts it in docs/benchmarks.md).
 
     .venv/bin/python -m bench.bench_e2e [--articles 600] [--gazetteer-only] [--es | --es-url URL]
+        [--news-please-python PATH] [--no-plain]
 
-Not measured here (see issue 15): per-stage CPU shares, the plain user script and news-please.
+Not measured here (see issue 15): per-stage CPU shares.
 """
 
 from __future__ import annotations
@@ -29,9 +49,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import html
+import importlib.util
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -49,6 +69,7 @@ from tests.support.feedserver import FeedServer
 ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_EVAL = ROOT.parent / "shared" / "eval" / "extraction"
+DEFAULT_NEWS_PLEASE = Path("/work/np-venv/bin/python")
 
 
 def load_pages(eval_dir: Path) -> list[tuple[str, bytes, str]]:
@@ -174,38 +195,140 @@ def run_once(
         store,
         "--json",
     ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
-        helpers: dict[int, tuple[float, float]] = {}  # worker processes: (CPU s last seen, peak RSS MB)
-        while child.poll() is None:
-            for pid, (cpu, rss) in descendants_usage(child.pid).items():
-                helpers[pid] = (cpu, max(rss, helpers.get(pid, (0.0, 0.0))[1]))
-            time.sleep(0.2)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = measure_child(cmd, env)
+    stdout, stderr = child.pop("stdout"), child.pop("stderr")
     try:
         report = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         print(stdout[-2000:], stderr[-4000:], sep="\n", file=sys.stderr)
-        raise SystemExit(f"run failed with exit code {child.returncode}") from None
+        raise SystemExit(f"run failed with exit code {child['exit_code']}") from None
     errors = [e for f in report["feeds"] for e in f["errors"]]
-    own_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {**child, "new": report["new"], "errors": errors[:20], "n_errors": len(errors)}
+
+
+def measure_child(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``cmd`` to its end: its exit code, wall, CPU (its user + system time, its waited-for children's,
+    and that of descendants it does not wait for, sampled from /proc), its peak RSS and its output.
+
+    The child's own rusage comes from ``os.wait4``, so each child's peak RSS is its own (not the largest of
+    every child this process has run, as ``RUSAGE_CHILDREN`` would give)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        helpers: dict[int, tuple[float, float]] = {}  # worker processes: (CPU s last seen, peak RSS MB)
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            for hpid, (cpu, rss) in descendants_usage(child.pid).items():
+                helpers[hpid] = (cpu, max(rss, helpers.get(hpid, (0.0, 0.0))[1]))
+            time.sleep(0.2)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     return {
         "exit_code": child.returncode,
         "wall_s": wall,
-        "cpu_s": own_cpu + sum(cpu for cpu, _ in helpers.values()),
+        "cpu_s": usage.ru_utime + usage.ru_stime + sum(cpu for cpu, _ in helpers.values()),
         "worker_processes": len(helpers),
-        "peak_rss_mb": after.ru_maxrss / 1024,  # KiB on Linux: the largest child so far
+        "peak_rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
         "workers_rss_mb": sum(rss for _, rss in helpers.values()),
-        "new": report["new"],
-        "errors": errors[:20],
-        "n_errors": len(errors),
+        "stdout": stdout,
+        "stderr": stderr,
     }
+
+
+def plain_spacy_model(gazetteer_only: bool) -> str:
+    """The spaCy package the pipeline loads (``NEWSWIRE_SPACY_MODEL`` or its default, else its known alias:
+    the one installed), for the plain script; '' with ``--gazetteer-only`` or when the pipeline's is ''."""
+    if gazetteer_only:
+        return ""
+    from pipeline.settings import get_settings
+    from pipeline.tag.ner import MODEL_ALIASES
+
+    name = get_settings().spacy_model
+    for candidate in (name, MODEL_ALIASES.get(name)):
+        if candidate and importlib.util.find_spec(candidate) is not None:
+            return candidate
+    return name  # not installed: the plain script fails to load it, as a user's would
+
+
+def run_plain(
+    feed_urls: list[str], target: list[str], spacy_model: str, env_extra: dict[str, str]
+) -> dict[str, Any]:
+    """One :mod:`bench.plain_script` child over the same feeds, measured as :func:`run_once` measures
+    ``newswire run`` (``target``: ``--db PATH`` or ``--es-url URL --index NAME``)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env_extra}
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.plain_script",
+        "--feeds",
+        *feed_urls,
+        *target,
+        "--spacy-model",
+        spacy_model,
+    ]
+    child = measure_child(cmd, env)
+    stdout, stderr = child.pop("stdout"), child.pop("stderr")
+    try:
+        summary = json.loads(stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        summary = {}
+    if child["exit_code"] or not summary:
+        print(stdout[-2000:], stderr[-4000:], sep="\n", file=sys.stderr)
+    last = stderr.strip().splitlines()[-1:]
+    errors = (last or [f"exit code {child['exit_code']}"]) if child["exit_code"] else []
+    return {**child, "new": summary.get("entries", 0), "errors": errors, "n_errors": len(errors), **summary}
+
+
+def compare_extraction(
+    eval_dir: Path, distinct: int, news_please_python: str, tmp: Path
+) -> dict[str, Any] | None:
+    """Pages per CPU-second of our clean stage's extraction and of news-please's ``from_html`` over the
+    corpus's distinct pages, each in its own child (:mod:`bench.extract_cpu`); None without news-please."""
+    if not news_please_python or not Path(news_please_python).exists():
+        print(
+            "news-please: skipped (no interpreter; enable with `python3.11 -m venv /work/np-venv && "
+            "/work/np-venv/bin/pip install news-please tinysegmenter`, or --news-please-python PATH)"
+        )
+        return None
+    truth = json.loads((eval_dir / "ground-truth.json").read_text(encoding="utf-8"))
+    listing = tmp / "pages.json"
+    listing.write_text(
+        json.dumps(
+            [
+                {"path": str(eval_dir / "pages" / f"{pid}.html.gz"), "url": truth[pid]["url"]}
+                for pid in sorted(truth)[:distinct]
+            ]
+        ),
+        encoding="utf-8",
+    )
+    script = str(ROOT / "bench" / "extract_cpu.py")
+    out: dict[str, Any] = {}
+    for name, python in (("newswire", sys.executable), ("news-please", news_please_python)):
+        env = {**os.environ, "PYTHONPATH": str(ROOT) if name == "newswire" else ""}
+        done = subprocess.run(
+            [python, script, "--pages", str(listing), "--extractor", name],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        try:
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            print(
+                f"{name}: extraction child failed ({done.returncode}):\n{done.stderr[-3000:]}",
+                file=sys.stderr,
+            )
+            return None
+        result["pages_per_cpu_s"] = result["pages"] / result["cpu_s"] if result["cpu_s"] else 0.0
+        out[name] = result
+    out["ratio"] = out["newswire"]["pages_per_cpu_s"] / max(out["news-please"]["pages_per_cpu_s"], 1e-9)
+    return out
 
 
 def _proc_table() -> tuple[dict[int, int], dict[int, tuple[float, float]]]:
@@ -254,19 +377,48 @@ def sqlite_counts(path: Path) -> tuple[int, int]:
     return int(count), int(clusters)
 
 
-def es_counts(url: str, prefix: str) -> tuple[int, int, int]:
+def plain_count(path: Path) -> int:
+    """Rows the plain script stored (0 when it stored nothing)."""
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as conn:
+        count = int(conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+    conn.close()
+    return count
+
+
+def es_counts(url: str, prefix: str, clusters: bool = True) -> tuple[int, int | None, int]:
+    """Documents, distinct clusters (None with ``clusters=False``) and store bytes of an index or alias."""
     from elasticsearch import Elasticsearch
 
     client = Elasticsearch(url)
     client.indices.refresh(index=prefix)
     count = int(client.count(index=prefix)["count"])
+    if not clusters:
+        stats = client.indices.stats(index=prefix, metric="store")
+        return count, None, int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
     aggs = client.search(index=prefix, size=0, aggs={"c": {"cardinality": {"field": "cluster_id"}}})
     stats = client.indices.stats(index=prefix, metric="store")  # the read alias: articles only
     size = int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
     return count, int(aggs["aggregations"]["c"]["value"]), size
 
 
-def main() -> int:
+def add_counts(run: dict[str, Any], count: int, clusters: int | None, size: int, expected: int) -> None:
+    """The stored count, its check against N, and the per-article figures of one measured run."""
+    run.update(
+        {
+            "stored": count,
+            "clusters": clusters,
+            "count_ok": count == expected,
+            "articles_per_s_wall": count / run["wall_s"],
+            "articles_per_cpu_s": count / run["cpu_s"] if run["cpu_s"] else 0.0,
+            "store_bytes": size,
+            "store_kb_per_article": size / 1024 / max(count, 1),
+        }
+    )
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--articles", type=int, default=600, help="corpus size N (issue 15 asks >= 2000)")
@@ -287,8 +439,19 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=Path, help="write each run's cProfile statistics to PROFILE.<store> (slower run)"
     )
+    parser.add_argument(
+        "--news-please-python",
+        default=str(DEFAULT_NEWS_PLEASE) if DEFAULT_NEWS_PLEASE.exists() else "",
+        help=f"interpreter with news-please installed (default {DEFAULT_NEWS_PLEASE} if it exists; '' skips)",
+    )
+    parser.add_argument("--no-plain", action="store_true", help="do not run the plain script")
     add_json_out(parser, "bench_e2e")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    spacy_model = plain_spacy_model(args.gazetteer_only)
 
     pages = load_pages(args.eval_dir)
     servers, feed_urls, corpus = build_corpus(pages, args.articles, args.feed_size, args.no_charset_every)
@@ -297,6 +460,7 @@ def main() -> int:
         "articles": args.articles,
         "feeds": len(feed_urls),
         "spacy": not args.gazetteer_only,
+        "plain_spacy_model": spacy_model,
         **corpus,
         "runs": {},
     }
@@ -336,24 +500,23 @@ def main() -> int:
                 run["server_cpu_s"] = tree_cpu_seconds(server_pid) - server_before if server_pid else None
                 if run["server_cpu_s"] is not None:
                     run["cpu_s"] += run["server_cpu_s"]
+                clusters: int | None
                 if name == "sqlite":
                     db = Path(tmp) / "bench.db"
                     count, clusters = sqlite_counts(db)
                     size = sum(p.stat().st_size for p in Path(tmp).glob("bench.db*"))
                 else:
                     count, clusters, size = es_counts(args.es_url, prefix)
-                run.update(
-                    {
-                        "stored": count,
-                        "clusters": clusters,
-                        "count_ok": count == args.articles,
-                        "articles_per_s_wall": count / run["wall_s"],
-                        "articles_per_cpu_s": count / run["cpu_s"] if run["cpu_s"] else 0.0,
-                        "store_bytes": size,
-                        "store_kb_per_article": size / 1024 / max(count, 1),
-                    }
-                )
+                add_counts(run, count, clusters, size, args.articles)
                 results["runs"][name] = run
+                if args.no_plain:
+                    continue
+                results["runs"][f"plain script, {name}"] = measure_plain(
+                    name, Path(tmp), args, feed_urls, spacy_model, prefix, server_pid
+                )
+            results["extraction"] = compare_extraction(
+                args.eval_dir, corpus["distinct_pages"], args.news_please_python, Path(tmp)
+            )
     finally:
         for server in servers:
             server.stop()
@@ -367,8 +530,62 @@ def main() -> int:
         f"charset; "
         f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
     )
+    if not args.no_plain:
+        print(plain_description(spacy_model))
     report(args, corpus, results)
     return 0 if all(r["count_ok"] for r in results["runs"].values()) else 1
+
+
+def measure_plain(
+    name: str,
+    tmp: Path,
+    args: argparse.Namespace,
+    feed_urls: list[str],
+    spacy_model: str,
+    prefix: str,
+    server_pid: int | None,
+) -> dict[str, Any]:
+    """The plain script into the store ``name`` (``sqlite``: a fresh file in ``tmp``; ``elasticsearch``: a
+    fresh index ``plain-<prefix>``), measured and counted as the ``newswire run`` into that store is."""
+    plain_db = tmp / "plain.db"
+    index = f"plain-{prefix}"
+    target = ["--db", str(plain_db)] if name == "sqlite" else ["--es-url", args.es_url, "--index", index]
+    server_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    plain = run_plain(feed_urls, target, spacy_model, {})
+    plain["server_cpu_s"] = tree_cpu_seconds(server_pid) - server_before if server_pid else None
+    if plain["server_cpu_s"] is not None:
+        plain["cpu_s"] += plain["server_cpu_s"]
+    if name == "sqlite":
+        count = plain_count(plain_db)
+        size = sum(p.stat().st_size for p in tmp.glob("plain.db*"))
+    else:
+        count, _, size = es_counts(args.es_url, index, clusters=False)
+    add_counts(plain, count, None, size, args.articles)
+    return plain
+
+
+def plain_description(spacy_model: str) -> str:
+    """What the plain script rows ran (printed, and noted in the JSON record)."""
+    ner = (
+        f"spacy.load({spacy_model!r}), its default pipes"
+        if spacy_model
+        else "no spaCy (--gazetteer-only: extraction and insert only, paired with newswire's gazetteer-only "
+        "run)"
+    )
+    return (
+        "plain script (bench/plain_script.py): httpx.get + feedparser + trafilatura.extract, "
+        f"NER: {ner}; one executemany / helpers.bulk; no dedupe, no gazetteer"
+    )
+
+
+def ratios(results: dict[str, Any]) -> list[tuple[str, float]]:
+    """(store, newswire art/CPU-s / plain script art/CPU-s) of each store both ran into."""
+    runs = results["runs"]
+    return [
+        (name, runs[name]["articles_per_cpu_s"] / runs[f"plain script, {name}"]["articles_per_cpu_s"])
+        for name in runs
+        if f"plain script, {name}" in runs and runs[f"plain script, {name}"]["articles_per_cpu_s"]
+    ]
 
 
 def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, Any]) -> None:
@@ -393,7 +610,7 @@ def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, 
             [
                 name,
                 f"{r['stored']} / {args.articles}",
-                f"{r['clusters']} / {corpus['distinct_pages']}",
+                f"{r['clusters']} / {corpus['distinct_pages']}" if r["clusters"] is not None else "–",
                 round(r["wall_s"], 1),
                 f"{r['cpu_s']:.1f}{server_cpu}",
                 round(r["articles_per_s_wall"], 1),
@@ -409,6 +626,28 @@ def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, 
         print("| " + " | ".join(str(c) for c in row) + " |")
         for e in r["errors"][:5]:
             print(f"  error: {e}")
+    for name, ratio in ratios(results):
+        print(f"newswire / plain script ({name}), articles per CPU-second: {ratio:.2f}")
+    extraction = results.get("extraction")
+    ext_columns = ["extractor", "pages", "errors", "CPU s", "pages per CPU-s"]
+    ext_rows = []
+    if extraction:
+        for name, label in (("newswire", "newswire clean (extract_article)"), ("news-please", "news-please")):
+            e = extraction[name]
+            for message in e.get("error_messages", []):
+                print(f"  {label}: error: {message}")
+            ext_rows.append(
+                [label, e["pages"], e["errors"], round(e["cpu_s"], 2), round(e["pages_per_cpu_s"], 1)]
+            )
+        print(
+            f"extraction of the {corpus['distinct_pages']} distinct pages, one child each "
+            "(bench/extract_cpu.py):"
+        )
+        print("| " + " | ".join(ext_columns) + " |")
+        print("|" + " --- |" * len(ext_columns))
+        for row in ext_rows:
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        print(f"newswire clean / news-please, pages per CPU-second: {extraction['ratio']:.2f}")
     record = BenchRecord("bench_e2e")
     title = (
         f"{args.articles} articles, NER: {'gazetteer only' if args.gazetteer_only else 'spaCy + gazetteer'}"
@@ -419,6 +658,22 @@ def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, 
     for name, r in results["runs"].items():
         record.figure(f"{name}: articles per second (wall)", round(r["articles_per_s_wall"], 1), "art/s")
         record.figure(f"{name}: articles per CPU-second", round(r["articles_per_cpu_s"], 1), "art/CPU-s")
+    for name, ratio in ratios(results):
+        record.figure(f"newswire / plain script ({name}), articles per CPU-second", round(ratio, 2), "x")
+    if any(name.startswith("plain script") for name in results["runs"]):
+        record.note(plain_description(results["plain_spacy_model"]))
+    if extraction:
+        record.table(
+            f"extraction, {corpus['distinct_pages']} distinct pages: newswire clean vs news-please "
+            "(NewsPlease.from_html, fetch_images=False)",
+            ext_columns,
+            ext_rows,
+        )
+        record.figure(
+            "newswire clean / news-please, pages per CPU-second", round(extraction["ratio"], 2), "x"
+        )
+    else:
+        record.note("news-please: not measured (no --news-please-python interpreter)")
     record.data["results"] = results
     record.write(args.json_out)
 
