@@ -13,7 +13,9 @@ real servers do, so the pipeline's charset detection runs on them.
 Runs ``python -m pipeline run --once`` as a child process into a fresh SQLite store (and into Elasticsearch
 with ``--es``: a server started for the run by :class:`pipeline.devtools.esserver.LocalElasticsearch`, whose
 CPU is counted too; or ``--es-url URL``: a running server, its CPU not counted; an index prefix unique to
-the run either way) and prints: articles/s by wall clock, articles per CPU-second (the child's user + system
+the run either way; a started server is first warmed up with ``--es-warmup`` throw-away articles, as
+``bench_es`` does: its first minute of JIT compilation doubled the server CPU of the first run measured) and
+prints: articles/s by wall clock, articles per CPU-second (the child's user + system
 time, plus the server's with ``--es``; the loopback feed servers run in this process and are not counted),
 the child's peak RSS (its own, from ``os.wait4``), store bytes per article (SQLite: the database file and
 its WAL), and checks the stored count equals N (each copy is stored; copies join their original's cluster:
@@ -41,7 +43,11 @@ Writes ``bench/out/bench_e2e.json`` (``python -m bench.report`` puts it in docs/
     .venv/bin/python -m bench.bench_e2e [--articles 600] [--gazetteer-only] [--es | --es-url URL]
         [--news-please-python PATH] [--no-plain]
 
-Not measured here (see issue 15): per-stage CPU shares.
+``--full-content``: the feeds carry every article (the reference body as HTML paragraphs) in
+``content:encoded`` and the feeds file says ``full_text: false``: no page is fetched or extracted (the
+plain script, which fetches pages, is not run).
+
+Per-stage CPU shares: ``--profile`` (cProfile of the run child).
 """
 
 from __future__ import annotations
@@ -105,23 +111,40 @@ def is_utf8(body: bytes) -> bool:
 
 def rss(title: str, items: list[dict[str, str]]) -> bytes:
     parts = [
-        f'<?xml version="1.0" encoding="utf-8"?><rss '
-        f'version="2.0"><channel><title>{html.escape(title)}</title>'
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        f'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>{html.escape(title)}</title>'
     ]
     for it in items:
+        content = (
+            f"<content:encoded>{html.escape(it['content'])}</content:encoded>" if it.get("content") else ""
+        )
         parts.append(
             f"<item><title>{html.escape(it['title'])}</title><link>{html.escape(it['link'])}</link>"
             f'<guid isPermaLink="false">{html.escape(it["guid"])}</guid><pubDate>{it["date"]}</pubDate>'
-            f"<description>{html.escape(it['summary'])}</description></item>"
+            f"<description>{html.escape(it['summary'])}</description>{content}</item>"
         )
     parts.append("</channel></rss>")
     return "".join(parts).encode("utf-8")
 
 
+def full_content(reference: str, outlet: int) -> str:
+    """The article as a full-content feed carries it: the reference body as HTML paragraphs (syndicated
+    copies with the credit paragraph after the first, as :func:`syndicated` edits the page)."""
+    paragraphs = [html.escape(p) for p in reference.split("\n") if p.strip()]
+    if outlet:
+        paragraphs.insert(1, f"Reporting for Outlet {outlet} was contributed by its regional desk.")
+    return "".join(f"<p>{p}</p>" for p in paragraphs)
+
+
 def build_corpus(
-    pages: list[tuple[str, bytes, str]], n: int, feed_size: int, no_charset_every: int
+    pages: list[tuple[str, bytes, str]],
+    n: int,
+    feed_size: int,
+    no_charset_every: int,
+    with_content: bool = False,
 ) -> tuple[list[FeedServer], list[str], dict[str, int]]:
-    """Start one loopback server per outlet, register feeds and pages; return (servers, feed URLs, stats)."""
+    """Start one loopback server per outlet, register feeds and pages; return (servers, feed URLs, stats).
+    ``with_content``: every item carries the article in ``content:encoded`` (a full-content feed)."""
     outlets = (n + len(pages) - 1) // len(pages)
     servers = [FeedServer(host=f"127.0.0.{k + 1}").start() for k in range(outlets)]
     base_time = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -148,6 +171,7 @@ def build_corpus(
                     "guid": f"outlet{outlet}-{pid}",
                     "date": format_datetime(base_time + timedelta(minutes=k, hours=outlet)),
                     "summary": " ".join(words[:30])[:300],
+                    "content": full_content(reference, outlet) if with_content else "",
                 }
             )
         server.add("/robots.txt", b"User-agent: *\nAllow: /\n", content_type="text/plain")
@@ -445,6 +469,17 @@ def parse_args() -> argparse.Namespace:
         help=f"interpreter with news-please installed (default {DEFAULT_NEWS_PLEASE} if it exists; '' skips)",
     )
     parser.add_argument("--no-plain", action="store_true", help="do not run the plain script")
+    parser.add_argument(
+        "--es-warmup",
+        type=int,
+        default=20_000,
+        help="with --es: articles indexed into a throw-away index first, as bench_es does (0: none)",
+    )
+    parser.add_argument(
+        "--full-content",
+        action="store_true",
+        help="feeds carry each article in content:encoded (no page fetched; no plain script)",
+    )
     add_json_out(parser, "bench_e2e")
     return parser.parse_args()
 
@@ -454,12 +489,17 @@ def main() -> int:
     spacy_model = plain_spacy_model(args.gazetteer_only)
 
     pages = load_pages(args.eval_dir)
-    servers, feed_urls, corpus = build_corpus(pages, args.articles, args.feed_size, args.no_charset_every)
+    servers, feed_urls, corpus = build_corpus(
+        pages, args.articles, args.feed_size, args.no_charset_every, args.full_content
+    )
+    if args.full_content:
+        args.no_plain = True  # the plain script fetches pages: it has no full-content counterpart here
     results: dict[str, Any] = {
         "label": args.label,
         "articles": args.articles,
         "feeds": len(feed_urls),
         "spacy": not args.gazetteer_only,
+        "full_content": args.full_content,
         "plain_spacy_model": spacy_model,
         **corpus,
         "runs": {},
@@ -471,12 +511,20 @@ def main() -> int:
 
             es_server = LocalElasticsearch().start()
             args.es_url = es_server.url
+            if args.es_warmup:  # a production server is long-running: JIT compilation is not the run's cost
+                from bench.bench_es import warm_up
+
+                rate = warm_up(args.es_url, args.es_warmup)
+                print(
+                    f"Elasticsearch warmed up: {args.es_warmup:,} throw-away articles at {rate:,.0f} docs/s"
+                )
         with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
             feeds_file = Path(tmp) / "feeds.yaml"
+            full_text = "false" if args.full_content else "true"
             feeds_file.write_text(
                 "feeds:\n"
                 + "".join(
-                    f"  - name: bench {k}\n    url: {u}\n    full_text: true\n"
+                    f"  - name: bench {k}\n    url: {u}\n    full_text: {full_text}\n"
                     for k, u in enumerate(feed_urls)
                 ),
                 encoding="utf-8",
@@ -514,9 +562,10 @@ def main() -> int:
                 results["runs"][f"plain script, {name}"] = measure_plain(
                     name, Path(tmp), args, feed_urls, spacy_model, prefix, server_pid
                 )
-            results["extraction"] = compare_extraction(
-                args.eval_dir, corpus["distinct_pages"], args.news_please_python, Path(tmp)
-            )
+            if not args.full_content:  # no page is extracted in that mode
+                results["extraction"] = compare_extraction(
+                    args.eval_dir, corpus["distinct_pages"], args.news_please_python, Path(tmp)
+                )
     finally:
         for server in servers:
             server.stop()
@@ -526,9 +575,13 @@ def main() -> int:
     print(
         f"corpus: {args.articles} articles ({corpus['distinct_pages']} distinct pages x {corpus['outlets']} "
         f"outlets), "
-        f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served without a "
-        f"charset; "
-        f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
+        + (
+            f"{len(feed_urls)} full-content feeds (no page fetched); "
+            if args.full_content
+            else f"{len(feed_urls)} summary-only feeds, {corpus['pages_without_charset']} pages served "
+            f"without a charset; "
+        )
+        + f"NER: {'spaCy + gazetteer' if not args.gazetteer_only else 'gazetteer only'}"
     )
     if not args.no_plain:
         print(plain_description(spacy_model))

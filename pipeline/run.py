@@ -29,7 +29,7 @@ from typing import Any
 from pipeline.clean import decode_page
 from pipeline.config import FeedConfig
 from pipeline.dedupe import Deduper, note_pending, reconcile_pending
-from pipeline.fetch import FetchResult, fetch_feeds, fetch_pages, poll_hint
+from pipeline.fetch import FetchResult, fetch_feeds_or_idle, fetch_pages, poll_hint
 from pipeline.parse import parse_feed
 from pipeline.redaction import redact
 from pipeline.settings import Settings, get_settings
@@ -41,8 +41,14 @@ log = logging.getLogger(__name__)
 #: Entries whose feed HTML has less text than this are treated as summaries when a
 #: feed's ``full_text`` setting is left on auto.
 SUMMARY_ONLY_CHARS = 400
-#: Entries of one feed fetched, processed and indexed together (memory is flat in a feed's size).
+#: Entries of one feed fetched (their pages) at a time: memory is flat in a feed's size.
 FEED_CHUNK = 256
+#: New entries of any number of feeds processed and indexed together: one clean/tag/dedupe pass, one
+#: bulk write and one refresh per batch instead of per feed (issue 15: most feeds bring a few new entries).
+BATCH_ENTRIES = 256
+#: Seconds without a completed feed after which the batch is written anyway (a slow feed never holds
+#: back the articles of the others for longer).
+BATCH_WAIT = 1.0
 
 
 @dataclass
@@ -171,30 +177,38 @@ RECONCILE_FIELDS = (
 )
 
 
-def index_entries(store: Store, entries: list[dict[str, Any]], stats: FeedStats) -> list[dict[str, Any]]:
-    """Process and index one feed's new entries, recording counts and errors in ``stats``.
+def index_entries(
+    store: Store, entries: list[dict[str, Any]], stats_of: Callable[[dict[str, Any]], FeedStats]
+) -> list[dict[str, Any]]:
+    """Process and index new entries (of one feed or several: ``stats_of(entry)`` is the feed's
+    :class:`FeedStats`), recording counts and errors in each feed's stats.
 
     Returns the indexed articles cut down to :data:`RECONCILE_FIELDS`."""
+    owner = {e["id"]: stats_of(e) for e in entries}
     good: list[dict[str, Any]] = []
     for record in process(entries, store):
         if record.get("error"):
+            stats = owner.get(str(record.get("id"))) or next(iter(owner.values()))
             stats.errors.append(f"{record.get('url') or record.get('id')}: {record['error']}")
         else:
             good.append(record)
     note_pending(store, [r["id"] for r in good])  # a run killed from here on is repaired by the next
     report = store.index(good)
     failed_ids = {e["id"] for e in report.errors}
-    if report.errors:  # one line per distinct cause (a store that went away fails every article alike)
-        stats.status = "error"  # the feed is not marked seen: the next run fetches it again
-        causes: dict[str, list[str]] = {}
-        for e in report.errors:
-            causes.setdefault(str(e["error"]), []).append(str(e["id"]))
-        for cause, ids in causes.items():
-            stats.errors.append(
-                f"{ids[0]}: {cause}" if len(ids) == 1 else f"{len(ids)} articles not stored: {cause}"
-            )
-    stats.new += sum(1 for r in good if r["id"] not in failed_ids)
-    stats.duplicates += sum(1 for r in good if r.get("duplicate_of") and r["id"] not in failed_ids)
+    causes: dict[tuple[int, str], list[str]] = {}  # one line per feed and distinct cause
+    for e in report.errors:
+        if (failed := owner.get(e["id"])) is None:
+            continue
+        failed.status = "error"  # the feed is not marked seen: the next run fetches it again
+        causes.setdefault((id(failed), str(e["error"])), []).append(str(e["id"]))
+    for (_, cause), ids in causes.items():
+        owner[ids[0]].errors.append(
+            f"{ids[0]}: {cause}" if len(ids) == 1 else f"{len(ids)} articles not stored: {cause}"
+        )
+    for r in good:
+        if r["id"] not in failed_ids:
+            owner[r["id"]].new += 1
+            owner[r["id"]].duplicates += bool(r.get("duplicate_of"))
     return [{k: r.get(k) for k in RECONCILE_FIELDS} for r in good if r["id"] not in failed_ids]
 
 
@@ -233,6 +247,88 @@ def feed_state_after(
     return state
 
 
+@dataclass
+class _Batch:
+    """New entries of one or more feeds waiting to be processed and indexed together, and the feeds
+    whose state is saved once the entries they contributed are indexed."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    owner: dict[str, tuple[FeedConfig, FeedStats]] = field(default_factory=dict)  # entry id -> its feed
+    done: list[tuple[FeedConfig, FetchResult, FeedStats]] = field(default_factory=list)  # fetched whole
+
+    def add(self, feed: FeedConfig, stats: FeedStats, entries: list[dict[str, Any]]) -> None:
+        for e in entries:
+            if e["id"] not in self.owner:  # the same article from two feeds of one batch: the first lists it
+                self.owner[e["id"]] = (feed, stats)
+                self.entries.append(e)
+
+    def holds(self, stats: FeedStats) -> bool:
+        return any(s is stats for _, s in self.owner.values())
+
+
+class _Pass:
+    """The state of one :func:`ingest` pass: the open batch, what was indexed, the report."""
+
+    def __init__(
+        self, store: Store, previous: dict[str, Any], on_feed: Callable[[FeedStats], None] | None
+    ) -> None:
+        self.store, self.previous, self.on_feed = store, previous, on_feed
+        self.batch = _Batch()
+        self.indexed: list[dict[str, Any]] = []
+        self.report = RunReport()
+        self.broken: set[int] = set()  # id() of the stats of feeds failed by an exception
+
+    def feed(self, feed: FeedConfig, result: FetchResult, settings: Settings) -> None:
+        """Gather one fetched feed's new entries; flush whenever the batch is full."""
+        stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
+        try:
+            for fresh in new_entries(feed, result, self.store, stats, settings):
+                self.batch.add(feed, stats, fresh)
+                if len(self.batch.entries) >= BATCH_ENTRIES:
+                    self.flush()  # the feed's later chunks go to the next batch
+        except Exception as exc:  # a bug on one feed must not end the pass
+            log.debug("feed %s failed", redact(feed.url), exc_info=True)
+            self.failed(feed, stats, exc)
+        if self.batch.holds(stats):
+            self.batch.done.append((feed, result, stats))  # saved when its entries are indexed
+        else:
+            self.finish(feed, result, stats)
+
+    def flush(self) -> None:
+        """Process and index the batch; then save the state of the feeds it completes."""
+        current, self.batch = self.batch, _Batch()
+        if current.entries:
+            try:
+                owner = current.owner
+                self.indexed.extend(index_entries(self.store, current.entries, lambda e: owner[e["id"]][1]))
+            except Exception as exc:  # a bug or a store outage: one line for each feed of the batch
+                log.debug("batch of %d entries failed", len(current.entries), exc_info=True)
+                for feed, stats in {id(s): (f, s) for f, s in current.owner.values()}.values():
+                    self.failed(feed, stats, exc)
+        for feed, result, stats in current.done:
+            self.finish(feed, result, stats)
+
+    def finish(self, feed: FeedConfig, result: FetchResult, stats: FeedStats) -> None:
+        """Save the state of a feed whose entries are all indexed (not of a failed one); report it."""
+        if id(stats) not in self.broken:
+            try:
+                state = feed_state_after(result.state, self.previous[feed.url], stats)
+                self.store.put_feed_state(feed.url, state)
+            except Exception as exc:  # a store outage: the feed is not marked seen
+                log.debug("feed %s: state not saved", redact(feed.url), exc_info=True)
+                self.failed(feed, stats, exc)
+        self.report.feeds.append(stats)
+        if self.on_feed:
+            self.on_feed(stats)
+
+    def failed(self, feed: FeedConfig, stats: FeedStats, exc: BaseException) -> None:
+        """One line per feed in the report (a dead store fails every feed alike); never twice."""
+        if id(stats) not in self.broken:
+            self.broken.add(id(stats))
+            log.info("feed %s failed: %s", redact(feed.url), redact(_one_line(exc)))
+            record_feed_failure(feed, stats, exc)
+
+
 def ingest(
     feeds: list[FeedConfig],
     store: Store,
@@ -241,39 +337,33 @@ def ingest(
 ) -> RunReport:
     """One pass over ``feeds`` into ``store``; ``on_feed`` is called as each feed finishes.
 
-    Feeds are processed as their fetches complete, so a copy may be indexed before its
-    original; the pass ends with :func:`pipeline.dedupe.reconcile_pending` over the articles
-    it indexed and those a killed run left, which names every touched cluster after its
-    earliest member. A store that fails mid-pass costs one error line per feed (the feed is
-    not marked seen) and, when the reconcile fails too, one in ``RunReport.errors``.
+    Feeds are processed as their fetches complete, their new entries gathered across feeds into
+    batches of :data:`BATCH_ENTRIES` (one clean/tag/dedupe pass, one bulk write and one refresh per
+    batch, not per feed), written when full, when no feed completed for :data:`BATCH_WAIT` seconds,
+    and at the end; a feed's state is saved once every entry it contributed is indexed. So a
+    copy may be indexed before its original; the pass ends with
+    :func:`pipeline.dedupe.reconcile_pending` over the articles it indexed and those a killed run
+    left, which names every touched cluster after its earliest member. A store that fails mid-pass
+    costs one error line per feed (the feed is not marked seen) and, when the reconcile fails too,
+    one in ``RunReport.errors``.
     """
     settings = settings or get_settings()
-    indexed: list[dict[str, Any]] = []
     by_url = {f.url: f for f in feeds}
-    previous = {f.url: store.get_feed_state(f.url) for f in feeds}
-    report = RunReport()
-    for result in fetch_feeds([(f.url, previous[f.url]) for f in feeds], settings):
-        feed = by_url[result.url]
-        stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
-        try:
-            indexed.extend(ingest_fetched(feed, result, store, stats, settings))
-            store.put_feed_state(feed.url, feed_state_after(result.state, previous[feed.url], stats))
-        except Exception as exc:  # a bug or a store outage on one feed must not end the pass
-            # one line per feed in the report (a dead store fails every feed alike); the traceback at debug
-            log.info("feed %s failed: %s", redact(feed.url), redact(_one_line(exc)))
-            log.debug("feed %s failed", redact(feed.url), exc_info=True)
-            record_feed_failure(feed, stats, exc)
-        report.feeds.append(stats)
-        if on_feed:
-            on_feed(stats)
+    run = _Pass(store, {f.url: store.get_feed_state(f.url) for f in feeds}, on_feed)
+    for result in fetch_feeds_or_idle([(f.url, run.previous[f.url]) for f in feeds], BATCH_WAIT, settings):
+        if result is None:  # no feed completed for BATCH_WAIT seconds: write what the batch holds
+            run.flush()
+        else:
+            run.feed(by_url[result.url], result, settings)
+    run.flush()
     try:  # also repairs what a run killed before its reconcile left (the journal of note_pending)
-        reconcile_pending(store, indexed)
+        reconcile_pending(store, run.indexed)
     except Exception as exc:  # the journal keeps the ids: the next run or `newswire reconcile` repairs
         log.debug("reconcile failed", exc_info=True)
-        report.errors.append(
+        run.report.errors.append(
             redact(f"reconcile: {_one_line(exc)}; run `newswire reconcile` once the store is back")
         )
-    return report
+    return run.report
 
 
 def _one_line(exc: BaseException) -> str:
@@ -298,7 +388,7 @@ def new_entries(
     time (memory stays flat in a feed's size), with the article page fetched for summary-only
     entries when ``settings.fetch_full_text``; records status, errors and warnings in ``stats``.
     Reads the store (known ids) and writes nothing to it. The one home of this step: the CLI run
-    indexes each chunk as it comes (:func:`ingest_fetched`), the Airflow fetch task stages them
+    gathers chunks of several feeds into batches (:func:`ingest`), the Airflow fetch task stages them
     (:func:`pipeline.tasks.fetch_group`).
     """
     if result.status == "error":
@@ -322,16 +412,6 @@ def new_entries(
         if settings.fetch_full_text:
             add_full_text(feed, fresh, stats, settings)
         yield fresh
-
-
-def ingest_fetched(
-    feed: FeedConfig, result: FetchResult, store: Store, stats: FeedStats, settings: Settings
-) -> list[dict[str, Any]]:
-    """Everything after the HTTP fetch for one feed; returns what :func:`index_entries` returns."""
-    indexed: list[dict[str, Any]] = []
-    for fresh in new_entries(feed, result, store, stats, settings):
-        indexed.extend(index_entries(store, fresh, stats))
-    return indexed
 
 
 def next_poll_delay(feed: FeedConfig, state: dict[str, Any] | None, settings: Settings) -> float:

@@ -71,3 +71,45 @@ def test_watch_polls_again_and_stores_nothing_twice(
     assert 0.5 <= sleeps[0] <= 1.5
     assert store.count() == 3
     store.close()
+
+
+def test_feeds_are_written_in_batches_and_a_slow_feed_holds_nobody_back(
+    feed_server: FeedServer, unique_path: Any, tmp_path: Path
+) -> None:
+    """New entries of several feeds go to the store in one write (issue 15: one bulk request and one
+    refresh per batch, not per feed); a slow feed's wait never keeps the others' articles unwritten for
+    more than BATCH_WAIT; each feed is marked seen only with its own articles stored, and counted alone."""
+    from pipeline.run import BATCH_WAIT
+    from pipeline.stores.sqlite import SQLiteStore
+
+    class CountingStore(SQLiteStore):
+        """The real SQLite store, noting how many articles each index() call wrote."""
+
+        calls: list[int] = []
+
+        def index(self, articles: Any) -> Any:
+            batch = list(articles)
+            self.calls.append(len(batch))
+            return super().index(batch)
+
+    fast = [feed_server.add(unique_path(f"fast{i}.xml"), rss(f"fast{i}", 3)) for i in range(5)]
+    stored_when_slow_answered: list[int] = []
+    store = CountingStore(tmp_path / "b.db")
+    store.setup()
+
+    def slow_handler(req: Any) -> None:
+        import time
+
+        time.sleep(3 * BATCH_WAIT)
+        stored_when_slow_answered.append(store.count())
+        req.send_plain(200, rss("slow", 2), content_type="application/rss+xml")
+
+    slow = feed_server.add_handler(unique_path("slow.xml"), slow_handler)
+    feeds = [FeedConfig(name=f"f{i}", url=u, full_text=False) for i, u in enumerate(fast)]
+    feeds.append(FeedConfig(name="slow", url=slow, full_text=False))
+    report = ingest(feeds, store)
+    assert {f.name: f.new for f in report.feeds} == {**{f"f{i}": 3 for i in range(5)}, "slow": 2}
+    assert store.calls == [15, 2]  # the five fast feeds in one write, the slow one later
+    assert stored_when_slow_answered == [15]  # written while the slow feed was still coming
+    assert all(store.get_feed_state(u) is not None for u in [*fast, slow])
+    store.close()

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pipeline.config import FeedConfig
-from pipeline.run import ingest
+from pipeline.run import BATCH_WAIT, ingest
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
 from tests.support.feedserver import FeedServer, rss
@@ -110,7 +110,7 @@ def test_the_next_run_repairs_what_a_killed_run_left(
     early = feed_server.add(
         unique_path("early.xml"),
         _one_item_feed("Quay shut", "http://example.org/early", "Mon, 06 Nov 2023 09:00:00 GMT", STORY),
-        delay=1.0,
+        delay=1.0 + 2 * BATCH_WAIT,  # the copy's batch is written (after BATCH_WAIT idle) before it comes
     )
     feeds = [
         FeedConfig(name="late", url=late, full_text=False),

@@ -4,7 +4,8 @@ Contract (the public names are used by ``pipeline.run`` and the DAG tasks):
 
 - :func:`fetch_feeds` takes ``(feed URL, previous state or None)`` pairs and yields one
   :class:`FetchResult` per feed **as each completes** (a slow feed never holds the others
-  up). :func:`afetch_feeds` is the same as an async generator.
+  up). :func:`afetch_feeds` is the same as an async generator; :func:`fetch_feeds_or_idle` also
+  yields ``None`` when no feed completed for a while (the run writes its batch meanwhile).
 - :func:`fetch_pages` fetches article pages (robots.txt honoured, safety checks on) and
   returns ``{url: FetchResult}``; :func:`afetch_pages` is the async twin.
 - Nothing raises for a bad URL or a misbehaving server: every failure is a result with
@@ -64,7 +65,14 @@ address checks at connect time, per-host limits, Retry-After) is this package:
 - :mod:`~pipeline.fetch.results` and :mod:`~pipeline.fetch.errors`: what is returned and raised.
 """
 
-from pipeline.fetch.api import afetch_feeds, afetch_pages, fetch_feeds, fetch_pages, poll_hint
+from pipeline.fetch.api import (
+    afetch_feeds,
+    afetch_pages,
+    fetch_feeds,
+    fetch_feeds_or_idle,
+    fetch_pages,
+    poll_hint,
+)
 from pipeline.fetch.client import Fetcher as Fetcher
 from pipeline.fetch.errors import FetchError as FetchError
 from pipeline.fetch.errors import UnsafeAddressError as UnsafeAddressError
@@ -80,6 +88,7 @@ __all__ = [
     "afetch_feeds",
     "afetch_pages",
     "fetch_feeds",
+    "fetch_feeds_or_idle",
     "fetch_pages",
     "poll_hint",
 ]

@@ -122,11 +122,12 @@ async def _anext(agen: AsyncIterator[T]) -> T:
     return await agen.__anext__()
 
 
-def _iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+def _iterate_in_thread(make: Callable[[], AsyncIterator[T]], idle: float | None = None) -> Iterator[T | None]:
     """Drive an async generator on a private event loop in a thread; yield its items here.
 
     The loop keeps running between items, so fetches progress while the caller works on a
-    result; closing the iterator early cancels what is still in flight.
+    result; closing the iterator early cancels what is still in flight. With ``idle``, ``None``
+    is yielded whenever no item came for ``idle`` seconds (the caller may do other work).
     """
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="newswire-fetch", daemon=True)
@@ -135,10 +136,14 @@ def _iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     try:
         while True:
             future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(_anext(agen), loop)
-            try:
-                item = future.result()
-            except StopAsyncIteration:
-                return
+            while True:
+                try:
+                    item = future.result(timeout=idle)
+                    break
+                except concurrent.futures.TimeoutError:
+                    yield None
+                except StopAsyncIteration:
+                    return
             yield item
     finally:
         try:
@@ -163,7 +168,18 @@ def fetch_feeds(
     ``file://`` URLs or local paths (from the operator's configuration only).
     """
     settings = settings or get_settings()
-    return _iterate_in_thread(lambda: afetch_feeds(requests, settings, options))
+    for result in _iterate_in_thread(lambda: afetch_feeds(requests, settings, options)):
+        if result is not None:  # always (no idle ticks without ``idle``)
+            yield result
+
+
+def fetch_feeds_or_idle(
+    requests: Iterable[tuple[str, dict[str, Any] | None]], idle: float, settings: Settings | None = None
+) -> Iterator[FetchResult | None]:
+    """:func:`fetch_feeds`, yielding ``None`` whenever no feed completed for ``idle`` seconds (so a
+    caller gathering feeds into batches can write what it holds while a slow feed is still coming)."""
+    settings = settings or get_settings()
+    return _iterate_in_thread(lambda: afetch_feeds(requests, settings, None), idle)
 
 
 def fetch_pages(
@@ -177,5 +193,5 @@ def fetch_pages(
         yield await afetch_pages(urls, settings, options)
 
     for batch in _iterate_in_thread(one):
-        out.update(batch)
+        out.update(batch or {})
     return out
