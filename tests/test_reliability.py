@@ -4,17 +4,14 @@ tmp_path and the real Elasticsearch test server."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +19,7 @@ from pipeline.config import FeedConfig
 from pipeline.run import ingest
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
+from tests.support.faultproxy import TcpProxy
 from tests.support.feedserver import FeedServer, rss
 
 
@@ -148,56 +146,6 @@ def test_the_next_run_repairs_what_a_killed_run_left(
 
 
 # --- 11. Elasticsearch killed mid-run --------------------------------------------------------
-
-
-class TcpProxy:
-    """A TCP forwarder on loopback in front of the real server; :meth:`stop` is the server
-    dying: the listener closes and every open connection is cut."""
-
-    def __init__(self, target_url: str) -> None:
-        parts = urlsplit(target_url)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.sockets: list[socket.socket] = []
-        self.stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.stopped.is_set():
-                client.close()
-                return
-            upstream = socket.create_connection(self.target)
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (Linux)
-        self.listener.close()
-        for s in list(self.sockets):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
 
 
 def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
