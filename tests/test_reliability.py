@@ -310,17 +310,20 @@ def _snapshot(url: str) -> dict[str, tuple[Any, ...]]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kills", [6, pytest.param(20, marks=pytest.mark.long)], ids=["6-kills", "20-kills"])
 @pytest.mark.parametrize("engine", ["sqlite", "elasticsearch"])
 def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
     engine: str,
+    kills: int,
     feed_server: FeedServer,
     unique_path: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    """Six SIGKILLs of `newswire run --once` into one store, then one run: the store equals a
-    clean run's (the clean run goes to SQLite; the store contract makes the two comparable)."""
+    """``kills`` SIGKILLs of `newswire run --once` into one store (6; 20 under ``long``), then one
+    run: the store equals a clean run's (the clean run goes to SQLite; the store contract makes the
+    two comparable)."""
     import random
 
     monkeypatch.setenv("NEWSWIRE_SPACY_MODEL", "")  # gazetteer only: the kills, not NER, are under test
@@ -364,7 +367,7 @@ def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
         monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", request.getfixturevalue("es_prefix"))
         get_settings.cache_clear()
     rng = random.Random(14)
-    for _ in range(6):  # killed at random points of a run: starting, fetching, indexing, reconciling
+    for _ in range(kills):  # killed at random points of a run: starting, fetching, indexing, reconciling
         run_once(killed, kill_after=rng.uniform(0.3, 1.0) * whole_run)
     assert run_once(killed) == 0
     assert _snapshot(killed) == expected  # same articles, clusters, representatives and publisher lists
