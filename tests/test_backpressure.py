@@ -81,6 +81,7 @@ def es_store(es_url: str, es_prefix: str, monkeypatch: pytest.MonkeyPatch) -> st
     return es_url
 
 
+@pytest.mark.slow
 def test_transient_429_and_503_are_waited_out_and_the_store_equals_a_clean_run(
     feed_server: FeedServer,
     unique_path: Any,
@@ -109,6 +110,7 @@ def test_transient_429_and_503_are_waited_out_and_the_store_equals_a_clean_run(
     assert open_store(es_store).count() == 2 * STORIES  # nothing twice
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("status", "rejected"),
     [(429, "bulk"), (503, "bulk"), (429, "writes")],

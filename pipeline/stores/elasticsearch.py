@@ -41,7 +41,9 @@ the batch (bounded by count and bytes; two concurrent streams; bodies encoded wi
 and retries 429/5xx, per request and per document, with exponential back-off; connection
 failures are retried by
 :meth:`ElasticsearchStore._bulk`; what still fails is reported in ``IndexReport.errors``
-(never dropped). Clusters follow the same rules as the SQLite store: a representative's
+(never dropped). Every other request answered 429/502/503/504 (a full queue, a recovering node)
+is sent again after a back-off (:class:`_BackoffTransport`); searches of the API are not retried.
+Clusters follow the same rules as the SQLite store: a representative's
 ``also_published_by`` gains one entry per duplicate (an explicit list in the input is
 authoritative, stored duplicates always count), a duplicate that moves to another cluster
 leaves its old representative's list, and when a cluster's own article is missing (or is
@@ -137,6 +139,13 @@ BULK_STREAMS = 2  # concurrent _bulk requests of one batch
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRIES = 4
 INITIAL_BACKOFF = 0.5
+#: streaming_bulk's retries of whole requests and single documents (429/5xx), with back-off
+BULK_RETRIES: dict[str, Any] = {
+    "max_retries": MAX_RETRIES,
+    "initial_backoff": INITIAL_BACKOFF,
+    "max_backoff": 8,
+    "retry_on_status": tuple(RETRY_STATUSES),
+}
 PIT_KEEP_ALIVE = "2m"
 HIDDEN = "x_newswire"
 SEP = "\u001f"  # joins id and display name in facet keys
@@ -705,10 +714,7 @@ class ElasticsearchStore:
                 actions,
                 chunk_size=BULK_CHUNK_DOCS,
                 max_chunk_bytes=BULK_CHUNK_BYTES,
-                max_retries=MAX_RETRIES,
-                initial_backoff=INITIAL_BACKOFF,
-                max_backoff=8,
-                retry_on_status=tuple(RETRY_STATUSES),
+                **BULK_RETRIES,
                 raise_on_error=False,
                 raise_on_exception=False,
                 yield_ok=True,
@@ -818,14 +824,7 @@ class ElasticsearchStore:
                 memory.sources.pop(rep_id, None)  # its stored _source no longer matches the cache
             conflicts: list[str] = []
             for success, item in helpers.streaming_bulk(
-                self.client,
-                actions,
-                raise_on_error=False,
-                raise_on_exception=False,
-                max_retries=MAX_RETRIES,
-                initial_backoff=INITIAL_BACKOFF,
-                max_backoff=8,
-                retry_on_status=tuple(RETRY_STATUSES),
+                self.client, actions, raise_on_error=False, raise_on_exception=False, **BULK_RETRIES
             ):
                 info = item["update"]
                 if success:
