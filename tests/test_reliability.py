@@ -4,17 +4,14 @@ tmp_path and the real Elasticsearch test server."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +19,7 @@ from pipeline.config import FeedConfig
 from pipeline.run import BATCH_WAIT, ingest
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
+from tests.support.faultproxy import TcpProxy
 from tests.support.feedserver import FeedServer, rss
 
 
@@ -148,56 +146,6 @@ def test_the_next_run_repairs_what_a_killed_run_left(
 
 
 # --- 11. Elasticsearch killed mid-run --------------------------------------------------------
-
-
-class TcpProxy:
-    """A TCP forwarder on loopback in front of the real server; :meth:`stop` is the server
-    dying: the listener closes and every open connection is cut."""
-
-    def __init__(self, target_url: str) -> None:
-        parts = urlsplit(target_url)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.sockets: list[socket.socket] = []
-        self.stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.stopped.is_set():
-                client.close()
-                return
-            upstream = socket.create_connection(self.target)
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (Linux)
-        self.listener.close()
-        for s in list(self.sockets):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
 
 
 def test_elasticsearch_dying_mid_run_gives_one_line_per_feed_and_the_report(
@@ -362,17 +310,20 @@ def _snapshot(url: str) -> dict[str, tuple[Any, ...]]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kills", [6, pytest.param(20, marks=pytest.mark.long)], ids=["6-kills", "20-kills"])
 @pytest.mark.parametrize("engine", ["sqlite", "elasticsearch"])
 def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
     engine: str,
+    kills: int,
     feed_server: FeedServer,
     unique_path: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    """Six SIGKILLs of `newswire run --once` into one store, then one run: the store equals a
-    clean run's (the clean run goes to SQLite; the store contract makes the two comparable)."""
+    """``kills`` SIGKILLs of `newswire run --once` into one store (6; 20 under ``long``), then one
+    run: the store equals a clean run's (the clean run goes to SQLite; the store contract makes the
+    two comparable)."""
     import random
 
     monkeypatch.setenv("NEWSWIRE_SPACY_MODEL", "")  # gazetteer only: the kills, not NER, are under test
@@ -416,7 +367,7 @@ def test_sigkill_at_random_points_then_one_run_equals_a_clean_run(
         monkeypatch.setenv("NEWSWIRE_INDEX_PREFIX", request.getfixturevalue("es_prefix"))
         get_settings.cache_clear()
     rng = random.Random(14)
-    for _ in range(6):  # killed at random points of a run: starting, fetching, indexing, reconciling
+    for _ in range(kills):  # killed at random points of a run: starting, fetching, indexing, reconciling
         run_once(killed, kill_after=rng.uniform(0.3, 1.0) * whole_run)
     assert run_once(killed) == 0
     assert _snapshot(killed) == expected  # same articles, clusters, representatives and publisher lists

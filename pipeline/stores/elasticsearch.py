@@ -43,7 +43,9 @@ the batch (bounded by count and bytes; two concurrent streams; bodies encoded wi
 and retries 429/5xx, per request and per document, with exponential back-off; connection
 failures are retried by
 :meth:`ElasticsearchStore._bulk`; what still fails is reported in ``IndexReport.errors``
-(never dropped). Clusters follow the same rules as the SQLite store: a representative's
+(never dropped). Every other request answered 429/502/503/504 (a full queue, a recovering node)
+is sent again after a back-off (:class:`_BackoffTransport`); searches of the API are not retried.
+Clusters follow the same rules as the SQLite store: a representative's
 ``also_published_by`` gains one entry per duplicate (an explicit list in the input is
 authoritative, stored duplicates always count), a duplicate that moves to another cluster
 leaves its old representative's list, and when a cluster's own article is missing (or is
@@ -85,6 +87,8 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
+from elastic_transport import Transport, TransportApiResponse
+from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch, NotFoundError, TransportError, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
@@ -141,12 +145,46 @@ BULK_STREAMS = 2  # concurrent _bulk requests of one batch
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRIES = 4
 INITIAL_BACKOFF = 0.5
+#: streaming_bulk's retries of whole requests and single documents (429/5xx), with back-off
+BULK_RETRIES: dict[str, Any] = {
+    "max_retries": MAX_RETRIES,
+    "initial_backoff": INITIAL_BACKOFF,
+    "max_backoff": 8,
+    "retry_on_status": tuple(RETRY_STATUSES),
+}
 PIT_KEEP_ALIVE = "2m"
 HIDDEN = "x_newswire"
 SEP = "\u001f"  # joins id and display name in facet keys
 MAPPING_VERSION = 4  # 2: no postings offsets; 3: Porter chain on every server; 4: place hierarchy
 LOOKUP_CHUNK = 1000
 SOURCE_CACHE_DOCS = 5000  # representatives whose written _source an index() call keeps (see _CallMemory)
+
+
+class _BackoffTransport(Transport):
+    """The store client's transport: a request answered with a busy status (429, 502, 503,
+    504: a full queue, a node starting or recovering) is sent again after a back-off of
+    :data:`INITIAL_BACKOFF` doubled per attempt (at most 8 s), up to :data:`MAX_RETRIES` times.
+
+    elastic_transport sends a retried status again at once (its back-off covers connection
+    errors only), which an overloaded cluster answers the same way. ``_bulk`` requests go out
+    without status retries here: ``streaming_bulk`` retries them (whole or per document) with the
+    same back-off. A request with ``retry_on_status=()`` (searches: bounded in time) is not retried.
+    """
+
+    def perform_request(self, method: str, target: str, **kwargs: Any) -> TransportApiResponse:
+        given = kwargs.get("retry_on_status", DEFAULT)
+        statuses = self.retry_on_status if given is DEFAULT else given
+        inner = {**kwargs, "retry_on_status": ()}  # connection errors are still retried inside
+        if not statuses or "/_bulk" in target.split("?", 1)[0]:
+            return super().perform_request(method, target, **inner)
+        for attempt in range(MAX_RETRIES + 1):
+            resp = super().perform_request(method, target, **inner)
+            if resp.meta.status not in statuses or attempt == MAX_RETRIES:
+                return resp
+            log.debug("%s %s answered %d; retrying", method, target, resp.meta.status)
+            time.sleep(min(8.0, INITIAL_BACKOFF * 2**attempt))
+        return resp
+
 
 KEYWORD = {"type": "keyword"}
 STORED_ONLY = {"type": "object", "enabled": False}
@@ -338,7 +376,8 @@ class ElasticsearchStore:
             request_timeout=request_timeout,
             max_retries=MAX_RETRIES,
             retry_on_timeout=True,
-            retry_on_status=(502, 503, 504),
+            retry_on_status=tuple(sorted(RETRY_STATUSES - {500})),  # with a back-off: _BackoffTransport
+            transport_class=_BackoffTransport,
             serializer=OrjsonSerializer(),  # bulk bodies are most of the client's CPU: half with orjson
         )
         self.read_alias = self.prefix
@@ -691,10 +730,7 @@ class ElasticsearchStore:
                 actions,
                 chunk_size=BULK_CHUNK_DOCS,
                 max_chunk_bytes=BULK_CHUNK_BYTES,
-                max_retries=MAX_RETRIES,
-                initial_backoff=INITIAL_BACKOFF,
-                max_backoff=8,
-                retry_on_status=tuple(RETRY_STATUSES),
+                **BULK_RETRIES,
                 raise_on_error=False,
                 raise_on_exception=False,
                 yield_ok=True,
@@ -804,7 +840,7 @@ class ElasticsearchStore:
                 memory.sources.pop(rep_id, None)  # its stored _source no longer matches the cache
             conflicts: list[str] = []
             for success, item in helpers.streaming_bulk(
-                self.client, actions, raise_on_error=False, raise_on_exception=False, max_retries=MAX_RETRIES
+                self.client, actions, raise_on_error=False, raise_on_exception=False, **BULK_RETRIES
             ):
                 info = item["update"]
                 if success:
