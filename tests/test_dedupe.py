@@ -463,6 +463,57 @@ def test_short_stories_sharing_only_a_template_stay_apart(store: Store) -> None:
     assert joined["duplicate_of"] == items[0]["id"]
 
 
+def _long_story(seed: int, words: int = 300) -> str:
+    rng = random.Random(seed)
+    vocabulary = [
+        f"{stem}{seed}x{k}" for k, stem in enumerate(("harbour", "ridge", "grain", "mill", "ferry") * 60)
+    ]
+    return " ".join(rng.choice(vocabulary) for _ in range(words)) + "."
+
+
+def test_stories_opening_with_the_same_credit_line_stay_apart(store: Store) -> None:
+    """Two different long stories of one outlet whose leads are the same credit line and byline (as a
+    desk inserts them on top of everything it runs): the leads agree, the bodies do not: apart. The
+    lead-only item of one of them, and an edited full copy, still join it."""
+    credit = (
+        "Reporting for the Northern Ledger was contributed by its regional desk, with additional "
+        "reporting by staff correspondents in the capital and editing by the night desk. "
+    )
+    a = {
+        "id": "story-a",
+        "title": "A",
+        "text": credit + _long_story(1),
+        "published_at": "2026-01-01T08:00:00Z",
+    }
+    b = {
+        "id": "story-b",
+        "title": "B",
+        "text": credit + _long_story(2),
+        "published_at": "2026-01-01T09:00:00Z",
+    }
+    signer = Signer()
+    sig_a, sig_b = signer.sign([normalise(a["text"]), normalise(b["text"])])
+    (sim,) = signer.compare(sig_a, sig_b[None, :])
+    assert sim.lead_containment >= 0.7  # the lead rule alone would merge them
+    out = list(Deduper(store).run([a, b]))
+    assert [r["duplicate_of"] for r in out] == [None, None]
+    store.index(out)
+    assert reconcile(store, out).merged == 0
+    lead_only = {
+        "id": "lead-a",
+        "title": "A",
+        "text": " ".join(a["text"].split()[:90]),
+        "published_at": "2026-01-01T10:00:00Z",
+    }
+    edited = {
+        "id": "copy-a",
+        "title": "A",
+        "text": a["text"].replace("harbour", "port", 3),
+        "published_at": "2026-01-01T11:00:00Z",
+    }
+    assert [r["duplicate_of"] for r in Deduper(store).run([lead_only, edited])] == ["story-a", "story-a"]
+
+
 def test_signatures_estimate_the_number_of_shingles() -> None:
     signer = Signer()
     rng = random.Random(5)
