@@ -235,7 +235,8 @@ def measure_child(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     and that of descendants it does not wait for, sampled from /proc), its peak RSS and its output.
 
     The child's own rusage comes from ``os.wait4``, so each child's peak RSS is its own (not the largest of
-    every child this process has run, as ``RUSAGE_CHILDREN`` would give)."""
+    every child this process has run, as ``RUSAGE_CHILDREN`` would give). Linux keeps ``ru_maxrss`` across
+    fork and exec, so a child's figure is at least this process's size when it started: keep it small."""
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
