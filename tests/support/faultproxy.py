@@ -68,27 +68,9 @@ def request_kind(path: str) -> str:
 
 
 @dataclass
-class Rule:
-    status: int
-    kinds: frozenset[str]
-    methods: frozenset[str] | None
-    every: int
-    first: int | None
-    seen: int = 0
-    fired: int = 0
+class _Every:
+    """Fires on every ``every``-th occasion, at most ``first`` times (None: no limit)."""
 
-    def fires(self, method: str, kind: str) -> bool:
-        if kind not in self.kinds or (self.methods is not None and method not in self.methods):
-            return False
-        self.seen += 1
-        if self.seen % self.every or (self.first is not None and self.fired >= self.first):
-            return False
-        self.fired += 1
-        return True
-
-
-@dataclass
-class _DocRule:
     every: int
     first: int | None
     seen: int = 0
@@ -100,6 +82,20 @@ class _DocRule:
             return False
         self.fired += 1
         return True
+
+
+@dataclass
+class Rule(_Every):
+    """A :class:`_Every` over the requests of some kinds (and methods), answered with ``status``."""
+
+    status: int = 503
+    kinds: frozenset[str] = frozenset()
+    methods: frozenset[str] | None = None
+
+    def fires_on(self, method: str, kind: str) -> bool:
+        if kind not in self.kinds or (self.methods is not None and method not in self.methods):
+            return False
+        return self.fires()
 
 
 @dataclass
@@ -117,7 +113,7 @@ class FaultProxy:
         self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
         self._lock = threading.Lock()
         self._rules: list[Rule] = []
-        self._doc_rule: _DocRule | None = None
+        self._doc_rule: _Every | None = None
         self._counts = _Counts()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
@@ -143,7 +139,13 @@ class FaultProxy:
             raise ValueError(f"faultproxy: every must be >= 1, got {every}")
         with self._lock:
             self._rules.append(
-                Rule(status, frozenset(kinds), frozenset(methods) if methods else None, every, first)
+                Rule(
+                    every,
+                    first,
+                    status=status,
+                    kinds=frozenset(kinds),
+                    methods=frozenset(methods) if methods else None,
+                )
             )
         return self
 
@@ -151,7 +153,7 @@ class FaultProxy:
         if every < 1:
             raise ValueError(f"faultproxy: every must be >= 1, got {every}")
         with self._lock:
-            self._doc_rule = _DocRule(every, first)
+            self._doc_rule = _Every(every, first)
         return self
 
     def heal(self) -> None:
@@ -189,7 +191,7 @@ class FaultProxy:
     def _injection(self, method: str, kind: str) -> int | None:
         with self._lock:
             for rule in self._rules:
-                if rule.fires(method, kind):
+                if rule.fires_on(method, kind):
                     self._counts.injected[(rule.status, kind)] += 1
                     return rule.status
             self._counts.forwarded[kind] += 1
