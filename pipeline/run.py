@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,7 @@ from pipeline.parse import parse_feed
 from pipeline.redaction import redact
 from pipeline.settings import Settings, get_settings
 from pipeline.stores.base import Store
-from pipeline.workers import clean_and_tag
+from pipeline.workers import Preparing, start
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +157,13 @@ def add_full_text(
 def process(records: Iterable[dict[str, Any]], store: Store | None) -> list[dict[str, Any]]:
     """clean -> tag -> dedupe; records that fail a stage keep their ``error`` and skip the rest.
 
-    Clean and tag run in ``settings.workers`` processes (:mod:`pipeline.workers`); dedupe reads the store
+    Clean and tag run where ``settings.workers`` says (:mod:`pipeline.workers`); dedupe reads the store
     and runs here, after them (tagging does not read what dedupe adds)."""
-    prepared = clean_and_tag(records, workers=get_settings().workers)
+    return dedupe_prepared(start(records, get_settings().workers).result(), store)
+
+
+def dedupe_prepared(prepared: list[dict[str, Any]], store: Store | None) -> list[dict[str, Any]]:
+    """Dedupe cleaned and tagged records against ``store``; the failed ones come back last, unchanged."""
     failed = [r for r in prepared if r.get("error")]
     ok = [r for r in prepared if not r.get("error")]
     return list(Deduper(store).run(ok)) + failed
@@ -178,15 +182,20 @@ RECONCILE_FIELDS = (
 
 
 def index_entries(
-    store: Store, entries: list[dict[str, Any]], stats_of: Callable[[dict[str, Any]], FeedStats]
+    store: Store,
+    entries: list[dict[str, Any]],
+    stats_of: Callable[[dict[str, Any]], FeedStats],
+    preparing: Preparing | None = None,
 ) -> list[dict[str, Any]]:
     """Process and index new entries (of one feed or several: ``stats_of(entry)`` is the feed's
-    :class:`FeedStats`), recording counts and errors in each feed's stats.
+    :class:`FeedStats`), recording counts and errors in each feed's stats. ``preparing``: the entries
+    already on their way through clean and tag (:func:`pipeline.workers.start`), else started here.
 
     Returns the indexed articles cut down to :data:`RECONCILE_FIELDS`."""
     owner = {e["id"]: stats_of(e) for e in entries}
+    preparing = preparing or start(entries, get_settings().workers)
     good: list[dict[str, Any]] = []
-    for record in process(entries, store):
+    for record in dedupe_prepared(preparing.result(), store):
         if record.get("error"):
             stats = owner.get(str(record.get("id"))) or next(iter(owner.values()))
             stats.errors.append(f"{record.get('url') or record.get('id')}: {record['error']}")
@@ -256,9 +265,12 @@ class _Batch:
     owner: dict[str, tuple[FeedConfig, FeedStats]] = field(default_factory=dict)  # entry id -> its feed
     done: list[tuple[FeedConfig, FetchResult, FeedStats]] = field(default_factory=list)  # fetched whole
 
-    def add(self, feed: FeedConfig, stats: FeedStats, entries: list[dict[str, Any]]) -> None:
+    def add(
+        self, feed: FeedConfig, stats: FeedStats, entries: list[dict[str, Any]], skip: Container[str] = ()
+    ) -> None:
+        """Add ``entries`` of ``feed``, but none already in this batch nor in ``skip`` (ids in flight)."""
         for e in entries:
-            if e["id"] not in self.owner:  # the same article from two feeds of one batch: the first lists it
+            if e["id"] not in self.owner and e["id"] not in skip:  # two feeds list it: the first has it
                 self.owner[e["id"]] = (feed, stats)
                 self.entries.append(e)
 
@@ -267,13 +279,15 @@ class _Batch:
 
 
 class _Pass:
-    """The state of one :func:`ingest` pass: the open batch, what was indexed, the report."""
+    """The state of one :func:`ingest` pass: the open batch, the batch in flight (being cleaned and
+    tagged while the open one fills), what was indexed, the report."""
 
     def __init__(
         self, store: Store, previous: dict[str, Any], on_feed: Callable[[FeedStats], None] | None
     ) -> None:
         self.store, self.previous, self.on_feed = store, previous, on_feed
         self.batch = _Batch()
+        self.in_flight: tuple[_Batch, Preparing | None] | None = None
         self.indexed: list[dict[str, Any]] = []
         self.report = RunReport()
         self.broken: set[int] = set()  # id() of the stats of feeds failed by an exception
@@ -283,24 +297,50 @@ class _Pass:
         stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
         try:
             for fresh in new_entries(feed, result, self.store, stats, settings):
-                self.batch.add(feed, stats, fresh)
+                self.batch.add(feed, stats, fresh, skip=self.in_flight[0].owner if self.in_flight else ())
                 if len(self.batch.entries) >= BATCH_ENTRIES:
                     self.flush()  # the feed's later chunks go to the next batch
         except Exception as exc:  # a bug on one feed must not end the pass
             log.debug("feed %s failed", redact(feed.url), exc_info=True)
             self.failed(feed, stats, exc)
-        if self.batch.holds(stats):
-            self.batch.done.append((feed, result, stats))  # saved when its entries are indexed
+        if self.batch.holds(stats) or (self.in_flight and self.in_flight[0].holds(stats)):
+            self.batch.done.append((feed, result, stats))  # saved when all its entries are indexed
         else:
             self.finish(feed, result, stats)
 
     def flush(self) -> None:
-        """Process and index the batch; then save the state of the feeds it completes."""
+        """Start cleaning and tagging the open batch (:func:`pipeline.workers.start`), then index the
+        batch in flight: the next batch is prepared while this one is written and more feeds fetched."""
         current, self.batch = self.batch, _Batch()
+        started = (current, self._start(current))
+        self._index_in_flight()
+        self.in_flight = started
+
+    def drain(self) -> None:
+        """Index the open batch and the one in flight, now (nothing else is waiting)."""
+        self.flush()
+        self._index_in_flight()
+
+    def _start(self, batch: _Batch) -> Preparing | None:
+        if not batch.entries:
+            return None
+        try:
+            return start(batch.entries, get_settings().workers)
+        except Exception:  # e.g. no worker process could start: index_entries tries again, fails the feeds
+            log.warning("could not start preparing %d entries", len(batch.entries), exc_info=True)
+            return None
+
+    def _index_in_flight(self) -> None:
+        """Index the batch in flight; then save the state of the feeds it completes."""
+        if self.in_flight is None:
+            return
+        (current, preparing), self.in_flight = self.in_flight, None
         if current.entries:
             try:
                 owner = current.owner
-                self.indexed.extend(index_entries(self.store, current.entries, lambda e: owner[e["id"]][1]))
+                self.indexed.extend(
+                    index_entries(self.store, current.entries, lambda e: owner[e["id"]][1], preparing)
+                )
             except Exception as exc:  # a bug or a store outage: one line for each feed of the batch
                 log.debug("batch of %d entries failed", len(current.entries), exc_info=True)
                 for feed, stats in {id(s): (f, s) for f, s in current.owner.values()}.values():
@@ -340,7 +380,9 @@ def ingest(
     Feeds are processed as their fetches complete, their new entries gathered across feeds into
     batches of :data:`BATCH_ENTRIES` (one clean/tag/dedupe pass, one bulk write and one refresh per
     batch, not per feed), written when full, when no feed completed for :data:`BATCH_WAIT` seconds,
-    and at the end; a feed's state is saved once every entry it contributed is indexed. So a
+    and at the end. A full batch is cleaned and tagged (:mod:`pipeline.workers`) while the next one
+    fills, then deduped and indexed here, one batch at a time and in order; a feed's state is saved
+    once every entry it contributed is indexed. So a
     copy may be indexed before its original; the pass ends with
     :func:`pipeline.dedupe.reconcile_pending` over the articles it indexed and those a killed run
     left, which names every touched cluster after its earliest member. A store that fails mid-pass
@@ -351,11 +393,11 @@ def ingest(
     by_url = {f.url: f for f in feeds}
     run = _Pass(store, {f.url: store.get_feed_state(f.url) for f in feeds}, on_feed)
     for result in fetch_feeds_or_idle([(f.url, run.previous[f.url]) for f in feeds], BATCH_WAIT, settings):
-        if result is None:  # no feed completed for BATCH_WAIT seconds: write what the batch holds
-            run.flush()
+        if result is None:  # no feed completed for BATCH_WAIT seconds: write what the batches hold
+            run.drain()
         else:
             run.feed(by_url[result.url], result, settings)
-    run.flush()
+    run.drain()
     try:  # also repairs what a run killed before its reconcile left (the journal of note_pending)
         reconcile_pending(store, run.indexed)
     except Exception as exc:  # the journal keeps the ids: the next run or `newswire reconcile` repairs

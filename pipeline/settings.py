@@ -99,7 +99,11 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=1,
         ge=0,
-        description="processes that clean and tag (CPU-bound); 1 or 0 = in the run's own process",
+        description=(
+            "where clean and tag (CPU-bound) run: 0 = in the run's own process; 1 = cleaning in one worker"
+            " process while the run's own process tags; N >= 2 = N worker processes, each cleaning and"
+            " tagging with its own tagger (N times its memory)"
+        ),
     )
     poll_interval: int = Field(default=900, description="seconds between polls of a feed in watch mode")
     es_username: str | None = Field(default=None, description="Elasticsearch user")

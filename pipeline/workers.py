@@ -1,16 +1,23 @@
-"""Worker processes for the CPU-bound stages: clean, then tag.
+"""Where the CPU-bound stages run: clean, then tag, in this process or in worker processes.
 
-Contract: :func:`clean_and_tag` returns one record per record in, in the same order, each cleaned and,
-when cleaning succeeded, tagged: exactly what ``clean_records`` then ``Tagger.tag_records`` give in this
-process. Neither stage reads the store or another record, so they can run anywhere; dedupe, which reads
-the store, stays with the caller (:func:`pipeline.run.process`).
+Contract: :func:`start` takes a batch of records and returns at once a :class:`Preparing`, whose
+:meth:`~Preparing.result` gives one record per record in, in the same order, each cleaned and, when
+cleaning succeeded, tagged: exactly what ``clean_records`` then ``Tagger.tag_records`` give in one
+process. Neither stage reads the store or another record, so they can run anywhere and while the caller
+does something else (the run fetches the next batch and indexes the previous one); dedupe, which reads
+the store, stays with the caller (:func:`pipeline.run.process`). :func:`clean_and_tag` is start + result.
 
-With ``workers`` <= 1 everything runs in this process. With more, records go in chunks to a pool of that
-many worker processes started from a clean ``forkserver`` (never a fork of a process that runs fetch
-threads); each worker builds its tagger once, from the same settings (environment) as this process, and
-keeps it for the life of the pool, which lasts until the interpreter exits. A pool that breaks (a worker
-killed, out of memory) is logged and replaced, and the chunks it lost run in this process: no record is
-lost or processed twice. Workers exit within a second of this process dying, however it dies (SIGKILL
+``workers`` (``NEWSWIRE_WORKERS``) says where:
+- 0: everything in this process, when the result is asked for;
+- 1 (default): cleaning in one worker process, which needs no tagger (~100 MB), tagging here as the
+  cleaned records come back: extraction and tagging, the two largest costs of a run, use both cores;
+- N >= 2: clean and tag in N worker processes, each with its own tagger (its gazetteer and model: the
+  memory of a run's tagger per worker).
+
+Worker processes start from a clean ``forkserver`` (never a fork of a process that runs fetch threads),
+build what they need once and live until the interpreter exits. A pool that breaks (a worker killed,
+out of memory) is logged and replaced, and the chunks it lost run in this process: no record is lost
+or processed twice. Workers exit within a second of this process dying, however it dies (SIGKILL
 included): each watches its owner's pid.
 """
 
@@ -23,8 +30,8 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -34,21 +41,32 @@ log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 
-#: Records per task sent to a worker: large enough to batch spaCy, small enough to balance the workers.
+#: Records per task sent to a worker: large enough to batch spaCy, small enough to balance the workers
+#: and to let tagging here start while the worker cleans the next chunk.
 CHUNK = 32
 
-_POOL: ProcessPoolExecutor | None = None
-_POOL_SIZE = 0
+_POOLS: dict[str, tuple[ProcessPoolExecutor, int]] = {}  # "clean" or "full" -> (pool, its size)
 _POOL_LOCK = threading.Lock()
+_WORKED: set[str] = set()  # kinds of pool that have finished a task in this process
+_UNUSABLE: set[str] = set()  # kinds whose first pool broke before finishing any: not tried again
+
+
+def clean_here(records: Iterable[Record]) -> list[Record]:
+    """Clean ``records`` in this process (what a clean worker runs on its chunk)."""
+    return list(clean_records(records))
+
+
+def tag_here(cleaned: list[Record]) -> list[Record]:
+    """Tag the records of ``cleaned`` that cleaning did not fail, in this process; order kept."""
+    from pipeline.tag import get_tagger
+
+    tagged = iter(get_tagger().tag_records(r for r in cleaned if not r.get("error")))
+    return [r if r.get("error") else next(tagged) for r in cleaned]
 
 
 def clean_and_tag_here(records: Iterable[Record]) -> list[Record]:
-    """Clean then tag ``records`` in this process (what each worker runs on its chunk)."""
-    from pipeline.tag import get_tagger
-
-    cleaned = list(clean_records(records))
-    tagged = iter(get_tagger().tag_records(r for r in cleaned if not r.get("error")))
-    return [r if r.get("error") else next(tagged) for r in cleaned]
+    """Clean then tag ``records`` in this process (what a full worker runs on its chunk)."""
+    return tag_here(clean_here(records))
 
 
 def _watch_owner(owner: int) -> None:
@@ -68,57 +86,114 @@ def _watch_owner(owner: int) -> None:
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    global _POOL, _POOL_SIZE
+def _pool(kind: str, size: int) -> ProcessPoolExecutor:
+    """The pool of ``kind`` with ``size`` processes, started (or restarted at a new size) on demand."""
     with _POOL_LOCK:
-        if _POOL is None or workers != _POOL_SIZE:
-            if _POOL is not None:
-                _POOL.shutdown(cancel_futures=True)
-            _POOL = ProcessPoolExecutor(
-                max_workers=workers,
+        pool, running = _POOLS.get(kind, (None, 0))
+        if pool is None or running != size:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            pool = ProcessPoolExecutor(
+                max_workers=size,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_watch_owner,
                 initargs=(os.getpid(),),
             )
-            _POOL_SIZE = workers
-        return _POOL
+            _POOLS[kind] = (pool, size)
+        return pool
+
+
+def pool_pids() -> list[int]:
+    """The pids of the running worker processes (of every pool)."""
+    with _POOL_LOCK:
+        return [pid for pool, _ in _POOLS.values() for pid in list(pool._processes or {})]
 
 
 def shutdown() -> None:
     """Stop the worker processes (also done at interpreter exit)."""
-    global _POOL
     with _POOL_LOCK:
-        if _POOL is not None:
-            _POOL.shutdown(cancel_futures=True)
-            _POOL = None
+        for pool, _ in _POOLS.values():
+            pool.shutdown(cancel_futures=True)
+        _POOLS.clear()
 
 
 atexit.register(shutdown)
 
 
-def clean_and_tag(records: Iterable[Record], workers: int = 1) -> list[Record]:
-    """Clean then tag ``records`` with ``workers`` processes (see the module docstring)."""
+class Preparing:
+    """A batch on its way through clean and tag; :meth:`result` waits for it (once)."""
+
+    def __init__(
+        self,
+        chunks: list[list[Record]],
+        futures: list[Future[list[Record]] | None],
+        here: Callable[[list[Record]], list[Record]],
+        then: Callable[[list[Record]], list[Record]],
+        kind: str = "",
+    ) -> None:
+        self._chunks, self._futures, self._here, self._then = chunks, futures, here, then
+        self._kind = kind
+
+    def result(self) -> list[Record]:
+        """The records, cleaned and tagged, in the order they came in."""
+        out: list[Record] = []
+        for chunk, future in zip(self._chunks, self._futures, strict=True):
+            done = None
+            if future is not None:
+                try:
+                    done = future.result()
+                except (BrokenProcessPool, CancelledError) as exc:  # cancelled: a broken pool was shut down
+                    _broke(self._kind, exc, len(chunk))
+                else:
+                    _WORKED.add(self._kind)
+            out.extend(self._then(done if done is not None else self._here(chunk)))
+        return out
+
+
+def _broke(kind: str, exc: BaseException, records: int) -> None:
+    """A pool broke: drop it (the next batch starts a new one), unless it never worked in this process
+    (e.g. a script without the ``if __name__ == "__main__":`` guard): then its kind is not tried again."""
+    log.warning("worker pool broke (%s): %d records processed in the run's own process", exc, records)
+    shutdown()
+    if kind not in _WORKED and kind not in _UNUSABLE:
+        _UNUSABLE.add(kind)
+        log.warning(
+            "worker processes could not start: cleaning and tagging in this process from now on (a script"
+            ' that starts them needs the `if __name__ == "__main__":` guard; NEWSWIRE_WORKERS=0 says so)'
+        )
+
+
+def start(records: Iterable[Record], workers: int = 1) -> Preparing:
+    """Start cleaning and tagging ``records`` with ``workers`` (see the module docstring); returns at once."""
     batch = list(records)
-    if workers <= 1 or len(batch) <= 1:
-        return clean_and_tag_here(batch)
+    task: Callable[[list[Record]], list[Record]]
+    then: Callable[[list[Record]], list[Record]]
+    if workers == 1:
+        kind, task, then = "clean", clean_here, tag_here
+    else:
+        kind, task, then = "full", clean_and_tag_here, _same
+    if workers <= 0 or not batch or kind in _UNUSABLE:
+        return Preparing([batch], [None], clean_and_tag_here, _same)
     size = max(1, min(CHUNK, math.ceil(len(batch) / workers)))
     chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
-    pool = _pool(workers)
-    try:
-        futures = [pool.submit(clean_and_tag_here, chunk) for chunk in chunks]
-    except BrokenProcessPool as exc:
-        return _here_after(exc, batch)
-    out: list[Record] = []
-    for chunk, future in zip(chunks, futures, strict=True):
+    futures: list[Future[list[Record]] | None] = []
+    for chunk in chunks:
+        if kind in _UNUSABLE:
+            futures.append(None)
+            continue
         try:
-            out.extend(future.result())
-        except BrokenProcessPool as exc:
-            out.extend(_here_after(exc, chunk))
-    return out
+            futures.append(_pool(kind, workers).submit(task, chunk))
+        except BrokenProcessPool as exc:  # a pool that broke before this batch: replaced at once
+            _broke(kind, exc, len(chunk))
+            futures.append(None)
+    here = clean_and_tag_here if workers >= 2 else clean_here
+    return Preparing(chunks, futures, here, then, kind)
 
 
-def _here_after(exc: BrokenProcessPool, records: list[Record]) -> list[Record]:
-    """The pool broke: log it, drop it (the next call starts a new one) and process ``records`` here."""
-    log.warning("worker pool broke (%s): %d records processed in the run's own process", exc, len(records))
-    shutdown()
-    return clean_and_tag_here(records)
+def _same(records: list[Record]) -> list[Record]:
+    return records
+
+
+def clean_and_tag(records: Iterable[Record], workers: int = 1) -> list[Record]:
+    """Clean then tag ``records`` with ``workers`` (see the module docstring) and wait for them."""
+    return start(records, workers).result()

@@ -113,3 +113,31 @@ def test_feeds_are_written_in_batches_and_a_slow_feed_holds_nobody_back(
     assert stored_when_slow_answered == [15]  # written while the slow feed was still coming
     assert all(store.get_feed_state(u) is not None for u in [*fast, slow])
     store.close()
+
+
+def test_an_article_in_a_batch_in_flight_is_not_taken_again_from_another_feed(
+    feed_server: FeedServer, unique_path: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A full batch is cleaned and tagged while the next one fills: a second feed that lists an article of
+    the batch in flight (not stored yet, so not a known id) must not add it again."""
+    import time
+
+    import pipeline.run
+
+    monkeypatch.setattr(pipeline.run, "BATCH_ENTRIES", 4)
+    first = feed_server.add(unique_path("first.xml"), rss("first", 4))
+    shared_item = rss("first", 1).split(b"<item>")[1].split(b"</item>")[0]  # first's item 0, again
+    second_doc = rss("second", 2).replace(b"<item>", b"<item>" + shared_item + b"</item><item>", 1)
+
+    def late(req: Any) -> None:
+        time.sleep(0.3)  # after the first feed's batch (4 entries: full) has gone in flight
+        req.send_plain(200, second_doc, content_type="application/rss+xml")
+
+    second = feed_server.add_handler(unique_path("second.xml"), late)
+    feeds = [FeedConfig(name="first", url=first, full_text=False), FeedConfig(name="second", url=second)]
+    store = open_store(f"sqlite:///{tmp_path / 'f.db'}")
+    report = ingest(feeds, store)
+    assert {f.name: (f.new, f.errors) for f in report.feeds} == {"first": (4, []), "second": (2, [])}
+    assert store.count() == 6
+    assert all(store.get_feed_state(u) is not None for u in (first, second))
+    store.close()

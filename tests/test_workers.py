@@ -1,5 +1,6 @@
 """Clean and tag in worker processes (pipeline.workers): the same records out as in one process, in the same
-order, and nothing lost when a worker dies. Gazetteer-only tagging (the spaCy path is the same code)."""
+order, with a clean worker (workers=1) or full workers (2), and nothing lost when a worker dies.
+Gazetteer-only tagging (the spaCy path is the same code)."""
 
 from __future__ import annotations
 
@@ -56,10 +57,18 @@ def _strip(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     ]
 
 
-def test_workers_give_the_records_one_process_gives(gazetteer_only: None) -> None:
+def _pool_size(kind: str) -> int:
+    pool, _ = workers._POOLS[kind]
+    return len(pool._processes or {})
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_workers_give_the_records_one_process_gives(gazetteer_only: None, n: int) -> None:
     records = _records(70)
-    here = workers.clean_and_tag(records, workers=1)
-    pooled = workers.clean_and_tag(records, workers=2)
+    here = workers.clean_and_tag(records, workers=0)
+    assert workers._POOLS == {}  # 0: no process started
+    preparing = workers.start(records, workers=n)  # returns before the work is done
+    pooled = preparing.result()
     assert len(pooled) == len(records)
     assert _strip(pooled) == _strip(here)
     assert [r["id"] for r in pooled] == [r["id"] for r in records]
@@ -67,25 +76,45 @@ def test_workers_give_the_records_one_process_gives(gazetteer_only: None) -> Non
     assert broken["error"].startswith("clean:")
     assert "actors" not in broken
     assert any("geonames:" in p["id"] for r in pooled for p in r.get("locations", []))
-    assert workers._POOL is not None
-    assert len(workers._POOL._processes) == 2
+    kind = "clean" if n == 1 else "full"
+    assert list(workers._POOLS) == [kind]
+    assert _pool_size(kind) == n
+    assert len(workers.pool_pids()) == n
 
 
-def test_a_killed_worker_loses_no_record(gazetteer_only: None, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_clean_worker_never_loads_the_tagger(gazetteer_only: None, tmp_path: Any) -> None:
+    """workers=1: the worker cleans only (no gazetteer, no spaCy: its memory stays small)."""
+    workers.clean_and_tag(_records(4), workers=1)
+    pool, _ = workers._POOLS["clean"]
+    loaded = pool.submit(_loaded_modules).result()
+    assert "pipeline.clean" in loaded
+    assert not {"spacy", "pipeline.tag.gazetteer", "pipeline.tag.tagger"} & loaded
+
+
+def _loaded_modules() -> set[str]:
+    import sys
+
+    return set(sys.modules)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_killed_worker_loses_no_record(
+    gazetteer_only: None, caplog: pytest.LogCaptureFixture, n: int
+) -> None:
     records = _records(40)
-    expected = _strip(workers.clean_and_tag(records, workers=1))
-    workers.clean_and_tag(records[:4], workers=2)  # start the pool
-    assert workers._POOL is not None
-    for pid in list(workers._POOL._processes):
+    expected = _strip(workers.clean_and_tag(records, workers=0))
+    workers.clean_and_tag(records[:4], workers=n)  # start the pool
+    for pid in workers.pool_pids():
         os.kill(pid, signal.SIGKILL)
     with caplog.at_level("WARNING", logger="pipeline.workers"):
-        got = workers.clean_and_tag(records, workers=2)
+        got = workers.clean_and_tag(records, workers=n)
     assert _strip(got) == expected
     assert "worker pool broke" in caplog.text
     # the next call starts a new pool and uses it
-    assert _strip(workers.clean_and_tag(records, workers=2)) == expected
-    assert workers._POOL is not None
-    assert all(p.is_alive() for p in workers._POOL._processes.values())
+    assert _strip(workers.clean_and_tag(records, workers=n)) == expected
+    assert len(workers.pool_pids()) == n
+    pool, _ = next(iter(workers._POOLS.values()))
+    assert all(p.is_alive() for p in pool._processes.values())
 
 
 def test_workers_exit_when_their_run_is_killed(tmp_path: Any) -> None:
@@ -97,7 +126,7 @@ def test_workers_exit_when_their_run_is_killed(tmp_path: Any) -> None:
         "import os, sys\n"
         "from pipeline import workers\n"
         "workers.clean_and_tag([{'id': 'a', 'html': '<p>Aid reached Goma.</p>'}] * 4, workers=2)\n"
-        "print(' '.join(str(p) for p in workers._POOL._processes), flush=True)\n"
+        "print(' '.join(str(p) for p in workers.pool_pids()), flush=True)\n"
         "sys.stdin.read()\n"
     )
     env = dict(os.environ, NEWSWIRE_SPACY_MODEL="")
@@ -123,3 +152,28 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_a_script_without_the_main_guard_still_gets_every_record(tmp_path: Any) -> None:
+    """The default (one clean worker) in a script that lacks ``if __name__ == "__main__":``: the worker
+    cannot start (it would re-run the script), so after one warning everything runs in the script's own
+    process, every record tagged, and no further worker is tried."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from pipeline import workers\n"
+        "html = '<p>Aid convoy {} reached Goma on Monday.</p>'\n"
+        "records = [{'id': str(i), 'html': html.format(i)} for i in range(70)]\n"
+        "for _ in range(3):\n"
+        "    out = workers.clean_and_tag(records, workers=1)\n"
+        "    print(sum(1 for r in out if r.get('locations')), flush=True)\n"
+    )
+    env = dict(os.environ, NEWSWIRE_SPACY_MODEL="", PYTHONPATH=os.getcwd())
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["70", "70", "70"]
+    assert done.stderr.count("worker processes could not start") == 1
