@@ -183,7 +183,10 @@ def start(records: Iterable[Record], workers: int = 1) -> Preparing:
             continue
         try:
             futures.append(_pool(kind, workers).submit(task, chunk))
-        except BrokenProcessPool as exc:  # a pool that broke before this batch: replaced at once
+        except Exception as exc:  # a broken pool (replaced), or none can start here (e.g. a daemon process)
+            if getattr(multiprocessing.current_process(), "_inheriting", False):
+                raise  # a worker re-running an unguarded script: it must stop here, not run the script
+            log.debug("cannot hand %d records to a worker", len(chunk), exc_info=True)
             _broke(kind, exc, len(chunk))
             futures.append(None)
     here = clean_and_tag_here if workers >= 2 else clean_here

@@ -177,3 +177,33 @@ def test_a_script_without_the_main_guard_still_gets_every_record(tmp_path: Any) 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["70", "70", "70"]
     assert done.stderr.count("worker processes could not start") == 1
+
+
+def test_a_daemon_process_cleans_and_tags_itself(tmp_path: Any) -> None:
+    """Daemon processes (a multiprocessing pool's, some task runners') may not start children: the default
+    clean worker is then skipped with one warning and the records are still cleaned and tagged."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "daemon.py"
+    script.write_text(
+        "import multiprocessing as mp\n"
+        "def child():\n"
+        "    from pipeline import workers\n"
+        "    records = [{'id': str(i), 'html': '<p>Aid reached Goma on Monday.</p>'} for i in range(40)]\n"
+        "    out = workers.clean_and_tag(records, workers=1)\n"
+        "    print(len(out), sum(1 for r in out if r.get('locations')), flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('fork').Process(target=child, daemon=True)\n"
+        "    p.start()\n"
+        "    p.join()\n"
+        "    raise SystemExit(p.exitcode)\n"
+    )
+    env = dict(os.environ, NEWSWIRE_SPACY_MODEL="", PYTHONPATH=os.getcwd())
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["40", "40"]
+    assert "daemonic processes are not allowed to have children" in done.stderr
+    assert done.stderr.count("worker processes could not start") == 1
