@@ -154,27 +154,34 @@ def _state(pid: int) -> str:
         return "Z"
 
 
+def _run_script(folder: Any, text: str) -> Any:
+    """Run ``text`` as a script file (its own ``__main__``, gazetteer-only), to its end; it must exit 0."""
+    import subprocess
+    import sys
+
+    script = folder / "script.py"
+    script.write_text(text)
+    env = dict(os.environ, NEWSWIRE_SPACY_MODEL="", PYTHONPATH=os.getcwd())
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300, cwd=folder
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def test_a_script_without_the_main_guard_still_gets_every_record(tmp_path: Any) -> None:
     """The default (one clean worker) in a script that lacks ``if __name__ == "__main__":``: the worker
     cannot start (it would re-run the script), so after one warning everything runs in the script's own
     process, every record tagged, and no further worker is tried."""
-    import subprocess
-    import sys
-
-    script = tmp_path / "unguarded.py"
-    script.write_text(
+    done = _run_script(
+        tmp_path,
         "from pipeline import workers\n"
         "html = '<p>Aid convoy {} reached Goma on Monday.</p>'\n"
         "records = [{'id': str(i), 'html': html.format(i)} for i in range(70)]\n"
         "for _ in range(3):\n"
         "    out = workers.clean_and_tag(records, workers=1)\n"
-        "    print(sum(1 for r in out if r.get('locations')), flush=True)\n"
+        "    print(sum(1 for r in out if r.get('locations')), flush=True)\n",
     )
-    env = dict(os.environ, NEWSWIRE_SPACY_MODEL="", PYTHONPATH=os.getcwd())
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["70", "70", "70"]
     assert done.stderr.count("worker processes could not start") == 1
 
@@ -182,11 +189,8 @@ def test_a_script_without_the_main_guard_still_gets_every_record(tmp_path: Any) 
 def test_a_daemon_process_cleans_and_tags_itself(tmp_path: Any) -> None:
     """Daemon processes (a multiprocessing pool's, some task runners') may not start children: the default
     clean worker is then skipped with one warning and the records are still cleaned and tagged."""
-    import subprocess
-    import sys
-
-    script = tmp_path / "daemon.py"
-    script.write_text(
+    done = _run_script(
+        tmp_path,
         "import multiprocessing as mp\n"
         "def child():\n"
         "    from pipeline import workers\n"
@@ -197,13 +201,8 @@ def test_a_daemon_process_cleans_and_tags_itself(tmp_path: Any) -> None:
         "    p = mp.get_context('fork').Process(target=child, daemon=True)\n"
         "    p.start()\n"
         "    p.join()\n"
-        "    raise SystemExit(p.exitcode)\n"
+        "    raise SystemExit(p.exitcode)\n",
     )
-    env = dict(os.environ, NEWSWIRE_SPACY_MODEL="", PYTHONPATH=os.getcwd())
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["40", "40"]
     assert "daemonic processes are not allowed to have children" in done.stderr
     assert done.stderr.count("worker processes could not start") == 1
