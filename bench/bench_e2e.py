@@ -481,6 +481,11 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="feeds carry each article in content:encoded (no page fetched; no plain script)",
     )
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="NEWSWIRE_WORKERS for the run (default: the pipeline's, 1 = a clean worker beside the run)",
+    )
     add_json_out(parser, "bench_e2e")
     return parser.parse_args()
 
@@ -501,6 +506,7 @@ def main() -> int:
         "feeds": len(feed_urls),
         "spacy": not args.gazetteer_only,
         "full_content": args.full_content,
+        "workers": args.workers if args.workers is not None else os.environ.get("NEWSWIRE_WORKERS", "1"),
         "plain_spacy_model": spacy_model,
         **corpus,
         "runs": {},
@@ -543,7 +549,10 @@ def main() -> int:
                     feeds_file,
                     store,
                     args.gazetteer_only,
-                    {"NEWSWIRE_INDEX_PREFIX": prefix},
+                    {
+                        "NEWSWIRE_INDEX_PREFIX": prefix,
+                        **({"NEWSWIRE_WORKERS": args.workers} if args.workers is not None else {}),
+                    },
                     args.profile.with_suffix(f".{name}") if args.profile else None,
                 )
                 run["server_cpu_s"] = tree_cpu_seconds(server_pid) - server_before if server_pid else None
