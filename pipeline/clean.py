@@ -56,6 +56,7 @@ from typing import Any, Literal
 
 from bs4 import BeautifulSoup
 from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from lxml import etree
 
 from pipeline.records import Record, canonical_url
 
@@ -458,18 +459,54 @@ def _lxml_tree(page_html: str) -> Any:
         return None
 
 
-def _page_date(tree: Any, url: str | None) -> str | None:
-    """Publication date from metadata/markup only: scripts other than JSON-LD are removed first."""
-    import copy
+_JSON_LD = "application/ld+json"
+_SETTINGS_JSON = "application/settings+json"  # read by trafilatura's metadata step (as JSON-LD)
+_DROPPED = "newswire-dropped"  # the tag given to elements before one strip_elements() call
 
+
+def _strip_never_text(tree: Any) -> None:
+    """Remove, in place and keeping the text that follows them, the elements whose content is
+    never article text, metadata or a date: ``<script>`` other than JSON-LD (and the JSON
+    settings blocks the metadata step reads, removed by :func:`_strip_settings_json` after it),
+    ``<style>``, ``<svg>`` and ``<noscript>``. trafilatura deletes them too, but only after its
+    own copies and whole-tree XPath passes; removing them once up front makes every later pass
+    (metadata, date, canonical URL, body) walk a smaller tree and spares the date a copy."""
+    for script in tree.iter("script"):
+        kind = script.get("type")
+        if kind != _SETTINGS_JSON and (kind or "").strip().lower() != _JSON_LD:
+            script.tag = _DROPPED
+    etree.strip_elements(tree, _DROPPED, "style", "svg", "noscript", with_tail=False)
+
+
+def _strip_settings_json(tree: Any) -> None:
+    """Remove the JSON settings ``<script>`` blocks kept for the metadata step (so the date
+    never reads script code other than JSON-LD)."""
+    for script in tree.iter("script"):
+        if script.get("type") == _SETTINGS_JSON:
+            script.tag = _DROPPED
+    etree.strip_elements(tree, _DROPPED, with_tail=False)
+
+
+def _strip_cleaned_by_trafilatura(tree: Any) -> None:
+    """Delete up front (text that follows kept, as trafilatura does) the elements trafilatura's
+    own tree cleaning deletes with their content (navigation, footers, asides, forms' controls,
+    media...), so its copies and whole-tree XPath passes before that cleaning walk a smaller
+    tree. Left to it: ``<head>`` (its forum check reads JSON-LD there), ``<figure>`` (kept when
+    it holds a table), ``<form>`` (kept when it holds most of the text) and ``<math>`` (its
+    formulas are salvaged)."""
+    from trafilatura.settings import MANUALLY_CLEANED
+
+    keep = {"head", "figure", "form", "math"}
+    etree.strip_elements(tree, *(tag for tag in MANUALLY_CLEANED if tag not in keep), with_tail=False)
+
+
+def _page_date(tree: Any, url: str | None) -> str | None:
+    """Publication date from metadata/markup only, read from a tree holding no script code
+    (:func:`_strip_never_text` and :func:`_strip_settings_json` ran on it)."""
     from htmldate import find_date
 
     if tree is None:
         return None
-    tree = copy.deepcopy(tree)
-    for script in tree.xpath("//script"):
-        if (script.get("type") or "").lower().strip() != "application/ld+json":
-            script.getparent().remove(script)
     try:
         found = find_date(
             tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%dT%H:%M:%S%z", url=url
@@ -605,6 +642,8 @@ def extract_body(
         import trafilatura
 
         precision = extractor != "trafilatura-recall"  # favor_precision scored best (bench_extract.py)
+        if tree is not None:
+            _strip_cleaned_by_trafilatura(tree)
         text = trafilatura.extract(
             page_html if tree is None else tree,
             url=url,
@@ -631,7 +670,11 @@ def extract_body(
 def extract_article(page_html: str, url: str, *, extractor: Extractor = DEFAULT_EXTRACTOR) -> dict[str, Any]:
     """Main article of a web page: {text, title, published_at, authors, canonical_url}."""
     tree = _lxml_tree(page_html)  # the one parse: metadata, date and canonical read it, the body last
+    if tree is not None:
+        _strip_never_text(tree)
     title, authors = _page_metadata(tree)
+    if tree is not None:
+        _strip_settings_json(tree)
     published_at = _page_date(tree, url)
     canonical = _page_canonical(tree, url)
     reuse = tree is not None and extractor.startswith("trafilatura")
