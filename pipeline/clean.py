@@ -46,6 +46,7 @@ block walker and the boilerplate/headline rules below are ours.
 from __future__ import annotations
 
 import contextlib
+import copy
 import html as htmllib
 import logging
 import re
@@ -446,17 +447,53 @@ def decode_page(body: bytes, content_type: str | None = None) -> str:
     return body.decode(codec, errors="replace")
 
 
-def _lxml_tree(page_html: str) -> Any:
-    """The page parsed once, by trafilatura's own loader (its parser settings: comments and
-    processing instructions dropped), so the body extractor can reuse the very tree it would
-    have built; None when the page does not parse as HTML."""
-    from trafilatura import load_html
+_PARSER: Any = None
 
-    try:
-        return load_html(page_html)
-    except Exception:  # lxml raises several types on junk
-        log.debug("lxml cannot read the page", exc_info=True)
-        return None
+
+def _html_parser() -> Any:
+    """trafilatura's HTML parser settings (comments and processing instructions dropped), with a
+    fixed element class: every element an ``lxml.html.HtmlElement`` as with lxml.html's parser,
+    but chosen in C instead of by a Python lookup call for every element object lxml hands out
+    (150,000 calls over the 91 benchmark pages; the form-control subclasses it would pick are
+    never used here, and those elements are deleted before extraction)."""
+    global _PARSER
+    if _PARSER is None:
+        from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+
+        parser = etree.HTMLParser(
+            collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+        )
+        parser.set_element_class_lookup(
+            etree.ElementDefaultClassLookup(
+                element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+            )
+        )
+        _PARSER = parser
+    return _PARSER
+
+
+def _lxml_tree(page_html: str) -> Any:
+    """The page parsed once, as trafilatura's loader parses it (its repairs, its parser
+    settings, its checks), so the body extractor can reuse the very tree it would have built;
+    None when the page does not parse as HTML."""
+    from lxml.html import fromstring
+    from trafilatura.utils import is_dubious_html, repair_faulty_html
+
+    beginning = page_html[:50].lower()
+    page_html = repair_faulty_html(page_html, beginning)
+    tree = None
+    for as_bytes in (False, True):
+        try:  # the str first; as bytes when lxml refuses a str with an encoding declaration
+            attempt = page_html.encode("utf-8", "surrogatepass") if as_bytes else page_html
+            tree = fromstring(attempt, parser=_html_parser())
+        except Exception:  # lxml raises several types on junk
+            log.debug("lxml cannot read the page", exc_info=True)
+            continue
+        if tree is not None and len(tree) >= 1:
+            break
+    if tree is not None and is_dubious_html(beginning) and len(tree) < 2:
+        return None  # not (well-formed) HTML
+    return tree
 
 
 _JSON_LD = "application/ld+json"
@@ -631,6 +668,53 @@ def _rules_extract(page_html: str) -> str:
     return "\n\n".join(p for p in _paragraphs_from_tag(best) if len(p) > 1)
 
 
+_TRAFILATURA_OPTIONS: dict[str, Any] = {}
+
+
+def _trafilatura_options(extractor: str, url: str | None) -> Any:
+    """trafilatura's settings for ``extractor`` (built once: reading its configuration on every
+    call cost more than its tree copy), with this page's URL."""
+    from trafilatura.settings import Extractor as Options
+
+    template = _TRAFILATURA_OPTIONS.get(extractor)
+    if template is None:
+        precision = extractor != "trafilatura-recall"  # favor_precision scored best (bench_extract.py)
+        template = _TRAFILATURA_OPTIONS[extractor] = Options(
+            output_format="txt",
+            fast=extractor == "trafilatura-fast",  # no fallback comparison with readability/jusText
+            comments=False,
+            tables=True,
+            precision=precision,
+            recall=not precision,
+            dedup=False,
+        )
+    options = copy.copy(template)
+    options.url = options.source = url
+    return options
+
+
+def _body_paragraphs(page_html: str, url: str | None, extractor: Extractor, tree: Any) -> list[str]:
+    """The paragraphs of :func:`extract_body`."""
+    if extractor in ("trafilatura", "trafilatura-fast", "trafilatura-recall"):
+        import trafilatura
+
+        if tree is not None:
+            _strip_cleaned_by_trafilatura(tree)
+        options = _trafilatura_options(extractor, url)
+        text = trafilatura.extract(page_html if tree is None else tree, url=url, options=options)
+        return _plain_paragraphs((text or "").replace("\n", "\n\n"))
+    if extractor == "readability":
+        from pipeline.extras import require
+
+        Document = require("readability", "the readability extractor").Document
+
+        summary = Document(page_html, url=url).summary(html_partial=True)
+        return _plain_paragraphs("\n\n".join(html_to_paragraphs(summary)))
+    if extractor == "rules":
+        return _plain_paragraphs(_rules_extract(page_html))
+    raise ValueError(f"unknown extractor {extractor!r}")
+
+
 def extract_body(
     page_html: str, url: str | None = None, *, extractor: Extractor = DEFAULT_EXTRACTOR, tree: Any = None
 ) -> str:
@@ -638,33 +722,7 @@ def extract_body(
 
     ``tree`` (the page already parsed by lxml) spares trafilatura a second parse; it is
     changed in place, so it must be the caller's last use of it."""
-    if extractor in ("trafilatura", "trafilatura-fast", "trafilatura-recall"):
-        import trafilatura
-
-        precision = extractor != "trafilatura-recall"  # favor_precision scored best (bench_extract.py)
-        if tree is not None:
-            _strip_cleaned_by_trafilatura(tree)
-        text = trafilatura.extract(
-            page_html if tree is None else tree,
-            url=url,
-            fast=extractor == "trafilatura-fast",  # no fallback comparison with readability/jusText
-            include_comments=False,
-            include_tables=True,
-            favor_precision=precision,
-            favor_recall=not precision,
-            deduplicate=False,
-        )
-        return "\n\n".join(_plain_paragraphs((text or "").replace("\n", "\n\n")))
-    if extractor == "readability":
-        from pipeline.extras import require
-
-        Document = require("readability", "the readability extractor").Document
-
-        summary = Document(page_html, url=url).summary(html_partial=True)
-        return "\n\n".join(html_to_paragraphs(summary))
-    if extractor == "rules":
-        return _rules_extract(page_html)
-    raise ValueError(f"unknown extractor {extractor!r}")
+    return "\n\n".join(_body_paragraphs(page_html, url, extractor, tree))
 
 
 def extract_article(page_html: str, url: str, *, extractor: Extractor = DEFAULT_EXTRACTOR) -> dict[str, Any]:
@@ -678,8 +736,8 @@ def extract_article(page_html: str, url: str, *, extractor: Extractor = DEFAULT_
     published_at = _page_date(tree, url)
     canonical = _page_canonical(tree, url)
     reuse = tree is not None and extractor.startswith("trafilatura")
-    body = extract_body(page_html, url, extractor=extractor, tree=tree if reuse else None)
-    paragraphs = remove_repeated_headlines(_plain_paragraphs(body), title)
+    body = _body_paragraphs(page_html, url, extractor, tree if reuse else None)
+    paragraphs = remove_repeated_headlines(body, title)
     return {
         "text": "\n\n".join(paragraphs),
         "title": title,
