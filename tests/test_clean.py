@@ -363,3 +363,23 @@ def test_clean_as_a_jsonl_filter_keeps_order_and_reports_failures() -> None:
     assert out[3]["text"] == "Third & last"
     assert out[3]["title"] == "T"
     assert "2" in stderr.getvalue()
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<!DOCTYPE html>\n<html><head></head><body><p>High water at 06:12.</p></body></html>",
+        "<html><body><p>Low\x01 water\x0b at 12:30\ufffe.</p></body></html>",
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/x.dtd">\n'
+        "<html><body><p>Neap\x1f tide.</p></body></html>",
+        '<html lang="en"/>\n<head></head><body><p>Spring tide.</p></body>',
+    ],
+)
+def test_page_repairs_are_trafilaturas(page: str) -> None:
+    from trafilatura.utils import repair_faulty_html
+
+    from pipeline.clean import _repaired
+
+    repaired = _repaired(page, page[:50].lower())
+    assert repaired == repair_faulty_html(page, page[:50].lower())
+    assert not any(char in repaired for char in "\x01\x0b\x1f\ufffe")  # characters XML cannot hold
