@@ -16,8 +16,8 @@ Contract
   (``<script>`` other than JSON-LD, ``<style>``, ``<svg>``, ``<noscript>``) is removed from the
   tree at once; title and authors, date and canonical URL read that tree, then the elements
   trafilatura's cleaning would delete anyway go, and the body extractor consumes it (every
-  later pass walks a smaller tree: same output on the 91 benchmark pages, 1.45 times fewer
-  CPU-seconds with the steps below; issue 15). The body comes from trafilatura with ``favor_precision``,
+  later pass walks a smaller tree: same output on the 91 benchmark pages for two thirds of
+  the CPU-seconds with the steps below; issue 15). The body comes from trafilatura with ``favor_precision``,
   tables and ``fast=True`` (no fallback comparison with readability/jusText), picked in
   ``bench/bench_extract.py`` on both quality and speed: over the whole product path F1 0.971
   at 49 pages per CPU-second against 0.975 at 27 with the fallback (issue 15: within 0.005
