@@ -363,3 +363,62 @@ def test_clean_as_a_jsonl_filter_keeps_order_and_reports_failures() -> None:
     assert out[3]["text"] == "Third & last"
     assert out[3]["title"] == "T"
     assert "2" in stderr.getvalue()
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<!DOCTYPE html>\n<html><head></head><body><p>High water at 06:12.</p></body></html>",
+        "<html><body><p>Low\x01 water\x0b at 12:30\ufffe.</p></body></html>",
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/x.dtd">\n'
+        "<html><body><p>Neap\x1f tide.</p></body></html>",
+        '<html lang="en"/>\n<head></head><body><p>Spring tide.</p></body>',
+    ],
+)
+def test_page_repairs_are_trafilaturas(page: str) -> None:
+    from trafilatura.utils import repair_faulty_html
+
+    from pipeline.clean import _repaired
+
+    repaired = _repaired(page, page[:50].lower())
+    assert repaired == repair_faulty_html(page, page[:50].lower())
+    assert not any(char in repaired for char in "\x01\x0b\x1f\ufffe")  # characters XML cannot hold
+
+
+FERRY_BODY = (
+    "<p>"
+    + "The ferry operator published a new winter timetable for the island routes on Friday. " * 3
+    + "</p>"
+)
+
+
+def test_icons_styles_and_noscript_text_never_reach_the_author_or_the_text() -> None:
+    page = (
+        "<!DOCTYPE html><html><head><title>Ferry timetable changes</title>"
+        "<style>.byline{color:red}</style></head><body><article><h1>Ferry timetable changes</h1>"
+        '<div class="byline"><svg viewBox="0 0 8 8"><title>Pencil icon</title><path d="M0 0"/></svg>'
+        "Rosa Lindgren</div>"
+        + FERRY_BODY
+        + "<p>Tickets<noscript> (enable scripts to buy online)</noscript> are sold at the quay.</p>"
+        "</article></body></html>"
+    )
+    article = extract_article(page, "https://ferries.example.test/news/timetable")
+    assert article["authors"] == ["Rosa Lindgren"]  # the svg's <title> is no part of the name
+    assert article["text"].endswith(
+        "on Friday.\n\nTickets are sold at the quay."
+    )  # text after <noscript> kept
+    assert "color:red" not in article["text"]
+    assert "enable scripts" not in article["text"]
+
+
+def test_settings_json_gives_metadata_but_never_a_date() -> None:
+    page = (
+        "<!DOCTYPE html><html><head>"
+        '<script type="application/settings+json">{"@context": "https://schema.org", "@type": "NewsArticle", '
+        '"headline": "Ferry timetable changes", "datePublished": "2012-03-04T05:06:07Z"}</script>'
+        "</head><body><article>" + FERRY_BODY + "</article></body></html>"
+    )
+    article = extract_article(page, "https://ferries.example.test/news/timetable")
+    assert article["title"] == "Ferry timetable changes"  # trafilatura's metadata step reads it
+    assert article["published_at"] is None  # script code, not JSON-LD: never a date source
+    assert article["text"].startswith("The ferry operator published a new winter timetable")
