@@ -618,12 +618,8 @@ def _page_metadata(tree: Any) -> tuple[str | None, list[str]]:
     """(title, authors) from the page metadata: the title and author steps of trafilatura's
     ``extract_metadata`` (meta tags, then JSON-LD, then the markup), without the rest of it
     (a second date search, site name, categories, tags, licence): 0.35 s instead of 0.87 s
-    over the 91 benchmark pages, same titles and authors on every one (issue 15). The markup
-    author step is :func:`pipeline.markup_author.markup_author` (same rules, same results,
-    without lxml's per-element Python callbacks)."""
-    from trafilatura.metadata import examine_meta, extract_meta_json, extract_title
-
-    from pipeline.markup_author import markup_author
+    over the 91 benchmark pages, same titles and authors on every one (issue 15)."""
+    from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title
 
     if tree is None:
         return None, []
@@ -636,7 +632,7 @@ def _page_metadata(tree: Any) -> tuple[str | None, list[str]]:
         if not meta.title:
             meta.title = extract_title(tree)
         if not meta.author:
-            meta.author = markup_author(tree)  # trafilatura's extract_author, 2.7 times cheaper
+            meta.author = extract_author(tree)
         meta.clean_and_trim()
     except Exception:  # metadata is best effort
         log.debug("page metadata extraction failed", exc_info=True)
