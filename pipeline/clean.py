@@ -25,8 +25,8 @@ Contract
   the others stay selectable (``extractor=``).
   The date comes from htmldate over the page's metadata and markup with every ``<script>``
   except JSON-LD removed first, so a date is never read from script code. Authors found in the
-  markup (no author in the meta tags or JSON-LD) come from trafilatura's rules evaluated in
-  Python (:mod:`pipeline.markup_author`). The canonical URL
+  markup (no author in the meta tags or JSON-LD) come from trafilatura's ``extract_author``
+  rules. The canonical URL
   comes from ``<link rel=canonical>`` then ``og:url`` (resolved, then normalised by
   :func:`pipeline.records.canonical_url`).
 - :func:`decode_page` ``(body, content_type) -> str`` decodes a fetched page with the charset
