@@ -506,8 +506,11 @@ def _lxml_tree(page_html: str) -> Any:
     settings, its checks), so the body extractor can reuse the very tree it would have built;
     None when the page does not parse as HTML."""
     from lxml.html import fromstring
-    from trafilatura.utils import is_dubious_html
 
+    try:  # trafilatura's internals, as of 2.0: another version may move them
+        from trafilatura.utils import DOCTYPE_TAG, FAULTY_HTML, is_dubious_html  # noqa: F401
+    except ImportError:  # then its own loader (a little slower, the same tree)
+        return _trafilatura_loaded(page_html)
     beginning = page_html[:50].lower()
     page_html = _repaired(page_html, beginning)
     tree = None
@@ -524,6 +527,17 @@ def _lxml_tree(page_html: str) -> Any:
     if tree is not None and is_dubious_html(beginning) and len(tree) < 2:
         return None  # not (well-formed) HTML
     return tree
+
+
+def _trafilatura_loaded(page_html: str) -> Any:
+    """The page parsed by trafilatura's own loader; None when it does not parse as HTML."""
+    from trafilatura import load_html
+
+    try:
+        return load_html(page_html)
+    except Exception:  # lxml raises several types on junk
+        log.debug("lxml cannot read the page", exc_info=True)
+        return None
 
 
 _JSON_LD = "application/ld+json"
@@ -561,8 +575,10 @@ def _strip_cleaned_by_trafilatura(tree: Any) -> None:
     tree. Left to it: ``<head>`` (its forum check reads JSON-LD there), ``<figure>`` (kept when
     it holds a table), ``<form>`` (kept when it holds most of the text) and ``<math>`` (its
     formulas are salvaged)."""
-    from trafilatura.settings import MANUALLY_CLEANED
-
+    try:  # trafilatura's internals, as of 2.0: another version may move them
+        from trafilatura.settings import MANUALLY_CLEANED
+    except ImportError:  # then trafilatura deletes them itself, later
+        return
     keep = {"head", "figure", "form", "math"}
     etree.strip_elements(tree, *(tag for tag in MANUALLY_CLEANED if tag not in keep), with_tail=False)
 

@@ -422,3 +422,17 @@ def test_settings_json_gives_metadata_but_never_a_date() -> None:
     assert article["title"] == "Ferry timetable changes"  # trafilatura's metadata step reads it
     assert article["published_at"] is None  # script code, not JSON-LD: never a date source
     assert article["text"].startswith("The ferry operator published a new winter timetable")
+
+
+def test_without_trafilaturas_internals_the_same_article_comes_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parse and pre-strip use trafilatura 2.0's internals (its repairs, its list of elements it deletes);
+    a version that moves them gets its own loader and cleaning instead, with the same result."""
+    import trafilatura.settings
+    import trafilatura.utils
+
+    page = read("article.html")
+    expected = extract_article(page, ARTICLE_URL)
+    monkeypatch.delattr(trafilatura.utils, "FAULTY_HTML")
+    monkeypatch.delattr(trafilatura.settings, "MANUALLY_CLEANED")
+    assert extract_article(page, ARTICLE_URL) == expected
+    assert expected["text"]
