@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from pipeline.tag import Tagger, get_tagger
-from pipeline.tag.normalize import norm_key, tokens
+from pipeline.tag.normalize import Token, norm_key, norm_word, tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 LINKING = ROOT / "tests" / "data" / "linking" / "articles.jsonl"
@@ -63,6 +64,55 @@ def test_normal_form_keeps_english_words_and_offsets() -> None:
     assert text[bab.start : bab.end] == "Bab"
     assert text[bab.pre : bab.end] == "al-Bab"
     assert next(t for t in toks if t.raw.startswith("Syria")).norm == "syria"  # possessive dropped
+
+
+def _loop_tokens(text: str) -> list[tuple[int, int, str, str, int]]:
+    """The plain one-word-at-a-time statement of :func:`tokens` (the rules of its module docstring)."""
+    raw = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^\W_]+(?:['’‘`´ʿʼʾʻ][^\W_]+)*", text)]
+    always, sometimes = {"al", "el"}, {"ar", "an", "as", "ad", "ash", "at", "az", "ath", "ed", "es", "ez"}
+    sometimes |= {"ul", "ud", "adh"}
+    out, pre = [], -1
+    for i, (start, end, word) in enumerate(raw):
+        norm = norm_word(word)
+        if not norm:
+            continue
+        close = i + 1 < len(raw) and raw[i + 1][0] - end <= 1
+        if norm in always and close:
+            pre = start if pre < 0 else pre
+            continue
+        if norm in sometimes and close:
+            capital = word[0].isupper() and raw[i + 1][2][0].isupper()
+            if text[end : end + 1] in ("-", "‐", "–") or (capital and len(word) <= 3 and word[1:].islower()):
+                pre = start if pre < 0 else pre
+                continue
+        out.append((start, end, word, norm, pre))
+        pre = -1
+    return out
+
+
+def test_tokens_match_the_word_by_word_rules() -> None:
+    texts = [
+        "Fighters in al-Bab and Ar Raqqah, as far as ad-Dawr; El-Al-Sham at an Al Qaim-checkpoint.",
+        "al-´-Bab, al- ar-Raqqa AS SUWAYDA As Suwayda as Suwayda al",
+        "U´K ´ ’s Syria’s Al–Nusra el‐Kebir ash-Shaddadi at-Tanf _al_ Bab",
+        "",
+        " - ",
+    ]
+    rng = random.Random(7)
+    pieces = ["al", "Al", "el", "ar", "Ar", "as", "at", "Ash", "-", "–", " ", "´", "’", "s", "Bab", "X", "_"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    for text in texts:
+        toks = tokens(text)
+        assert [tuple(t) for t in toks] == _loop_tokens(text), text
+        assert all(isinstance(t, Token) for t in toks)
+
+
+def test_tokens_keep_the_first_dropped_prefix_offset() -> None:
+    text = "to al-al-Bab from Ar Raqqa"
+    bab, raqqa = (t for t in tokens(text) if t.norm in ("bab", "raka"))
+    assert text[bab.pre : bab.end] == "al-al-Bab"
+    assert text[raqqa.pre : raqqa.end] == "Ar Raqqa"
+    assert [t.pre for t in tokens("Bab Raqqa")] == [-1, -1]
 
 
 # ---- API contract -------------------------------------------------------------------------------------

@@ -56,6 +56,8 @@ class ArticleBase:
         self.inside_spacy_name = [False] * len(self.toks)  # tokens inside a spaCy PERSON/ORG of 2+ words
         self.inside_spacy_org = [False] * len(self.toks)  # tokens inside an unknown spaCy ORG of 2+ words
         self.spacy_person = [False] * len(self.toks)  # tokens inside a spaCy PERSON
+        # tokens not opening with a lower-case letter: a span with none never passes :meth:`case_ok`
+        self.capital = [not t.raw[0].islower() for t in self.toks]
 
     # -- helpers
     def gap(self, i: int) -> str:
@@ -88,6 +90,8 @@ class ArticleBase:
         return len(letters) > 12 and sum(c.isupper() for c in letters) > 0.7 * len(letters)
 
     def case_ok(self, i: int, j: int, entry: NameEntry, flags: int) -> bool:
+        """Is the span written as the name must be (capitals for an acronym, the capitalised words of its
+        mask)? False whenever every word opens with a lower-case letter (see :meth:`lower_case`)."""
         span = self.toks[i:j]
         if flags & UPPER:  # "EU", "EU's", "U.N."
             letters = [c for t in span for c in _without_possessive(t.raw) if c.isalpha()]
@@ -102,6 +106,12 @@ class ArticleBase:
         elif not content[0].raw[0].isupper():
             return False
         return any(t.raw[0].isupper() for t in content)
+
+    def lower_case(self, i: int, j: int) -> bool:
+        """Does every word of tokens i..j open with a lower-case letter? Then :meth:`case_ok` is False for
+        every flag (an acronym needs capitals, any other name a capitalised word): most gazetteer matches in
+        running text are such common words, and this skips their checks."""
+        return not any(self.capital[i:j])
 
     def prev_word(self, i: int) -> str:
         """The lower-cased word before token i within the sentence ('' at a sentence start), skipping
