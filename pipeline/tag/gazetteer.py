@@ -122,6 +122,15 @@ class NameEntry:
     common: bool = False
 
 
+#: A gazetteer name found in a text: first token, token after the last, the name's entry.
+Match = tuple[int, int, NameEntry]
+
+
+def known_entry(entry: NameEntry) -> bool:
+    """Does the entry name something a reader knows (see :meth:`Gazetteer.known`)?"""
+    return entry.demonym is not None or any(not f & MINOR for _, f in entry.targets)
+
+
 @dataclass
 class Gazetteer:
     entities: dict[str, Entity]
@@ -140,9 +149,18 @@ class Gazetteer:
         """The entry of a normal-form key when it names something a reader knows: an actor, a demonym or a
         place that is not MINOR. A name only small towns bear is no evidence that a word is a name."""
         entry = self.names.get(key)
-        if entry is None or entry.demonym is not None:
-            return entry
-        return entry if any(not f & MINOR for _, f in entry.targets) else None
+        return entry if entry is not None and known_entry(entry) else None
+
+    def matches(self, norms: list[str]) -> list[Match]:
+        """:meth:`spans` with each name's entry: what statistical NER's segmentation and the linker both read
+        (computed once per text and shared)."""
+        names = self.names
+        get = dict.get  # a name already read is a NameEntry in the dict itself: skip _Lazy's Python lookup
+        out: list[Match] = []
+        for i, j, key in self.spans(norms):
+            entry = get(names, key)
+            out.append((i, j, entry if type(entry) is NameEntry else names[key]))
+        return out
 
     def lookup(self, name: str) -> NameEntry | None:
         return self.names.get(norm_key(name))

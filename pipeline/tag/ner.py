@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.tag.gazetteer import Gazetteer
+from pipeline.tag.gazetteer import Gazetteer, Match, known_entry
 from pipeline.tag.lexicon import (
     CALENDAR_WORDS,
     DIRECTIONS,
@@ -152,7 +152,9 @@ def load_spacy(name: str) -> Any:
     return None
 
 
-def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> list[tuple[int, int]]:
+def ner_segments(
+    gaz: Gazetteer, text: str, toks: list[Token] | None = None, matches: list[Match] | None = None
+) -> list[tuple[int, int]]:
     """The sentences of ``text`` worth statistical NER, as character ranges.
 
     spaCy costs ~40x the gazetteer pass per word, and most sentences of news copy are either names the
@@ -162,15 +164,19 @@ def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> 
     dates (``NOT_NER_CUES``) do not count either). spaCy's features see a few words either side (tok2vec
     window 1, depth 4), so a sentence on its own gets the entities it gets in the whole text; for the same
     reason only the stretch from ``NER_CONTEXT`` words before the first such word to as many after the last is
-    sent. Texts longer than ``NER_MAX_CHARS`` are cut there.
+    sent. Texts longer than ``NER_MAX_CHARS`` are cut there. ``toks`` and ``matches`` (the gazetteer's
+    :meth:`~pipeline.tag.gazetteer.Gazetteer.matches` over ``toks``) are those of the whole text when given,
+    as the linker reads them.
     """
     text = text[:NER_MAX_CHARS]
     toks = tokens(text) if toks is None else [t for t in toks if t.end <= len(text)]
     if not toks:
         return []
     covered = [False] * len(toks)
-    for first, last, key in gaz.spans([t.norm for t in toks]):
-        if gaz.known(key) is None:
+    if matches is None:
+        matches = gaz.matches([t.norm for t in toks])
+    for first, last, entry in matches:
+        if last > len(toks) or not known_entry(entry):
             continue  # a name only small towns bear: spaCy may see a person there ("Pedro Sanchez")
         for x in range(first, last):
             covered[x] = True
@@ -240,15 +246,23 @@ def segment_cache(nlp: Any) -> SegmentCache:
     return cache
 
 
-def run_ner(nlp: Any, gaz: Gazetteer, texts: list[str], toks: list[list[Token]] | None = None) -> list[Ents]:
+def run_ner(
+    nlp: Any,
+    gaz: Gazetteer,
+    texts: list[str],
+    toks: list[list[Token]] | None = None,
+    matches: list[list[Match]] | None = None,
+) -> list[Ents]:
     """spaCy's entities of each text, run only where they can add something (see :func:`ner_segments`) and
-    only on segments the model's :class:`SegmentCache` has not seen."""
+    only on segments the model's :class:`SegmentCache` has not seen. ``toks`` and ``matches``: each text's,
+    when the caller has them."""
     cache = segment_cache(nlp)
     out = [Ents([]) for _ in texts]
     found: dict[str, tuple[tuple[int, int, str], ...]] = {}
     segs: list[tuple[int, int, str]] = []  # text index, start, segment text
     for k, text in enumerate(texts):
-        for s, e in ner_segments(gaz, text, toks[k] if toks else None):
+        found_k = matches[k] if matches else None
+        for s, e in ner_segments(gaz, text, toks[k] if toks else None, found_k):
             seg = text[s:e]
             segs.append((k, s, seg))
             if seg not in found and (known := cache.get(seg)) is not None:
