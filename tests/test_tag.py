@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 
 from pipeline.tag import Tagger, get_tagger
+from pipeline.tag.gazetteer import UPPER
+from pipeline.tag.linker import Article
+from pipeline.tag.ner import ner_segments
 from pipeline.tag.normalize import Token, norm_key, norm_word, tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,6 +216,39 @@ def test_actors_file_has_300_actors_with_required_fields() -> None:
         assert re.fullmatch(r"actor:[a-z0-9-]+", a["id"]), a
         assert a["kind"] in kinds, a
         assert a["name"], a
+
+
+_CASE_TEXT = (
+    "ISIS fighters left al-Raqqa for Deir ez-Zor; the Syrian army said Turkish troops near Aleppo, "
+    "paris and the nile, and U.N. envoys in Damascus' old city met the EU's Foreign Affairs Council. "
+    "A 2020 report by the U.S. army in Mosul found NATO and nato rarely agree. " * 80
+)
+
+
+def test_gazetteer_matches_are_the_spans_with_their_entries(gaz_tagger: Tagger) -> None:
+    gaz = gaz_tagger.gaz
+    norms = [t.norm for t in tokens(_CASE_TEXT)]
+    found = gaz.matches(norms)
+    assert [(i, j, e.key) for i, j, e in found] == list(gaz.spans(norms))
+    assert all(e is gaz.names[e.key] for _, _, e in found)
+    assert any(e.demonym is not None for _, _, e in found)  # "Syrian", "Turkish"
+    # segmentation over the first 20,000 characters reads the matches of the whole text the same way
+    toks = tokens(_CASE_TEXT)
+    assert len(_CASE_TEXT) > 20_000
+    assert ner_segments(gaz, _CASE_TEXT, toks, found) == ner_segments(gaz, _CASE_TEXT)
+
+
+def test_lower_case_spans_never_pass_the_case_check(gaz_tagger: Tagger) -> None:
+    art = Article(gaz_tagger, _CASE_TEXT[:600], None)
+    lower = 0
+    for i, j, entry in art.matches:
+        flags = {f for _, f in entry.targets} | {0, UPPER}
+        if art.lower_case(i, j):
+            lower += 1
+            assert not any(art.case_ok(i, j, entry, f) for f in flags), art.text[art.toks[i].start :]
+    assert lower > 0  # "paris", "nile", "nato", "army", ...
+    assert Article(gaz_tagger, "paris and nato", None).run() == []
+    assert {m.text for m in Article(gaz_tagger, "Paris and NATO", None).run()} == {"Paris", "NATO"}
 
 
 # ---- hard cases (our own sentences, modelled on wire copy) -------------------------------------------------
