@@ -9,6 +9,7 @@ entities of segments it has already read (:class:`SegmentCache`: syndicated copi
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import re
@@ -172,37 +173,51 @@ def ner_segments(
     toks = tokens(text) if toks is None else [t for t in toks if t.end <= len(text)]
     if not toks:
         return []
-    covered = [False] * len(toks)
-    if matches is None:
-        matches = gaz.matches([t.norm for t in toks])
-    for first, last, entry in matches:
-        if last > len(toks) or not known_entry(entry):
-            continue  # a name only small towns bear: spaCy may see a person there ("Pedro Sanchez")
-        for x in range(first, last):
-            covered[x] = True
-    lower = {t.raw for t in toks if t.raw.islower()}  # words the text also writes in lower case
+    cues = _cue_words(gaz, toks, matches)
+    starts = [t.start for t in toks]
+    lower: set[str] | None = None  # words the text also writes in lower case (read when needed)
     out: list[tuple[int, int]] = []
-    i = 0
+    i = c = 0  # the next token, the next cue
     for m in _SENT_SPLIT.finditer(text + "\n"):
         start, end = m.start(), m.end()
-        first_tok, hits = i, []
-        while i < len(toks) and toks[i].start < end:
-            t = toks[i]
-            low = t.raw.lower()
-            if (
-                not covered[i]
-                and t.raw[0].isupper()
-                and low not in NOT_NER_CUES
-                and not (i == first_tok and (low in STOP_WORDS or low in lower))
-            ):
-                hits.append(i)
-            i += 1
+        first_tok = i
+        i = bisect.bisect_left(starts, end, lo=i)  # the sentence's tokens: first_tok .. i-1
+        c0 = c
+        while c < len(cues) and cues[c] < i:
+            c += 1
+        hits = cues[c0:c]
+        if hits and hits[0] == first_tok:  # an opening stop word or a word also written in lower case
+            low = toks[first_tok].raw.lower()
+            if lower is None:
+                lower = {t.raw for t in toks if t.raw.islower()}
+            if low in STOP_WORDS or low in lower:
+                hits = hits[1:]
         if hits:
             lo, hi = max(first_tok, hits[0] - NER_CONTEXT), min(i - 1, hits[-1] + NER_CONTEXT)
             s = start if lo == first_tok else toks[lo].start
             e = min(end, len(text)) if hi == i - 1 else toks[hi].end
             out.append((s, e))
     return out
+
+
+def _cue_words(gaz: Gazetteer, toks: list[Token], matches: list[Match] | None) -> list[int]:
+    """The indices of the capitalised words that no known gazetteer name covers, titles, compass words and
+    dates aside (:func:`ner_segments` sends the sentences holding one to spaCy)."""
+    covered = [False] * len(toks)
+    if matches is None:
+        matches = gaz.matches([t.norm for t in toks])
+    for first, last, entry in matches:
+        if last > len(toks) or (last - first == 1 and not toks[first].raw[0].isupper()):
+            continue  # past the text NER reads, or one word that is no cue anyway
+        if not known_entry(entry):
+            continue  # a name only small towns bear: spaCy may see a person there ("Pedro Sanchez")
+        for x in range(first, last):
+            covered[x] = True
+    return [
+        k
+        for k, t in enumerate(toks)
+        if not covered[k] and t.raw[0].isupper() and t.raw.lower() not in NOT_NER_CUES
+    ]
 
 
 class SegmentCache:
