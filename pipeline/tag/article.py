@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pipeline.tag.gazetteer import CONNECTORS, UPPER, Match, NameEntry
@@ -55,11 +56,11 @@ class ArticleBase:
         self.doc = doc
         self.toks: list[Token] = tokens(text) if toks is None else toks
         self.matches = self.gaz.matches([t.norm for t in self.toks]) if matches is None else matches
-        self.starts = [t.start for t in self.toks]
+        self.starts: list[int] = list(map(itemgetter(0), self.toks))
         self.context: set[str] = set()
         self.aliases: dict[str, str] = {}  # normal form -> entity id, defined in this article
         self.taken = [False] * len(self.toks)
-        self.char_to_tok: dict[int, int] = {t.start: i for i, t in enumerate(self.toks)}
+        self.char_to_tok: dict[int, int] = dict(zip(self.starts, range(len(self.toks)), strict=True))
         self.country_spans: dict[int, int] = {}  # end token -> start token of country names
         self.inside_spacy_name = [False] * len(self.toks)  # tokens inside a spaCy PERSON/ORG of 2+ words
         self.inside_spacy_org = [False] * len(self.toks)  # tokens inside an unknown spaCy ORG of 2+ words
