@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from typing import Any
 import pytest
 
 from pipeline.tag import Tagger, get_tagger
-from pipeline.tag.normalize import norm_key, tokens
+from pipeline.tag.gazetteer import UPPER
+from pipeline.tag.linker import Article
+from pipeline.tag.ner import ner_segments
+from pipeline.tag.normalize import Token, norm_key, norm_word, tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 LINKING = ROOT / "tests" / "data" / "linking" / "articles.jsonl"
@@ -63,6 +67,55 @@ def test_normal_form_keeps_english_words_and_offsets() -> None:
     assert text[bab.start : bab.end] == "Bab"
     assert text[bab.pre : bab.end] == "al-Bab"
     assert next(t for t in toks if t.raw.startswith("Syria")).norm == "syria"  # possessive dropped
+
+
+def _loop_tokens(text: str) -> list[tuple[int, int, str, str, int]]:
+    """The plain one-word-at-a-time statement of :func:`tokens` (the rules of its module docstring)."""
+    raw = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^\W_]+(?:['’‘`´ʿʼʾʻ][^\W_]+)*", text)]
+    always, sometimes = {"al", "el"}, {"ar", "an", "as", "ad", "ash", "at", "az", "ath", "ed", "es", "ez"}
+    sometimes |= {"ul", "ud", "adh"}
+    out, pre = [], -1
+    for i, (start, end, word) in enumerate(raw):
+        norm = norm_word(word)
+        if not norm:
+            continue
+        close = i + 1 < len(raw) and raw[i + 1][0] - end <= 1
+        if norm in always and close:
+            pre = start if pre < 0 else pre
+            continue
+        if norm in sometimes and close:
+            capital = word[0].isupper() and raw[i + 1][2][0].isupper()
+            if text[end : end + 1] in ("-", "‐", "–") or (capital and len(word) <= 3 and word[1:].islower()):
+                pre = start if pre < 0 else pre
+                continue
+        out.append((start, end, word, norm, pre))
+        pre = -1
+    return out
+
+
+def test_tokens_match_the_word_by_word_rules() -> None:
+    texts = [
+        "Fighters in al-Bab and Ar Raqqah, as far as ad-Dawr; El-Al-Sham at an Al Qaim-checkpoint.",
+        "al-´-Bab, al- ar-Raqqa AS SUWAYDA As Suwayda as Suwayda al",
+        "U´K ´ ’s Syria’s Al–Nusra el‐Kebir ash-Shaddadi at-Tanf _al_ Bab",
+        "",
+        " - ",
+    ]
+    rng = random.Random(7)
+    pieces = ["al", "Al", "el", "ar", "Ar", "as", "at", "Ash", "-", "–", " ", "´", "’", "s", "Bab", "X", "_"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    for text in texts:
+        toks = tokens(text)
+        assert [tuple(t) for t in toks] == _loop_tokens(text), text
+        assert all(isinstance(t, Token) for t in toks)
+
+
+def test_tokens_keep_the_first_dropped_prefix_offset() -> None:
+    text = "to al-al-Bab from Ar Raqqa"
+    bab, raqqa = (t for t in tokens(text) if t.norm in ("bab", "raka"))
+    assert text[bab.pre : bab.end] == "al-al-Bab"
+    assert text[raqqa.pre : raqqa.end] == "Ar Raqqa"
+    assert [t.pre for t in tokens("Bab Raqqa")] == [-1, -1]
 
 
 # ---- API contract -------------------------------------------------------------------------------------
@@ -163,6 +216,39 @@ def test_actors_file_has_300_actors_with_required_fields() -> None:
         assert re.fullmatch(r"actor:[a-z0-9-]+", a["id"]), a
         assert a["kind"] in kinds, a
         assert a["name"], a
+
+
+_CASE_TEXT = (
+    "ISIS fighters left al-Raqqa for Deir ez-Zor; the Syrian army said Turkish troops near Aleppo, "
+    "paris and the nile, and U.N. envoys in Damascus' old city met the EU's Foreign Affairs Council. "
+    "A 2020 report by the U.S. army in Mosul found NATO and nato rarely agree. " * 80
+)
+
+
+def test_gazetteer_matches_are_the_spans_with_their_entries(gaz_tagger: Tagger) -> None:
+    gaz = gaz_tagger.gaz
+    norms = [t.norm for t in tokens(_CASE_TEXT)]
+    found = gaz.matches(norms)
+    assert [(i, j, e.key) for i, j, e in found] == list(gaz.spans(norms))
+    assert all(e is gaz.names[e.key] for _, _, e in found)
+    assert any(e.demonym is not None for _, _, e in found)  # "Syrian", "Turkish"
+    # segmentation over the first 20,000 characters reads the matches of the whole text the same way
+    toks = tokens(_CASE_TEXT)
+    assert len(_CASE_TEXT) > 20_000
+    assert ner_segments(gaz, _CASE_TEXT, toks, found) == ner_segments(gaz, _CASE_TEXT)
+
+
+def test_lower_case_spans_never_pass_the_case_check(gaz_tagger: Tagger) -> None:
+    art = Article(gaz_tagger, _CASE_TEXT[:600], None)
+    lower = 0
+    for i, j, entry in art.matches:
+        flags = {f for _, f in entry.targets} | {0, UPPER}
+        if art.lower_case(i, j):
+            lower += 1
+            assert not any(art.case_ok(i, j, entry, f) for f in flags), art.text[art.toks[i].start :]
+    assert lower > 0  # "paris", "nile", "nato", "army", ...
+    assert Article(gaz_tagger, "paris and nato", None).run() == []
+    assert {m.text for m in Article(gaz_tagger, "Paris and NATO", None).run()} == {"Paris", "NATO"}
 
 
 # ---- hard cases (our own sentences, modelled on wire copy) -------------------------------------------------

@@ -85,11 +85,16 @@ class AcronymRules(ArticleBase):
 
     def alias_mentions(self) -> list[Mention]:
         out: list[Mention] = []
+        if not self.aliases:
+            return out
+        at: dict[str, list[int]] = {}  # normal form -> its token indices, in order
+        for i, t in enumerate(self.toks):
+            at.setdefault(t.norm, []).append(i)
         for key, eid in sorted(self.aliases.items(), key=lambda kv: -kv[0].count(" ")):
             parts = key.split(" ")
             n = len(parts)
-            for i in range(len(self.toks) - n + 1):
-                if self.taken[i] or self.toks[i].norm != parts[0]:
+            for i in at.get(parts[0], ()):
+                if i > len(self.toks) - n or self.taken[i]:
                     continue
                 if [t.norm for t in self.toks[i : i + n]] != parts or any(self.taken[i : i + n]):
                     continue

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from pipeline.tag.gazetteer import CONNECTORS, UPPER, NameEntry
+from pipeline.tag.gazetteer import CONNECTORS, UPPER, Match, NameEntry
 from pipeline.tag.lexicon import (
     PERSON_TITLES,
 )
@@ -41,21 +42,32 @@ class Mention:
 class ArticleBase:
     """Tagging state for one text and the helpers every rule family reads."""
 
-    def __init__(self, tagger: Tagger, text: str, doc: Any, toks: list[Token] | None = None) -> None:
+    def __init__(
+        self,
+        tagger: Tagger,
+        text: str,
+        doc: Any,
+        toks: list[Token] | None = None,
+        matches: list[Match] | None = None,
+    ) -> None:
         self.t = tagger
         self.gaz = tagger.gaz
         self.text = text
         self.doc = doc
         self.toks: list[Token] = tokens(text) if toks is None else toks
-        self.starts = [t.start for t in self.toks]
+        self.matches = self.gaz.matches([t.norm for t in self.toks]) if matches is None else matches
+        self.starts: list[int] = list(map(itemgetter(0), self.toks))
         self.context: set[str] = set()
         self.aliases: dict[str, str] = {}  # normal form -> entity id, defined in this article
         self.taken = [False] * len(self.toks)
-        self.char_to_tok: dict[int, int] = {t.start: i for i, t in enumerate(self.toks)}
+        self.char_to_tok: dict[int, int] = dict(zip(self.starts, range(len(self.toks)), strict=True))
         self.country_spans: dict[int, int] = {}  # end token -> start token of country names
         self.inside_spacy_name = [False] * len(self.toks)  # tokens inside a spaCy PERSON/ORG of 2+ words
         self.inside_spacy_org = [False] * len(self.toks)  # tokens inside an unknown spaCy ORG of 2+ words
         self.spacy_person = [False] * len(self.toks)  # tokens inside a spaCy PERSON
+        # tokens not opening with a lower-case letter: a span with none never passes :meth:`case_ok`
+        self.capital = [not t.raw[0].islower() for t in self.toks]
+        self._case: dict[tuple[int, int, str, int], bool] = {}  # case_ok's answers
 
     # -- helpers
     def gap(self, i: int) -> str:
@@ -88,6 +100,17 @@ class ArticleBase:
         return len(letters) > 12 and sum(c.isupper() for c in letters) > 0.7 * len(letters)
 
     def case_ok(self, i: int, j: int, entry: NameEntry, flags: int) -> bool:
+        """Is the span written as the name must be (capitals for an acronym, the capitalised words of its
+        mask)? False whenever every word opens with a lower-case letter (see :meth:`lower_case`). Only the
+        UPPER flag matters; the answer is remembered per span, name and UPPER (the context pass and the linker
+        ask the same)."""
+        key = (i, j, entry.key, flags & UPPER)
+        found = self._case.get(key)
+        if found is None:
+            found = self._case[key] = self._case_ok(i, j, entry, flags & UPPER)
+        return found
+
+    def _case_ok(self, i: int, j: int, entry: NameEntry, flags: int) -> bool:
         span = self.toks[i:j]
         if flags & UPPER:  # "EU", "EU's", "U.N."
             letters = [c for t in span for c in _without_possessive(t.raw) if c.isalpha()]
@@ -102,6 +125,12 @@ class ArticleBase:
         elif not content[0].raw[0].isupper():
             return False
         return any(t.raw[0].isupper() for t in content)
+
+    def lower_case(self, i: int, j: int) -> bool:
+        """Does every word of tokens i..j open with a lower-case letter? Then :meth:`case_ok` is False for
+        every flag (an acronym needs capitals, any other name a capitalised word): most gazetteer matches in
+        running text are such common words, and this skips their checks."""
+        return not any(self.capital[i:j])
 
     def prev_word(self, i: int) -> str:
         """The lower-cased word before token i within the sentence ('' at a sentence start), skipping
@@ -124,10 +153,14 @@ class ArticleBase:
         return Mention(s, e, self.text[s:e], entity_id, source)
 
     # -- steps
-    def gazetteer_matches(self) -> list[tuple[int, int, NameEntry]]:
-        found = [(i, j, self.gaz.names[key]) for i, j, key in self.gaz.spans([t.norm for t in self.toks])]
-        found.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
-        return found
+    def gazetteer_matches(self) -> list[Match]:
+        """The gazetteer's names in the text, longest first, then in text order."""
+        # a name written all in lower case links nothing (:meth:`lower_case`), a demonym aside
+        capital, found = self.capital, []
+        for m in self.matches:
+            if m[2].demonym is not None or True in capital[m[0] : m[1]]:
+                found.append(m)
+        return sorted(found, key=lambda m: (-(m[1] - m[0]), m[0]))
 
 
 def _without_possessive(word: str) -> str:

@@ -31,7 +31,8 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import accumulate, chain, repeat
+from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,15 @@ class NameEntry:
     common: bool = False
 
 
+#: A gazetteer name found in a text: first token, token after the last, the name's entry.
+Match = tuple[int, int, NameEntry]
+
+
+def known_entry(entry: NameEntry) -> bool:
+    """Does the entry name something a reader knows (see :meth:`Gazetteer.known`)?"""
+    return entry.demonym is not None or any(not f & MINOR for _, f in entry.targets)
+
+
 @dataclass
 class Gazetteer:
     entities: dict[str, Entity]
@@ -140,9 +150,24 @@ class Gazetteer:
         """The entry of a normal-form key when it names something a reader knows: an actor, a demonym or a
         place that is not MINOR. A name only small towns bear is no evidence that a word is a name."""
         entry = self.names.get(key)
-        if entry is None or entry.demonym is not None:
-            return entry
-        return entry if any(not f & MINOR for _, f in entry.targets) else None
+        return entry if entry is not None and known_entry(entry) else None
+
+    def matches(self, norms: list[str]) -> list[Match]:
+        """:meth:`spans` with each name's entry: what statistical NER's segmentation and the linker both read
+        (computed once per text and shared)."""
+        names = self.names
+        get = dict.get  # a name already read is a NameEntry in the dict itself: skip _Lazy's Python lookup
+        norm = " " + " ".join(norms) + " "
+        pos_to_tok = _token_positions(norms).get
+        out: list[Match] = []
+        for end, length in self.automaton.iter(norm):  # the body of spans(), inlined (the hot loop)
+            first = pos_to_tok(end - length + 2)
+            if first is not None:
+                key = norm[end - length + 2 : end]
+                entry = get(names, key)
+                entry = entry if type(entry) is NameEntry else names[key]
+                out.append((first, first + key.count(" ") + 1, entry))
+        return out
 
     def lookup(self, name: str) -> NameEntry | None:
         return self.names.get(norm_key(name))
@@ -151,11 +176,7 @@ class Gazetteer:
         """Every gazetteer name in a sequence of token normal forms, as (first token, token after the last,
         name key); overlapping and nested names all come out."""
         norm = " " + " ".join(norms) + " "
-        pos_to_tok: dict[int, int] = {}
-        p = 1
-        for i, n in enumerate(norms):
-            pos_to_tok[p] = i
-            p += len(n) + 1
+        pos_to_tok = _token_positions(norms)
         for end, length in self.automaton.iter(norm):
             first = pos_to_tok.get(end - length + 2)  # the name's first character
             if first is not None:
@@ -176,6 +197,12 @@ class Gazetteer:
         state["entities"] = _LazyEntities(state["entities"])
         state["names"] = _LazyNames(state["names"])
         self.__dict__.update(state)
+
+
+def _token_positions(norms: list[str]) -> dict[int, int]:
+    """Position in ``" " + " ".join(norms) + " "`` of each token's first character -> the token's index."""
+    starts = accumulate(map(add, map(len, norms), repeat(1)), initial=1)
+    return dict(zip(starts, range(len(norms)), strict=False))  # starts has one extra: the end
 
 
 class _Lazy(dict):  # type: ignore[type-arg]

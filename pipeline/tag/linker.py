@@ -60,6 +60,8 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
 
     def pick(self, i: int, j: int, entry: NameEntry) -> tuple[str, str] | None:
         """The entity a gazetteer match links to here, with the link's source, or None (rejected)."""
+        if self.lower_case(i, j):
+            return None  # no flag passes case_ok
         by_flag = {f: self.case_ok(i, j, entry, f) for f in {f for _, f in entry.targets}}
         ok = [(eid, f) for eid, f in entry.targets if by_flag[f]]
         if not ok:
@@ -168,7 +170,7 @@ class Article(DatelineRules, AcronymRules, MetonymyRules, PlaceRules):
                 if entry.demonym:
                     self.context.add(entry.demonym)
                 continue
-            if entry.common or not self.case_ok(i, j, entry, 0):
+            if entry.common or self.lower_case(i, j) or not self.case_ok(i, j, entry, 0):
                 continue  # a common word ("Orange", "Split") places no article
             places = [  # alternate names place no article ("Acropolis" is also a name of Little Rock)
                 self.gaz.entities[eid]

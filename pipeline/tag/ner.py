@@ -9,6 +9,7 @@ entities of segments it has already read (:class:`SegmentCache`: syndicated copi
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import re
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.tag.gazetteer import Gazetteer
+from pipeline.tag.gazetteer import Gazetteer, Match, known_entry
 from pipeline.tag.lexicon import (
     CALENDAR_WORDS,
     DIRECTIONS,
@@ -152,7 +153,9 @@ def load_spacy(name: str) -> Any:
     return None
 
 
-def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> list[tuple[int, int]]:
+def ner_segments(
+    gaz: Gazetteer, text: str, toks: list[Token] | None = None, matches: list[Match] | None = None
+) -> list[tuple[int, int]]:
     """The sentences of ``text`` worth statistical NER, as character ranges.
 
     spaCy costs ~40x the gazetteer pass per word, and most sentences of news copy are either names the
@@ -162,41 +165,59 @@ def ner_segments(gaz: Gazetteer, text: str, toks: list[Token] | None = None) -> 
     dates (``NOT_NER_CUES``) do not count either). spaCy's features see a few words either side (tok2vec
     window 1, depth 4), so a sentence on its own gets the entities it gets in the whole text; for the same
     reason only the stretch from ``NER_CONTEXT`` words before the first such word to as many after the last is
-    sent. Texts longer than ``NER_MAX_CHARS`` are cut there.
+    sent. Texts longer than ``NER_MAX_CHARS`` are cut there. ``toks`` and ``matches`` (the gazetteer's
+    :meth:`~pipeline.tag.gazetteer.Gazetteer.matches` over ``toks``) are those of the whole text when given,
+    as the linker reads them.
     """
     text = text[:NER_MAX_CHARS]
     toks = tokens(text) if toks is None else [t for t in toks if t.end <= len(text)]
     if not toks:
         return []
-    covered = [False] * len(toks)
-    for first, last, key in gaz.spans([t.norm for t in toks]):
-        if gaz.known(key) is None:
-            continue  # a name only small towns bear: spaCy may see a person there ("Pedro Sanchez")
-        for x in range(first, last):
-            covered[x] = True
-    lower = {t.raw for t in toks if t.raw.islower()}  # words the text also writes in lower case
+    cues = _cue_words(gaz, toks, matches)
+    starts = [t.start for t in toks]
+    lower: set[str] | None = None  # words the text also writes in lower case (read when needed)
     out: list[tuple[int, int]] = []
-    i = 0
+    i = c = 0  # the next token, the next cue
     for m in _SENT_SPLIT.finditer(text + "\n"):
         start, end = m.start(), m.end()
-        first_tok, hits = i, []
-        while i < len(toks) and toks[i].start < end:
-            t = toks[i]
-            low = t.raw.lower()
-            if (
-                not covered[i]
-                and t.raw[0].isupper()
-                and low not in NOT_NER_CUES
-                and not (i == first_tok and (low in STOP_WORDS or low in lower))
-            ):
-                hits.append(i)
-            i += 1
+        first_tok = i
+        i = bisect.bisect_left(starts, end, lo=i)  # the sentence's tokens: first_tok .. i-1
+        c0 = c
+        while c < len(cues) and cues[c] < i:
+            c += 1
+        hits = cues[c0:c]
+        if hits and hits[0] == first_tok:  # an opening stop word or a word also written in lower case
+            low = toks[first_tok].raw.lower()
+            if lower is None:
+                lower = {t.raw for t in toks if t.raw.islower()}
+            if low in STOP_WORDS or low in lower:
+                hits = hits[1:]
         if hits:
             lo, hi = max(first_tok, hits[0] - NER_CONTEXT), min(i - 1, hits[-1] + NER_CONTEXT)
             s = start if lo == first_tok else toks[lo].start
             e = min(end, len(text)) if hi == i - 1 else toks[hi].end
             out.append((s, e))
     return out
+
+
+def _cue_words(gaz: Gazetteer, toks: list[Token], matches: list[Match] | None) -> list[int]:
+    """The indices of the capitalised words that no known gazetteer name covers, titles, compass words and
+    dates aside (:func:`ner_segments` sends the sentences holding one to spaCy)."""
+    covered = [False] * len(toks)
+    if matches is None:
+        matches = gaz.matches([t.norm for t in toks])
+    for first, last, entry in matches:
+        if last > len(toks) or (last - first == 1 and not toks[first].raw[0].isupper()):
+            continue  # past the text NER reads, or one word that is no cue anyway
+        if not known_entry(entry):
+            continue  # a name only small towns bear: spaCy may see a person there ("Pedro Sanchez")
+        for x in range(first, last):
+            covered[x] = True
+    return [
+        k
+        for k, t in enumerate(toks)
+        if not covered[k] and t.raw[0].isupper() and t.raw.lower() not in NOT_NER_CUES
+    ]
 
 
 class SegmentCache:
@@ -240,15 +261,23 @@ def segment_cache(nlp: Any) -> SegmentCache:
     return cache
 
 
-def run_ner(nlp: Any, gaz: Gazetteer, texts: list[str], toks: list[list[Token]] | None = None) -> list[Ents]:
+def run_ner(
+    nlp: Any,
+    gaz: Gazetteer,
+    texts: list[str],
+    toks: list[list[Token]] | None = None,
+    matches: list[list[Match]] | None = None,
+) -> list[Ents]:
     """spaCy's entities of each text, run only where they can add something (see :func:`ner_segments`) and
-    only on segments the model's :class:`SegmentCache` has not seen."""
+    only on segments the model's :class:`SegmentCache` has not seen. ``toks`` and ``matches``: each text's,
+    when the caller has them."""
     cache = segment_cache(nlp)
     out = [Ents([]) for _ in texts]
     found: dict[str, tuple[tuple[int, int, str], ...]] = {}
     segs: list[tuple[int, int, str]] = []  # text index, start, segment text
     for k, text in enumerate(texts):
-        for s, e in ner_segments(gaz, text, toks[k] if toks else None):
+        found_k = matches[k] if matches else None
+        for s, e in ner_segments(gaz, text, toks[k] if toks else None, found_k):
             seg = text[s:e]
             segs.append((k, s, seg))
             if seg not in found and (known := cache.get(seg)) is not None:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
+from itertools import accumulate, compress, repeat
 from typing import NamedTuple
 
 APOSTROPHES = "'’‘`´ʿʼʾʻ"
@@ -28,6 +30,10 @@ _SOMETIMES_DROP = frozenset(
 )
 _VOWELS = "aeiouy"
 _APOS_TABLE = str.maketrans("", "", APOSTROPHES)
+_SPLIT_RE = re.compile(f"({_TOKEN_RE.pattern})")
+_MAYBE_DROPPED = _ALWAYS_DROP | _SOMETIMES_DROP | {""}
+_NO_PREFIX = [-1]
+_new_token = tuple.__new__
 
 
 class Token(NamedTuple):
@@ -61,28 +67,68 @@ def norm_word(raw: str) -> str:
 
 
 def tokens(text: str) -> list[Token]:
-    """Word tokens of ``text`` with normal forms; dropped article prefixes are left out."""
-    raw = [(m.start(), m.end(), m.group()) for m in _TOKEN_RE.finditer(text)]
-    out: list[Token] = []
-    n = len(raw)
-    pre = -1
-    for i, (start, end, word) in enumerate(raw):
-        norm = norm_word(word)
+    """Word tokens of ``text`` with normal forms; dropped article prefixes are left out.
+
+    Built column-wise (one regex split, running sums for the offsets, one ``map`` of :func:`norm_word`): only
+    the words that may be dropped (an article prefix, or a word whose normal form is empty) take the slow
+    path, the others become tokens without a Python-level loop of their own.
+    """
+    parts = _SPLIT_RE.split(text)  # separator, word, separator, word, ..., separator
+    words: list[str] = parts[1::2]
+    if not words:
+        return []
+    bounds = list(accumulate(map(len, parts)))
+    starts, ends = bounds[0::2], bounds[1::2]  # starts has one extra: the end of the text
+    norms = list(map(norm_word, words))
+    special = [k for k, norm in enumerate(norms) if norm in _MAYBE_DROPPED]
+    pres = _NO_PREFIX * len(words)
+    rows: Iterable[tuple[int, int, str, str, int]]
+    if special:
+        keep = [True] * len(words)
+        for k in special:
+            keep[k] = False
+        _drop_prefixes(text, words, starts, ends, norms, special, keep, pres)
+        rows = compress(zip(starts, ends, words, norms, pres, strict=False), keep)
+    else:
+        rows = zip(starts, ends, words, norms, pres, strict=False)
+    return list(map(_new_token, repeat(Token), rows))
+
+
+def _drop_prefixes(
+    text: str,
+    words: list[str],
+    starts: list[int],
+    ends: list[int],
+    norms: list[str],
+    special: list[int],
+    keep: list[bool],
+    pres: list[int],
+) -> None:
+    """Settle the words that may be dropped (``special``, all marked not kept on entry): a word whose normal
+    form is empty is dropped; an article prefix joined to the next word is dropped, and the start of the first
+    prefix dropped before a kept token becomes that token's ``pre``; any other word is kept."""
+    n = len(words)
+    dropped: list[int] = []
+    for i in special:
+        norm, end, word = norms[i], ends[i], words[i]
         if not norm:
             continue
-        close = i + 1 < n and raw[i + 1][0] - end <= 1
-        if norm in _ALWAYS_DROP and close:
-            pre = start if pre < 0 else pre
-            continue
-        if norm in _SOMETIMES_DROP and close:
+        close = i + 1 < n and starts[i + 1] - end <= 1
+        drop = norm in _ALWAYS_DROP and close
+        if not drop and norm in _SOMETIMES_DROP and close:
             hyphen = text[end : end + 1] in ("-", "‐", "–")
-            capital = word[0].isupper() and raw[i + 1][2][0].isupper()
-            if hyphen or (capital and len(word) <= 3 and word[1:].islower()):
-                pre = start if pre < 0 else pre
-                continue
-        out.append(Token(start, end, word, norm, pre))
-        pre = -1
-    return out
+            capital = word[0].isupper() and words[i + 1][0].isupper()
+            drop = hyphen or (capital and len(word) <= 3 and word[1:].islower())
+        if drop:
+            dropped.append(i)
+        else:
+            keep[i] = True
+    for i in dropped:
+        k = i + 1
+        while k < n and not keep[k]:
+            k += 1
+        if k < n and pres[k] < 0:
+            pres[k] = starts[i]
 
 
 def norm_key(name: str) -> str:

@@ -46,7 +46,7 @@ from typing import Any
 from pipeline.settings import get_settings
 from pipeline.tag import gazetteer
 from pipeline.tag.article import Mention
-from pipeline.tag.gazetteer import Entity, Gazetteer, load_gazetteer
+from pipeline.tag.gazetteer import Entity, Gazetteer, Match, load_gazetteer
 from pipeline.tag.linker import Article
 from pipeline.tag.ner import Ents, load_spacy, ner_segments, run_ner
 from pipeline.tag.normalize import Token, tokens
@@ -86,13 +86,19 @@ class Tagger(Resolver):
         full = f"{title}\n\n{text}" if title else text
         if doc is None and self.nlp is not None:
             toks = tokens(full)
-            return Article(self, full, self.ner([full], [toks])[0], toks).run()
+            found = self.gaz.matches([t.norm for t in toks])
+            return Article(self, full, self.ner([full], [toks], [found])[0], toks, found).run()
         return Article(self, full, doc).run()
 
-    def ner(self, texts: list[str], toks: list[list[Token]] | None = None) -> list[Ents]:
+    def ner(
+        self,
+        texts: list[str],
+        toks: list[list[Token]] | None = None,
+        matches: list[list[Match]] | None = None,
+    ) -> list[Ents]:
         """spaCy's entities of each text, run only where they can add something (see
         :mod:`pipeline.tag.ner`)."""
-        return run_ner(self.nlp, self.gaz, texts, toks)
+        return run_ner(self.nlp, self.gaz, texts, toks, matches)
 
     def ner_segments(self, text: str, toks: list[Token] | None = None) -> list[tuple[int, int]]:
         """The character ranges of ``text`` that statistical NER reads (see
@@ -140,18 +146,22 @@ class Tagger(Resolver):
                 texts.append(f"{title}\n\n{text}" if isinstance(title, str) and title else text)
                 ok.append(i)
         docs: list[Any] = [None] * len(texts)
-        toks = [tokens(t) for t in texts]  # shared by segmentation and linking
+        # the tokens and the gazetteer's matches: read by both segmentation and linking
+        toks = [tokens(t) for t in texts]
+        found = [self.gaz.matches([t.norm for t in tk]) for tk in toks]
         if self.nlp is not None and texts:
             # statistical NER only where the model knows the language; the gazetteer runs on all
             ner_at = [k for k, i in enumerate(ok) if batch[i].get("language") in (None, "", self.nlp.lang)]
             if ner_at:
-                found = self.ner([texts[k] for k in ner_at], [toks[k] for k in ner_at])
-                for k, doc in zip(ner_at, found, strict=True):
+                ents = self.ner(
+                    [texts[k] for k in ner_at], [toks[k] for k in ner_at], [found[k] for k in ner_at]
+                )
+                for k, doc in zip(ner_at, ents, strict=True):
                     docs[k] = doc
         results: dict[int, Any] = {}
-        for i, full, doc, tk in zip(ok, texts, docs, toks, strict=True):
+        for i, full, doc, tk, matches in zip(ok, texts, docs, toks, found, strict=True):
             try:
-                results[i] = self._consolidate(Article(self, full, doc, tk).run())
+                results[i] = self._consolidate(Article(self, full, doc, tk, matches).run())
             except Exception as exc:  # one bad article never stops the others
                 log.warning("tagging record %d of the batch failed", i, exc_info=True)
                 results[i] = exc
