@@ -50,15 +50,18 @@ Clusters follow the same rules as the SQLite store: a representative's
 authoritative, stored duplicates always count), a duplicate that moves to another cluster
 leaves its old representative's list, and when a cluster's own article is missing (or is
 itself a duplicate) its earliest member stands in as representative (an "election",
-the only step that needs a refresh). A representative written earlier in the same call
-(the last :data:`SOURCE_CACHE_DOCS` of them) is re-sent whole from memory with the new
-list, guarded by ``if_seq_no``/``if_primary_term`` of that write: no realtime get, which
-can force a refresh of its shard (measured: ~20% of the server's CPU on bulk loads). Any
+the only step that needs a refresh). A representative written earlier by this store object
+(the last :data:`SOURCE_CACHE_DOCS` of the call, the last :data:`KEPT_SOURCES_DOCS` of earlier
+calls: a run's earlier batches) is re-sent whole from memory with the new
+list, guarded by ``if_seq_no``/``if_primary_term`` of that write: no search to locate it and no
+realtime get, which can force a refresh of its shard (measured: ~20% of the server's CPU on bulk
+loads); the store's own partial updates (election, ``rewrite_clusters``) drop the kept copy. Any
 other representative, or one changed since (409), is read with a realtime multi-get and
 changed with a partial ``doc`` update guarded by ``if_seq_no`` (the integ-test
 distribution has no Painless). Earlier batches of the same call are known from memory;
-the read alias is refreshed once at the end of each call. Concurrent writers of
-the *same new* id with different months could still create two copies; the pipeline
+the read alias is refreshed once at the end of each call. Feed and pipeline state are written without a
+refresh (read back with realtime gets; ``all_feed_states`` refreshes the feeds index first).
+Concurrent writers of the *same new* id with different months could still create two copies; the pipeline
 writes one feed group per task, so this is accepted.
 
 Search: ``simple_query_string`` (default operator AND) on ``title^3``, ``summary^2``,
@@ -1067,24 +1070,39 @@ class ElasticsearchStore:
         return set(self._lookup(wanted, False)) if wanted else set()
 
     def find_content_hashes(self, hashes: Iterable[str]) -> dict[str, ClusterRef]:
+        """One hit per hash, chosen by the server (``collapse`` on ``content_hash``): first among the
+        articles that are no duplicate, then among the others, the earliest (``published_at``, undated
+        last; the server compares milliseconds), then the smallest id: the order of
+        :func:`~pipeline.clusters.representative_key`. The copies of a story share its hash: reading
+        them all (their ``_source``) cost the server ~4x more in an ingestion run."""
         wanted = list(dict.fromkeys(h for h in hashes if isinstance(h, str)))
-        best: dict[str, tuple[tuple[Any, ...], ClusterRef]] = {}
+        out: dict[str, ClusterRef] = {}
+        is_dup = {"exists": {"field": "duplicate_of"}}
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start : start + LOOKUP_CHUNK]
-            for hit in self._scan(
-                {"terms": {"content_hash": chunk}},
-                ["id", "content_hash", "cluster_id", "minhash", "duplicate_of", "published_at"],
-                any_order=True,
-            ):
-                src = hit["_source"]
-                rank = representative_key(src)
-                ref = ClusterRef(
-                    src["id"], src.get("cluster_id") or src["id"], _signature(src.get("minhash"))
+            for dups in (False, True):
+                todo = [h for h in chunk if h not in out]
+                if not todo:
+                    break
+                query = {
+                    "bool": {
+                        "filter": [{"terms": {"content_hash": todo}}, *([is_dup] if dups else [])],
+                        "must_not": [] if dups else [is_dup],
+                    }
+                }
+                resp = self._search(
+                    query=query,
+                    size=len(todo),
+                    collapse={"field": "content_hash"},
+                    sort=[{"published_at": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
+                    _source=["id", "content_hash", "cluster_id", "minhash"],
                 )
-                key = src["content_hash"]
-                if key not in best or rank < best[key][0]:
-                    best[key] = (rank, ref)
-        return {k: v[1] for k, v in best.items()}
+                for hit in resp["hits"]["hits"]:
+                    src = hit["_source"]
+                    out[src["content_hash"]] = ClusterRef(
+                        src["id"], src.get("cluster_id") or src["id"], _signature(src.get("minhash"))
+                    )
+        return out
 
     def find_band_keys(self, keys: Iterable[str]) -> dict[str, list[ClusterRef]]:
         wanted = list(dict.fromkeys(k for k in keys if isinstance(k, str)))
