@@ -160,6 +160,9 @@ HIDDEN = "x_newswire"
 SEP = "\u001f"  # joins id and display name in facet keys
 MAPPING_VERSION = 4  # 2: no postings offsets; 3: Porter chain on every server; 4: place hierarchy
 LOOKUP_CHUNK = 1000
+#: band keys per lookup query (index.max_terms_count is 65,536): a stored article matching keys of
+#: several chunks is read once per chunk
+BAND_KEYS_CHUNK = 50_000
 SCAN_PAGE = 10000  # hits of the first page of an any-order scan (the server's default result window)
 SOURCE_CACHE_DOCS = 5000  # representatives whose written _source an index() call keeps (see _CallMemory)
 KEPT_SOURCES_DOCS = 1000  # of them, kept by the store for its next index() calls (a run's later batches)
@@ -1107,8 +1110,8 @@ class ElasticsearchStore:
     def find_band_keys(self, keys: Iterable[str]) -> dict[str, list[ClusterRef]]:
         wanted = list(dict.fromkeys(k for k in keys if isinstance(k, str)))
         out: dict[str, list[ClusterRef]] = {}
-        for start in range(0, len(wanted), 10000):
-            chunk = wanted[start : start + 10000]
+        for start in range(0, len(wanted), BAND_KEYS_CHUNK):  # one query for ~1,000 articles' keys
+            chunk = wanted[start : start + BAND_KEYS_CHUNK]
             chunk_set = set(chunk)
             for hit in self._scan(
                 {"terms": {"lsh_bands": chunk}}, ["id", "cluster_id", "minhash", "lsh_bands"], any_order=True
