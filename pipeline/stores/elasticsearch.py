@@ -83,7 +83,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -1150,6 +1150,21 @@ class ElasticsearchStore:
 
     def put_feed_state(self, feed_url: str, state: dict[str, Any]) -> None:
         self._write_state(self._feed_id(feed_url), {"url": feed_url}, state)
+
+    def put_feed_states(self, states: Mapping[str, dict[str, Any]]) -> None:
+        """One ``_bulk`` request (a run saves the feeds of a batch together); raises on any failure."""
+        if not states:
+            return
+        now = datetime.now(UTC).isoformat()
+        operations: list[dict[str, Any]] = []
+        for url, state in states.items():
+            operations.append({"index": {"_index": self.feeds_index, "_id": self._feed_id(url)}})
+            operations.append({"url": url, "state": state, "updated_at": now})
+        resp = self.client.bulk(operations=operations)
+        failed = [item["index"] for item in resp["items"] if item["index"].get("error")]
+        if failed:
+            first = _error_text(failed[0].get("status"), failed[0]["error"])
+            raise RuntimeError(f"{len(failed)} feed states not saved, e.g. {first}")
 
     def all_feed_states(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
