@@ -329,14 +329,21 @@ class _Pass:
         if states:
             try:
                 self.store.put_feed_states({url: state for url, (_, _, state) in states.items()})
-            except Exception as exc:  # a store outage: the feeds are not marked seen
-                log.debug("%d feed states not saved", len(states), exc_info=True)
-                for feed, stats, _ in states.values():
-                    self.failed(feed, stats, exc)
+            except Exception:  # e.g. bulk requests refused: each feed alone, as its own write retries
+                log.debug("%d feed states not saved together", len(states), exc_info=True)
+                self._save_one_by_one(states)
         for _, _, stats in done:
             self.report.feeds.append(stats)
             if self.on_feed:
                 self.on_feed(stats)
+
+    def _save_one_by_one(self, states: dict[str, tuple[FeedConfig, FeedStats, dict[str, Any]]]) -> None:
+        for url, (feed, stats, state) in states.items():
+            try:
+                self.store.put_feed_state(url, state)
+            except Exception as exc:  # a store outage: the feed is not marked seen
+                log.debug("feed %s: state not saved", redact(feed.url), exc_info=True)
+                self.failed(feed, stats, exc)
 
     def failed(self, feed: FeedConfig, stats: FeedStats, exc: BaseException) -> None:
         """One line per feed in the report (a dead store fails every feed alike); never twice."""

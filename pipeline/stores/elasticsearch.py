@@ -1152,7 +1152,8 @@ class ElasticsearchStore:
         self._write_state(self._feed_id(feed_url), {"url": feed_url}, state)
 
     def put_feed_states(self, states: Mapping[str, dict[str, Any]]) -> None:
-        """One ``_bulk`` request (a run saves the feeds of a batch together); raises on any failure."""
+        """One ``_bulk`` request (a run saves the feeds of a batch together), not retried: on any failure it
+        raises, and the run saves each feed alone (``put_feed_state``, retried with back-off)."""
         if not states:
             return
         now = datetime.now(UTC).isoformat()
