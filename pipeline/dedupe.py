@@ -116,6 +116,10 @@ SHORT_THRESHOLD = 1.0  # a short text joins only a text that contains it whole (
 LEAD_BODY_FLOOR = 0.3
 MIN_WORDS = 8  # shorter bodies ("Read more", a bare headline) are matched by identity only
 BATCH_SIZE = 256
+#: articles of a run checked per pair of store lookups by its reconcile: a story's stored copies are read
+#: once per check, so fewer, larger checks read each of them fewer times (the lookups do not change between
+#: checks: nothing is written before the rewrite)
+RECONCILE_BATCH = 4096
 WORD_CACHE = 200_000  # distinct words whose hash is remembered (~25 MB)
 
 _U64 = np.uint64
@@ -841,7 +845,7 @@ def reconcile_pending(
         extra = [doc for i in journal if i not in have and (doc := store.get(i)) is not None]
         if not given and not extra:
             return ReconcileReport()
-        report = reconcile(store, [*given, *extra], deduper=deduper)
+        report = reconcile(store, [*given, *extra], deduper=deduper, batch_size=RECONCILE_BATCH)
     if journal:
         done = set(journal)
         left = [i for i in (store.get_state(PENDING_STATE) or {}).get("ids") or [] if i not in done]

@@ -345,21 +345,45 @@ class _Pass:
                 log.debug("batch of %d entries failed", len(current.entries), exc_info=True)
                 for feed, stats in {id(s): (f, s) for f, s in current.owner.values()}.values():
                     self.failed(feed, stats, exc)
-        for feed, result, stats in current.done:
-            self.finish(feed, result, stats)
+        self.finish_all(current.done)
 
     def finish(self, feed: FeedConfig, result: FetchResult, stats: FeedStats) -> None:
         """Save the state of a feed whose entries are all indexed (not of a failed one); report it."""
-        if id(stats) not in self.broken:
+        self.finish_all([(feed, result, stats)])
+
+    def finish_all(self, done: list[tuple[FeedConfig, FetchResult, FeedStats]]) -> None:
+        """:meth:`finish` for several feeds, their states saved in one store write (a batch completes
+        several feeds: one request and one sync instead of one per feed)."""
+        states: dict[str, tuple[FeedConfig, FeedStats, dict[str, Any]]] = {}
+        for feed, result, stats in done:
+            if id(stats) not in self.broken:
+                try:
+                    states[feed.url] = (
+                        feed,
+                        stats,
+                        feed_state_after(result.state, self.previous[feed.url], stats),
+                    )
+                except Exception as exc:  # a bug on one feed must not fail the others
+                    log.debug("feed %s: state not computed", redact(feed.url), exc_info=True)
+                    self.failed(feed, stats, exc)
+        if states:
             try:
-                state = feed_state_after(result.state, self.previous[feed.url], stats)
-                self.store.put_feed_state(feed.url, state)
+                self.store.put_feed_states({url: state for url, (_, _, state) in states.items()})
+            except Exception:  # e.g. bulk requests refused: each feed alone, as its own write retries
+                log.debug("%d feed states not saved together", len(states), exc_info=True)
+                self._save_one_by_one(states)
+        for _, _, stats in done:
+            self.report.feeds.append(stats)
+            if self.on_feed:
+                self.on_feed(stats)
+
+    def _save_one_by_one(self, states: dict[str, tuple[FeedConfig, FeedStats, dict[str, Any]]]) -> None:
+        for url, (feed, stats, state) in states.items():
+            try:
+                self.store.put_feed_state(url, state)
             except Exception as exc:  # a store outage: the feed is not marked seen
                 log.debug("feed %s: state not saved", redact(feed.url), exc_info=True)
                 self.failed(feed, stats, exc)
-        self.report.feeds.append(stats)
-        if self.on_feed:
-            self.on_feed(stats)
 
     def failed(self, feed: FeedConfig, stats: FeedStats, exc: BaseException) -> None:
         """One line per feed in the report (a dead store fails every feed alike); never twice."""

@@ -522,3 +522,27 @@ def test_signatures_estimate_the_number_of_shingles() -> None:
         sig = signer.sign([normalise(text)])[0]
         estimate = signer.compare(sig, sig[None, :])[0].shingles
         assert abs(estimate - (words - 4)) < 0.35 * (words - 4), (words, estimate)
+
+
+def test_reconcile_does_not_depend_on_its_batch_size(tmp_path: Path) -> None:
+    """The run reconciles its articles in large checks (``RECONCILE_BATCH``): the lookups see the same
+    stored articles whatever the checks' size, so small checks end in the same clusters and lists."""
+    records = fresh()
+    random.Random(5).shuffle(records)
+    shards = [list(Deduper().run(records[i::3])) for i in range(3)]  # three writers that never met
+    finals = []
+    for batch_size in (7, 4096):
+        store = open_store(f"sqlite:///{tmp_path / f'b{batch_size}.db'}")
+        try:
+            for shard in shards:
+                assert store.index([dict(r) for r in shard]).errors == []
+            report = reconcile(store, [r for shard in shards for r in shard], batch_size=batch_size)
+            assert report.merged > 0
+            lists = {
+                r["id"]: sorted(e["id"] for e in (store.get(r["id"]) or {}).get("also_published_by") or [])
+                for r in RECORDS
+            }
+            finals.append((_stored_assignment(store), lists, report.rewritten))
+        finally:
+            store.close()
+    assert finals[0] == finals[1]

@@ -424,3 +424,61 @@ def test_indices_of_an_older_mapping_gain_the_hierarchy_fields(
         assert facet == [{"key": "geonames:206938", "name": "North Kivu", "count": 1}]
     finally:
         after.close()
+
+
+def test_a_run_s_later_calls_extend_a_representative_written_by_an_earlier_call(
+    store: ElasticsearchStore, es: Elasticsearch, es_prefix: str
+) -> None:
+    """A representative written by an earlier ``index`` call of the same store (a run's earlier batch)
+    is extended from the store's memory; a change by another writer, or the store's own cluster rewrite,
+    in between is never overwritten by that memory."""
+
+    def dup(n: int) -> dict[str, Any]:
+        return article(n, duplicate_of="art-1", cluster_id="art-1",
+                       source={"feed": "f", "name": f"Paper {n}", "domain": f"p{n}.example"})  # fmt: skip
+
+    def ids() -> list[str]:
+        stored = store.get("art-1")
+        assert stored is not None
+        return sorted(e["id"] for e in stored["also_published_by"])
+
+    assert store.index([article(1)]).errors == []
+    assert store.index([dup(2)]).errors == []
+    assert ids() == ["art-2"]
+    es.update(index=f"{es_prefix}-2017.06", id="art-1", doc={"feed_tags": ["edited elsewhere"]})
+    assert store.index([dup(3)]).errors == []
+    assert ids() == ["art-2", "art-3"]
+    stored = store.get("art-1")
+    assert stored is not None
+    assert stored["feed_tags"] == ["edited elsewhere"]
+    assert store.index([dup(4)]).errors == []
+    rewrite = {"id": "art-1", "cluster_id": "art-1", "duplicate_of": None}
+    assert store.rewrite_clusters([{**rewrite, "also_published_by": [{"id": "art-9"}]}]).errors == []
+    assert store.index([dup(5)]).errors == []
+    assert ids() == ["art-5", "art-9"]  # the rewritten list, then the new entry
+    assert store.cluster_members("art-1")[0]["id"] == "art-1"
+
+
+def test_content_hash_lookup_prefers_a_non_duplicate_then_the_earliest(store: ElasticsearchStore) -> None:
+    """One article per hash: no duplicate first, then the earliest (undated last), then the smallest id."""
+    day = "2017-06-07T"
+    docs = [
+        article(1, f"{day}06:00:00+00:00", content_hash="h", duplicate_of="art-9", cluster_id="art-9"),
+        article(2, f"{day}09:00:00+00:00", content_hash="h"),
+        article(3, f"{day}08:00:00+00:00", content_hash="h"),
+        article(4, None, content_hash="h"),
+        article(5, None, content_hash="undated"),
+        article(6, None, content_hash="undated"),
+        article(7, f"{day}09:00:00+00:00", content_hash="dups", duplicate_of="art-3", cluster_id="art-3"),
+        article(8, f"{day}07:00:00+00:00", content_hash="dups", duplicate_of="art-2", cluster_id="art-2"),
+        article(9, f"{day}07:00:00+00:00", content_hash="same", cluster_id="art-9"),
+        article(10, f"{day}07:00:00+00:00", content_hash="same"),
+    ]
+    assert store.index(docs).errors == []
+    found = store.find_content_hashes(["h", "undated", "dups", "same", "unknown"])
+    assert {k: (r.id, r.cluster_id) for k, r in found.items()} == {
+        "h": ("art-3", "art-3"),
+        "undated": ("art-5", "art-5"),
+        "dups": ("art-8", "art-2"),
+        "same": ("art-10", "art-10"),
+    }

@@ -838,6 +838,25 @@ def test_feed_state_round_trip(store: Store) -> None:
     }
 
 
+def test_feed_states_are_saved_together(store: Store) -> None:
+    """``put_feed_states`` is ``put_feed_state`` for each feed, in one write: each state replaces the stored
+    one (never merged), the others are untouched, and an empty mapping writes nothing."""
+    store.put_feed_state("https://wireone.example/rss", {"etag": '"old"', "note": "kept?"})
+    store.put_feed_state("https://untouched.example/rss", {"etag": '"same"'})
+    store.put_feed_states({})
+    store.put_feed_states({
+        "https://wireone.example/rss": {"etag": '"new"'},
+        "https://courier.example/feed.xml": {"health": {"note": "Raqqa – ok"}},
+    })  # fmt: skip
+    assert store.get_feed_state("https://wireone.example/rss") == {"etag": '"new"'}
+    assert store.get_feed_state("https://courier.example/feed.xml") == {"health": {"note": "Raqqa – ok"}}
+    assert store.all_feed_states() == {
+        "https://wireone.example/rss": {"etag": '"new"'},
+        "https://courier.example/feed.xml": {"health": {"note": "Raqqa – ok"}},
+        "https://untouched.example/rss": {"etag": '"same"'},
+    }
+
+
 def test_dedupe_lookups(loaded: Store) -> None:
     assert loaded.known_ids([IDS["convoy"], "unknown", IDS["strike-herald"]]) == {
         IDS["convoy"],

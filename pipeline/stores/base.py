@@ -40,7 +40,7 @@ Rules every engine follows:
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -241,6 +241,9 @@ class Store(Protocol):
     def get_feed_state(self, feed_url: str) -> dict[str, Any] | None: ...
 
     def put_feed_state(self, feed_url: str, state: dict[str, Any]) -> None: ...
+
+    def put_feed_states(self, states: Mapping[str, dict[str, Any]]) -> None:
+        """``put_feed_state`` for several feeds (feed URL -> state) in one store write."""
 
     def all_feed_states(self) -> dict[str, dict[str, Any]]: ...
 

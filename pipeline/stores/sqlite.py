@@ -55,7 +55,7 @@ import threading
 import time
 import unicodedata
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -1172,6 +1172,22 @@ class SQLiteStore:
                 "ON CONFLICT (url) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
                 (feed_url, _dumps(state), datetime.now(UTC).isoformat()),
             )
+
+    def put_feed_states(self, states: Mapping[str, dict[str, Any]]) -> None:
+        self._ensure()
+        now = datetime.now(UTC).isoformat()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")  # one transaction (one sync) for all of them
+            try:
+                self._conn.executemany(
+                    "INSERT INTO feed_state (url, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (url) "
+                    "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    [(url, _dumps(state), now) for url, state in states.items()],
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def all_feed_states(self) -> dict[str, dict[str, Any]]:
         self._ensure()
