@@ -313,6 +313,8 @@ class _Pass:
         batch in flight: the next batch is prepared while this one is written and more feeds fetched."""
         current, self.batch = self.batch, _Batch()
         started = (current, self._start(current))
+        if started[1] is not None:  # the batch is held by its Preparing: keep the ids only, not the pages
+            current.entries = [{"id": e["id"]} for e in current.entries]
         self._index_in_flight()
         self.in_flight = started
 

@@ -3,8 +3,10 @@
 Contract: :func:`start` takes a batch of records and returns at once a :class:`Preparing`, whose
 :meth:`~Preparing.result` gives one record per record in, in the same order, each cleaned and, when
 cleaning succeeded, tagged: exactly what ``clean_records`` then ``Tagger.tag_records`` give in one
-process. Neither stage reads the store or another record, so they can run anywhere and while the caller
-does something else (the run fetches the next batch and indexes the previous one); dedupe, which reads
+process, less the page ``html`` (nothing after clean reads it; stores never keep it). The caller may
+drop its own references to the records once started: the batch is held here, pages as UTF-8 bytes.
+Neither stage reads the store or another record, so they can run anywhere and while the caller does
+something else (the run fetches the next batch and indexes the previous one); dedupe, which reads
 the store, stays with the caller (:func:`pipeline.run.process`). :func:`clean_and_tag` is start + result.
 
 ``workers`` (``NEWSWIRE_WORKERS``) says where:
@@ -52,8 +54,24 @@ _UNUSABLE: set[str] = set()  # kinds whose first pool broke before finishing any
 
 
 def clean_here(records: Iterable[Record]) -> list[Record]:
-    """Clean ``records`` in this process (what a clean worker runs on its chunk)."""
-    return list(clean_records(records))
+    """Clean ``records`` in this process (what a clean worker runs on its chunk); the page ``html``
+    may come as UTF-8 bytes (:func:`start` packs it so) and does not come back: once the text is
+    extracted nothing reads it (stores never keep it), and a page weighs tens of times its text."""
+    out = list(clean_records({**r, "html": r["html"].decode()} if _packed(r) else r for r in records))
+    for record in out:
+        record.pop("html", None)
+    return out
+
+
+def _packed(record: Record) -> bool:
+    return isinstance(record.get("html"), bytes)
+
+
+def _pack(record: Record) -> Record:
+    """``record`` with its page as UTF-8 bytes: half the memory of a Python string of a page with any
+    non-Latin-1 character (two or four bytes a character), for the batch held while a worker cleans it."""
+    html = record.get("html")
+    return {**record, "html": html.encode("utf-8", "surrogatepass")} if isinstance(html, str) else record
 
 
 def tag_here(cleaned: list[Record]) -> list[Record]:
@@ -175,7 +193,7 @@ def start(records: Iterable[Record], workers: int = 1) -> Preparing:
     if workers <= 0 or not batch or kind in _UNUSABLE:
         return Preparing([batch], [None], clean_and_tag_here, _same)
     size = max(1, min(CHUNK, math.ceil(len(batch) / workers)))
-    chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
+    chunks = [[_pack(r) for r in batch[i : i + size]] for i in range(0, len(batch), size)]
     futures: list[Future[list[Record]] | None] = []
     for chunk in chunks:
         if kind in _UNUSABLE:

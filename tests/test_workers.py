@@ -206,3 +206,20 @@ def test_a_daemon_process_cleans_and_tags_itself(tmp_path: Any) -> None:
     assert done.stdout.split() == ["40", "40"]
     assert "daemonic processes are not allowed to have children" in done.stderr
     assert done.stderr.count("worker processes could not start") == 1
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_pages_travel_as_utf8_and_do_not_come_back(gazetteer_only: None, n: int) -> None:
+    """The batch held while a worker cleans keeps pages as UTF-8 bytes; every character survives (Cyrillic,
+    Arabic, an emoji outside the BMP) and the cleaned record no longer carries the page."""
+    page = (
+        "<!DOCTYPE html><html><head><title>Київ — كييف</title></head><body><article>"
+        "<h1>Київ — كييف</h1><p>Volunteers in Київ handed out blankets on Sunday 🧣 as the frost set in, "
+        "the city council said in a statement.</p><p>Shelters near the river stayed open all night for "
+        "families from the eastern districts, officials said.</p></article></body></html>"
+    )
+    records = [{"id": "k", "url": "http://127.0.0.1/kyiv", "html": page}]
+    got = workers.start(records, workers=n).result()
+    assert "html" not in got[0]
+    assert "Київ handed out blankets on Sunday 🧣" in got[0]["text"]
+    assert records[0]["html"] == page  # the caller's record is not changed
