@@ -9,7 +9,21 @@ from pipeline.config import FeedConfig
 from pipeline.run import ingest, next_poll_delay, watch
 from pipeline.settings import get_settings
 from pipeline.stores import open_store
+from pipeline.stores.sqlite import SQLiteStore
 from tests.support.feedserver import FeedServer, rss
+
+
+class CountingStore(SQLiteStore):
+    """The real SQLite store, noting how many articles each index() call wrote."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[int] = []
+
+    def index(self, articles: Any) -> Any:
+        batch = list(articles)
+        self.calls.append(len(batch))
+        return super().index(batch)
 
 
 def with_ttl(doc: bytes, minutes: int) -> bytes:
@@ -80,17 +94,6 @@ def test_feeds_are_written_in_batches_and_a_slow_feed_holds_nobody_back(
     refresh per batch, not per feed); a slow feed's wait never keeps the others' articles unwritten for
     more than BATCH_WAIT; each feed is marked seen only with its own articles stored, and counted alone."""
     from pipeline.run import BATCH_WAIT
-    from pipeline.stores.sqlite import SQLiteStore
-
-    class CountingStore(SQLiteStore):
-        """The real SQLite store, noting how many articles each index() call wrote."""
-
-        calls: list[int] = []
-
-        def index(self, articles: Any) -> Any:
-            batch = list(articles)
-            self.calls.append(len(batch))
-            return super().index(batch)
 
     fast = [feed_server.add(unique_path(f"fast{i}.xml"), rss(f"fast{i}", 3)) for i in range(5)]
     stored_when_slow_answered: list[int] = []
@@ -140,4 +143,21 @@ def test_an_article_in_a_batch_in_flight_is_not_taken_again_from_another_feed(
     assert {f.name: (f.new, f.errors) for f in report.feeds} == {"first": (4, []), "second": (2, [])}
     assert store.count() == 6
     assert all(store.get_feed_state(u) is not None for u in (first, second))
+    store.close()
+
+
+def test_a_batch_never_holds_more_than_batch_entries(
+    feed_server: FeedServer, unique_path: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A feed bigger than a batch is split across batches (memory: at most BATCH_ENTRIES pages held open)."""
+    import pipeline.run
+
+    monkeypatch.setattr(pipeline.run, "BATCH_ENTRIES", 4)
+    url = feed_server.add(unique_path("big.xml"), rss("big", 10))
+    store = CountingStore(tmp_path / "c.db")
+    store.setup()
+    report = ingest([FeedConfig(name="big", url=url, full_text=False)], store)
+    assert report.feeds[0].new == 10
+    assert store.calls == [4, 4, 2]
+    assert store.count() == 10
     store.close()
