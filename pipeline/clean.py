@@ -507,12 +507,13 @@ def _lxml_tree(page_html: str) -> Any:
     None when the page does not parse as HTML."""
     from lxml.html import fromstring
 
-    try:  # trafilatura's internals, as of 2.0: another version may move them
-        from trafilatura.utils import DOCTYPE_TAG, FAULTY_HTML, is_dubious_html  # noqa: F401
+    beginning = page_html[:50].lower()
+    try:  # trafilatura's internals, as of 2.0 (here and in _repaired): another version may move them
+        from trafilatura.utils import is_dubious_html
+
+        page_html = _repaired(page_html, beginning)
     except ImportError:  # then its own loader (a little slower, the same tree)
         return _trafilatura_loaded(page_html)
-    beginning = page_html[:50].lower()
-    page_html = _repaired(page_html, beginning)
     tree = None
     for as_bytes in (False, True):
         try:  # the str first; as bytes when lxml refuses a str with an encoding declaration

@@ -432,7 +432,7 @@ def test_without_trafilaturas_internals_the_same_article_comes_out(monkeypatch: 
 
     page = read("article.html")
     expected = extract_article(page, ARTICLE_URL)
-    monkeypatch.delattr(trafilatura.utils, "FAULTY_HTML")
+    monkeypatch.delattr(trafilatura.utils, "FAULTY_HTML")  # read by the repairs (_repaired)
     monkeypatch.delattr(trafilatura.settings, "MANUALLY_CLEANED")
     assert extract_article(page, ARTICLE_URL) == expected
     assert expected["text"]
