@@ -412,20 +412,35 @@ def plain_count(path: Path) -> int:
     return count
 
 
-def es_counts(url: str, prefix: str, clusters: bool = True) -> tuple[int, int | None, int]:
-    """Documents, distinct clusters (None with ``clusters=False``) and store bytes of an index or alias."""
+def es_counts(url: str, prefix: str, clusters: bool = True) -> tuple[int, int | None, int, dict[str, int]]:
+    """Documents, distinct clusters (None with ``clusters=False``), store bytes of an index or alias right
+    after the run, and ``{"deleted", "merged_bytes"}``: the deleted copies its segments still hold (every
+    update rewrites a document; Lucene reclaims the old copy when it merges that segment, which an idle index
+    never does) and the store bytes once merged (``_forcemerge`` expunging deletes, then to one segment)."""
     from elasticsearch import Elasticsearch
 
     client = Elasticsearch(url)
     client.indices.refresh(index=prefix)
     count = int(client.count(index=prefix)["count"])
-    if not clusters:
-        stats = client.indices.stats(index=prefix, metric="store")
-        return count, None, int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
-    aggs = client.search(index=prefix, size=0, aggs={"c": {"cardinality": {"field": "cluster_id"}}})
-    stats = client.indices.stats(index=prefix, metric="store")  # the read alias: articles only
-    size = int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
-    return count, int(aggs["aggregations"]["c"]["value"]), size
+    found: int | None = None
+    if clusters:
+        aggs = client.search(index=prefix, size=0, aggs={"c": {"cardinality": {"field": "cluster_id"}}})
+        found = int(aggs["aggregations"]["c"]["value"])
+    stats = client.indices.stats(index=prefix, metric=["store", "docs"])["_all"]["primaries"]
+    # Soft-deleted copies stay until the shard's history retention lease moves past them (renewed every
+    # ~30 s): merge again until none is left (at most 3 minutes).
+    deadline = time.monotonic() + 180
+    while True:
+        client.options(request_timeout=600).indices.forcemerge(index=prefix, max_num_segments=1)
+        client.indices.flush(index=prefix, force=True)
+        client.indices.refresh(index=prefix)  # the open reader lets go of the merged-away segments
+        now = client.indices.stats(index=prefix, metric=["store", "docs"])["_all"]["primaries"]
+        if not now["docs"]["deleted"] or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    merged = now["store"]["size_in_bytes"]
+    after = {"deleted": int(stats["docs"]["deleted"]), "merged_bytes": int(merged)}
+    return count, found, int(stats["store"]["size_in_bytes"]), after
 
 
 def add_counts(run: dict[str, Any], count: int, clusters: int | None, size: int, expected: int) -> None:
@@ -564,7 +579,9 @@ def main() -> int:
                     count, clusters = sqlite_counts(db)
                     size = sum(p.stat().st_size for p in Path(tmp).glob("bench.db*"))
                 else:
-                    count, clusters, size = es_counts(args.es_url, prefix)
+                    count, clusters, size, merge = es_counts(args.es_url, prefix)
+                    run["store_kb_per_article_merged"] = merge["merged_bytes"] / 1024 / max(count, 1)
+                    run["deleted_copies"] = merge["deleted"]
                 add_counts(run, count, clusters, size, args.articles)
                 results["runs"][name] = run
                 if args.no_plain:
@@ -622,7 +639,9 @@ def measure_plain(
         count = plain_count(plain_db)
         size = sum(p.stat().st_size for p in tmp.glob("plain.db*"))
     else:
-        count, _, size = es_counts(args.es_url, index, clusters=False)
+        count, _, size, merge = es_counts(args.es_url, index, clusters=False)
+        plain["store_kb_per_article_merged"] = merge["merged_bytes"] / 1024 / max(count, 1)
+        plain["deleted_copies"] = merge["deleted"]
     add_counts(plain, count, None, size, args.articles)
     return plain
 
@@ -651,6 +670,13 @@ def ratios(results: dict[str, Any]) -> list[tuple[str, float]]:
     ]
 
 
+def merged_cell(run: dict[str, Any]) -> str:
+    """Elasticsearch's deleted copies right after the run, and its KB per article once merged."""
+    if "deleted_copies" not in run:
+        return "–"
+    return f"{run['deleted_copies']}, {run['store_kb_per_article_merged']:.1f}"
+
+
 def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, Any]) -> None:
     """Print the run table and write it (with the raw results) to the JSON figures file."""
     columns = [
@@ -664,6 +690,7 @@ def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, 
         "peak RSS MB",
         "store KB/article",
         "feed errors",
+        "ES: deleted copies, KB/article merged",
     ]
     rows = []
     for name, r in results["runs"].items():
@@ -681,6 +708,7 @@ def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, 
                 f"{r['peak_rss_mb']:.0f}{workers}",
                 round(r["store_kb_per_article"], 1),
                 r["n_errors"],
+                merged_cell(r),
             ]
         )
     print("| " + " | ".join(columns) + " |")
@@ -721,6 +749,10 @@ def report(args: argparse.Namespace, corpus: dict[str, Any], results: dict[str, 
     for name, r in results["runs"].items():
         record.figure(f"{name}: articles per second (wall)", round(r["articles_per_s_wall"], 1), "art/s")
         record.figure(f"{name}: articles per CPU-second", round(r["articles_per_cpu_s"], 1), "art/CPU-s")
+        record.figure(f"{name}: store per article", round(r["store_kb_per_article"], 1), "KB")
+        if "store_kb_per_article_merged" in r:
+            merged = round(r["store_kb_per_article_merged"], 1)
+            record.figure(f"{name}: store per article, merged", merged, "KB")
     for name, ratio in ratios(results):
         record.figure(f"newswire / plain script ({name}), articles per CPU-second", round(ratio, 2), "x")
     if any(name.startswith("plain script") for name in results["runs"]):
