@@ -13,6 +13,7 @@ the store, stays with the caller (:func:`pipeline.run.process`). :func:`clean_an
 - 0: everything in this process, when the result is asked for;
 - 1 (default): cleaning in one worker process, which needs no tagger (~100 MB), tagging here as the
   cleaned records come back: extraction and tagging, the two largest costs of a run, use both cores;
+  while this process waits for the worker it cleans the batch's chunks the worker has not started;
 - N >= 2: clean and tag in N worker processes, each with its own tagger (its gazetteer and model: the
   memory of a run's tagger per worker).
 
@@ -151,11 +152,20 @@ class Preparing:
     ) -> None:
         self._chunks, self._futures, self._here, self._then = chunks, futures, here, then
         self._kind = kind
+        self.taken = 0  # chunks this process withdrew from the workers and prepared itself
 
     def result(self) -> list[Record]:
-        """The records, cleaned and tagged, in the order they came in."""
+        """The records, cleaned and tagged, in the order they came in. While a chunk's worker is not done,
+        this process takes the last chunk no worker has started yet and cleans it itself (clean workers only:
+        when the worker is the slower side, both cores then work until the batch is done)."""
         out: list[Record] = []
-        for chunk, future in zip(self._chunks, self._futures, strict=True):
+        taken: dict[int, list[Record]] = {}
+        for i, (chunk, future) in enumerate(zip(self._chunks, self._futures, strict=True)):
+            if i in taken:
+                out.extend(taken.pop(i))
+                continue
+            while future is not None and not future.done() and (j := self._take_last(i)) is not None:
+                taken[j] = self._then(self._here(self._chunks[j]))
             done = None
             if future is not None:
                 try:
@@ -166,6 +176,18 @@ class Preparing:
                     _WORKED.add(self._kind)
             out.extend(self._then(done if done is not None else self._here(chunk)))
         return out
+
+    def _take_last(self, after: int) -> int | None:
+        """The last chunk after ``after`` whose task no worker has started, now withdrawn from the pool."""
+        if self._kind != "clean":  # full workers: taking one would load a whole tagger into this process
+            return None
+        for j in range(len(self._futures) - 1, after, -1):
+            future = self._futures[j]
+            if future is not None and future.cancel():
+                self._futures[j] = None
+                self.taken += 1
+                return j
+        return None
 
 
 def _broke(kind: str, exc: BaseException, records: int) -> None:

@@ -82,6 +82,21 @@ def test_workers_give_the_records_one_process_gives(gazetteer_only: None, n: int
     assert len(workers.pool_pids()) == n
 
 
+def test_this_process_cleans_the_chunks_the_worker_has_not_started(gazetteer_only: None) -> None:
+    records = _records(300)  # 10 chunks; the fresh worker needs a second to start: this process takes some
+    here = workers.clean_and_tag(records, workers=0)
+    preparing = workers.start(records, workers=1)
+    chunks = len(preparing._chunks)
+    pooled = preparing.result()
+    assert 1 <= preparing.taken <= chunks - 1  # never the chunks a worker already holds
+    assert _strip(pooled) == _strip(here)
+    assert [r["id"] for r in pooled] == [r["id"] for r in records]
+    assert all("html" not in r for r in pooled)
+    full = workers.start(records, workers=2)  # full workers: taking one would load a tagger here
+    assert _strip(full.result()) == _strip(here)
+    assert full.taken == 0
+
+
 def test_a_clean_worker_never_loads_the_tagger(gazetteer_only: None, tmp_path: Any) -> None:
     """workers=1: the worker cleans only (no gazetteer, no spaCy: its memory stays small)."""
     workers.clean_and_tag(_records(4), workers=1)
