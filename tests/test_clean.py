@@ -325,6 +325,38 @@ def test_normalize_text_is_idempotent() -> None:
     assert once == normalize_text(once) or "&" in once
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("a  b\u2028c\td\u00a0 e\u200bf", "a b c d ef"),  # runs, separators, tab, no-break, zero-width
+        ("one space each\nand a line", "one space each\nand a line"),
+        ("tail \u2029", "tail "),
+        ("x\u3000\u3000y \x01 z", "x y z"),  # a control character between spaces leaves one space
+    ],
+)
+def test_normalize_text_spaces(raw: str, expected: str) -> None:
+    assert normalize_text(raw) == expected
+
+
+def test_canonical_link_rel_is_a_token_in_any_case() -> None:
+    head = (
+        '<link rel="canonicalx" href="/wrong-1"><link rel="stylesheet" href="/wrong-2">'
+        '<link rel="canonical" href=""><meta property="og:url" content="/from-og">'
+        '<link rel=" Alternate\tCANONICAL " href="/quay-repaired">'
+    )
+    page = (
+        f"<!DOCTYPE html><html><head><title>Quay wall repaired</title>{head}</head><body><article><p>"
+        + "Workers finished repairing the collapsed section of the quay wall on Tuesday afternoon. " * 4
+        + "</p></article></body></html>"
+    )
+    article = extract_article(page, "https://port.example.test/news/x")
+    assert article["canonical_url"] == "https://port.example.test/quay-repaired"  # links before og:url
+    without_link = page.replace("Alternate\tCANONICAL", "alternate")
+    assert extract_article(without_link, "https://port.example.test/news/x")["canonical_url"] == (
+        "https://port.example.test/from-og"
+    )
+
+
 def test_json_ld_date_is_metadata_and_is_read() -> None:
     page = (
         "<!DOCTYPE html><html><head><title>Quay wall repaired</title>"
