@@ -273,6 +273,40 @@ def test_clean_records_keeps_the_feed_date_and_the_summary_when_the_page_is_thin
     assert out["published_at"] == "2025-01-01T00:00:00Z"
 
 
+def test_extract_article_leaves_out_the_fields_not_asked_for() -> None:
+    page = read("article.html")
+    full = extract_article(page, ARTICLE_URL)
+    part = extract_article(page, ARTICLE_URL, fields={"text", "title"})
+    assert (part["text"], part["title"]) == (full["text"], full["title"])
+    assert full["authors"] == ["Tomas Rinaldi"]
+    assert full["published_at"] == "2025-04-18T06:20:00Z"
+    assert full["canonical_url"]
+    assert (part["authors"], part["published_at"], part["canonical_url"]) == ([], None, None)
+    only_date = extract_article(page, ARTICLE_URL, fields={"published_at"})
+    assert only_date["published_at"] == full["published_at"]
+    assert only_date["authors"] == []
+    with pytest.raises(ValueError, match="byline"):
+        extract_article(page, ARTICLE_URL, fields={"text", "byline"})
+
+
+def test_clean_records_looks_up_on_the_page_only_what_the_record_lacks() -> None:
+    (out,) = clean_records(
+        [
+            {
+                "id": "u",
+                "html": read("article.html"),
+                "authors": ["Harbour Desk"],
+                "published_at": "2025-04-19T10:00:00Z",
+                "published_at_estimated": False,
+            }
+        ]
+    )
+    assert out["url"] == "https://www.lanternpost.test/world/2025/04/water-pumps-kessra?page=1"  # canonical
+    assert out["authors"] == ["Harbour Desk"]
+    assert out["published_at"] == "2025-04-19T10:00:00Z"
+    assert out["text"].startswith("Engineers restored the two main water pumps")
+
+
 def test_a_record_that_breaks_the_cleaner_gets_an_error_and_the_rest_go_on() -> None:
     out = list(clean_records([{"id": "bad", "html": 12345}, {"id": "ok", "html": "<p>fine text here</p>"}]))
     assert out[0]["error"]
