@@ -10,8 +10,9 @@ Contract
   double-escaped ``&amp;amp;`` kind feeds produce); text is NFC with no-break spaces turned
   into spaces, zero-width characters and control characters dropped and whitespace collapsed.
   When ``html`` is a whole web page the main article is extracted first (:func:`extract_article`).
-- :func:`extract_article` ``(page_html, url) -> dict`` with ``text``, ``title``, ``published_at``
-  (UTC ISO 8601 or None), ``authors`` (list), ``canonical_url`` (or None). The page is parsed
+- :func:`extract_article` ``(page_html, url, *, fields=ARTICLE_FIELDS) -> dict`` with ``text``, ``title``,
+  ``published_at`` (UTC ISO 8601 or None), ``authors`` (list), ``canonical_url`` (or None); the last
+  three are looked for only when named in ``fields`` (else None / [] / None). The page is parsed
   once (as trafilatura's loader parses it) and what never holds text, metadata or a date
   (``<script>`` other than JSON-LD, ``<style>``, ``<svg>``, ``<noscript>``) is removed from the
   tree at once; title and authors, date and canonical URL read that tree, then the elements
@@ -36,8 +37,8 @@ Contract
 - :func:`clean_records` maps records one to one, in order (the filter contract): it adds
   ``text``, ``title`` (a given title is kept, otherwise the page's), and ``language`` (via
   :mod:`pipeline.language` unless already set). When ``html`` is a whole page it also fills
-  what the feed lacked: ``published_at`` (when missing or estimated; then
-  ``published_at_estimated`` becomes false), ``authors`` (when empty), ``url`` (when missing,
+  what the feed lacked (and looks only for that on the page): ``published_at`` (when missing or
+  estimated; then ``published_at_estimated`` becomes false), ``authors`` (when empty), ``url`` (when missing,
   from the page's canonical URL; an existing ``url`` and the ``id`` are never changed). When the
   page yields less text than the feed's ``summary`` (paywall, consent wall), the summary is the
   text. A record without ``html``, or whose page yields no text, comes back with an ``error``
