@@ -273,6 +273,40 @@ def test_clean_records_keeps_the_feed_date_and_the_summary_when_the_page_is_thin
     assert out["published_at"] == "2025-01-01T00:00:00Z"
 
 
+def test_extract_article_leaves_out_the_fields_not_asked_for() -> None:
+    page = read("article.html")
+    full = extract_article(page, ARTICLE_URL)
+    part = extract_article(page, ARTICLE_URL, fields={"text", "title"})
+    assert (part["text"], part["title"]) == (full["text"], full["title"])
+    assert full["authors"] == ["Tomas Rinaldi"]
+    assert full["published_at"] == "2025-04-18T06:20:00Z"
+    assert full["canonical_url"]
+    assert (part["authors"], part["published_at"], part["canonical_url"]) == ([], None, None)
+    only_date = extract_article(page, ARTICLE_URL, fields={"published_at"})
+    assert only_date["published_at"] == full["published_at"]
+    assert only_date["authors"] == []
+    with pytest.raises(ValueError, match="byline"):
+        extract_article(page, ARTICLE_URL, fields={"text", "byline"})
+
+
+def test_clean_records_looks_up_on_the_page_only_what_the_record_lacks() -> None:
+    (out,) = clean_records(
+        [
+            {
+                "id": "u",
+                "html": read("article.html"),
+                "authors": ["Harbour Desk"],
+                "published_at": "2025-04-19T10:00:00Z",
+                "published_at_estimated": False,
+            }
+        ]
+    )
+    assert out["url"] == "https://www.lanternpost.test/world/2025/04/water-pumps-kessra?page=1"  # canonical
+    assert out["authors"] == ["Harbour Desk"]
+    assert out["published_at"] == "2025-04-19T10:00:00Z"
+    assert out["text"].startswith("Engineers restored the two main water pumps")
+
+
 def test_a_record_that_breaks_the_cleaner_gets_an_error_and_the_rest_go_on() -> None:
     out = list(clean_records([{"id": "bad", "html": 12345}, {"id": "ok", "html": "<p>fine text here</p>"}]))
     assert out[0]["error"]
@@ -323,6 +357,38 @@ def test_detect_language() -> None:
 def test_normalize_text_is_idempotent() -> None:
     once = normalize_text("a\u00a0b &amp;amp; c\u200b")
     assert once == normalize_text(once) or "&" in once
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("a  b\u2028c\td\u00a0 e\u200bf", "a b c d ef"),  # runs, separators, tab, no-break, zero-width
+        ("one space each\nand a line", "one space each\nand a line"),
+        ("tail \u2029", "tail "),
+        ("x\u3000\u3000y \x01 z", "x y z"),  # a control character between spaces leaves one space
+    ],
+)
+def test_normalize_text_spaces(raw: str, expected: str) -> None:
+    assert normalize_text(raw) == expected
+
+
+def test_canonical_link_rel_is_a_token_in_any_case() -> None:
+    head = (
+        '<link rel="canonicalx" href="/wrong-1"><link rel="stylesheet" href="/wrong-2">'
+        '<link rel="canonical" href=""><meta property="og:url" content="/from-og">'
+        '<link rel=" Alternate\tCANONICAL " href="/quay-repaired">'
+    )
+    page = (
+        f"<!DOCTYPE html><html><head><title>Quay wall repaired</title>{head}</head><body><article><p>"
+        + "Workers finished repairing the collapsed section of the quay wall on Tuesday afternoon. " * 4
+        + "</p></article></body></html>"
+    )
+    article = extract_article(page, "https://port.example.test/news/x")
+    assert article["canonical_url"] == "https://port.example.test/quay-repaired"  # links before og:url
+    without_link = page.replace("Alternate\tCANONICAL", "alternate")
+    assert extract_article(without_link, "https://port.example.test/news/x")["canonical_url"] == (
+        "https://port.example.test/from-og"
+    )
 
 
 def test_json_ld_date_is_metadata_and_is_read() -> None:
