@@ -712,7 +712,8 @@ def reconcile(
     """Merge clusters that parallel writers split, and name each cluster by its earliest member.
 
     ``articles`` are the records the writers indexed (they carry ``id``, ``cluster_id``,
-    ``content_hash``, ``minhash`` and ``lsh_bands``); ``None`` checks the whole store. For
+    ``content_hash``, ``minhash`` and ``lsh_bands``, which are computed from ``minhash`` when
+    missing); ``None`` checks the whole store. For
     each of them, stored articles sharing its content hash or an LSH band key and passing
     ``deduper``'s rule join its cluster (union-find over cluster ids). The clusters the
     union-find merged, and those the articles joined as members, are then read in one call
@@ -774,11 +775,12 @@ class _Checker:
         if not batch:
             return
         self.report.checked += len(batch)
+        bands = self._band_keys(batch)
         by_hash = self.store.find_content_hashes({r["content_hash"] for r in batch if r.get("content_hash")})
-        by_band = self.store.find_band_keys({k for r in batch for k in r.get("lsh_bands") or ()})
-        for r in batch:
+        by_band = self.store.find_band_keys({k for keys in bands for k in keys})
+        for r, keys in zip(batch, bands, strict=True):
             refs: dict[str, ClusterRef] = {}
-            for key in r.get("lsh_bands") or ():
+            for key in keys:
                 for ref in by_band.get(key, ()):
                     refs.setdefault(ref.id, ref)
             own = refs.pop(r["id"], None)  # the stored copy of r itself: its current cluster
@@ -792,6 +794,18 @@ class _Checker:
                 self.uf.union(cid, same.cluster_id)
                 self.touched.add(same.cluster_id)
             self._near(r, cid, refs)
+
+    def _band_keys(self, batch: list[Record]) -> list[list[str]]:
+        """Each record's LSH band keys: its ``lsh_bands``, else computed from its ``minhash`` by the
+        deduper's signer (a run keeps only the signatures of what it indexed: a tenth of the memory)."""
+        out = [list(r.get("lsh_bands") or ()) for r in batch]
+        width = self.deduper.signer.width
+        need = [i for i, r in enumerate(batch) if not out[i] and len(r.get("minhash") or ()) == width]
+        if need:
+            sigs = np.array([np.asarray(batch[i]["minhash"], dtype=np.uint32) for i in need])
+            for i, keys in zip(need, self.deduper.signer.band_keys(sigs), strict=True):
+                out[i] = keys
+        return out
 
     def _near(self, r: Record, cid: str, refs: dict[str, ClusterRef]) -> None:
         """Union ``cid`` with the clusters of the band neighbours ``refs`` near-duplicate to ``r``."""

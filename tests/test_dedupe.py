@@ -546,3 +546,33 @@ def test_reconcile_does_not_depend_on_its_batch_size(tmp_path: Path) -> None:
         finally:
             store.close()
     assert finals[0] == finals[1]
+
+
+def test_reconcile_computes_band_keys_from_the_signatures_a_run_keeps(tmp_path: Path) -> None:
+    """A run keeps only :func:`pipeline.run.kept_for_reconcile` of what it indexed (no band keys, the
+    signature as 32-bit integers): reconcile finds the same neighbours and ends in the same clusters."""
+    from array import array
+
+    from pipeline.run import kept_for_reconcile
+
+    records = fresh()
+    random.Random(7).shuffle(records)
+    shards = [list(Deduper().run(records[i::3])) for i in range(3)]  # three writers that never met
+    kept = [kept_for_reconcile(r) for shard in shards for r in shard]
+    assert all("lsh_bands" not in k and isinstance(k["minhash"], array) for k in kept)
+    assert all(
+        k["minhash"].itemsize == 4 and list(k["minhash"]) == r["minhash"]
+        for k, r in zip(kept, [r for shard in shards for r in shard], strict=True)
+    )
+    finals = []
+    for name, given in (("full", [r for shard in shards for r in shard]), ("kept", kept)):
+        store = open_store(f"sqlite:///{tmp_path / f'{name}.db'}")
+        try:
+            for shard in shards:
+                assert store.index([dict(r) for r in shard]).errors == []
+            report = reconcile(store, given)
+            assert report.merged > 0
+            finals.append((_stored_assignment(store), report.merged, report.rewritten))
+        finally:
+            store.close()
+    assert finals[0] == finals[1]
