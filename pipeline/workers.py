@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -139,6 +140,14 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
+class _Here(Future[list[Record]]):
+    """A chunk this process took back from the workers (no worker had started it) and cleaned itself."""
+
+
+_WAITING: list[weakref.ref[Preparing]] = []  # clean-worker batches not yet collected, oldest first
+_WAITING_LOCK = threading.Lock()
+
+
 class Preparing:
     """A batch on its way through clean and tag; :meth:`result` waits for it (once)."""
 
@@ -152,42 +161,71 @@ class Preparing:
     ) -> None:
         self._chunks, self._futures, self._here, self._then = chunks, futures, here, then
         self._kind = kind
-        self.taken = 0  # chunks this process withdrew from the workers and prepared itself
+        self.taken = 0  # chunks this process took back from the workers and cleaned itself
+        if kind == "clean":  # full workers: taking a chunk back would load a whole tagger into this process
+            with _WAITING_LOCK:
+                _WAITING.append(weakref.ref(self))
 
     def result(self) -> list[Record]:
         """The records, cleaned and tagged, in the order they came in. While a chunk's worker is not done,
-        this process takes the last chunk no worker has started yet and cleans it itself (clean workers only:
-        when the worker is the slower side, both cores then work until the batch is done)."""
+        this process takes back the last chunk no worker has started (of the newest batch first: the run
+        starts the next batch before it collects this one) and cleans it itself: when the worker is the
+        slower side, both cores work until the batch is done."""
         out: list[Record] = []
-        taken: dict[int, list[Record]] = {}
-        for i, (chunk, future) in enumerate(zip(self._chunks, self._futures, strict=True)):
-            if i in taken:
-                out.extend(taken.pop(i))
-                continue
-            while future is not None and not future.done() and (j := self._take_last(i)) is not None:
-                taken[j] = self._then(self._here(self._chunks[j]))
-            done = None
-            if future is not None:
-                try:
-                    done = future.result()
-                except (BrokenProcessPool, CancelledError) as exc:  # cancelled: a broken pool was shut down
-                    _broke(self._kind, exc, len(chunk))
-                else:
-                    _WORKED.add(self._kind)
-            out.extend(self._then(done if done is not None else self._here(chunk)))
+        try:
+            for i, chunk in enumerate(self._chunks):
+                while (future := self._futures[i]) is not None and not future.done() and _take_back(self, i):
+                    pass
+                out.extend(self._then(self._collect(i, chunk)))
+        finally:
+            with _WAITING_LOCK:
+                _WAITING[:] = [ref for ref in _WAITING if ref() not in (None, self)]
         return out
 
-    def _take_last(self, after: int) -> int | None:
-        """The last chunk after ``after`` whose task no worker has started, now withdrawn from the pool."""
-        if self._kind != "clean":  # full workers: taking one would load a whole tagger into this process
-            return None
-        for j in range(len(self._futures) - 1, after, -1):
-            future = self._futures[j]
-            if future is not None and future.cancel():
-                self._futures[j] = None
-                self.taken += 1
-                return j
-        return None
+    def _collect(self, i: int, chunk: list[Record]) -> list[Record]:
+        """Chunk ``i`` cleaned (and tagged, by full workers): its worker's result, else cleaned here."""
+        while (future := self._futures[i]) is not None:
+            try:
+                done = future.result()
+            except CancelledError as exc:
+                if self._futures[i] is not future:  # taken back meanwhile: wait for that instead
+                    continue
+                _broke(self._kind, exc, len(chunk))  # cancelled: a broken pool was shut down
+            except BrokenProcessPool as exc:
+                _broke(self._kind, exc, len(chunk))
+            else:
+                if not isinstance(future, _Here):
+                    _WORKED.add(self._kind)
+                return done
+            break
+        return self._here(chunk)
+
+
+def _take_back(waiter: Preparing, waiting_for: int) -> bool:
+    """Take back from the workers the last chunk none has started, of the newest batch first (of the
+    ``waiter``'s own, only chunks after ``waiting_for``), and clean it here; False when there is none."""
+    with _WAITING_LOCK:
+        batches = [p for ref in reversed(_WAITING) if (p := ref()) is not None]
+    for batch in batches:
+        last = waiting_for if batch is waiter else -1
+        for j in range(len(batch._futures) - 1, last, -1):
+            future = batch._futures[j]
+            if future is None or isinstance(future, _Here):
+                continue
+            here = _Here()
+            with _WAITING_LOCK:
+                if not future.cancel():  # a worker holds it (or it is done)
+                    continue
+                batch._futures[j] = here
+                batch.taken += 1
+            here.set_running_or_notify_cancel()
+            try:
+                here.set_result(batch._here(batch._chunks[j]))
+            except Exception as exc:  # its owner raises it, as it would have cleaning the chunk itself
+                log.debug("cleaning %d records taken back failed", len(batch._chunks[j]), exc_info=True)
+                here.set_exception(exc)
+            return True
+    return False
 
 
 def _broke(kind: str, exc: BaseException, records: int) -> None:

@@ -97,6 +97,19 @@ def test_this_process_cleans_the_chunks_the_worker_has_not_started(gazetteer_onl
     assert full.taken == 0
 
 
+def test_waiting_for_a_batch_this_process_cleans_the_next_batch_first(gazetteer_only: None) -> None:
+    first, second = _records(300), [{**r, "id": f"{r['id']}-b"} for r in _records(300)]
+    expected = [_strip(workers.clean_and_tag(batch, workers=0)) for batch in (first, second)]
+    workers.shutdown()  # a fresh worker: it starts while this process already waits
+    a = workers.start(first, workers=1)
+    b = workers.start(second, workers=1)  # the run starts the next batch before it collects one
+    got_a = a.result()
+    assert b.taken >= 1  # taken back from the newest batch while waiting for the first
+    got_b = b.result()
+    assert [_strip(got_a), _strip(got_b)] == expected
+    assert workers._WAITING == []  # both collected: nothing left to take back from
+
+
 def test_a_clean_worker_never_loads_the_tagger(gazetteer_only: None, tmp_path: Any) -> None:
     """workers=1: the worker cleans only (no gazetteer, no spaCy: its memory stays small)."""
     workers.clean_and_tag(_records(4), workers=1)
