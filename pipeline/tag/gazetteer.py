@@ -33,8 +33,8 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, compress
-from operator import itemgetter, or_
+from itertools import accumulate, chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -161,18 +161,23 @@ class Gazetteer:
         get = dict.get  # a name already read is a NameEntry in the dict itself: skip _Lazy's Python lookup
         n = len(norms)
         out: list[Match] = []
-        # the body of spans() for tokens without spaces, inlined (the hot loop): each token that is a name
-        # or a name's first words opens a candidate, extended while it stays a known prefix
-        opens = map(or_, map(names.__contains__, norms), map(prefixes.__contains__, norms))
-        for i in compress(range(n), opens):
-            key, j = norms[i], i + 1
-            while True:
-                entry = get(names, key)
-                if entry is not None:
-                    out.append((i, j, entry if type(entry) is NameEntry else names[key]))
-                if j == n or key not in prefixes:
-                    break
-                key, j = f"{key} {norms[j]}", j + 1
+        append = out.append
+        # the body of spans() for tokens without spaces, inlined (the hot loop): each token is looked up, and
+        # one that opens a longer name grows a word at a time while it stays a known prefix
+        for i, key in enumerate(norms):
+            entry = get(names, key)
+            if entry is not None:
+                append((i, i + 1, entry if type(entry) is NameEntry else names[key]))
+            if key in prefixes:
+                j = i + 1
+                while j < n:
+                    key = f"{key} {norms[j]}"
+                    j += 1
+                    entry = get(names, key)
+                    if entry is not None:
+                        append((i, j, entry if type(entry) is NameEntry else names[key]))
+                    if key not in prefixes:
+                        break
         out.sort(key=_END)  # stable: by end, then by start (longest first), the order of a left-to-right scan
         return out
 
