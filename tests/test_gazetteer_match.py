@@ -1,4 +1,5 @@
-"""Tests of the gazetteer's token-level matcher (:meth:`Gazetteer.matches` and :meth:`Gazetteer.spans`).
+"""Tests of the gazetteer's token-level matcher (:meth:`Gazetteer.matches`, :meth:`Gazetteer.spans`) and of
+its compact records (what the pickle holds and a process keeps until it reads them).
 
 The gazetteers here are small and built by hand, so each test states exactly what must come out: every name,
 nested and overlapping ones included, ordered by end and then longest first, as a left-to-right scan of the
@@ -12,7 +13,7 @@ import random
 
 import pytest
 
-from pipeline.tag.gazetteer import Gazetteer, NameEntry, name_prefixes
+from pipeline.tag.gazetteer import Entity, Gazetteer, NameEntry, name_prefixes, packed_entity, packed_name
 
 KEYS = [
     "new",
@@ -124,3 +125,49 @@ def test_prefixes_survive_the_pickle_and_share_the_names_keys(gaz: Gazetteer) ->
 def test_a_name_that_is_not_single_spaced_words_is_refused() -> None:
     with pytest.raises(ValueError, match="'gulf  of aden'"):
         name_prefixes({"gulf  of aden": None})
+
+
+def test_packed_records_survive_the_pickle_unread_and_read() -> None:
+    """In the pickle (and in memory until read) records are compact bytes with "geonames:" shortened: every
+    field comes back, non-ASCII names and ids that merely contain "geonames" included."""
+    town = Entity(
+        "geonames:2",
+        "Ağrı Dağı",
+        "city",
+        "location",
+        "TR",
+        39.7,
+        44.3,
+        20_000,
+        False,
+        ("geonames:1", "x:geonames:3"),
+    )
+    other = Entity("x:geonames:3", "Zürich geonames: see", "region", "location", None)
+    entries = {
+        "agri dagi": NameEntry(
+            "agri dagi", [("geonames:2", 8), ("x:geonames:3", 16)], (True, True), None, True
+        ),
+        "zurich": NameEntry("zurich", [("x:geonames:3", 0)], (True,), "CH"),
+    }
+    gaz = Gazetteer({e.id: e for e in (town, other)}, entries, name_prefixes(entries), {}, {}, {})
+    once: Gazetteer = pickle.loads(pickle.dumps(gaz, protocol=pickle.HIGHEST_PROTOCOL))
+    assert all(isinstance(v, bytes) for v in dict.values(once.names))  # nothing unpacked before it is read
+    assert once.names["zurich"] == entries["zurich"]
+    twice: Gazetteer = pickle.loads(pickle.dumps(once, protocol=pickle.HIGHEST_PROTOCOL))  # half read
+    for g in (once, twice):
+        assert g.entities["geonames:2"] == town
+        assert g.entities.get("x:geonames:3") == other
+        assert g.names["agri dagi"] == entries["agri dagi"]
+        assert g.names.get("zurich") == entries["zurich"]
+    assert [packed_entity(v) for v in dict.values(twice.entities)] == [
+        packed_entity(town),
+        packed_entity(other),
+    ]
+    assert packed_name(dict.__getitem__(twice.names, "zurich")) == packed_name(entries["zurich"])
+
+
+def test_a_record_holding_the_reserved_character_is_refused() -> None:
+    bad = Entity("geonames:9", "Bad\x1dName", "city", "location")
+    gaz = Gazetteer({bad.id: bad}, {}, frozenset(), {}, {}, {})
+    with pytest.raises(ValueError, match="reserved character"):
+        pickle.dumps(gaz)
