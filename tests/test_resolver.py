@@ -15,7 +15,7 @@ import pytest
 from pipeline.records import article_id
 from pipeline.stores import open_store
 from pipeline.tag import Tagger, get_resolver
-from pipeline.tag.gazetteer import ALT, Entity, Gazetteer, NameEntry
+from pipeline.tag.gazetteer import ALT, Entity, Gazetteer, NameEntry, name_prefixes
 from pipeline.tag.normalize import norm_key
 from pipeline.tag.resolver import GazetteerLookup, Resolver, write_lookup
 
@@ -56,13 +56,14 @@ def test_lookup_round_trip_of_a_small_gazetteer(tmp_path: Path) -> None:
     country = Entity("g:1", "Freedonia", "country", "location", "FD", 1.5, -2.25, 900_000, True, ())
     town = Entity("g:2", "Port Vale", "city", "location", "FD", None, None, 20_000, False, ("g:3", "g:1"))
     gov = Entity("a:1", "Government of Freedonia", "government", "actor", "FD")
+    names = {
+        norm_key("Freedonia"): NameEntry(norm_key("Freedonia"), [("g:1", 0)], (True,)),
+        norm_key("Port Vale"): NameEntry(norm_key("Port Vale"), [("g:2", ALT)], (True, True)),
+    }
     gaz = Gazetteer(
         {e.id: e for e in (country, town, gov)},
-        {
-            norm_key("Freedonia"): NameEntry(norm_key("Freedonia"), [("g:1", 0)], (True,)),
-            norm_key("Port Vale"): NameEntry(norm_key("Port Vale"), [("g:2", ALT)], (True, True)),
-        },
-        None,
+        names,
+        name_prefixes(names),
         {"FD": "a:1"},
         {"g:2": "FD"},
         {},

@@ -42,10 +42,11 @@ from pipeline.tag.gazetteer import (
     Gazetteer,
     NameEntry,
     _pack,
-    _pack_entity,
     _unpack,
     _unpack_entity,
     gazetteer_digest,
+    packed_entity,
+    packed_name,
 )
 from pipeline.tag.lexicon import ADMIN_WORDS, FEATURE_HEADS, FEATURE_WORDS, GENERIC_PLACE_WORDS
 from pipeline.tag.normalize import norm_key, slug
@@ -273,18 +274,18 @@ def write_lookup(gaz: Gazetteer, path: Path) -> None:
             )
             actors = {}
             for k, e in dict.items(gaz.entities):
-                packed = e if isinstance(e, str) else _pack_entity(e)
+                packed = packed_entity(e)
                 if _unpack_entity(k, packed).type == "actor":
                     actors[k] = packed
             conn.executemany("INSERT INTO actor_entities VALUES (?, ?)", actors.items())
             conn.executemany("INSERT INTO actor_names VALUES (?, ?)", _actor_names(gaz, actors))
             conn.executemany(
                 "INSERT INTO names VALUES (?, ?)",
-                ((k, n if isinstance(n, str) else _pack(n)) for k, n in dict.items(gaz.names)),
+                ((k, packed_name(n)) for k, n in dict.items(gaz.names)),
             )
             conn.executemany(
                 "INSERT INTO entities VALUES (?, ?)",
-                ((k, e if isinstance(e, str) else _pack_entity(e)) for k, e in dict.items(gaz.entities)),
+                ((k, packed_entity(e)) for k, e in dict.items(gaz.entities)),
             )
             conn.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
@@ -307,7 +308,7 @@ def write_lookup(gaz: Gazetteer, path: Path) -> None:
 def _actor_names(gaz: Gazetteer, actors: dict[str, str]) -> Iterator[tuple[str, str]]:
     """(key, packed entry with only its actor targets) for every name that can mean an actor."""
     for k, n in dict.items(gaz.names):
-        entry = _unpack(k, n) if isinstance(n, str) else n
+        entry = n if isinstance(n, NameEntry) else _unpack(k, packed_name(n))
         targets = [(eid, f) for eid, f in entry.targets if eid in actors]
         if targets:
             yield k, _pack(NameEntry(k, targets, entry.cap_mask, entry.demonym, entry.common))

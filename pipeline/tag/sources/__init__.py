@@ -1,9 +1,10 @@
 """Gazetteer sources: one loader per data source, each yielding plain records.
 
 Contract: a loader is a function that yields :class:`PlaceRecord` or :class:`ActorRecord` objects; it does no
-matching and knows nothing of the automaton. :mod:`pipeline.tag.gazetteer` builds the one gazetteer from
-every loader's records (names to normal form, flags, the automaton, the cache). Ids are stable: a stored
-article keeps the ids it was tagged with, so a loader never renames an id it has published.
+matching and knows nothing of how names are matched. :mod:`pipeline.tag.gazetteer` builds the one gazetteer
+from every loader's records (names to normal form, flags, the name prefixes matching walks, the cache). Ids
+are stable: a stored article keeps the ids it was tagged with, so a loader never renames an id it has
+published.
 
 - ``PlaceRecord.id``: ``geonames:N`` wherever GeoNames has the place, else ``wikidata:Q...`` (physical
   features, regions, facilities that GeoNames data shipped on PyPI lacks).
