@@ -22,7 +22,9 @@ from __future__ import annotations
 import logging
 import time
 from array import array
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +47,8 @@ SUMMARY_ONLY_CHARS = 400
 #: Entries of one feed fetched (their pages) at a time: memory is flat in a feed's size (a chunk of
 #: pages is held twice while it is decoded: 128 pages of ~180 KB, well above the fetch's concurrency).
 FEED_CHUNK = 128
+#: Entries whose pages are fetched ahead of the run (beyond the chunk being fetched, the run waits).
+PAGES_AHEAD = 128
 #: New entries of any number of feeds processed and indexed together: one clean/tag/dedupe pass, one
 #: bulk write and one refresh per batch instead of per feed (issue 15: most feeds bring a few new entries).
 BATCH_ENTRIES = 256
@@ -270,17 +274,65 @@ class _Batch:
     owner: dict[str, tuple[FeedConfig, FeedStats]] = field(default_factory=dict)  # entry id -> its feed
     done: list[tuple[FeedConfig, FetchResult, FeedStats]] = field(default_factory=list)  # fetched whole
 
-    def add(
-        self, feed: FeedConfig, stats: FeedStats, entries: list[dict[str, Any]], skip: Container[str] = ()
-    ) -> None:
-        """Add ``entries`` of ``feed``, but none already in this batch nor in ``skip`` (ids in flight)."""
+    def add(self, feed: FeedConfig, stats: FeedStats, entries: list[dict[str, Any]]) -> None:
+        """Add ``entries`` of ``feed`` (:meth:`_Pass.add` leaves out the ids another feed gave first)."""
         for e in entries:
-            if e["id"] not in self.owner and e["id"] not in skip:  # two feeds list it: the first has it
-                self.owner[e["id"]] = (feed, stats)
-                self.entries.append(e)
+            self.owner[e["id"]] = (feed, stats)
+            self.entries.append(e)
 
     def holds(self, stats: FeedStats) -> bool:
         return any(s is stats for _, s in self.owner.values())
+
+
+@dataclass
+class _Pending:
+    """A chunk of a feed's new entries waiting for its article pages (``last``: the feed's last chunk)."""
+
+    feed: FeedConfig
+    result: FetchResult
+    stats: FeedStats
+    entries: list[dict[str, Any]]
+    last: bool
+    future: Future[None] | None = None
+
+
+class _PageFetches:
+    """Article pages fetched in one background thread while the run cleans, tags and indexes what it has
+    (the run's own thread would otherwise wait for every page). One :func:`add_full_text` at a time, in
+    the order asked: its per-host limits hold as when the run fetched them itself."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._queue: deque[_Pending] = deque()
+        self._waiting = 0  # entries in the queue
+
+    def submit(self, pending: _Pending, settings: Settings) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="newswire-pages")
+        pending.future = self._pool.submit(
+            add_full_text, pending.feed, pending.entries, pending.stats, settings
+        )
+        self._queue.append(pending)
+        self._waiting += len(pending.entries)
+
+    def ready(self, wait: bool) -> Iterator[tuple[_Pending, BaseException | None]]:
+        """The chunks whose pages are in, oldest first, each with the exception its fetch raised (or None);
+        also waits for the oldest while ``wait`` or while more than :data:`PAGES_AHEAD` entries wait."""
+        while self._queue:
+            head = self._queue[0]
+            assert head.future is not None
+            if not (wait or head.future.done() or self._waiting > PAGES_AHEAD):
+                return
+            error = head.future.exception()
+            self._queue.popleft()
+            self._waiting -= len(head.entries)
+            yield head, error
+
+    def close(self) -> None:
+        """Stop the thread (at the end of the pass; what it still fetches is dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 class _Pass:
@@ -296,21 +348,60 @@ class _Pass:
         self.indexed: list[dict[str, Any]] = []
         self.report = RunReport()
         self.broken: set[int] = set()  # id() of the stats of feeds failed by an exception
+        self.taken: set[str] = set()  # ids of the entries this pass put in a batch
+        self.pages = _PageFetches()
 
     def feed(self, feed: FeedConfig, result: FetchResult, settings: Settings) -> None:
-        """Gather one fetched feed's new entries; flush whenever the batch is full."""
+        """Gather one fetched feed's new entries: at once, or once their article pages are in (fetched in
+        the background while the run works on what it has); flush whenever the batch is full."""
         stats = FeedStats(name=feed.name, url=feed.url, status=result.status)
         try:
-            for fresh in new_entries(feed, result, self.store, stats, settings):
-                while fresh:  # a batch never holds more than BATCH_ENTRIES: the rest goes to the next
-                    room = max(1, BATCH_ENTRIES - len(self.batch.entries))
-                    part, fresh = fresh[:room], fresh[room:]
-                    self.batch.add(feed, stats, part, skip=self.in_flight[0].owner if self.in_flight else ())
-                    if len(self.batch.entries) >= BATCH_ENTRIES:
-                        self.flush()
+            chunks = list(fresh_entries(feed, result, self.store, stats, settings))
         except Exception as exc:  # a bug on one feed must not end the pass
             log.debug("feed %s failed", redact(feed.url), exc_info=True)
             self.failed(feed, stats, exc)
+            chunks = []
+        fetch = [settings.fetch_full_text and any(needs_full_text(feed, e) for e in c) for c in chunks]
+        for chunk in (c for c, pages in zip(chunks, fetch, strict=True) if not pages):
+            self.add(feed, stats, chunk)
+        paged = [c for c, pages in zip(chunks, fetch, strict=True) if pages]
+        if not paged:
+            self.close(feed, result, stats)
+            return
+        for k, chunk in enumerate(paged):
+            self.pages.submit(_Pending(feed, result, stats, chunk, last=k == len(paged) - 1), settings)
+        self.take_pages(wait=False)
+
+    def take_pages(self, wait: bool) -> None:
+        """Add the entries whose pages are in, in the order they were asked for; wait for all of them with
+        ``wait``, else only while more than :data:`PAGES_AHEAD` entries are waiting (memory stays flat)."""
+        for pending, error in self.pages.ready(wait):
+            if error is not None:
+                log.debug("feed %s: pages failed", redact(pending.feed.url), exc_info=error)
+                self.failed(pending.feed, pending.stats, error)
+            else:
+                self.add(pending.feed, pending.stats, pending.entries)
+            if pending.last:
+                self.close(pending.feed, pending.result, pending.stats)
+
+    def add(self, feed: FeedConfig, stats: FeedStats, fresh: list[dict[str, Any]]) -> None:
+        """Add a feed's new entries to the open batch, but none this pass already took (another feed listed
+        it); a batch never holds more than BATCH_ENTRIES: the rest goes to the next."""
+        try:
+            fresh = [e for e in fresh if e["id"] not in self.taken]
+            self.taken.update(e["id"] for e in fresh)
+            while fresh:
+                room = max(1, BATCH_ENTRIES - len(self.batch.entries))
+                part, fresh = fresh[:room], fresh[room:]
+                self.batch.add(feed, stats, part)
+                if len(self.batch.entries) >= BATCH_ENTRIES:
+                    self.flush()
+        except Exception as exc:  # a bug on one feed must not end the pass
+            log.debug("feed %s failed", redact(feed.url), exc_info=True)
+            self.failed(feed, stats, exc)
+
+    def close(self, feed: FeedConfig, result: FetchResult, stats: FeedStats) -> None:
+        """All of a feed's entries are in batches: save its state now, or once they are indexed."""
         if self.batch.holds(stats) or (self.in_flight and self.in_flight[0].holds(stats)):
             self.batch.done.append((feed, result, stats))  # saved when all its entries are indexed
         else:
@@ -326,10 +417,14 @@ class _Pass:
         self._index_in_flight()
         self.in_flight = started
 
-    def drain(self) -> None:
-        """Index the open batch and the one in flight, now (nothing else is waiting)."""
-        self.flush()
-        self._index_in_flight()
+    def drain(self, last: bool = False) -> None:
+        """Index the open batch (with the entries whose pages are in) and the one in flight, now: nothing
+        else is waiting. ``last``: then wait for the pages still being fetched and index those entries too
+        (a slow site's pages never hold back the articles of the others)."""
+        for wait in (False, True) if last else (False,):
+            self.take_pages(wait=wait)
+            self.flush()
+            self._index_in_flight()
 
     def _start(self, batch: _Batch) -> Preparing | None:
         if not batch.entries:
@@ -411,12 +506,13 @@ def ingest(
 ) -> RunReport:
     """One pass over ``feeds`` into ``store``; ``on_feed`` is called as each feed finishes.
 
-    Feeds are processed as their fetches complete, their new entries gathered across feeds into
-    batches of :data:`BATCH_ENTRIES` (one clean/tag/dedupe pass, one bulk write and one refresh per
-    batch, not per feed), written when full, when no feed completed for :data:`BATCH_WAIT` seconds,
-    and at the end. A full batch is cleaned and tagged (:mod:`pipeline.workers`) while the next one
-    fills, then deduped and indexed here, one batch at a time and in order; a feed's state is saved
-    once every entry it contributed is indexed. So a
+    Feeds are processed as their fetches complete (the article pages of summary-only entries are
+    fetched in a background thread meanwhile: an entry joins a batch once its page is in), their new
+    entries gathered across feeds into batches of :data:`BATCH_ENTRIES` (one clean/tag/dedupe pass,
+    one bulk write and one refresh per batch, not per feed), written when full, when no feed
+    completed for :data:`BATCH_WAIT` seconds, and at the end. A full batch is cleaned and tagged
+    (:mod:`pipeline.workers`) while the next one fills, then deduped and indexed here, one batch at a
+    time and in order; a feed's state is saved once every entry it contributed is indexed. So a
     copy may be indexed before its original; the pass ends with
     :func:`pipeline.dedupe.reconcile_pending` over the articles it indexed and those a killed run
     left, which names every touched cluster after its earliest member. A store that fails mid-pass
@@ -426,12 +522,17 @@ def ingest(
     settings = settings or get_settings()
     by_url = {f.url: f for f in feeds}
     run = _Pass(store, {f.url: store.get_feed_state(f.url) for f in feeds}, on_feed)
-    for result in fetch_feeds_or_idle([(f.url, run.previous[f.url]) for f in feeds], BATCH_WAIT, settings):
-        if result is None:  # no feed completed for BATCH_WAIT seconds: write what the batches hold
-            run.drain()
-        else:
-            run.feed(by_url[result.url], result, settings)
-    run.drain()
+    try:
+        for result in fetch_feeds_or_idle(
+            [(f.url, run.previous[f.url]) for f in feeds], BATCH_WAIT, settings
+        ):
+            if result is None:  # no feed completed for BATCH_WAIT seconds: write what the batches hold
+                run.drain()
+            else:
+                run.feed(by_url[result.url], result, settings)
+        run.drain(last=True)
+    finally:
+        run.pages.close()
     try:  # also repairs what a run killed before its reconcile left (the journal of note_pending)
         reconcile_pending(store, run.indexed)
     except Exception as exc:  # the journal keeps the ids: the next run or `newswire reconcile` repairs
@@ -464,9 +565,19 @@ def new_entries(
     time (memory stays flat in a feed's size), with the article page fetched for summary-only
     entries when ``settings.fetch_full_text``; records status, errors and warnings in ``stats``.
     Reads the store (known ids) and writes nothing to it. The one home of this step: the CLI run
-    gathers chunks of several feeds into batches (:func:`ingest`), the Airflow fetch task stages them
-    (:func:`pipeline.tasks.fetch_group`).
+    (:func:`ingest`, which fetches the pages of :func:`fresh_entries` in the background) gathers chunks of
+    several feeds into batches, the Airflow fetch task stages them (:func:`pipeline.tasks.fetch_group`).
     """
+    for fresh in fresh_entries(feed, result, store, stats, settings):
+        if settings.fetch_full_text:
+            add_full_text(feed, fresh, stats, settings)
+        yield fresh
+
+
+def fresh_entries(
+    feed: FeedConfig, result: FetchResult, store: Store, stats: FeedStats, settings: Settings
+) -> Iterator[list[dict[str, Any]]]:
+    """:func:`new_entries` before the article pages: the feed's entries not in ``store``, in chunks."""
     if result.status == "error":
         stats.errors.append(redact(result.error or f"{feed.url}: fetch failed"))
         return
@@ -483,11 +594,8 @@ def new_entries(
     del entries
     while chunks:
         fresh = [e for e in chunks.pop(0) if e["id"] not in known]
-        if not fresh:
-            continue
-        if settings.fetch_full_text:
-            add_full_text(feed, fresh, stats, settings)
-        yield fresh
+        if fresh:
+            yield fresh
 
 
 def next_poll_delay(feed: FeedConfig, state: dict[str, Any] | None, settings: Settings) -> float:

@@ -161,3 +161,44 @@ def test_a_batch_never_holds_more_than_batch_entries(
     assert store.calls == [4, 4, 2]
     assert store.count() == 10
     store.close()
+
+
+def test_a_slow_site_s_pages_hold_back_no_other_feed(
+    feed_server: FeedServer, unique_path: Any, tmp_path: Path
+) -> None:
+    """Article pages are fetched in the background while the run indexes what it has: the articles of a
+    feed that needs no page are stored while a slow site still answers for its pages (each page request
+    here waits until they are; a run that waited for the pages first would wait 30 s and fail)."""
+    import time
+
+    store = CountingStore(tmp_path / "p.db")
+    store.setup()
+    counts_when_served: list[int] = []
+
+    def slow_page(req: Any) -> None:
+        deadline = time.monotonic() + 30
+        while store.count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        counts_when_served.append(store.count())
+        body = "<p>The relief convoy reached the valley town at dawn, officials said on Monday.</p>" * 6
+        page = f"<!doctype html><html><body><article>{body}</article></body></html>"
+        req.send_plain(200, page.encode(), content_type="text/html; charset=utf-8")
+
+    site = unique_path("site")
+    for i in range(2):
+        feed_server.add_handler(f"{site}/slow/{i}", slow_page)
+    slow = feed_server.add(unique_path("slow.xml"), rss("slow", 2, base=feed_server.url(site)))
+    fast = feed_server.add(unique_path("fast.xml"), rss("fast", 3))
+    feeds = [
+        FeedConfig(name="slow", url=slow, full_text=True),
+        FeedConfig(name="fast", url=fast, full_text=False),
+    ]
+    report = ingest(feeds, store)
+    assert counts_when_served == [3, 3]  # the fast feed's three articles were stored first
+    assert {f.name: (f.new, f.errors) for f in report.feeds} == {"slow": (2, []), "fast": (3, [])}
+    assert store.calls == [3, 2]
+    texts = [a.get("text") or "" for a in store.articles_after(None, 10) if "/slow/" in a["url"]]
+    assert len(texts) == 2
+    assert all("relief convoy" in t for t in texts)  # each page's text, not the feed's summary
+    assert all(store.get_feed_state(u) is not None for u in (slow, fast))
+    store.close()
