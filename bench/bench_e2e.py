@@ -428,17 +428,20 @@ def es_counts(url: str, prefix: str, clusters: bool = True) -> tuple[int, int | 
         found = int(aggs["aggregations"]["c"]["value"])
     stats = client.indices.stats(index=prefix, metric=["store", "docs"])["_all"]["primaries"]
     # Soft-deleted copies stay until the shard's history retention lease moves past them (renewed every
-    # ~30 s): merge again until none is left (at most 3 minutes).
+    # ~30 s): merge again until none is left (at most 3 minutes). The merged size is the sum of the live
+    # segments (files of merged-away segments can stay a while for readers still open, e.g. a scroll).
     deadline = time.monotonic() + 180
     while True:
         client.options(request_timeout=600).indices.forcemerge(index=prefix, max_num_segments=1)
         client.indices.flush(index=prefix, force=True)
-        client.indices.refresh(index=prefix)  # the open reader lets go of the merged-away segments
-        now = client.indices.stats(index=prefix, metric=["store", "docs"])["_all"]["primaries"]
-        if not now["docs"]["deleted"] or time.monotonic() > deadline:
+        client.indices.refresh(index=prefix)
+        listed: Any = client.cat.segments(index=prefix, format="json", bytes="b").body
+        segments: list[dict[str, Any]] = list(listed)
+        deleted = sum(int(s["docs.deleted"]) for s in segments)
+        if not deleted or time.monotonic() > deadline:
             break
         time.sleep(5)
-    merged = now["store"]["size_in_bytes"]
+    merged = sum(int(s["size"]) for s in segments)
     after = {"deleted": int(stats["docs"]["deleted"]), "merged_bytes": int(merged)}
     return count, found, int(stats["store"]["size_in_bytes"]), after
 

@@ -243,6 +243,10 @@ class SegmentCache:
         self._ents.move_to_end(segment)
         return found
 
+    def clear(self) -> None:
+        """Forget every segment (a bench reading the same texts again measures spaCy, not the cache)."""
+        self._ents.clear()
+
     def put(self, segment: str, ents: tuple[tuple[int, int, str], ...]) -> None:
         self._ents[segment] = ents
         self._ents.move_to_end(segment)
