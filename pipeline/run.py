@@ -47,7 +47,8 @@ SUMMARY_ONLY_CHARS = 400
 #: Entries of one feed fetched (their pages) at a time: memory is flat in a feed's size (a chunk of
 #: pages is held twice while it is decoded: 128 pages of ~180 KB, well above the fetch's concurrency).
 FEED_CHUNK = 128
-#: Entries whose pages are fetched ahead of the run (beyond the chunk being fetched, the run waits).
+#: Entries whose pages the background thread may fetch ahead of the run (pages held: at most this plus a
+#: chunk; the entries beyond wait without their pages).
 PAGES_AHEAD = 128
 #: New entries of any number of feeds processed and indexed together: one clean/tag/dedupe pass, one
 #: bulk write and one refresh per batch instead of per feed (issue 15: most feeds bring a few new entries).
@@ -299,37 +300,47 @@ class _Pending:
 class _PageFetches:
     """Article pages fetched in one background thread while the run cleans, tags and indexes what it has
     (the run's own thread would otherwise wait for every page). One :func:`add_full_text` at a time, in
-    the order asked: its per-host limits hold as when the run fetched them itself."""
+    the order asked: its per-host limits hold as when the run fetched them itself. At most
+    :data:`PAGES_AHEAD` entries (one chunk more when a chunk is bigger) are handed to the thread and not
+    taken yet: the rest wait without their pages, so memory stays flat however many entries are asked."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
-        self._queue: deque[_Pending] = deque()
+        self._backlog: deque[tuple[_Pending, Settings]] = deque()  # not handed to the thread yet
+        self._queue: deque[_Pending] = deque()  # handed to the thread, not taken yet
         self._waiting = 0  # entries in the queue
 
     def submit(self, pending: _Pending, settings: Settings) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="newswire-pages")
-        pending.future = self._pool.submit(
-            add_full_text, pending.feed, pending.entries, pending.stats, settings
-        )
-        self._queue.append(pending)
-        self._waiting += len(pending.entries)
+        self._backlog.append((pending, settings))
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._backlog and (not self._queue or self._waiting < PAGES_AHEAD):
+            pending, settings = self._backlog.popleft()
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="newswire-pages")
+            p = pending
+            p.future = self._pool.submit(add_full_text, p.feed, p.entries, p.stats, settings)
+            self._queue.append(p)
+            self._waiting += len(p.entries)
 
     def ready(self, wait: bool) -> Iterator[tuple[_Pending, BaseException | None]]:
-        """The chunks whose pages are in, oldest first, each with the exception its fetch raised (or None);
-        also waits for the oldest while ``wait`` or while more than :data:`PAGES_AHEAD` entries wait."""
+        """The chunks whose pages are in, in the order asked, each with the exception its fetch raised (or
+        None); with ``wait``, every chunk asked for, waiting for each."""
         while self._queue:
             head = self._queue[0]
             assert head.future is not None
-            if not (wait or head.future.done() or self._waiting > PAGES_AHEAD):
+            if not (wait or head.future.done()):
                 return
             error = head.future.exception()
             self._queue.popleft()
             self._waiting -= len(head.entries)
+            self._hand_over()
             yield head, error
 
     def close(self) -> None:
         """Stop the thread (at the end of the pass; what it still fetches is dropped)."""
+        self._backlog.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -373,8 +384,8 @@ class _Pass:
         self.take_pages(wait=False)
 
     def take_pages(self, wait: bool) -> None:
-        """Add the entries whose pages are in, in the order they were asked for; wait for all of them with
-        ``wait``, else only while more than :data:`PAGES_AHEAD` entries are waiting (memory stays flat)."""
+        """Add the entries whose pages are in, in the order they were asked for (with ``wait``: all of
+        them, waiting for each)."""
         for pending, error in self.pages.ready(wait):
             if error is not None:
                 log.debug("feed %s: pages failed", redact(pending.feed.url), exc_info=error)

@@ -202,3 +202,42 @@ def test_a_slow_site_s_pages_hold_back_no_other_feed(
     assert all("relief convoy" in t for t in texts)  # each page's text, not the feed's summary
     assert all(store.get_feed_state(u) is not None for u in (slow, fast))
     store.close()
+
+
+def test_pages_are_fetched_only_a_little_ahead_of_the_run(
+    feed_server: FeedServer, unique_path: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The background page thread fetches at most PAGES_AHEAD entries (plus a chunk) ahead of what the run
+    took: a big feed on a fast site never has all its pages in memory while the store is slow."""
+    import time
+
+    import pipeline.run
+
+    for name, value in (("BATCH_ENTRIES", 4), ("FEED_CHUNK", 4), ("PAGES_AHEAD", 4)):
+        monkeypatch.setattr(pipeline.run, name, value)
+    served: list[int] = []
+
+    class SlowStore(CountingStore):
+        def index(self, articles: Any) -> Any:
+            self.calls.append(len(served))  # pages served when this write starts
+            time.sleep(0.3)
+            return SQLiteStore.index(self, list(articles))
+
+    def page(req: Any) -> None:
+        served.append(1)
+        body = "<p>The harbour reopened on Tuesday after the storm, the port authority said.</p>" * 6
+        req.send_plain(200, f"<!doctype html><html><body><article>{body}</article></body></html>".encode())
+
+    site = unique_path("site")
+    for i in range(40):
+        feed_server.add_handler(f"{site}/big/{i}", page)
+    url = feed_server.add(unique_path("big.xml"), rss("big", 40, base=feed_server.url(site)))
+    store = SlowStore(tmp_path / "s.db")
+    store.setup()
+    report = ingest([FeedConfig(name="big", url=url, full_text=True)], store)
+    assert report.feeds[0].new == 40
+    assert store.count() == 40
+    assert len(served) == 40
+    # at the first write: its batch (4), the batch being prepared (4), and at most 4 + a chunk (4) ahead
+    assert store.calls[0] <= 16
+    store.close()
