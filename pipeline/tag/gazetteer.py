@@ -155,7 +155,7 @@ class Gazetteer:
     def matches(self, norms: list[str]) -> list[Match]:
         """:meth:`spans` with each name's entry: what statistical NER's segmentation and the linker both read
         (computed once per text and shared)."""
-        if len(" ".join(norms).split(" ")) != len(norms):  # a token holding a space: the general walk
+        if " " in "".join(norms):  # a token holding a space: the general walk
             return [(i, j, self.names[key]) for i, j, key in self.spans(norms)]
         names, prefixes = self.names, self.prefixes
         get = dict.get  # a name already read is a NameEntry in the dict itself: skip _Lazy's Python lookup
